@@ -1,0 +1,73 @@
+"""Build chapter notebooks from percent-format sources and execute them to store outputs.
+
+    python tools/nbbuild.py book/src/03_coordinate_grids.py [more.py ...] [--no-exec]
+
+A source is a Python file whose cells start with ``# %%`` (code) or ``# %% [markdown]``
+(markdown; every line of the cell starts with ``# `` or is ``#``). The notebook is written to
+``book/<name>.ipynb`` and executed on the CPU (cwd ``book/``) with a fixed seed, so that the
+committed outputs are what nbval re-creates.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+_CELL = re.compile(r"^# %%(.*)$")
+
+
+def parse(path: Path):
+    cells, kind, lines = [], None, []
+
+    def flush():
+        if kind is None:
+            return
+        text = "\n".join(lines).strip("\n")
+        if kind == "markdown":
+            text = "\n".join(re.sub(r"^# ?", "", ln) if ln.startswith("#") else ln
+                             for ln in text.splitlines())
+            cells.append(nbformat.v4.new_markdown_cell(text))
+        elif text.strip():
+            cells.append(nbformat.v4.new_code_cell(text))
+
+    for line in path.read_text().splitlines():
+        m = _CELL.match(line)
+        if m:
+            flush()
+            kind, lines = ("markdown" if "[markdown]" in m.group(1) else "code"), []
+        elif kind is not None:
+            lines.append(line)
+    flush()
+    return cells
+
+
+def build(src: Path, execute: bool = True) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = parse(src)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    out = ROOT / "book" / (src.stem + ".ipynb")
+    if execute:
+        from nbclient import NotebookClient
+
+        env_bin = str(Path(sys.executable).parent)
+        os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        client = NotebookClient(nb, timeout=1800, kernel_name="python3",
+                                resources={"metadata": {"path": str(ROOT / "book")}})
+        client.execute()
+    # Stable ids keep diffs small between rebuilds.
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"{src.stem[:2]}-{i:03d}"
+    nbformat.write(nb, out)
+    return out
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    for a in args:
+        print("built", build(Path(a), execute="--no-exec" not in sys.argv), flush=True)
