@@ -1,0 +1,270 @@
+"""Animation: normalize_kp against a NumPy transcription of the original formulas, make_animation
+shapes and batching, input preparation and visualisation; the real media path with the tiny
+reference checkpoint."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fomm_tutorial import animation
+
+
+# ---------------------------------------------------------------------------------------------
+# normalize_kp
+# ---------------------------------------------------------------------------------------------
+def _hull_area(points):
+    """Convex hull (monotone chain) + shoelace: independent of scipy."""
+    pts = sorted(map(tuple, np.asarray(points, np.float64)))
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower, upper = [], []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    hull = np.array(lower[:-1] + upper[:-1])
+    x, y = hull[:, 0], hull[:, 1]
+    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def _normalize_kp_numpy(kp_source, kp_driving, kp_initial, adapt, relative, relative_jac):
+    """The original animate.normalize_kp, written out per keypoint."""
+    scale = 1.0
+    if adapt:
+        scale = np.sqrt(_hull_area(kp_source["value"][0])) / np.sqrt(_hull_area(kp_initial["value"][0]))
+    value = kp_driving["value"].astype(np.float64).copy()
+    jac = kp_driving["jacobian"].astype(np.float64).copy()
+    if relative:
+        B, K = value.shape[:2]
+        for b in range(B):
+            for k in range(K):
+                bs, bi = min(b, len(kp_source["value"]) - 1), min(b, len(kp_initial["value"]) - 1)
+                value[b, k] = ((kp_driving["value"][b, k] - kp_initial["value"][bi, k]) * scale
+                               + kp_source["value"][bs, k])
+                if relative_jac:
+                    jac[b, k] = (kp_driving["jacobian"][b, k] @ np.linalg.inv(kp_initial["jacobian"][bi, k])
+                                 @ kp_source["jacobian"][bs, k])
+    return value, jac
+
+
+def _random_kp(rng, batch, num_kp=10):
+    return {"value": rng.uniform(-0.8, 0.8, (batch, num_kp, 2)).astype(np.float32),
+            "jacobian": (np.eye(2) + 0.3 * rng.standard_normal((batch, num_kp, 2, 2))).astype(np.float32)}
+
+
+@pytest.mark.parametrize("adapt,relative,relative_jac", list(itertools.product([False, True], repeat=3)))
+def test_normalize_kp_matches_numpy_transcription(adapt, relative, relative_jac):
+    rng = np.random.default_rng(1)
+    kp_source, kp_initial, kp_driving = _random_kp(rng, 1), _random_kp(rng, 1), _random_kp(rng, 6)
+    got = animation.normalize_kp(kp_source, kp_driving, kp_initial, adapt_movement_scale=adapt,
+                                 use_relative_movement=relative, use_relative_jacobian=relative_jac)
+    value, jac = _normalize_kp_numpy(kp_source, kp_driving, kp_initial, adapt, relative, relative_jac)
+    np.testing.assert_allclose(np.asarray(got["value"]), value, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(got["jacobian"]), jac, atol=1e-4)
+    if not relative:  # absolute motion: the driving keypoints as they are
+        np.testing.assert_array_equal(np.asarray(got["value"]), kp_driving["value"])
+
+
+def test_normalize_kp_scale_is_convex_hull_ratio_on_batch_element_zero():
+    rng = np.random.default_rng(2)
+    square = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5], [0.0, 0.0]], np.float32)
+    kp_source = {"value": np.stack([square * 0.5, square]), "jacobian": np.tile(np.eye(2), (2, 5, 1, 1))}
+    kp_initial = {"value": square[None], "jacobian": np.tile(np.eye(2), (1, 5, 1, 1))}
+    # batch element 0 of the source is half the size -> movement scaled by 0.5
+    assert animation.movement_scale(kp_source, kp_initial) == pytest.approx(0.5)
+    shift = {"value": square[None] + 0.2, "jacobian": kp_initial["jacobian"]}
+    got = animation.normalize_kp({k: v[:1] for k, v in kp_source.items()}, shift, kp_initial,
+                                 adapt_movement_scale=True, use_relative_movement=True)
+    np.testing.assert_allclose(np.asarray(got["value"]), square[None] * 0.5 + 0.1, atol=1e-6)
+    pts = rng.uniform(size=(20, 2))
+    assert animation.convex_hull_area(pts) == pytest.approx(_hull_area(pts), rel=1e-9)
+
+
+def test_convex_hull_area_closed_form_and_errors():
+    square = np.array([[0, 0], [2, 0], [2, 2], [0, 2], [1, 1]], float)
+    assert animation.convex_hull_area(square) == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="collinear"):
+        animation.convex_hull_area(np.array([[0, 0], [1, 1], [2, 2]], float))
+    with pytest.raises(ValueError, match="K >= 3"):
+        animation.convex_hull_area(np.zeros((2, 2)))
+
+
+def test_normalize_kp_rejects_non_dicts():
+    with pytest.raises(ValueError, match="kp_driving"):
+        animation.normalize_kp({"value": np.zeros((1, 3, 2))}, np.zeros((1, 3, 2)), {"value": np.zeros((1, 3, 2))})
+
+
+# ---------------------------------------------------------------------------------------------
+# make_animation with small stand-in models (batch-independent by construction)
+# ---------------------------------------------------------------------------------------------
+class _KP:
+    """Keypoints from image statistics: deterministic, per-sample."""
+
+    def __init__(self, num_kp=5):
+        rng = np.random.default_rng(0)
+        self.proj = tf.constant(rng.standard_normal((3, num_kp * 2)).astype(np.float32))
+        self.num_kp = num_kp
+
+    def __call__(self, images, training=False):
+        feats = tf.reduce_mean(images, axis=[1, 2])  # (B, 3)
+        value = tf.tanh(tf.reshape(feats @ self.proj, (-1, self.num_kp, 2)))
+        jac = tf.eye(2, batch_shape=[1, 1]) + 0.1 * value[..., None] * tf.ones((1, 1, 1, 2))
+        return {"value": value, "jacobian": jac}
+
+
+class _Gen:
+    """Shifts the source by the mean keypoint displacement (per sample)."""
+
+    calls = 0
+
+    def __call__(self, source, kp_source, kp_driving, training=False):
+        _Gen.calls += 1
+        tf.debugging.assert_equal(tf.shape(source)[0], tf.shape(kp_driving["value"])[0])
+        shift = tf.reduce_mean(kp_driving["value"] - kp_source["value"], axis=[1, 2])  # (B,)
+        jac = tf.reduce_mean(kp_driving["jacobian"], axis=[1, 2, 3])
+        pred = tf.clip_by_value(source * (0.5 + 0.25 * jac[:, None, None, None]) + 0.2 * shift[:, None, None, None],
+                                0.0, 1.0)
+        return {"prediction": pred}
+
+
+def _inputs(num_frames=7, size=16):
+    rng = np.random.default_rng(3)
+    source = rng.uniform(size=(size, size, 3)).astype(np.float32)
+    driving = rng.uniform(size=(num_frames, size, size, 3)).astype(np.float32)
+    return source, driving
+
+
+@pytest.mark.parametrize("relative,adapt", [(True, True), (True, False), (False, False)])
+def test_make_animation_shape_and_batching(relative, adapt):
+    source, driving = _inputs()
+    kp, gen = _KP(), _Gen()
+    out1 = animation.make_animation(source, driving, kp, gen, relative=relative, adapt_scale=adapt,
+                                    batch_size=1, progress=False)
+    out4 = animation.make_animation(source, driving, kp, gen, relative=relative, adapt_scale=adapt,
+                                    batch_size=4, progress=False)
+    assert out1.shape == (7, 16, 16, 3) and out1.dtype == np.float32
+    np.testing.assert_allclose(out1, out4, atol=1e-6)
+    # frame-by-frame reference, written out
+    kp_s = kp(source[None])
+    kp_i = kp(driving[:1])
+    for t in (0, 6):
+        kp_d = kp(driving[t:t + 1])
+        kp_n = animation.normalize_kp(kp_s, kp_d, kp_i, adapt_movement_scale=adapt, use_relative_movement=relative,
+                                      use_relative_jacobian=relative)
+        ref = gen(source[None], kp_source=kp_s, kp_driving=kp_n)["prediction"][0]
+        np.testing.assert_allclose(out1[t], ref.numpy(), atol=1e-5)
+
+
+def test_make_animation_relative_first_frame_keeps_source_keypoints():
+    source, driving = _inputs(3)
+    out, kps = animation.make_animation(source, driving, _KP(), _Gen(), relative=True, adapt_scale=True,
+                                        batch_size=2, progress=False, return_keypoints=True)
+    np.testing.assert_allclose(kps["kp_norm"]["value"][0], kps["kp_source"]["value"][0], atol=1e-6)
+    np.testing.assert_allclose(kps["kp_norm"]["jacobian"][0], kps["kp_source"]["jacobian"][0], atol=1e-5)
+    assert kps["kp_driving"]["value"].shape == (3, 5, 2)
+
+
+def test_make_animation_uses_source_encoding_once():
+    source, driving = _inputs(5)
+
+    class Gen(_Gen):
+        encoded = 0
+
+        def encode_source(self, source, training=False):
+            Gen.encoded += 1
+            return {"feature": source * 2}
+
+        def __call__(self, source, kp_source, kp_driving, training=False, source_features=None):
+            assert source_features is not None
+            return super().__call__(source, kp_source, kp_driving)
+
+    out = animation.make_animation(source, driving, _KP(), Gen(), batch_size=2, progress=False)
+    assert out.shape == (5, 16, 16, 3) and Gen.encoded == 1
+
+
+def test_make_animation_bad_inputs():
+    source, driving = _inputs()
+    with pytest.raises(ValueError, match="differ in size"):
+        animation.make_animation(source[:8, :8], driving, _KP(), _Gen(), progress=False)
+    with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
+        animation.make_animation(source, driving[0, 0], _KP(), _Gen(), progress=False)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        animation.make_animation(source * 255, driving, _KP(), _Gen(), progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        animation.make_animation(source, driving, _KP(), _Gen(), batch_size=0, progress=False)
+
+
+def test_prepare_handles_rgba_grey_uint8_and_resizes():
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    img = animation.prepare_image(rgba, size=(16, 16))
+    assert img.shape == (16, 16, 3) and img.dtype == np.float32 and 0 <= img.min() and img.max() <= 1
+    grey = rng.uniform(size=(16, 16)).astype(np.float32)
+    g = animation.prepare_image(grey)
+    np.testing.assert_array_equal(g[..., 0], grey)
+    np.testing.assert_array_equal(g[..., 2], grey)
+    vid = animation.prepare_video(rng.uniform(size=(3, 8, 8)).astype(np.float32), size=(4, 4))
+    assert vid.shape == (3, 4, 4, 3)
+    with pytest.raises(ValueError, match="channels"):
+        animation.prepare_image(np.zeros((8, 8, 5), np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        animation.prepare_image(np.full((8, 8, 3), np.nan, np.float32))
+
+
+def test_draw_keypoints_and_side_by_side():
+    img = np.zeros((32, 32, 3), np.float32)
+    out = animation.draw_keypoints(img, np.array([[0.0, 0.0], [-1.0, -1.0]]), kp_size=3)
+    assert out[16, 16].sum() > 0 and img.sum() == 0  # drawn at size*(kp+1)/2, on a copy
+    np.testing.assert_allclose(out[16, 16], animation.kp_colours(2)[0])
+    assert out[0, 0].sum() > 0  # clipped at the border, no error
+    frames = animation.side_by_side(img, np.zeros((4, 32, 32, 3)), np.zeros((4, 32, 32, 3)),
+                                    kp_source=np.zeros((1, 2, 2)), kp_driving=np.zeros((4, 2, 2)),
+                                    kp_norm=np.zeros((4, 2, 2)), border=2)
+    assert frames.shape == (4, 32, 3 * 32 + 4, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real models and media
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_models(reference_dir):
+    return animation.load_models(str(reference_dir / "vox-256-tiny.yaml"),
+                                 reference_dir / "vox-256-tiny-cpk.pth.tar")
+
+
+def test_real_models_batching_equivalence(tiny_models, reference):
+    source = reference["source"][0]
+    driving = np.concatenate([reference["driving"], reference["source"], reference["driving"]])  # 6 frames
+    args = (source, driving, tiny_models["kp_detector"], tiny_models["generator"])
+    out1 = animation.make_animation(*args, batch_size=1, progress=False)
+    out4 = animation.make_animation(*args, batch_size=4, progress=False)
+    assert out1.shape == (6, 128, 128, 3)
+    np.testing.assert_allclose(out1, out4, atol=1e-5)
+
+
+def test_real_models_absolute_matches_reference_generator(tiny_models, reference):
+    # Absolute motion on the reference driving frames reproduces the original generator output.
+    out = animation.make_animation(reference["source"][0], reference["driving"][:1], tiny_models["kp_detector"],
+                                   tiny_models["generator"], relative=False, adapt_scale=False, progress=False)
+    np.testing.assert_allclose(out[0], reference["generator/prediction"][0], atol=1e-4)
+
+
+def test_real_media_path(tiny_models, data_dir):
+    from fomm_tutorial import media
+
+    size = tuple(tiny_models["config"]["dataset_params"]["frame_shape"][:2])
+    source = media.read_image(data_dir / "source.png", size=size)
+    driving = media.read_video(data_dir / "driving.mp4", size=size)[:16]
+    assert source.shape == (128, 128, 3) and driving.shape == (16, 128, 128, 3)
+    out = animation.make_animation(source, driving, tiny_models["kp_detector"], tiny_models["generator"],
+                                   relative=True, adapt_scale=True, batch_size=8, progress=False)
+    assert out.shape == (16, 128, 128, 3) and np.isfinite(out).all()
