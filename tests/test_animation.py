@@ -268,3 +268,44 @@ def test_real_media_path(tiny_models, data_dir):
     out = animation.make_animation(source, driving, tiny_models["kp_detector"], tiny_models["generator"],
                                    relative=True, adapt_scale=True, batch_size=8, progress=False)
     assert out.shape == (16, 128, 128, 3) and np.isfinite(out).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+def test_reconstruction_is_frame_weighted_l1_from_frame_zero():
+    from fomm_tutorial import evaluation
+
+    rng = np.random.default_rng(4)
+    videos = [rng.uniform(size=(2, 16, 16, 3)).astype(np.float32),
+              rng.uniform(size=(6, 16, 16, 3)).astype(np.float32)]
+    kp, gen = _KP(), _Gen()
+    res = evaluation.reconstruction(videos, kp, gen, batch_size=4, return_predictions=True)
+    assert res["num_frames"] == 8 and [len(f) for f in res["per_frame"]] == [2, 6]
+    expected = []
+    for video in videos:
+        kp_s = kp(video[:1])
+        for t in range(len(video)):  # every frame, frame 0 included, absolute keypoints
+            pred = gen(video[:1], kp_source=kp_s, kp_driving=kp(video[t:t + 1]))["prediction"][0].numpy()
+            expected.append(np.abs(pred - video[t]).mean())
+    np.testing.assert_allclose(np.concatenate(res["per_frame"]), expected, atol=1e-6)
+    assert res["l1"] == pytest.approx(np.mean(expected), abs=1e-6)  # frame-weighted, not video-weighted
+    assert res["l1"] != pytest.approx(res["per_video"].mean(), abs=1e-9)
+    assert res["predictions"][1].shape == (6, 16, 16, 3)
+
+
+def test_keypoint_metrics_recover_permutation_and_pose():
+    from fomm_tutorial import evaluation
+
+    rng = np.random.default_rng(5)
+    true = rng.uniform(-0.7, 0.7, (40, 3, 2))
+    perm = np.array([3, 0, 4])  # part p is keypoint perm[p]
+    pred = rng.uniform(-0.9, 0.9, (40, 5, 2))
+    pred[:, perm] = true + 0.01 * rng.standard_normal(true.shape)
+    m = evaluation.keypoint_metrics(pred, true, image_size=65)
+    np.testing.assert_array_equal(m["assignment"], perm)
+    assert m["matched_error"] < 0.03 and m["regression_error"] < 0.05 < m["baseline_error"]
+    assert m["matched_error_px"] == pytest.approx(m["matched_error"] * 32)
+    assert evaluation.average_keypoint_distance(true, true + [0.3, 0.4]) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="frames"):
+        evaluation.keypoint_metrics(pred[:3], true)
