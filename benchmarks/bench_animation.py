@@ -1,0 +1,115 @@
+"""Frames per second of batched animation at the vox-256 configuration (256 x 256), against the
+machine's FLOP ceiling.
+
+    .venv/bin/python benchmarks/bench_animation.py [--config vox-256] [--frames 16] [--batch-size 4]
+                                                   [--checkpoint PATH] [--xla]
+
+The ceiling is (measured float32 GEMM FLOP/s) / (FLOPs of one animated frame). The FLOPs per frame
+are counted by TensorFlow's profiler on the graph of one batch step (kp detector on the driving
+frames + generator; the source-side work is done once per video and excluded), divided by the
+batch size. Weights are random unless --checkpoint is given (speed does not depend on them).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def gemm_flops_per_s(n: int = 2048, repeats: int = 10) -> float:
+    """Peak float32 throughput the machine reaches on a large matrix product (2 n^3 per product)."""
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+
+    @tf.function
+    def mm(a, b):
+        return tf.matmul(a, b)
+
+    mm(a, b).numpy()
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        mm(a, b).numpy()
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t0))
+    return best
+
+
+def graph_flops(concrete_function) -> float:
+    """Float operations in a concrete function's graph (TF profiler, 2 per multiply-add)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    frozen = convert_variables_to_constants_v2(concrete_function)
+    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    info = tf.compat.v1.profiler.profile(graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(),
+                                         cmd="op", options=opts)
+    return float(info.total_float_ops)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="vox-256")
+    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--xla", action="store_true", help="jit_compile the batch step")
+    args = parser.parse_args(argv)
+
+    from fomm_tutorial import animation
+    from fomm_tutorial.checkpoint import build_models
+    from fomm_tutorial.config import load_config
+
+    config = load_config(args.config)
+    if args.checkpoint:
+        models = animation.load_models(config, args.checkpoint)
+    else:
+        models = build_models(config)
+    kp_detector, generator = models["kp_detector"], models["generator"]
+    h, w = config["dataset_params"]["frame_shape"][:2]
+    rng = np.random.default_rng(0)
+    source = rng.uniform(size=(h, w, 3)).astype(np.float32)
+    driving = rng.uniform(size=(args.frames, h, w, 3)).astype(np.float32)
+    bs = args.batch_size
+
+    # FLOPs of one batch step, as make_animation runs it (relative motion).
+    kp_source = kp_detector(source[None], training=False)
+    kp_source = {k: kp_source[k] for k in ("value", "jacobian") if k in kp_source}
+
+    def step(frames):
+        kp_driving = kp_detector(frames, training=False)
+        kp_driving = {k: kp_driving[k] for k in ("value", "jacobian") if k in kp_driving}
+        kp_norm = animation.normalize_kp(kp_source, kp_driving, kp_source, use_relative_movement=True,
+                                         use_relative_jacobian=True)
+        src = tf.repeat(source[None], tf.shape(frames)[0], axis=0)
+        kp_src = {k: tf.repeat(v, tf.shape(frames)[0], axis=0) for k, v in kp_source.items()}
+        return generator(src, kp_source=kp_src, kp_driving=kp_norm, training=False)["prediction"]
+
+    concrete = tf.function(step).get_concrete_function(tf.TensorSpec((bs, h, w, 3), tf.float32))
+    flops_per_frame = graph_flops(concrete) / bs
+    peak = gemm_flops_per_s()
+    ceiling = peak / flops_per_frame
+
+    # Warm-up (tracing) then the timed run.
+    animation.make_animation(source, driving[:bs], kp_detector, generator, batch_size=bs, progress=False,
+                             jit_compile=args.xla)
+    t0 = time.perf_counter()
+    animation.make_animation(source, driving, kp_detector, generator, batch_size=bs, progress=False,
+                             jit_compile=args.xla)
+    elapsed = time.perf_counter() - t0
+    fps = args.frames / elapsed
+    print(f"config {args.config} {h}x{w}, batch {bs}, {args.frames} frames, threads "
+          f"{tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}, xla {args.xla}")
+    print(f"GFLOP per frame        {flops_per_frame / 1e9:8.2f}")
+    print(f"GEMM peak GFLOP/s      {peak / 1e9:8.2f}")
+    print(f"FLOP ceiling frames/s  {ceiling:8.3f}")
+    print(f"measured frames/s      {fps:8.3f}   ({100 * fps / ceiling:.0f}% of the ceiling)")
+    return fps, ceiling
+
+
+if __name__ == "__main__":
+    main()
