@@ -1,0 +1,355 @@
+"""Stage 5: the building blocks of every FOMM network (the original ``modules/util.py``), NHWC.
+
+* :class:`BatchNorm2d` -- batch normalisation that matches PyTorch *exactly*, training mode
+  included (Keras updates the moving variance with the biased batch variance; PyTorch with the
+  unbiased one).
+* :class:`Conv2d` -- a convolution with PyTorch's ``padding=p`` semantics and default init.
+* :class:`ResBlock2d`, :class:`UpBlock2d`, :class:`DownBlock2d`, :class:`SameBlock2d`.
+* :class:`Encoder`, :class:`Decoder`, :class:`Hourglass` -- the U-Net used by the keypoint
+  detector and the dense-motion network.
+* :class:`AntiAliasInterpolation2d` -- Gaussian blur + strided subsampling (image pyramid,
+  down-scaled inputs).
+
+Every layer can list its variables under their original PyTorch state-dict names
+(:meth:`torch_variables`), which is what :mod:`fomm_tutorial.checkpoint` uses to port weights
+by name.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["BatchNorm2d", "Conv2d", "ResBlock2d", "UpBlock2d", "DownBlock2d", "SameBlock2d",
+           "Encoder", "Decoder", "Hourglass", "AntiAliasInterpolation2d", "anti_alias_kernel",
+           "TorchNamed"]
+
+# Kinds of variables for the weight port (see fomm_tutorial.checkpoint):
+#   "conv":  torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
+#   "plain": same shape in both
+CONV, PLAIN = "conv", "plain"
+
+
+class TorchNamed:
+    """Mixin: ``torch_variables(prefix)`` -> ``{state-dict name: (keras variable, kind)}``."""
+
+    def torch_variables(self, prefix: str = "") -> dict:
+        raise NotImplementedError
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+class BatchNorm2d(keras.layers.Layer, TorchNamed):
+    """``SynchronizedBatchNorm2d(C)`` of the original on one device (= ``nn.BatchNorm2d``), NHWC.
+
+    eps 1e-5, PyTorch momentum 0.1 (= Keras momentum 0.9). In training mode the output uses the
+    biased batch variance and the running variance is updated with the **unbiased** one, exactly
+    as PyTorch does (Keras' own ``BatchNormalization`` uses the biased variance for both).
+    Statistics are computed in float32 even under mixed precision.
+
+    Input/output: ``(B, H, W, C)``.
+    """
+
+    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
+        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros",
+                                           trainable=False)
+        self.moving_variance = self.add_weight(name="moving_variance", shape=(c,), initializer="ones",
+                                               trainable=False)
+
+    def call(self, x, training=False):
+        dtype = x.dtype
+        x32 = tf.cast(x, tf.float32)
+        if training:
+            mean, var = tf.nn.moments(x32, axes=[0, 1, 2])
+            n = tf.cast(tf.reduce_prod(tf.shape(x32)[:3]), tf.float32)
+            unbiased = var * n / tf.maximum(n - 1.0, 1.0)
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean * m + tf.stop_gradient(mean) * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance * m + tf.stop_gradient(unbiased) * (1.0 - m))
+        else:
+            mean, var = self.moving_mean, self.moving_variance
+        # One fused scale/shift per channel (cheap in eval mode; XLA fuses it into the conv).
+        scale = tf.cast(self.gamma, tf.float32) * tf.math.rsqrt(var + self.epsilon)
+        shift = tf.cast(self.beta, tf.float32) - mean * scale
+        return tf.cast(x32 * scale + shift, dtype)
+
+    def torch_variables(self, prefix=""):
+        return {_join(prefix, "weight"): (self.gamma, PLAIN), _join(prefix, "bias"): (self.beta, PLAIN),
+                _join(prefix, "running_mean"): (self.moving_mean, PLAIN),
+                _join(prefix, "running_var"): (self.moving_variance, PLAIN)}
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+class _TorchBiasInit(keras.initializers.Initializer):
+    """PyTorch's default conv bias init U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+
+    def __init__(self, fan_in):
+        self.fan_in = int(fan_in)
+
+    def __call__(self, shape, dtype=None):
+        bound = 1.0 / math.sqrt(max(self.fan_in, 1))
+        return keras.random.uniform(shape, -bound, bound, dtype=dtype)
+
+    def get_config(self):
+        return {"fan_in": self.fan_in}
+
+
+class Conv2d(keras.layers.Layer, TorchNamed):
+    """``nn.Conv2d(in, out, kernel_size, padding=p, groups)`` in NHWC (stride 1, bias).
+
+    ``padding`` is PyTorch's symmetric zero padding. ``p = (k-1)/2`` is Keras ``"same"``, 0 is
+    ``"valid"``; anything else pads explicitly. Initialisation follows PyTorch (kaiming-uniform
+    a=sqrt(5) = U(+-1/sqrt(fan_in)) for weights and bias), which matters only when training from
+    scratch.
+    """
+
+    def __init__(self, in_features, out_features, kernel_size, padding=0, groups=1, **kwargs):
+        super().__init__(**kwargs)
+        k = int(kernel_size)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.kernel_size, self.padding, self.groups = k, int(padding), int(groups)
+        if self.padding == 0:
+            mode, self._pad = "valid", 0
+        elif k % 2 == 1 and self.padding == (k - 1) // 2:
+            mode, self._pad = "same", 0
+        else:
+            mode, self._pad = "valid", self.padding
+        fan_in = self.in_features // self.groups * k * k
+        self.conv = keras.layers.Conv2D(
+            self.out_features, k, padding=mode, groups=self.groups,
+            kernel_initializer=keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform"),
+            bias_initializer=_TorchBiasInit(fan_in), name="conv")
+
+    def build(self, input_shape):
+        shape = list(input_shape)
+        if self._pad:
+            for i in (1, 2):
+                shape[i] = None if shape[i] is None else shape[i] + 2 * self._pad
+        self.conv.build(tuple(shape))
+
+    def call(self, x):
+        if self._pad:
+            p = self._pad
+            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+        return self.conv(x)
+
+    def torch_variables(self, prefix=""):
+        return {_join(prefix, "weight"): (self.conv.kernel, CONV),
+                _join(prefix, "bias"): (self.conv.bias, PLAIN)}
+
+
+class ResBlock2d(keras.layers.Layer, TorchNamed):
+    """Pre-activation residual block: BN -> ReLU -> conv -> BN -> ReLU -> conv, ``+ x``.
+
+    ``(B, H, W, C) -> (B, H, W, C)``.
+    """
+
+    def __init__(self, in_features, kernel_size, padding, **kwargs):
+        super().__init__(**kwargs)
+        self.conv1 = Conv2d(in_features, in_features, kernel_size, padding, name="conv1")
+        self.conv2 = Conv2d(in_features, in_features, kernel_size, padding, name="conv2")
+        self.norm1 = BatchNorm2d(name="norm1")
+        self.norm2 = BatchNorm2d(name="norm2")
+
+    def call(self, x, training=False):
+        out = tf.nn.relu(self.norm1(x, training=training))
+        out = self.conv1(out)
+        out = tf.nn.relu(self.norm2(out, training=training))
+        out = self.conv2(out)
+        return out + x
+
+    def torch_variables(self, prefix=""):
+        d = {}
+        for name in ("conv1", "conv2", "norm1", "norm2"):
+            d.update(getattr(self, name).torch_variables(_join(prefix, name)))
+        return d
+
+
+class _ConvNormBlock(keras.layers.Layer, TorchNamed):
+    def __init__(self, in_features, out_features, kernel_size=3, padding=1, groups=1, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = Conv2d(in_features, out_features, kernel_size, padding, groups, name="conv")
+        self.norm = BatchNorm2d(name="norm")
+
+    def torch_variables(self, prefix=""):
+        return {**self.conv.torch_variables(_join(prefix, "conv")),
+                **self.norm.torch_variables(_join(prefix, "norm"))}
+
+
+class UpBlock2d(_ConvNormBlock):
+    """Nearest x2 upsampling -> conv -> BN -> ReLU. ``(B, H, W, Cin) -> (B, 2H, 2W, Cout)``."""
+
+    def call(self, x, training=False):
+        # F.interpolate(scale_factor=2) (nearest) = exact pixel repetition.
+        x = tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
+        return tf.nn.relu(self.norm(self.conv(x), training=training))
+
+
+class DownBlock2d(_ConvNormBlock):
+    """Conv -> BN -> ReLU -> AvgPool2d(2) (floor). ``(B, H, W, Cin) -> (B, H//2, W//2, Cout)``."""
+
+    def call(self, x, training=False):
+        out = tf.nn.relu(self.norm(self.conv(x), training=training))
+        return tf.nn.avg_pool2d(out, 2, 2, "VALID")
+
+
+class SameBlock2d(_ConvNormBlock):
+    """Conv -> BN -> ReLU at the same resolution. ``(B, H, W, Cin) -> (B, H, W, Cout)``."""
+
+    def call(self, x, training=False):
+        return tf.nn.relu(self.norm(self.conv(x), training=training))
+
+
+class Encoder(keras.layers.Layer, TorchNamed):
+    """Hourglass encoder: ``num_blocks`` DownBlock2d, channels ``min(mf, be * 2**(i+1))``.
+
+    Returns the list ``[x, d0(x), d1(d0(x)), ...]`` (``num_blocks + 1`` tensors), as the original.
+    """
+
+    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256, **kwargs):
+        super().__init__(**kwargs)
+        self.down_blocks = [
+            DownBlock2d(in_features if i == 0 else min(max_features, block_expansion * (2 ** i)),
+                        min(max_features, block_expansion * (2 ** (i + 1))), 3, 1, name=f"down_blocks_{i}")
+            for i in range(num_blocks)]
+
+    def call(self, x, training=False):
+        outs = [x]
+        for block in self.down_blocks:
+            outs.append(block(outs[-1], training=training))
+        return outs
+
+    def torch_variables(self, prefix=""):
+        d = {}
+        for i, b in enumerate(self.down_blocks):
+            d.update(b.torch_variables(_join(prefix, f"down_blocks.{i}")))
+        return d
+
+
+class Decoder(keras.layers.Layer, TorchNamed):
+    """Hourglass decoder: UpBlock2d from the deepest level, concatenating ``[up, skip]``.
+
+    The concatenation order (upsampled features first, skip second) matters for weight porting.
+    Output channels: ``block_expansion + in_features`` (:attr:`out_filters`).
+    """
+
+    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256, **kwargs):
+        super().__init__(**kwargs)
+        self.up_blocks = []
+        for j, i in enumerate(reversed(range(num_blocks))):
+            in_filters = (1 if i == num_blocks - 1 else 2) * min(max_features, block_expansion * (2 ** (i + 1)))
+            out_filters = min(max_features, block_expansion * (2 ** i))
+            self.up_blocks.append(UpBlock2d(in_filters, out_filters, 3, 1, name=f"up_blocks_{j}"))
+        self.out_filters = block_expansion + in_features
+
+    def call(self, x, training=False):
+        x = list(x)
+        out = x.pop()
+        for block in self.up_blocks:
+            out = block(out, training=training)
+            skip = x.pop()
+            out = tf.concat([out, skip], axis=-1)
+        return out
+
+    def torch_variables(self, prefix=""):
+        d = {}
+        for i, b in enumerate(self.up_blocks):
+            d.update(b.torch_variables(_join(prefix, f"up_blocks.{i}")))
+        return d
+
+
+class Hourglass(keras.layers.Layer, TorchNamed):
+    """U-Net ``Encoder`` + ``Decoder``. ``(B, H, W, in_features) -> (B, H, W, out_filters)``.
+
+    H and W must be divisible by ``2**num_blocks``.
+    """
+
+    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features, name="encoder")
+        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features, name="decoder")
+        self.out_filters = self.decoder.out_filters
+
+    def call(self, x, training=False):
+        return self.decoder(self.encoder(x, training=training), training=training)
+
+    def torch_variables(self, prefix=""):
+        return {**self.encoder.torch_variables(_join(prefix, "encoder")),
+                **self.decoder.torch_variables(_join(prefix, "decoder"))}
+
+
+def anti_alias_kernel(scale: float) -> np.ndarray:
+    """The normalised 2-D Gaussian of ``AntiAliasInterpolation2d`` for ``scale`` (``(k, k)`` float32).
+
+    ``sigma = (1/scale - 1)/2``, ``k = 2 round(4 sigma) + 1`` (Python's banker's rounding, as the
+    original).
+    """
+    sigma = (1.0 / scale - 1.0) / 2.0
+    k = 2 * round(sigma * 4) + 1
+    grid = np.arange(k, dtype=np.float32)
+    g = np.exp(-((grid - (k - 1) / 2.0) ** 2) / (2.0 * sigma ** 2)).astype(np.float32)
+    kernel = g[:, None] * g[None, :]
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+class AntiAliasInterpolation2d(keras.layers.Layer):
+    """Gaussian blur (fixed kernel, zero padding) then keep pixels ``0, s, 2s, ...`` (s = 1/scale).
+
+    ``(B, H, W, C) -> (B, ceil(H/s), ceil(W/s), C)``; identity for ``scale == 1``. The kernel is a
+    constant (not a weight): it is fully determined by ``scale``. The original stores it as a
+    buffer ``down.weight`` of shape ``(C, 1, k, k)``; the checkpoint converter checks it against
+    :attr:`kernel` (a different ``scale_factor`` in the config gives a different ``k``).
+
+    The strided slicing ``out[:, ::s, ::s]`` of the original is done by the convolution's stride:
+    the same values (a VALID depthwise conv with stride s on the padded input evaluates exactly
+    the pixels 0, s, 2s, ...), without computing the s*s - 1 discarded outputs.
+    """
+
+    def __init__(self, channels, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.scale = float(scale)
+        if self.scale == 1.0:
+            self.kernel = None
+            return
+        inv = 1.0 / self.scale
+        if abs(inv - round(inv)) > 1e-6:
+            raise ValueError(f"AntiAliasInterpolation2d: 1/scale must be an integer (the original "
+                             f"slices with step int(1/scale)), got scale={scale}.")
+        self.stride = int(inv)
+        self.kernel = anti_alias_kernel(self.scale)
+        k = self.kernel.shape[0]
+        self.ka = k // 2
+        self.kb = self.ka - 1 if k % 2 == 0 else self.ka
+        # depthwise filter (k, k, C, 1): the same kernel for every channel (groups=C in torch).
+        self._filter = np.tile(self.kernel[:, :, None, None], (1, 1, self.channels, 1))
+
+    def call(self, x):
+        if self.kernel is None:
+            return x
+        x = tf.pad(x, [[0, 0], [self.ka, self.kb], [self.ka, self.kb], [0, 0]])
+        f = tf.constant(self._filter, dtype=x.dtype)
+        s = self.stride
+        return tf.nn.depthwise_conv2d(x, f, strides=[1, s, s, 1], padding="VALID")
+
+    def torch_buffer_shape(self):
+        """Shape of the original ``down.weight`` buffer, ``(C, 1, k, k)``."""
+        k = self.kernel.shape[0]
+        return (self.channels, 1, k, k)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "scale": self.scale}
