@@ -41,6 +41,7 @@ def gemm_flops_per_s(n: int = 2048, repeats: int = 10) -> float:
 
 def graph_flops(concrete_function) -> float:
     """Float operations in a concrete function's graph (TF profiler, 2 per multiply-add)."""
+    tf.get_logger().setLevel("ERROR")  # the v1 profiler logs deprecation warnings
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     frozen = convert_variables_to_constants_v2(concrete_function)
@@ -80,14 +81,15 @@ def main(argv=None):
     kp_source = kp_detector(source[None], training=False)
     kp_source = {k: kp_source[k] for k in ("value", "jacobian") if k in kp_source}
 
+    source_features = generator.encode_source(source[None], training=False)  # once per video
+
     def step(frames):
         kp_driving = kp_detector(frames, training=False)
         kp_driving = {k: kp_driving[k] for k in ("value", "jacobian") if k in kp_driving}
         kp_norm = animation.normalize_kp(kp_source, kp_driving, kp_source, use_relative_movement=True,
                                          use_relative_jacobian=True)
-        src = tf.repeat(source[None], tf.shape(frames)[0], axis=0)
-        kp_src = {k: tf.repeat(v, tf.shape(frames)[0], axis=0) for k, v in kp_source.items()}
-        return generator(src, kp_source=kp_src, kp_driving=kp_norm, training=False)["prediction"]
+        return generator(source[None], kp_source=kp_source, kp_driving=kp_norm, training=False,
+                         source_features=source_features)["prediction"]
 
     concrete = tf.function(step).get_concrete_function(tf.TensorSpec((bs, h, w, 3), tf.float32))
     flops_per_frame = graph_flops(concrete) / bs

@@ -257,12 +257,15 @@ def make_animation(source_image, driving_frames, kp_detector, generator, relativ
                                adapt_movement_scale=relative and adapt_scale,
                                use_relative_movement=relative, use_relative_jacobian=relative,
                                scale=scale)
-        n = tf.shape(frames)[0]
-        src = tf.repeat(source_t, n, axis=0)
-        kwargs = {}
         if source_features is not None:
-            kwargs["source_features"] = source_features
-        out = generator(src, kp_source=_tile(kp_source, n), kp_driving=kp_norm, training=False, **kwargs)
+            # The generator's source-side work is done; a batch-1 source (and its keypoints) serves
+            # the whole batch of driving keypoints without being copied.
+            out = generator(source_t, kp_source=kp_source, kp_driving=kp_norm, training=False,
+                            source_features=source_features)
+        else:
+            n = tf.shape(frames)[0]
+            out = generator(tf.repeat(source_t, n, axis=0), kp_source=_tile(kp_source, n),
+                            kp_driving=kp_norm, training=False)
         return out["prediction"], kp_driving, kp_norm
 
     step_fn = tf.function(step, jit_compile=bool(jit_compile), reduce_retracing=True)

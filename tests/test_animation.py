@@ -184,8 +184,10 @@ def test_make_animation_uses_source_encoding_once():
             return {"feature": source * 2}
 
         def __call__(self, source, kp_source, kp_driving, training=False, source_features=None):
-            assert source_features is not None
-            return super().__call__(source, kp_source, kp_driving)
+            assert source_features is not None and source.shape[0] == 1  # batch-1 source, not copied
+            n = tf.shape(kp_driving["value"])[0]
+            return super().__call__(tf.repeat(source, n, 0), {k: tf.repeat(v, n, 0) for k, v in kp_source.items()},
+                                    kp_driving)
 
     out = animation.make_animation(source, driving, _KP(), Gen(), batch_size=2, progress=False)
     assert out.shape == (5, 16, 16, 3) and Gen.encoded == 1
