@@ -19,6 +19,7 @@ converted Keras weights; :func:`draw_keypoints` / :func:`side_by_side` make the 
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -207,6 +208,45 @@ def _kp_to_tensors(kp):
     return {k: tf.convert_to_tensor(v) for k, v in kp.items() if k in ("value", "jacobian") and v is not None}
 
 
+_STEP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _animation_step(kp_detector, generator, relative: bool, jit_compile: bool):
+    """The compiled per-batch step for a pair of models (cached, so that animating many videos
+    with the same models traces the graph once per batch shape).
+
+    ``step(frames, source, kp_source, kp_driving_initial, scale, source_features)`` ->
+    ``(prediction (B, H, W, 3), kp_driving, kp_norm)``.
+    """
+    try:
+        per_generator = _STEP_CACHE.setdefault(generator, {})
+    except TypeError:  # not weak-referenceable: no caching
+        per_generator = {}
+    key = (id(kp_detector), relative, jit_compile)
+    if key in per_generator:
+        return per_generator[key]
+
+    def step(frames, source, kp_source, kp_driving_initial, scale, source_features):
+        kp_driving = _kp_to_tensors(kp_detector(frames, training=False))
+        kp_norm = normalize_kp(kp_source, kp_driving, kp_driving_initial, adapt_movement_scale=relative,
+                               use_relative_movement=relative, use_relative_jacobian=relative,
+                               scale=scale)
+        if source_features is not None:
+            # The generator's source-side work is done; a batch-1 source (and its keypoints) serves
+            # the whole batch of driving keypoints without being copied.
+            out = generator(source, kp_source=kp_source, kp_driving=kp_norm, training=False,
+                            source_features=source_features)
+        else:
+            n = tf.shape(frames)[0]
+            out = generator(tf.repeat(source, n, axis=0), kp_source=_tile(kp_source, n),
+                            kp_driving=kp_norm, training=False)
+        return out["prediction"], kp_driving, kp_norm
+
+    fn = tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
+    per_generator[key] = fn
+    return fn
+
+
 def make_animation(source_image, driving_frames, kp_detector, generator, relative=True,
                    adapt_scale=True, batch_size=8, progress=True, return_keypoints=False,
                    jit_compile=False):
@@ -250,25 +290,8 @@ def make_animation(source_image, driving_frames, kp_detector, generator, relativ
 
     encode = getattr(generator, "encode_source", None)
     source_features = encode(source_t, training=False) if callable(encode) else None
-
-    def step(frames):
-        kp_driving = _kp_to_tensors(kp_detector(frames, training=False))
-        kp_norm = normalize_kp(kp_source, kp_driving, kp_driving_initial,
-                               adapt_movement_scale=relative and adapt_scale,
-                               use_relative_movement=relative, use_relative_jacobian=relative,
-                               scale=scale)
-        if source_features is not None:
-            # The generator's source-side work is done; a batch-1 source (and its keypoints) serves
-            # the whole batch of driving keypoints without being copied.
-            out = generator(source_t, kp_source=kp_source, kp_driving=kp_norm, training=False,
-                            source_features=source_features)
-        else:
-            n = tf.shape(frames)[0]
-            out = generator(tf.repeat(source_t, n, axis=0), kp_source=_tile(kp_source, n),
-                            kp_driving=kp_norm, training=False)
-        return out["prediction"], kp_driving, kp_norm
-
-    step_fn = tf.function(step, jit_compile=bool(jit_compile), reduce_retracing=True)
+    step_fn = _animation_step(kp_detector, generator, bool(relative), bool(jit_compile))
+    scale_t = tf.constant(scale, tf.float32)
 
     predictions, kps_driving, kps_norm = [], [], []
     starts = range(0, num_frames, batch_size)
@@ -278,7 +301,7 @@ def make_animation(source_image, driving_frames, kp_detector, generator, relativ
         bar = tqdm(total=num_frames, desc="animate", unit="frame")
     for start in starts:
         frames = tf.convert_to_tensor(driving[start:start + batch_size])
-        pred, kp_d, kp_n = step_fn(frames)
+        pred, kp_d, kp_n = step_fn(frames, source_t, kp_source, kp_driving_initial, scale_t, source_features)
         predictions.append(np.asarray(pred, dtype=np.float32))
         if return_keypoints:
             kps_driving.append({k: v.numpy() for k, v in kp_d.items()})
