@@ -1,0 +1,113 @@
+"""Throughput of ``fomm_tutorial.resampler.grid_sample`` vs ``torch.nn.functional.grid_sample``.
+
+    TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/bench_resampler.py [--batch 4] [--repeats 10]
+
+Sizes are the two FOMM call sites (spec section 0.2): the dense-motion network warps the source
+``B*(K+1) x 64 x 64 x 3`` (K = 10) and the generator warps the encoder features
+``B x 64 x 64 x 256``; both bilinear, zeros padding, align_corners=True. For each size the table
+gives milliseconds per call (median of ``--repeats``) for the forward pass and the forward plus
+backward pass (gradients w.r.t. image and grid), for TF eager, ``tf.function`` and
+``tf.function(jit_compile=True)`` (XLA), and torch on the CPU, and the ratio TF time / torch time
+(< 1: TensorFlow is faster). Timings are machine dependent: never used in tests.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from fomm_tutorial.resampler import grid_sample  # noqa: E402
+
+
+def _median_ms(fn, repeats):
+    fn()  # warm-up (tracing / compilation)
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def tf_runners(image, grid):
+    def fwd(im, gr):
+        return grid_sample(im, gr, align_corners=True, padding_mode="zeros")
+
+    def fwd_bwd(im, gr):
+        with tf.GradientTape() as tape:
+            tape.watch([im, gr])
+            out = fwd(im, gr)
+            loss = tf.reduce_sum(out * out)
+        return tape.gradient(loss, [im, gr])
+
+    runners = {}
+    for mode, wrap in (("eager", lambda f: f), ("tf.function", tf.function),
+                       ("XLA", lambda f: tf.function(f, jit_compile=True))):
+        f, fb = wrap(fwd), wrap(fwd_bwd)
+        runners[mode] = (lambda f=f: f(image, grid).numpy(),
+                         lambda fb=fb: [t.numpy() for t in fb(image, grid)])
+    return runners
+
+
+def torch_runners(image_np, grid_np, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    im = torch.tensor(image_np).permute(0, 3, 1, 2).contiguous()
+    gr = torch.tensor(grid_np)
+
+    def fwd():
+        with torch.no_grad():
+            return torch.nn.functional.grid_sample(im, gr, mode="bilinear", padding_mode="zeros",
+                                                   align_corners=True).numpy()
+
+    def fwd_bwd():
+        a = im.clone().requires_grad_(True)
+        g = gr.clone().requires_grad_(True)
+        out = torch.nn.functional.grid_sample(a, g, mode="bilinear", padding_mode="zeros",
+                                              align_corners=True)
+        (out * out).sum().backward()
+        return a.grad.numpy(), g.grad.numpy()
+
+    return fwd, fwd_bwd
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--num-kp", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    rng = np.random.default_rng(0)
+    sizes = {
+        f"dense motion {args.batch * (args.num_kp + 1)}x64x64x3": (args.batch * (args.num_kp + 1), 3),
+        f"feature warp {args.batch}x64x64x256": (args.batch, 256),
+    }
+    print(f"CPU, {os.cpu_count()} cores; ms per call (median of {args.repeats}); ratio = TF / torch")
+    header = f"{'size':30s} {'pass':8s} {'mode':12s} {'TF ms':>9s} {'torch ms':>9s} {'ratio':>7s}"
+    print(header)
+    print("-" * len(header))
+    for name, (b, c) in sizes.items():
+        image_np = rng.random((b, 64, 64, c), dtype=np.float32)
+        grid_np = rng.uniform(-1.05, 1.05, (b, 64, 64, 2)).astype(np.float32)
+        torch_fwd, torch_fb = torch_runners(image_np, grid_np, threads)
+        t_torch = {"fwd": _median_ms(torch_fwd, args.repeats),
+                   "fwd+bwd": _median_ms(torch_fb, args.repeats)}
+        runners = tf_runners(tf.constant(image_np), tf.constant(grid_np))
+        for mode, (f, fb) in runners.items():
+            for pas, fn in (("fwd", f), ("fwd+bwd", fb)):
+                ms = _median_ms(fn, args.repeats)
+                print(f"{name:30s} {pas:8s} {mode:12s} {ms:9.2f} {t_torch[pas]:9.2f} "
+                      f"{ms / t_torch[pas]:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
