@@ -328,8 +328,10 @@ def make_animation(source_image, driving_frames, kp_detector, generator, relativ
 def _resolve_config(config):
     if isinstance(config, dict):
         return config
-    from fomm_tutorial.config import load_config
-
+    try:
+        from fomm_tutorial.config import load_config
+    except ImportError:  # pragma: no cover - the config module ships with the package
+        from fomm_tutorial.checkpoint import _as_config as load_config
     return load_config(config)
 
 
