@@ -16,6 +16,19 @@ import tensorflow as tf
 _PADDING_MODES = ("zeros", "border", "reflection")
 
 
+def _check_coords(coords, image, name, expected):
+    coords = tf.convert_to_tensor(coords)
+    if not coords.dtype.is_floating:
+        raise ValueError(f"{name} must be floating point (float16/bfloat16/float32/float64) "
+                         f"coordinates of shape {expected}, got {coords.dtype.name}.")
+    if coords.shape.rank is not None and coords.shape.rank >= 1:
+        nb, ni = coords.shape[0], image.shape[0]
+        if nb is not None and ni is not None and nb != ni:
+            raise ValueError(f"{name} and image must have the same batch size B: {name} {expected} "
+                             f"has B={nb}, the image (B, H, W, C) has B={ni}.")
+    return coords
+
+
 def _check_image(image, name="image"):
     image = tf.convert_to_tensor(image)
     if image.shape.rank != 4:
@@ -93,8 +106,9 @@ def grid_sample(image, grid, align_corners: bool = True, padding_mode: str = "ze
     image = _check_image(image)
     grid = tf.convert_to_tensor(grid)
     if grid.shape.rank != 4 or grid.shape[-1] != 2:
-        raise ValueError(f"grid must have shape (B, h, w, 2) with (x, y) in the last axis, got "
-                         f"{grid.shape}.")
+        raise ValueError(f"grid must have shape (B, h, w, 2) with normalised (x, y) in the last axis, "
+                         f"got {grid.shape}.")
+    grid = _check_coords(grid, image, "grid", "(B, h, w, 2)")
     if padding_mode not in _PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}.")
     out_dtype = image.dtype
@@ -145,10 +159,20 @@ def resampler(data, warp):
     if warp.shape.rank is None or warp.shape.rank < 2 or warp.shape[-1] != 2:
         raise ValueError(f"warp must have shape (B, ..., 2) with pixel (x, y) in the last axis, got "
                          f"{warp.shape}.")
+    warp = _check_coords(warp, data, "warp", "(B, ..., 2)")
     out_dtype = data.dtype
     compute = tf.float64 if out_dtype == tf.float64 else tf.float32
     wshape = tf.shape(warp)
     flat = tf.reshape(tf.cast(warp, compute), tf.stack([wshape[0], -1, 2]))
-    out = _bilinear(tf.cast(data, compute), flat[..., 0], flat[..., 1])
+    px, py = flat[..., 0], flat[..., 1]
+    # tfa skips a sample unless -1 < x < W and -1 < y < H. The value there is 0 either way, but at
+    # exactly x = -1 (or y = -1) the one-sided derivative is not: move such points far outside so
+    # that, as in tfa, their gradient is 0 too.
+    dshape = tf.shape(data)
+    inside = ((px > -1.0) & (py > -1.0) & (px < tf.cast(dshape[2], compute))
+              & (py < tf.cast(dshape[1], compute)))
+    far = tf.fill(tf.shape(px), tf.constant(-2.0, compute))
+    px, py = tf.where(inside, px, far), tf.where(inside, py, far)
+    out = _bilinear(tf.cast(data, compute), px, py)
     out = tf.reshape(out, tf.concat([wshape[:-1], tf.shape(data)[3:4]], axis=0))
     return tf.cast(out, out_dtype)
