@@ -165,6 +165,12 @@ class ResBlock2d(keras.layers.Layer, TorchNamed):
         self.norm1 = BatchNorm2d(name="norm1")
         self.norm2 = BatchNorm2d(name="norm2")
 
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
+
     def call(self, x, training=False):
         out = tf.nn.relu(self.norm1(x, training=training))
         out = self.conv1(out)
@@ -192,6 +198,12 @@ class _ConvNormBlock(keras.layers.Layer, TorchNamed):
 
 class UpBlock2d(_ConvNormBlock):
     """Nearest x2 upsampling -> conv -> BN -> ReLU. ``(B, H, W, Cin) -> (B, 2H, 2W, Cout)``."""
+
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
 
     def call(self, x, training=False):
         # F.interpolate(scale_factor=2) (nearest) = exact pixel repetition.
@@ -227,6 +239,12 @@ class Encoder(keras.layers.Layer, TorchNamed):
                         min(max_features, block_expansion * (2 ** (i + 1))), 3, 1, name=f"down_blocks_{i}")
             for i in range(num_blocks)]
 
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
+
     def call(self, x, training=False):
         outs = [x]
         for block in self.down_blocks:
@@ -256,6 +274,12 @@ class Decoder(keras.layers.Layer, TorchNamed):
             self.up_blocks.append(UpBlock2d(in_filters, out_filters, 3, 1, name=f"up_blocks_{j}"))
         self.out_filters = block_expansion + in_features
 
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
+
     def call(self, x, training=False):
         x = list(x)
         out = x.pop()
@@ -283,6 +307,12 @@ class Hourglass(keras.layers.Layer, TorchNamed):
         self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features, name="encoder")
         self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features, name="decoder")
         self.out_filters = self.decoder.out_filters
+
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
 
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
@@ -337,6 +367,12 @@ class AntiAliasInterpolation2d(keras.layers.Layer):
         self.kb = self.ka - 1 if k % 2 == 0 else self.ka
         # depthwise filter (k, k, C, 1): the same kernel for every channel (groups=C in torch).
         self._filter = np.tile(self.kernel[:, :, None, None], (1, 1, self.channels, 1))
+
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
 
     def call(self, x):
         if self.kernel is None:

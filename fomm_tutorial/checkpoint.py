@@ -145,13 +145,15 @@ def _spectral_v(sd, prefix):
     """``weight_v`` for a spectral-norm state dict of torch's version 0 (no ``v`` stored).
 
     Chooses v with ``u . (W v)`` equal to the sigma implied by the stored normalised ``weight``
-    (``||weight_orig|| / ||weight||``), or, without it, one power iteration from ``u``.
+    (``weight = weight_orig / sigma``, so ``sigma = <wo, wo> / <wo, weight>``, sign included), or,
+    without it, one power iteration from ``u``.
     """
     w = sd[prefix + "weight_orig"].reshape(sd[prefix + "weight_orig"].shape[0], -1).astype(np.float64)
     u = sd[prefix + "weight_u"].astype(np.float64)
     wtu = w.T @ u
     if prefix + "weight" in sd:
-        sigma = np.linalg.norm(w) / max(np.linalg.norm(sd[prefix + "weight"]), 1e-12)
+        wn = sd[prefix + "weight"].reshape(w.shape).astype(np.float64)
+        sigma = np.sum(w * w) / np.sum(w * wn)
         return (wtu * sigma / max(wtu @ wtu, 1e-12)).astype(np.float32)
     return (wtu / max(np.linalg.norm(wtu), 1e-12)).astype(np.float32)
 

@@ -131,6 +131,12 @@ class DenseMotionNetwork(keras.layers.Layer, TorchNamed):
         """The source at the motion resolution, ``(B, h, w, C)`` (depends on the source only)."""
         return self.down(source_image) if self.down is not None else source_image
 
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
+
     def call(self, source_image, kp_driving, kp_source, training=False, source_down=None):
         """``source_down`` (from :meth:`downsample`) skips re-blurring a source seen before."""
         if source_down is None:

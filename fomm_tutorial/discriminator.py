@@ -88,6 +88,12 @@ class _DiscDownBlock(keras.layers.Layer, TorchNamed):
         self.norm = keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name="norm") if norm else None
         self.pool = pool
 
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
+
     def call(self, x, training=False):
         out = self.conv(x, training=training) if isinstance(self.conv, SpectralConv2d) else self.conv(x)
         if self.norm is not None:
@@ -126,6 +132,12 @@ class Discriminator(keras.layers.Layer, TorchNamed):
             for i in range(num_blocks)]
         last = min(max_features, block_expansion * (2 ** num_blocks))
         self.conv = (SpectralConv2d(last, 1, 1, name="conv") if sn else Conv2d(last, 1, 1, 0, name="conv"))
+
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
 
     def call(self, x, kp=None, training=False):
         out = x
@@ -169,6 +181,12 @@ class MultiScaleDiscriminator(keras.Model, TorchNamed):
         self.scales = [scale_key(s) for s in scales]
         # A list (not a dict) keeps Keras' weight-file structure simple; the keys are self.scales.
         self.discs = [Discriminator(**kwargs, name=f"disc_{s.replace('.', '-')}") for s in self.scales]
+
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
 
     def call(self, x, kp=None, training=False):
         out = {}

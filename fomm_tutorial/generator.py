@@ -101,6 +101,12 @@ class OcclusionAwareGenerator(keras.Model, TorchNamed):
             feats["source_down"] = self.dense_motion_network.downsample(source_image)
         return feats
 
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
+
     def call(self, source_image, kp_source=None, kp_driving=None, training=False, source_features=None):
         if source_features is None:
             source_features = self.encode_source(source_image, training=training)

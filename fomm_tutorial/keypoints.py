@@ -100,6 +100,12 @@ class KeypointDetector(keras.Model, TorchNamed):
             self.jacobian = None
         self.down = AntiAliasInterpolation2d(num_channels, scale_factor) if self.scale_factor != 1 else None
 
+
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
+
     def call(self, x, training=False, return_heatmap=False):
         if self.down is not None:
             x = self.down(x)
