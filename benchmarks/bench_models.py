@@ -1,0 +1,118 @@
+"""Frames per second of animation inference (keypoint detection + generation) at vox-256, 256 x 256.
+
+    .venv/bin/python benchmarks/bench_models.py [--batch-size 4] [--repeats 2] [--modes eager,function,xla]
+                                                [--no-shared-source] [--threads N]
+
+Animation inference as :func:`fomm_tutorial.animation.make_animation` runs it: the source's
+keypoints, encoder features and down-scaled copy are computed once
+(``generator.encode_source``); each step detects keypoints on a batch of driving frames and
+generates them. Three execution modes of the same step: eager, ``tf.function``, and
+``tf.function(jit_compile=True)`` (XLA). ``--no-shared-source`` re-encodes the (repeated) source
+every step, as the original generator does, to show what the caching saves.
+
+Weights are random (speed does not depend on them). The FLOP ceiling is printed when the
+animation benchmark's helpers (``benchmarks/bench_animation.py``) are importable: measured GEMM
+FLOP/s divided by the profiled FLOPs of one frame. The machine is shared: the figures are the
+best of ``--repeats`` timed steps after one warm-up.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+VOX_256 = {
+    "dataset_params": {"frame_shape": [256, 256, 3]},
+    "model_params": {
+        "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
+        "kp_detector_params": {"temperature": 0.1, "block_expansion": 32, "max_features": 1024,
+                               "scale_factor": 0.25, "num_blocks": 5},
+        "generator_params": {"block_expansion": 64, "max_features": 512, "num_down_blocks": 2,
+                             "num_bottleneck_blocks": 6, "estimate_occlusion_map": True,
+                             "dense_motion_params": {"block_expansion": 64, "max_features": 1024,
+                                                     "num_blocks": 5, "scale_factor": 0.25}},
+        "discriminator_params": {"scales": [1], "block_expansion": 32, "max_features": 512,
+                                 "num_blocks": 4, "sn": True},
+    },
+}
+
+
+def make_step(kp_detector, generator, source, shared_source=True):
+    """One animation step: driving frames ``(B, 256, 256, 3)`` -> predictions ``(B, 256, 256, 3)``."""
+    kp_source = kp_detector(source, training=False)
+    features = generator.encode_source(source, training=False) if shared_source else None
+
+    def step(frames):
+        n = tf.shape(frames)[0]
+        kp_driving = kp_detector(frames, training=False)
+        kp_src = {k: tf.repeat(v, n, axis=0) for k, v in kp_source.items()}
+        src = tf.repeat(source, n, axis=0)
+        out = generator(src, kp_source=kp_src, kp_driving=kp_driving, training=False,
+                        source_features=features)
+        return out["prediction"]
+
+    return step
+
+
+def time_step(fn, frames, repeats):
+    fn(frames).numpy()  # warm-up (tracing / XLA compilation)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(frames).numpy()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--modes", default="eager,function,xla")
+    parser.add_argument("--no-shared-source", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: TF default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+
+    from fomm_tutorial.checkpoint import build_models
+
+    models = build_models(VOX_256)
+    kp_detector, generator = models["kp_detector"], models["generator"]
+    rng = np.random.default_rng(0)
+    source = tf.constant(rng.random((1, 256, 256, 3), dtype=np.float32))
+    frames = tf.constant(rng.random((args.batch_size, 256, 256, 3), dtype=np.float32))
+    step = make_step(kp_detector, generator, source, shared_source=not args.no_shared_source)
+
+    print(f"vox-256, 256x256, batch {args.batch_size}, CPU threads visible: {os.cpu_count()}, "
+          f"shared source features: {not args.no_shared_source}")
+    ceiling = None
+    try:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from bench_animation import gemm_flops_per_s, graph_flops
+
+        concrete = tf.function(step).get_concrete_function(tf.TensorSpec(frames.shape, tf.float32))
+        flops = graph_flops(concrete) / args.batch_size
+        peak = gemm_flops_per_s()
+        ceiling = peak / flops
+        print(f"FLOPs per frame: {flops / 1e9:.1f} G; GEMM peak {peak / 1e9:.1f} GFLOP/s; "
+              f"ceiling {ceiling:.2f} frames/s")
+    except Exception as exc:  # noqa: BLE001 -- the ceiling is informative only
+        print(f"(no FLOP ceiling: {type(exc).__name__}: {exc})")
+
+    fns = {"eager": step, "function": tf.function(step), "xla": tf.function(step, jit_compile=True)}
+    for mode in args.modes.split(","):
+        seconds = time_step(fns[mode], frames, args.repeats)
+        fps = args.batch_size / seconds
+        extra = f" ({fps / ceiling:.0%} of ceiling)" if ceiling else ""
+        print(f"{mode:9s}: {seconds:7.2f} s / batch, {fps:.2f} frames/s{extra}")
+
+
+if __name__ == "__main__":
+    main()
