@@ -117,3 +117,15 @@ def test_hourglass_channel_tables():
         (1024, 1024), (2048, 512), (1024, 256), (512, 128), (256, 64)]
     small = Hourglass(4, 3, 2, 16)
     assert small(tf.random.uniform((1, 8, 8, 3))).shape == (1, 8, 8, 7)
+
+
+def test_up_block_subpixel_equals_upsample_then_conv():
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(2, 5, 7, 4)).astype(np.float32))
+    up = UpBlock2d(4, 6)
+    up(x)
+    up.conv.conv.kernel.assign(rng.normal(size=(3, 3, 4, 6)).astype(np.float32))
+    up.conv.conv.bias.assign(rng.normal(size=6).astype(np.float32))
+    fast = up.conv.conv.kernel  # noqa: F841
+    ref = up.conv(tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2))
+    np.testing.assert_allclose(up._upsample_conv_subpixel(x).numpy(), ref.numpy(), atol=1e-5)
