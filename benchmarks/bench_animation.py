@@ -56,8 +56,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="vox-256")
     parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--size", type=int, default=256, help="frame side (the config's is 256)")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--xla", action="store_true", help="jit_compile the batch step")
     args = parser.parse_args(argv)
 
@@ -66,6 +68,7 @@ def main(argv=None):
     from fomm_tutorial.config import load_config
 
     config = load_config(args.config)
+    config.setdefault("dataset_params", {})["frame_shape"] = [args.size, args.size, 3]
     if args.checkpoint:
         models = animation.load_models(config, args.checkpoint)
     else:
@@ -96,14 +99,16 @@ def main(argv=None):
     peak = gemm_flops_per_s()
     ceiling = peak / flops_per_frame
 
-    # Warm-up (tracing) then the timed run.
+    # Warm-up (tracing) then timed runs of the whole make_animation call; the machine is shared,
+    # so the best of --repeats runs is reported.
     animation.make_animation(source, driving[:bs], kp_detector, generator, batch_size=bs, progress=False,
                              jit_compile=args.xla)
-    t0 = time.perf_counter()
-    animation.make_animation(source, driving, kp_detector, generator, batch_size=bs, progress=False,
-                             jit_compile=args.xla)
-    elapsed = time.perf_counter() - t0
-    fps = args.frames / elapsed
+    fps = 0.0
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        animation.make_animation(source, driving, kp_detector, generator, batch_size=bs, progress=False,
+                                 jit_compile=args.xla)
+        fps = max(fps, args.frames / (time.perf_counter() - t0))
     print(f"config {args.config} {h}x{w}, batch {bs}, {args.frames} frames, threads "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}, xla {args.xla}")
     print(f"GFLOP per frame        {flops_per_frame / 1e9:8.2f}")
