@@ -55,6 +55,8 @@ class BatchNorm2d(keras.layers.Layer, TorchNamed):
     """
 
     def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
+        # No autocast: statistics and running averages stay float32 under mixed precision.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)

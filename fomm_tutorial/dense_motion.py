@@ -96,7 +96,7 @@ def hourglass_input(heatmap, deformed_source):
       ``(B, h, w, (K+1)(C+1))`` (k-major order, as the original's ``cat(dim=2).view``).
     """
     deformed = tf.transpose(deformed_source, [0, 2, 3, 1, 4])  # (B, h, w, K+1, C)
-    x = tf.concat([heatmap[..., None], deformed], axis=-1)  # (B, h, w, K+1, C+1)
+    x = tf.concat([tf.cast(heatmap[..., None], deformed.dtype), deformed], axis=-1)  # (B, h, w, K+1, C+1)
     shape = tf.shape(x)
     return tf.reshape(x, tf.stack([shape[0], shape[1], shape[2], shape[3] * shape[4]]))
 
@@ -117,6 +117,9 @@ class DenseMotionNetwork(keras.layers.Layer, TorchNamed):
                  estimate_occlusion_map=False, scale_factor=1, kp_variance=0.01, **kwargs):
         super().__init__(**kwargs)
         self.num_kp = int(num_kp)
+        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would cast every
+        # floating argument to the compute dtype; the sub-layers cast their own inputs.
+        self._convert_input_args = False
         self.num_channels = int(num_channels)
         self.kp_variance = float(kp_variance)
         self.scale_factor = float(scale_factor)
@@ -141,16 +144,21 @@ class DenseMotionNetwork(keras.layers.Layer, TorchNamed):
         """``source_down`` (from :meth:`downsample`) skips re-blurring a source seen before."""
         if source_down is None:
             source_down = self.downsample(source_image)
+        # Keras casts floating inputs to the compute dtype under mixed precision; keypoints are
+        # coordinates, so the motion itself is computed in float32.
+        kp_driving = {k: tf.cast(v, tf.float32) for k, v in kp_driving.items() if v is not None}
+        kp_source = {k: tf.cast(v, tf.float32) for k, v in kp_source.items() if v is not None}
         h, w = source_down.shape[1], source_down.shape[2]
         heatmap = create_heatmap_representations(kp_driving, kp_source, (h, w), self.kp_variance)
-        sparse_motion = create_sparse_motions(kp_driving, kp_source, (h, w))
+        sparse_motion = create_sparse_motions(kp_driving, kp_source, (h, w))  # kp dtype (float32)
         deformed_source = create_deformed_source_image(source_down, sparse_motion)
         prediction = self.hourglass(hourglass_input(heatmap, deformed_source), training=training)
-        mask = tf.nn.softmax(self.mask(prediction), axis=-1)
+        # Mask, deformation and occlusion in float32 (coordinates; mixed precision safe).
+        mask = tf.nn.softmax(tf.cast(self.mask(prediction), tf.float32), axis=-1)
         out = {"sparse_deformed": deformed_source, "mask": mask,
                "deformation": combine_motions(mask, sparse_motion)}
         if self.occlusion is not None:
-            out["occlusion_map"] = tf.sigmoid(self.occlusion(prediction))
+            out["occlusion_map"] = tf.sigmoid(tf.cast(self.occlusion(prediction), tf.float32))
         return out
 
     def torch_variables(self, prefix=""):

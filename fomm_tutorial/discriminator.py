@@ -34,6 +34,8 @@ class SpectralConv2d(keras.layers.Layer, TorchNamed):
     """
 
     def __init__(self, in_features, out_features, kernel_size, eps=1e-12, **kwargs):
+        # No autocast: the power iteration and sigma run in float32 under mixed precision.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.in_features, self.out_features, self.kernel_size = int(in_features), int(out_features), int(kernel_size)
         self.eps = eps
@@ -67,7 +69,7 @@ class SpectralConv2d(keras.layers.Layer, TorchNamed):
         return tf.tensordot(u, tf.linalg.matvec(w, v), 1)
 
     def call(self, x, training=False):
-        kernel = self.kernel / self.sigma(training)
+        kernel = tf.cast(self.kernel, tf.float32) / self.sigma(training)
         return tf.nn.conv2d(x, tf.cast(kernel, x.dtype), 1, "VALID") + tf.cast(self.bias, x.dtype)
 
     def torch_variables(self, prefix=""):
@@ -124,6 +126,9 @@ class Discriminator(keras.layers.Layer, TorchNamed):
         layer_kwargs = {k: v for k, v in kwargs.items() if k in ("name", "dtype", "trainable")}
         super().__init__(**layer_kwargs)
         self.use_kp = bool(use_kp)
+        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would cast every
+        # floating argument to the compute dtype; the sub-layers cast their own inputs.
+        self._convert_input_args = False
         self.kp_variance = float(kp_variance)
         self.down_blocks = [
             _DiscDownBlock(num_channels + num_kp * self.use_kp if i == 0 else min(max_features, block_expansion * (2 ** i)),
@@ -142,6 +147,9 @@ class Discriminator(keras.layers.Layer, TorchNamed):
     def call(self, x, kp=None, training=False):
         out = x
         if self.use_kp:
+            if kp is None:
+                raise ValueError("this discriminator has use_kp=True: pass kp={'value': (B, K, 2)} "
+                                 "(the keypoints whose heatmaps are appended to the image).")
             heatmap = kp2gaussian(kp["value"], (x.shape[1], x.shape[2]), self.kp_variance)
             out = tf.concat([out, tf.cast(heatmap, out.dtype)], axis=-1)
         feature_maps = []
@@ -179,6 +187,9 @@ class MultiScaleDiscriminator(keras.Model, TorchNamed):
         model_kwargs = {k: kwargs.pop(k) for k in ("name",) if k in kwargs}
         super().__init__(**model_kwargs)
         self.scales = [scale_key(s) for s in scales]
+        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would cast every
+        # floating argument to the compute dtype; the sub-layers cast their own inputs.
+        self._convert_input_args = False
         # A list (not a dict) keeps Keras' weight-file structure simple; the keys are self.scales.
         self.discs = [Discriminator(**kwargs, name=f"disc_{s.replace('.', '-')}") for s in self.scales]
 

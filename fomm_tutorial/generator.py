@@ -65,6 +65,9 @@ class OcclusionAwareGenerator(keras.Model, TorchNamed):
                  estimate_jacobian=False, **kwargs):
         super().__init__(**kwargs)
         del estimate_jacobian  # accepted and ignored, as the original
+        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would cast every
+        # floating argument to the compute dtype; the sub-layers cast their own inputs.
+        self._convert_input_args = False
         self.num_channels = int(num_channels)
         if dense_motion_params is not None:
             self.dense_motion_network = DenseMotionNetwork(
@@ -126,13 +129,13 @@ class OcclusionAwareGenerator(keras.Model, TorchNamed):
                 output["occlusion_map"] = occlusion_map
                 if occlusion_map.shape[1] != out.shape[1] or occlusion_map.shape[2] != out.shape[2]:
                     occlusion_map = tf.image.resize(occlusion_map, tf.shape(out)[1:3], method="bilinear")
-                out = out * occlusion_map
+                out = out * tf.cast(occlusion_map, out.dtype)
             output["deformed"] = deform_input(source_image, deformation)
         for block in self.bottleneck:
             out = block(out, training=training)
         for block in self.up_blocks:
             out = block(out, training=training)
-        output["prediction"] = tf.sigmoid(self.final(out))
+        output["prediction"] = tf.sigmoid(tf.cast(self.final(out), tf.float32))  # float32 for the losses
         return output
 
     def torch_variables(self, prefix=""):

@@ -110,11 +110,12 @@ class KeypointDetector(keras.Model, TorchNamed):
         if self.down is not None:
             x = self.down(x)
         feature_map = self.predictor(x, training=training)
-        prediction = self.kp(feature_map)
+        # Keypoints are coordinates: softmax and centroid in float32 even under mixed precision.
+        prediction = tf.cast(self.kp(feature_map), tf.float32)
         heatmap = heatmap_softmax(prediction, self.temperature)
         out = {"value": gaussian2kp(heatmap)}
         if self.jacobian is not None:
-            out["jacobian"] = heatmap_jacobian(heatmap, self.jacobian(feature_map))
+            out["jacobian"] = heatmap_jacobian(heatmap, tf.cast(self.jacobian(feature_map), tf.float32))
         if return_heatmap:
             out["heatmap"] = heatmap
         return out
