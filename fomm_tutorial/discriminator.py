@@ -52,6 +52,9 @@ class SpectralConv2d(keras.layers.Layer, TorchNamed):
                                  initializer=keras.initializers.RandomNormal())
         self.v = self.add_weight(name="v", shape=(fan_in,), trainable=False,
                                  initializer=keras.initializers.RandomNormal())
+        # torch starts from normalised random u, v
+        self.u.assign(_l2normalize(tf.convert_to_tensor(self.u), self.eps))
+        self.v.assign(_l2normalize(tf.convert_to_tensor(self.v), self.eps))
 
     def weight_matrix(self):
         """``weight_orig`` as torch's ``(out, in * k * k)`` matrix."""

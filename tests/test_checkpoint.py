@@ -169,3 +169,24 @@ def test_missing_torch_gives_clear_error(reference_dir, tiny_config, monkeypatch
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(RuntimeError, match="pip install torch"):
         convert_checkpoint(reference_dir / "vox-256-tiny-cpk.pth.tar", tiny_config, tmp_path)
+
+
+def test_spectral_conv_training_power_iteration_matches_torch():
+    torch = pytest.importorskip("torch")
+    from fomm_tutorial.discriminator import SpectralConv2d
+
+    conv = torch.nn.utils.spectral_norm(torch.nn.Conv2d(3, 5, 4))
+    ours = SpectralConv2d(3, 5, 4)
+    x = np.random.default_rng(0).random((2, 9, 9, 3), dtype=np.float32)
+    ours.build(x.shape)
+    state = {k: v.detach().numpy() for k, v in conv.state_dict().items()}
+    ours.kernel.assign(state["weight_orig"].transpose(2, 3, 1, 0))
+    ours.bias.assign(state["bias"])
+    ours.u.assign(state["weight_u"])
+    ours.v.assign(state["weight_v"])
+    conv.train()
+    ref = conv(torch.from_numpy(x).permute(0, 3, 1, 2)).detach().permute(0, 2, 3, 1).numpy()
+    out = ours(tf.constant(x), training=True).numpy()
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    np.testing.assert_allclose(ours.u.numpy(), conv.weight_u.numpy(), atol=1e-6)
+    np.testing.assert_allclose(ours.v.numpy(), conv.weight_v.numpy(), atol=1e-6)
