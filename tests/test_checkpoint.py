@@ -190,3 +190,20 @@ def test_spectral_conv_training_power_iteration_matches_torch():
     np.testing.assert_allclose(out, ref, atol=1e-5)
     np.testing.assert_allclose(ours.u.numpy(), conv.weight_u.numpy(), atol=1e-6)
     np.testing.assert_allclose(ours.v.numpy(), conv.weight_v.numpy(), atol=1e-6)
+
+
+def test_zip_format_and_module_prefix(reference_dir, tmp_path):
+    """torch >= 1.6 zip serialisation, and a DataParallel 'module.' prefix, read the same."""
+    torch = pytest.importorskip("torch")
+    from fomm_tutorial.checkpoint import read_torch_checkpoint
+
+    ckpt = torch.load(reference_dir / "vox-256-tiny-cpk.pth.tar", map_location="cpu", weights_only=True)
+    ckpt["kp_detector"] = {"module." + k: v for k, v in ckpt["kp_detector"].items()}
+    path = tmp_path / "zip.pth.tar"
+    torch.save(ckpt, path)  # zip format (the default since torch 1.6)
+    state = read_torch_checkpoint(path)
+    legacy = read_torch_checkpoint(reference_dir / "vox-256-tiny-cpk.pth.tar")
+    np.testing.assert_array_equal(state["generator"]["final.weight"], legacy["generator"]["final.weight"])
+    from fomm_tutorial.checkpoint import _strip_module
+
+    assert set(_strip_module(state["kp_detector"])) == set(legacy["kp_detector"])

@@ -118,3 +118,23 @@ def test_bilinear_resize_matches_torch_interpolate():
     ref = torch.nn.functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2), size=(32, 32),
                                           mode="bilinear").permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(ours, ref, atol=1e-6)
+
+
+def test_compiled_with_unknown_batch(models, reference):
+    """Keypoints + generation inside one tf.function with a dynamic batch (the animation step)."""
+    kp_detector, generator = models["kp_detector"], models["generator"]
+    source = tf.constant(reference["source"][:1])
+    features = generator.encode_source(source)
+    kp_source = kp_detector(source)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 128, 128, 3), tf.float32)])
+    def step(frames):
+        n = tf.shape(frames)[0]
+        kp_driving = kp_detector(frames)
+        kp_src = {k: tf.repeat(v, n, axis=0) for k, v in kp_source.items()}
+        return generator(tf.repeat(source, n, axis=0), kp_source=kp_src, kp_driving=kp_driving,
+                         source_features=features)["prediction"]
+
+    eager = generator(tf.repeat(source, 2, axis=0), kp_source={k: tf.repeat(v, 2, axis=0) for k, v in kp_source.items()},
+                      kp_driving=kp_detector(tf.constant(reference["driving"])))["prediction"]
+    _close(step(tf.constant(reference["driving"])), eager.numpy(), 1e-5, what="compiled step")
