@@ -5,7 +5,8 @@
 Sizes are the two FOMM call sites (spec section 0.2): the dense-motion network warps the source
 ``B*(K+1) x 64 x 64 x 3`` (K = 10) and the generator warps the encoder features
 ``B x 64 x 64 x 256``; both bilinear, zeros padding, align_corners=True. For each size the table
-gives milliseconds per call (median of ``--repeats``) for the forward pass and the forward plus
+gives milliseconds per call (best of ``--repeats``, TF and torch calls interleaved so that
+load from other processes hits both alike) for the forward pass and the forward plus
 backward pass (gradients w.r.t. image and grid), for TF eager, ``tf.function`` and
 ``tf.function(jit_compile=True)`` (XLA), and torch on the CPU, and the ratio TF time / torch time
 (< 1: TensorFlow is faster). Timings are machine dependent: never used in tests.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -25,15 +25,18 @@ import tensorflow as tf  # noqa: E402
 from fomm_tutorial.resampler import grid_sample  # noqa: E402
 
 
-def _median_ms(fn, repeats):
-    fn()  # warm-up (tracing / compilation)
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def _best_ms(fns, repeats):
+    """Best-of-``repeats`` milliseconds of each function, calls interleaved round-robin."""
+    for fn in fns:  # warm-up (tracing / compilation)
         fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [1e3 * min(ts) for ts in times]
 
 
 def tf_runners(image, grid):
@@ -91,7 +94,7 @@ def main():
         f"dense motion {args.batch * (args.num_kp + 1)}x64x64x3": (args.batch * (args.num_kp + 1), 3),
         f"feature warp {args.batch}x64x64x256": (args.batch, 256),
     }
-    print(f"CPU, {os.cpu_count()} cores; ms per call (median of {args.repeats}); ratio = TF / torch")
+    print(f"CPU, {os.cpu_count()} cores; ms per call (best of {args.repeats}); ratio = TF / torch")
     header = f"{'size':30s} {'pass':8s} {'mode':12s} {'TF ms':>9s} {'torch ms':>9s} {'ratio':>7s}"
     print(header)
     print("-" * len(header))
@@ -99,15 +102,12 @@ def main():
         image_np = rng.random((b, 64, 64, c), dtype=np.float32)
         grid_np = rng.uniform(-1.05, 1.05, (b, 64, 64, 2)).astype(np.float32)
         torch_fwd, torch_fb = torch_runners(image_np, grid_np, threads)
-        t_torch = {"fwd": _median_ms(torch_fwd, args.repeats),
-                   "fwd+bwd": _median_ms(torch_fb, args.repeats)}
         runners = tf_runners(tf.constant(image_np), tf.constant(grid_np))
         for mode, (f, fb) in runners.items():
-            for pas, fn in (("fwd", f), ("fwd+bwd", fb)):
-                ms = _median_ms(fn, args.repeats)
-                print(f"{name:30s} {pas:8s} {mode:12s} {ms:9.2f} {t_torch[pas]:9.2f} "
-                      f"{ms / t_torch[pas]:7.2f}")
-
+            for pas, fn, ref in (("fwd", f, torch_fwd), ("fwd+bwd", fb, torch_fb)):
+                ms, ms_torch = _best_ms([fn, ref], args.repeats)
+                print(f"{name:30s} {pas:8s} {mode:12s} {ms:9.2f} {ms_torch:9.2f} {ms / ms_torch:7.2f}",
+                      flush=True)
 
 if __name__ == "__main__":
     main()
