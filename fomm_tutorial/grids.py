@@ -41,6 +41,8 @@ def kp2gaussian(kp_value, spatial_size, kp_variance: float = 0.01) -> tf.Tensor:
     kp_value = tf.convert_to_tensor(kp_value)
     if kp_value.shape.rank != 3 or kp_value.shape[-1] != 2:
         raise ValueError(f"kp2gaussian expects keypoints of shape (B, K, 2), got {kp_value.shape}.")
+    if len(spatial_size) != 2:
+        raise ValueError(f"kp2gaussian expects spatial_size = (H, W), got {tuple(spatial_size)}.")
     h, w = int(spatial_size[0]), int(spatial_size[1])
     grid = make_coordinate_grid(h, w, kp_value.dtype)  # (H, W, 2)
     diff = grid[None, :, :, None, :] - kp_value[:, None, None, :, :]  # (B, H, W, K, 2)

@@ -67,3 +67,9 @@ def test_kp2gaussian_peak_at_keypoint():
 def test_kp2gaussian_bad_shape(shape):
     with pytest.raises(ValueError, match=r"\(B, K, 2\)"):
         kp2gaussian(np.zeros(shape, np.float32), (4, 4))
+
+
+@pytest.mark.parametrize("size", [(4,), (4, 4, 4)])
+def test_kp2gaussian_bad_spatial_size(size):
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        kp2gaussian(np.zeros((1, 2, 2), np.float32), size)
