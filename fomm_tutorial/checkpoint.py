@@ -230,34 +230,47 @@ def load_state_dict(model, state_dict: dict, model_name: str = "model") -> None:
         var.assign(value)
 
 
-def load_original_checkpoint(path, config) -> dict:
+def load_original_checkpoint(path, config, strict_discriminator: bool = False) -> dict:
     """``build_models(config)`` with the weights of an original ``.pth.tar`` (needs torch).
 
-    A checkpoint without a discriminator leaves it randomly initialised (with a warning), as the
-    original ``load_cpk`` does when no discriminator is given.
+    ``kp_detector`` and ``generator`` must match the config exactly (``ValueError`` naming the key
+    and shapes otherwise). The discriminator is treated as the original ``Logger.load_cpk`` does:
+    a checkpoint without one, or with one that does not fit the config (e.g. ``vox-cpk`` with
+    ``vox-adv-256.yaml``: the adversarial fine-tuning started a new discriminator), leaves it
+    randomly initialised, with a warning that names the mismatch; ``strict_discriminator=True``
+    raises instead.
     """
-    return _load(path, config)[0]
+    return _load(path, config, strict_discriminator)[0]
 
 
-def _load(path, config):
+def _load(path, config, strict_discriminator=False):
     cfg = _as_config(config)
     state = read_torch_checkpoint(path)
     models = build_models(cfg)
+    loaded = []
     for name in MODEL_NAMES:
         if name not in state:
-            if name == "discriminator":
-                warnings.warn(f"{path} has no discriminator; it stays randomly initialised.", stacklevel=2)
+            if name == "discriminator" and not strict_discriminator:
+                warnings.warn(f"{path} has no discriminator; it stays randomly initialised.", stacklevel=3)
                 continue
             raise ValueError(f"{path} has no {name!r} state dict (keys: {sorted(state)}).")
-        load_state_dict(models[name], state[name], name)
-    return models, [n for n in MODEL_NAMES if n in state]
+        try:
+            load_state_dict(models[name], state[name], name)
+        except ValueError as exc:
+            if name != "discriminator" or strict_discriminator:
+                raise
+            warnings.warn(f"{exc} The discriminator stays randomly initialised (as the original load_cpk).",
+                          stacklevel=3)
+            continue
+        loaded.append(name)
+    return models, loaded
 
 
 def convert_checkpoint(path, config, out_dir) -> dict:
     """Convert an original checkpoint to Keras weights.
 
     Writes ``out_dir/kp_detector.weights.h5``, ``generator.weights.h5`` and (if the checkpoint has
-    one) ``discriminator.weights.h5``; read them back with ``build_models(config)[name].load_weights``.
+    one that fits the config) ``discriminator.weights.h5``; read them back with ``build_models(config)[name].load_weights``.
     Returns ``{model name: written path}``.
     """
     models, loaded = _load(path, config)
@@ -277,4 +290,7 @@ def run_cli(args) -> int:
     written = convert_checkpoint(args.checkpoint, args.config, args.out)
     for name, target in written.items():
         print(f"{name}: {target}")
+    if "discriminator" not in written:
+        print("discriminator: not converted (missing from the checkpoint or not fitting the config; "
+              "see the warning above). Inference needs only kp_detector and generator.")
     return 0

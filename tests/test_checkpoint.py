@@ -207,3 +207,17 @@ def test_zip_format_and_module_prefix(reference_dir, tmp_path):
     from fomm_tutorial.checkpoint import _strip_module
 
     assert set(_strip_module(state["kp_detector"])) == set(legacy["kp_detector"])
+
+
+def test_unfitting_discriminator_is_skipped_like_load_cpk(reference_dir, tiny_config, tmp_path):
+    pytest.importorskip("torch")
+    from fomm_tutorial.checkpoint import load_original_checkpoint
+
+    cfg = copy.deepcopy(tiny_config)
+    cfg["model_params"]["discriminator_params"]["use_kp"] = False  # vox-cpk with a vox-adv-like mismatch
+    path = reference_dir / "vox-256-tiny-cpk.pth.tar"
+    with pytest.warns(UserWarning, match=r"down_blocks\.0\.conv\.weight_orig.*randomly initialised"):
+        written = convert_checkpoint(path, cfg, tmp_path)
+    assert sorted(written) == ["generator", "kp_detector"]
+    with pytest.raises(ValueError, match=r"discs\.1\.down_blocks\.0\.conv\.weight_orig.*\(16, 8, 4, 4\)"):
+        load_original_checkpoint(path, cfg, strict_discriminator=True)
