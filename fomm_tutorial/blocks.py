@@ -87,6 +87,12 @@ class BatchNorm2d(keras.layers.Layer, TorchNamed):
         shift = tf.cast(self.beta, tf.float32) - mean * scale
         return tf.cast(x32 * scale + shift, dtype)
 
+    def inference_scale_shift(self):
+        """Eval-mode BN as ``x * scale + shift`` (float32 ``(C,)`` each), for folding into a conv."""
+        scale = tf.cast(self.gamma, tf.float32) * tf.math.rsqrt(
+            tf.cast(self.moving_variance, tf.float32) + self.epsilon)
+        return scale, tf.cast(self.beta, tf.float32) - tf.cast(self.moving_mean, tf.float32) * scale
+
     def torch_variables(self, prefix=""):
         return {_join(prefix, "weight"): (self.gamma, PLAIN), _join(prefix, "bias"): (self.beta, PLAIN),
                 _join(prefix, "running_mean"): (self.moving_mean, PLAIN),
@@ -149,6 +155,21 @@ class Conv2d(keras.layers.Layer, TorchNamed):
             x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
         return self.conv(x)
 
+    def folded_call(self, x, scale, shift):
+        """``conv(x) * scale + shift`` as a single convolution (eval-mode batch norm folded in:
+        one pass over the output instead of three, and TF fuses conv + bias + ReLU)."""
+        if not self.built:
+            self.build(x.shape)
+        x = tf.cast(x, self.conv.compute_dtype)
+        kernel = tf.cast(self.conv.kernel, tf.float32) * scale
+        bias = tf.cast(self.conv.bias, tf.float32) * scale + shift
+        if self._pad:
+            p = self._pad
+            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+        mode = "SAME" if (self.padding and not self._pad) else "VALID"
+        out = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), 1, mode)
+        return tf.nn.bias_add(out, tf.cast(bias, x.dtype))
+
     def torch_variables(self, prefix=""):
         return {_join(prefix, "weight"): (self.conv.kernel, CONV),
                 _join(prefix, "bias"): (self.conv.bias, PLAIN)}
@@ -175,9 +196,13 @@ class ResBlock2d(keras.layers.Layer, TorchNamed):
 
     def call(self, x, training=False):
         out = tf.nn.relu(self.norm1(x, training=training))
-        out = self.conv1(out)
-        out = tf.nn.relu(self.norm2(out, training=training))
-        out = self.conv2(out)
+        if training:
+            out = self.norm2(self.conv1(out), training=True)
+        else:
+            if not self.norm2.built:
+                self.norm2.build(tuple(x.shape[:-1]) + (self.conv1.out_features,))
+            out = self.conv1.folded_call(out, *self.norm2.inference_scale_shift())
+        out = self.conv2(tf.nn.relu(out))
         return out + x
 
     def torch_variables(self, prefix=""):
@@ -193,6 +218,22 @@ class _ConvNormBlock(keras.layers.Layer, TorchNamed):
         self.conv = Conv2d(in_features, out_features, kernel_size, padding, groups, name="conv")
         self.norm = BatchNorm2d(name="norm")
 
+    def build(self, input_shape):
+        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
+        # call symbolically once just to build, which costs seconds for the big networks.
+        self.built = True
+
+    def _norm_scale_shift(self):
+        if not self.norm.built:
+            self.norm.build((None, None, None, self.conv.out_features))
+        return self.norm.inference_scale_shift()
+
+    def conv_norm(self, x, training=False):
+        """``norm(conv(x))``; in eval mode the batch norm is folded into the convolution."""
+        if training or self.conv.groups != 1:
+            return self.norm(self.conv(x), training=training)
+        return self.conv.folded_call(x, *self._norm_scale_shift())
+
     def torch_variables(self, prefix=""):
         return {**self.conv.torch_variables(_join(prefix, "conv")),
                 **self.norm.torch_variables(_join(prefix, "norm"))}
@@ -201,22 +242,18 @@ class _ConvNormBlock(keras.layers.Layer, TorchNamed):
 class UpBlock2d(_ConvNormBlock):
     """Nearest x2 upsampling -> conv -> BN -> ReLU. ``(B, H, W, Cin) -> (B, 2H, 2W, Cout)``."""
 
-
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
-
     def call(self, x, training=False):
         if self.conv.kernel_size == 3 and self.conv.padding == 1 and self.conv.groups == 1:
-            out = self._upsample_conv_subpixel(x)
+            if training:
+                out = self.norm(self._upsample_conv_subpixel(x), training=True)
+            else:
+                out = self._upsample_conv_subpixel(x, *self._norm_scale_shift())
         else:
             # F.interpolate(scale_factor=2) (nearest) = exact pixel repetition.
-            x = tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
-            out = self.conv(x)
-        return tf.nn.relu(self.norm(out, training=training))
+            out = self.conv_norm(tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2), training=training)
+        return tf.nn.relu(out)
 
-    def _upsample_conv_subpixel(self, x):
+    def _upsample_conv_subpixel(self, x, scale=None, shift=None):
         """``conv3x3(nearest_up2(x))`` without materialising the upsampled image.
 
         Each output pixel ``(2i + a, 2j + b)`` only sees ``x`` at rows ``{i-1, i}`` (a = 0) or
@@ -227,7 +264,12 @@ class UpBlock2d(_ConvNormBlock):
         """
         if not self.conv.built:
             self.conv.build(x.shape)
-        w = self.conv.conv.kernel  # (3, 3, Cin, Cout)
+        x = tf.cast(x, self.conv.conv.compute_dtype)
+        w = tf.cast(self.conv.conv.kernel, tf.float32)  # (3, 3, Cin, Cout)
+        bias = tf.cast(self.conv.conv.bias, tf.float32)
+        if scale is not None:  # eval-mode batch norm folded in
+            w = w * scale
+            bias = bias * scale + shift
         w = tf.cast(w, x.dtype)
         cout = self.conv.out_features
         # collapse rows: a=0 -> taps on x rows (i-1, i); a=1 -> (i, i+1)
@@ -249,14 +291,14 @@ class UpBlock2d(_ConvNormBlock):
         row1 = tf.stack([y10, y11], axis=3)
         out = tf.stack([row0, row1], axis=2)  # (B, H, 2, W, 2, C)
         out = tf.reshape(out, tf.stack([b_, 2 * h, 2 * w_, cout]))
-        return out + tf.cast(self.conv.conv.bias, x.dtype)
+        return out + tf.cast(bias, x.dtype)
 
 
 class DownBlock2d(_ConvNormBlock):
     """Conv -> BN -> ReLU -> AvgPool2d(2) (floor). ``(B, H, W, Cin) -> (B, H//2, W//2, Cout)``."""
 
     def call(self, x, training=False):
-        out = tf.nn.relu(self.norm(self.conv(x), training=training))
+        out = tf.nn.relu(self.conv_norm(x, training=training))
         return tf.nn.avg_pool2d(out, 2, 2, "VALID")
 
 
@@ -264,7 +306,7 @@ class SameBlock2d(_ConvNormBlock):
     """Conv -> BN -> ReLU at the same resolution. ``(B, H, W, Cin) -> (B, H, W, Cout)``."""
 
     def call(self, x, training=False):
-        return tf.nn.relu(self.norm(self.conv(x), training=training))
+        return tf.nn.relu(self.conv_norm(x, training=training))
 
 
 class Encoder(keras.layers.Layer, TorchNamed):
