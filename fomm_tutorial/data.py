@@ -1,0 +1,747 @@
+"""Datasets: the original layout (``frames_dataset.py``), its augmentations, a ``tf.data`` pipeline,
+and a procedural "articulated sprites" dataset with ground-truth part positions.
+
+Layout (spec 7.1/7.2). ``root_dir`` holds videos -- folders of frames, ``.mp4/.mov/.avi/.gif``,
+or ``.png/.jpg`` strips -- either in ``root_dir/train`` and ``root_dir/test`` (predefined split)
+or directly in ``root_dir`` (a deterministic 80/20 split: seeded permutation of the sorted
+names, ``ceil(0.2 n)`` test videos, like ``sklearn.train_test_split(test_size=0.2)``).
+
+``id_sampling``: names ``<id>#<anything>`` (e.g. ``id10001#7w0IBEWc9Qw#000993#001143.mp4``);
+training items are the identities, and each item picks one video of that identity at random.
+The original globs only ``<id>*.mp4``; here any video name starting with ``<id>#`` counts, and a
+name without ``#`` raises a ``ValueError`` naming it (instead of numpy's "'a' cannot be empty").
+
+Items (NHWC, float32 in [0, 1]):
+
+* train: ``{"source": (H, W, 3), "driving": (H, W, 3), "name": str}`` -- two frames drawn with
+  replacement, sorted (``source`` is the earlier; may be the same frame), augmented together;
+* test: ``{"video": (T, H, W, 3), "name": str}``.
+
+Every random draw takes an explicit ``numpy.random.Generator`` (no global state), so a
+``tf.data`` pipeline built with :func:`make_dataset` is deterministic for a given seed.
+
+Deliberate deviations: training frames of a folder are taken in **sorted** order (the original
+uses unsorted ``os.listdir``); frames whose size differs from ``frame_shape`` are resized; the
+colour jitter works in float (the original quantises to uint8 through PIL).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from fomm_tutorial import media
+
+PathLike = Union[str, os.PathLike]
+
+__all__ = [
+    "list_videos", "split_videos", "read_frames", "num_frames", "FramesDataset",
+    "DatasetRepeater", "PairedDataset", "AllAugmentationTransform", "RandomFlip", "RandomResize",
+    "RandomCrop", "RandomRotation", "ColorJitter", "make_dataset", "sprite_video",
+    "SpriteIdentity", "sprite_identity", "sprite_motion", "render_sprites",
+    "write_sprite_dataset", "load_sprite_positions",
+]
+
+
+# ============================================================================================
+# Layout
+# ============================================================================================
+def _is_video(p: Path) -> bool:
+    return p.is_dir() or p.suffix.lower() in media.VIDEO_EXTENSIONS
+
+
+def list_videos(directory: PathLike) -> List[str]:
+    """Sorted names of the videos (folders of frames or video/strip files) in ``directory``.
+
+    Hidden entries (``.``-prefixed) are ignored.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: dataset folder not found (dataset_params.root_dir "
+                                "must point at a folder of videos, or with train/ and test/)")
+    return sorted(p.name for p in directory.iterdir()
+                  if not p.name.startswith(".") and _is_video(p))
+
+
+def split_videos(names: Sequence[str], test_size: float = 0.2, seed: int = 0
+                 ) -> Tuple[List[str], List[str]]:
+    """Deterministic train/test split of ``names``: ``ceil(test_size * n)`` test videos."""
+    names = sorted(names)
+    n = len(names)
+    n_test = int(math.ceil(test_size * n))
+    if n >= 2:
+        n_test = min(max(n_test, 1), n - 1)
+    perm = np.random.RandomState(seed).permutation(n)
+    test = sorted(names[i] for i in perm[:n_test])
+    train = sorted(names[i] for i in perm[n_test:])
+    return train, test
+
+
+def read_frames(path: PathLike, frame_shape: Sequence[int] = (256, 256, 3),
+                indices: Optional[Sequence[int]] = None) -> np.ndarray:
+    """Frames ``(T, H, W, 3)`` float32 of a video, resized to ``frame_shape[:2]`` if needed.
+
+    ``indices``: only those frames (for a folder, only those files are decoded).
+    """
+    path = Path(path)
+    hw = tuple(int(s) for s in frame_shape[:2])
+    if path.is_dir() and indices is not None:
+        files = media._frame_files(path)
+        return np.stack([media.read_image(files[i], size=hw) for i in indices])
+    if indices is not None and path.suffix.lower() in media.FFMPEG_EXTENSIONS + (".gif",):
+        last = int(max(indices)) + 1
+        video = media.read_video(path, size=hw, max_frames=last)
+        return video[np.asarray(indices)]
+    video = media.read_video(path, size=hw, frame_shape=hw)
+    return video if indices is None else video[np.asarray(indices)]
+
+
+def num_frames(path: PathLike) -> int:
+    """Number of frames of a video (folder: number of image files)."""
+    return media.count_frames(path)
+
+
+def _id_of(name: str) -> str:
+    return name.split("#")[0]
+
+
+# ============================================================================================
+# Augmentation (augmentation.py), NumPy, explicit generator, order fixed
+# ============================================================================================
+class RandomFlip:
+    """With p=0.5 reverse time **and return**; otherwise with p=0.5 flip left-right (all frames)."""
+
+    def __init__(self, time_flip: bool = False, horizontal_flip: bool = False):
+        self.time_flip, self.horizontal_flip = bool(time_flip), bool(horizontal_flip)
+
+    def __call__(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if rng.random() < 0.5 and self.time_flip:
+            return clip[::-1]
+        if rng.random() < 0.5 and self.horizontal_flip:
+            return clip[:, :, ::-1]
+        return clip
+
+
+class RandomRotation:
+    """Rotate every frame by the same angle U(-degrees, degrees) (unused by every config)."""
+
+    def __init__(self, degrees):
+        if np.isscalar(degrees):
+            degrees = (-abs(degrees), abs(degrees))
+        self.degrees = tuple(float(d) for d in degrees)
+
+    def __call__(self, clip, rng):
+        from skimage.transform import rotate
+        angle = rng.uniform(*self.degrees)
+        return np.stack([rotate(f, angle, preserve_range=True) for f in clip]).astype(np.float32)
+
+
+class RandomResize:
+    """Scale by ``f ~ U(ratio)`` with nearest-neighbour resizing (``int(h f), int(w f)``)."""
+
+    def __init__(self, ratio=(3.0 / 4.0, 4.0 / 3.0), interpolation="nearest"):
+        self.ratio = tuple(float(r) for r in ratio)
+        self.order = 0 if interpolation == "nearest" else 1
+
+    def __call__(self, clip, rng):
+        from skimage.transform import resize
+        f = rng.uniform(*self.ratio)
+        t, h, w, c = clip.shape
+        nh, nw = int(h * f), int(w * f)
+        return np.stack([resize(x, (nh, nw, c), order=self.order, preserve_range=True,
+                                mode="constant", anti_aliasing=True) for x in clip]
+                        ).astype(np.float32)
+
+
+class RandomCrop:
+    """Edge-pad to at least ``size`` (centred), then crop ``size`` at a random position."""
+
+    def __init__(self, size):
+        if np.isscalar(size):
+            size = (size, size)
+        self.size = (int(size[0]), int(size[1]))
+
+    def __call__(self, clip, rng):
+        h, w = self.size
+        t, ih, iw, c = clip.shape
+        ph, pw = max(0, h - ih), max(0, w - iw)
+        if ph or pw:
+            clip = np.pad(clip, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)),
+                          mode="edge")
+            t, ih, iw, c = clip.shape
+        y = 0 if ih == h else int(rng.integers(0, ih - h + 1))
+        x = 0 if iw == w else int(rng.integers(0, iw - w + 1))
+        return clip[:, y:y + h, x:x + w]
+
+
+def _grey(x):
+    # ITU-R 601-2 luma, as PIL's convert("L")
+    return x[..., 0:1] * 0.299 + x[..., 1:2] * 0.587 + x[..., 2:3] * 0.114
+
+
+def adjust_brightness(x, f):
+    return np.clip(x * f, 0.0, 1.0)
+
+
+def adjust_contrast(x, f):
+    mean = _grey(x).mean(axis=(-3, -2, -1), keepdims=True)
+    return np.clip(mean + f * (x - mean), 0.0, 1.0)
+
+
+def adjust_saturation(x, f):
+    g = _grey(x)
+    return np.clip(g + f * (x - g), 0.0, 1.0)
+
+
+def adjust_hue(x, shift):
+    from skimage.color import hsv2rgb, rgb2hsv
+    if shift == 0:
+        return x
+    hsv = rgb2hsv(x)
+    hsv[..., 0] = np.mod(hsv[..., 0] + shift, 1.0)
+    return np.clip(hsv2rgb(hsv), 0.0, 1.0)
+
+
+class ColorJitter:
+    """Brightness/contrast/saturation/hue factors drawn once per clip, applied in a random order.
+
+    Factors: ``U(max(0, 1-b), 1+b)``, ``U(max(0, 1-c), 1+c)``, ``U(max(0, 1-s), 1+s)``,
+    ``U(-h, h)`` (hue in turns, |h| <= 0.5); zero parameters are skipped.
+    """
+
+    def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0):
+        self.brightness, self.contrast = float(brightness), float(contrast)
+        self.saturation, self.hue = float(saturation), float(hue)
+        if not 0 <= self.hue <= 0.5:
+            raise ValueError(f"jitter_param.hue must be in [0, 0.5], got {hue}")
+
+    def sample(self, rng):
+        ops = []
+        if self.brightness > 0:
+            ops.append((adjust_brightness, rng.uniform(max(0, 1 - self.brightness),
+                                                       1 + self.brightness)))
+        if self.contrast > 0:
+            ops.append((adjust_contrast, rng.uniform(max(0, 1 - self.contrast), 1 + self.contrast)))
+        if self.saturation > 0:
+            ops.append((adjust_saturation, rng.uniform(max(0, 1 - self.saturation),
+                                                       1 + self.saturation)))
+        if self.hue > 0:
+            ops.append((adjust_hue, rng.uniform(-self.hue, self.hue)))
+        order = rng.permutation(len(ops))
+        return [ops[i] for i in order]
+
+    def __call__(self, clip, rng):
+        ops = self.sample(rng)
+        out = []
+        for frame in clip:
+            for fn, f in ops:
+                frame = fn(frame, f)
+            out.append(frame)
+        return np.stack(out).astype(np.float32) if out else clip
+
+
+class AllAugmentationTransform:
+    """The original's fixed order: flip -> rotation -> resize -> crop -> jitter.
+
+    ``clip``: ``(T, H, W, 3)`` float32; the same random parameters for every frame.
+    Parameters are the YAML ``augmentation_params`` sub-dicts.
+    """
+
+    KEYS = ("flip_param", "rotation_param", "resize_param", "crop_param", "jitter_param")
+
+    def __init__(self, flip_param=None, rotation_param=None, resize_param=None, crop_param=None,
+                 jitter_param=None):
+        self.transforms = []
+        if flip_param is not None:
+            self.transforms.append(RandomFlip(**flip_param))
+        if rotation_param is not None:
+            self.transforms.append(RandomRotation(**rotation_param))
+        if resize_param is not None:
+            self.transforms.append(RandomResize(**resize_param))
+        if crop_param is not None:
+            self.transforms.append(RandomCrop(**crop_param))
+        if jitter_param is not None:
+            self.transforms.append(ColorJitter(**jitter_param))
+
+    @classmethod
+    def from_params(cls, params: Optional[Mapping]):
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(cls.KEYS))
+        if unknown:
+            raise ValueError(f"augmentation_params: unknown keys {unknown}; expected some of "
+                             f"{list(cls.KEYS)}")
+        return cls(**params)
+
+    def __call__(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        for t in self.transforms:
+            clip = t(clip, rng)
+        return np.ascontiguousarray(clip, dtype=np.float32)
+
+
+# ============================================================================================
+# Datasets
+# ============================================================================================
+class FramesDataset:
+    """The original ``FramesDataset`` (spec 7.2) with NHWC float32 items and explicit RNGs.
+
+    ``dataset[i]`` draws with ``numpy.random.default_rng([random_seed, i])``; use
+    ``dataset.get(i, rng)`` for your own generator.
+    """
+
+    def __init__(self, root_dir: PathLike, frame_shape: Sequence[int] = (256, 256, 3),
+                 id_sampling: bool = False, is_train: bool = True, random_seed: int = 0,
+                 pairs_list: Optional[PathLike] = None,
+                 augmentation_params: Optional[Mapping] = None):
+        self.root_dir = Path(root_dir)
+        self.frame_shape = tuple(int(s) for s in frame_shape)
+        if len(self.frame_shape) == 2:
+            self.frame_shape += (3,)
+        self.id_sampling = bool(id_sampling)
+        self.is_train = bool(is_train)
+        self.random_seed = int(random_seed)
+        self.pairs_list = pairs_list
+        names = list_videos(self.root_dir)
+        if (self.root_dir / "train").is_dir():
+            if not (self.root_dir / "test").is_dir():
+                raise FileNotFoundError(f"{self.root_dir / 'test'}: missing; a dataset with a "
+                                        "train/ folder also needs a test/ folder")
+            train_names = list_videos(self.root_dir / "train")
+            test_names = list_videos(self.root_dir / "test")
+            self.root_dir = self.root_dir / ("train" if is_train else "test")
+        else:
+            train_names, test_names = split_videos(names, 0.2, seed=0)
+        if self.id_sampling and is_train:
+            bad = [n for n in train_names if "#" not in n]
+            if bad:
+                raise ValueError(
+                    f"{self.root_dir}: id_sampling needs video names '<id>#<rest>' (e.g. "
+                    f"'id10001#clip1.mp4'), but {len(bad)} do not contain '#', e.g. {bad[:3]}. "
+                    "Rename the videos or set dataset_params.id_sampling: False.")
+            self._by_id: Dict[str, List[str]] = {}
+            for n in train_names:
+                self._by_id.setdefault(_id_of(n), []).append(n)
+            train_items = sorted(self._by_id)
+        else:
+            train_items = train_names
+        self.videos = train_items if is_train else test_names
+        if not self.videos:
+            raise ValueError(f"{self.root_dir}: no videos found for the "
+                             f"{'train' if is_train else 'test'} split (expected folders of "
+                             f"frames or files with extensions {', '.join(media.VIDEO_EXTENSIONS)})")
+        self.transform = (AllAugmentationTransform.from_params(augmentation_params)
+                          if is_train and augmentation_params else None)
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def video_path(self, idx: int, rng: Optional[np.random.Generator] = None) -> Path:
+        """Path of item ``idx`` (with id_sampling: one video of that identity, chosen by rng)."""
+        name = self.videos[idx]
+        if self.is_train and self.id_sampling:
+            choices = self._by_id[name]
+            rng = rng if rng is not None else np.random.default_rng([self.random_seed, idx])
+            name = choices[int(rng.integers(len(choices)))]
+        return self.root_dir / name
+
+    def __getitem__(self, idx: int) -> dict:
+        idx = int(idx)
+        if not -len(self) <= idx < len(self):
+            raise IndexError(idx)
+        return self.get(idx % len(self), np.random.default_rng([self.random_seed, idx % len(self)]))
+
+    def get(self, idx: int, rng: np.random.Generator) -> dict:
+        path = self.video_path(idx, rng)
+        if not self.is_train:
+            return {"video": read_frames(path, self.frame_shape), "name": path.name}
+        n = num_frames(path)
+        frame_idx = np.sort(rng.choice(n, replace=True, size=2))
+        clip = read_frames(path, self.frame_shape, indices=frame_idx)
+        if self.transform is not None:
+            clip = self.transform(clip, rng)
+        return {"source": clip[0], "driving": clip[1], "name": path.name}
+
+
+class DatasetRepeater:
+    """``num_repeats`` passes over ``dataset`` per epoch: item ``i`` is ``dataset[i % len]``."""
+
+    def __init__(self, dataset, num_repeats: int = 100):
+        if int(num_repeats) < 1:
+            raise ValueError(f"num_repeats must be >= 1, got {num_repeats}")
+        self.dataset, self.num_repeats = dataset, int(num_repeats)
+
+    def __len__(self):
+        return self.num_repeats * len(self.dataset)
+
+    def __getitem__(self, idx):
+        return self.dataset[idx % len(self.dataset)]
+
+    def get(self, idx, rng):
+        return self.dataset.get(idx % len(self.dataset), rng)
+
+
+class PairedDataset:
+    """(driving, source) video pairs of a test dataset, as the original animate mode.
+
+    Without ``pairs_list``: ``number_of_pairs`` pairs drawn without replacement (seeded) among all
+    ordered pairs of the first ``min(number_of_pairs, len)`` videos. With ``pairs_list`` (CSV with
+    columns ``source,driving``): its rows whose videos are both in the dataset, first
+    ``number_of_pairs``. Items: ``{"driving_video", "driving_name", "source_video", "source_name"}``.
+    """
+
+    def __init__(self, initial_dataset: FramesDataset, number_of_pairs: int, seed: int = 0):
+        self.initial_dataset = initial_dataset
+        pairs_list = getattr(initial_dataset, "pairs_list", None)
+        rng = np.random.RandomState(seed)
+        if pairs_list is None:
+            m = min(int(number_of_pairs), len(initial_dataset))
+            xy = [(i, j) for i in range(m) for j in range(m)]
+            k = min(int(number_of_pairs), len(xy))
+            self.pairs = [xy[i] for i in rng.choice(len(xy), size=k, replace=False)]
+        else:
+            path = Path(pairs_list)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: pairs_list CSV not found (columns "
+                                        "source,driving); create it or set pairs_list: null")
+            videos = list(initial_dataset.videos)
+            index = {n: i for i, n in enumerate(videos)}
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            if rows and not {"source", "driving"} <= set(rows[0]):
+                raise ValueError(f"{path}: pairs_list needs columns 'source' and 'driving', got "
+                                 f"{sorted(rows[0])}")
+            self.pairs = [(index[r["driving"]], index[r["source"]]) for r in rows
+                          if r["source"] in index and r["driving"] in index][:int(number_of_pairs)]
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __getitem__(self, idx):
+        d, s = self.pairs[idx]
+        first, second = self.initial_dataset[d], self.initial_dataset[s]
+        return {"driving_video": first["video"], "driving_name": first["name"],
+                "source_video": second["video"], "source_name": second["name"]}
+
+
+# ============================================================================================
+# tf.data pipeline
+# ============================================================================================
+def make_dataset(config_or_dataset_params: Union[Mapping, FramesDataset],
+                 root_dir: Optional[PathLike] = None, batch_size: int = 1, is_train: bool = True,
+                 seed: int = 0, num_repeats: Optional[int] = None, epoch: int = 0,
+                 shuffle: bool = True, drop_remainder: bool = True,
+                 num_parallel_calls: Optional[int] = None, prefetch: Optional[int] = None,
+                 augment: bool = True, with_names: bool = False):
+    """A ``tf.data.Dataset`` over the original layout.
+
+    ``config_or_dataset_params``: a full config (with ``dataset_params``, and
+    ``train_params.num_repeats`` used when ``num_repeats`` is None), its ``dataset_params``, or a
+    ready :class:`FramesDataset`. ``root_dir`` overrides ``dataset_params.root_dir``.
+
+    Train: one epoch of ``num_repeats * len`` items, shuffled by ``(seed, epoch)``, decoded in
+    parallel (``num_parallel_calls``, default AUTOTUNE) with ``deterministic=True``, batched with
+    ``drop_remainder``, prefetched; elements ``{"source", "driving"}`` each ``(B, H, W, 3)``
+    float32 (``"name"`` ``(B,)`` string too with ``with_names``). Item ``k`` of the epoch uses
+    ``default_rng([seed, epoch, k])``, so the stream is identical for the same arguments.
+    Test (``is_train=False``): every video once, ``{"video": (1, T, H, W, 3), "name": (1,)}``.
+    """
+    import tensorflow as tf
+
+    if isinstance(config_or_dataset_params, (FramesDataset, DatasetRepeater)):
+        dataset = config_or_dataset_params
+        if num_repeats is None:
+            num_repeats = 1
+    else:
+        cfg = dict(config_or_dataset_params)
+        params = dict(cfg["dataset_params"]) if "dataset_params" in cfg else cfg
+        if num_repeats is None:
+            num_repeats = int(cfg.get("train_params", {}).get("num_repeats", 1)) \
+                if "dataset_params" in cfg else 1
+        root = root_dir if root_dir is not None else params.get("root_dir")
+        if root is None:
+            raise ValueError("make_dataset: no root_dir (pass root_dir=... or set "
+                             "dataset_params.root_dir)")
+        known = {"root_dir", "frame_shape", "id_sampling", "pairs_list", "augmentation_params"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"dataset_params: unknown keys {unknown}; expected some of "
+                             f"{sorted(known)}")
+        dataset = FramesDataset(root, frame_shape=params.get("frame_shape", (256, 256, 3)),
+                                id_sampling=params.get("id_sampling", False) and is_train,
+                                is_train=is_train, random_seed=seed,
+                                pairs_list=params.get("pairs_list"),
+                                augmentation_params=params.get("augmentation_params")
+                                if augment else None)
+    if num_parallel_calls is None:
+        num_parallel_calls = tf.data.AUTOTUNE
+    if prefetch is None:
+        prefetch = tf.data.AUTOTUNE
+    base = dataset.dataset if isinstance(dataset, DatasetRepeater) else dataset
+    h, w, c = (tuple(base.frame_shape) + (3,))[:3]
+
+    if not is_train:
+        def gen():
+            for i in range(len(base)):
+                item = base[i]
+                yield {"video": item["video"], "name": item["name"]}
+        ds = tf.data.Dataset.from_generator(gen, output_signature={
+            "video": tf.TensorSpec((None, h, w, 3), tf.float32),
+            "name": tf.TensorSpec((), tf.string)})
+        return ds.batch(1).prefetch(prefetch)
+
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n_items = len(base) * int(num_repeats)
+    if drop_remainder and n_items < batch_size:
+        raise ValueError(f"{getattr(base, 'root_dir', '')}: only {n_items} items per epoch "
+                         f"({len(base)} videos x num_repeats {num_repeats}) but batch_size "
+                         f"{batch_size} with drop_remainder; raise num_repeats or lower the batch")
+    order = np.arange(n_items) % len(base)
+    if shuffle:
+        order = order[np.random.default_rng([int(seed), int(epoch), 2**31 - 1]).permutation(n_items)]
+
+    def load(k, idx):
+        item = base.get(int(idx), np.random.default_rng([int(seed), int(epoch), int(k)]))
+        out = [item["source"].astype(np.float32), item["driving"].astype(np.float32)]
+        if out[0].shape != (h, w, 3) or out[1].shape != (h, w, 3):
+            raise ValueError(f"{item['name']}: frames of shape {out[0].shape} after augmentation, "
+                             f"expected {(h, w, 3)}; check crop_param/resize_param")
+        return out + [np.asarray(item["name"].encode())]
+
+    def tf_load(k, idx):
+        s, d, name = tf.numpy_function(load, [k, idx], [tf.float32, tf.float32, tf.string],
+                                       stateful=False)
+        s.set_shape((h, w, 3))
+        d.set_shape((h, w, 3))
+        name.set_shape(())
+        out = {"source": s, "driving": d}
+        if with_names:
+            out["name"] = name
+        return out
+
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(n_items, dtype=np.int64),
+                                             order.astype(np.int64)))
+    ds = ds.map(tf_load, num_parallel_calls=num_parallel_calls, deterministic=True)
+    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    return ds.prefetch(prefetch)
+
+
+# ============================================================================================
+# Procedural articulated sprites with ground truth
+# ============================================================================================
+class SpriteIdentity(dict):
+    """Appearance of one sprite (a dict): part shapes, colours, textures, background."""
+
+
+def _hsv_to_rgb(h, s, v):
+    from colorsys import hsv_to_rgb
+    return np.array(hsv_to_rgb(h % 1.0, s, v), np.float32)
+
+
+def sprite_identity(seed: int, num_parts: int = 4) -> SpriteIdentity:
+    """Random appearance: a body (part 0) and ``num_parts - 1`` limbs attached around it.
+
+    Sizes are in normalised units ([-1, 1] image coordinates), so any resolution works.
+    Part colours are saturated with evenly spaced hues (distinct); the background is muted.
+    """
+    if num_parts < 1:
+        raise ValueError(f"num_parts must be >= 1, got {num_parts}")
+    rng = np.random.default_rng([int(seed), 1])
+    offset = rng.random()
+    hues = (offset + np.arange(num_parts) / num_parts) % 1.0
+    colours = np.stack([_hsv_to_rgb(hh, rng.uniform(0.75, 1.0), rng.uniform(0.75, 1.0))
+                        for hh in hues])
+    n_limbs = num_parts - 1
+    body = np.array([rng.uniform(0.24, 0.32), rng.uniform(0.17, 0.24)])  # semi-axes (x, y)
+    limbs = np.stack([np.array([rng.uniform(0.18, 0.25), rng.uniform(0.07, 0.10)])
+                      for _ in range(n_limbs)]) if n_limbs else np.zeros((0, 2))
+    # attachment angles spread around the body, jittered
+    base = 2 * np.pi * np.arange(n_limbs) / max(n_limbs, 1) + rng.uniform(0, 2 * np.pi)
+    attach = base + rng.uniform(-0.3, 0.3, size=n_limbs)
+    bg_hue = rng.random()
+    return SpriteIdentity(
+        num_parts=num_parts,
+        axes=np.concatenate([body[None], limbs]).astype(np.float32),          # (K, 2)
+        shape=np.array([0] + list(rng.integers(0, 2, size=n_limbs))),       # 0 ellipse, 1 box
+        colours=colours.astype(np.float32),                                  # (K, 3)
+        texture_freq=rng.uniform(3.0, 6.0, size=(num_parts, 2)).astype(np.float32),
+        texture_phase=rng.uniform(0, 2 * np.pi, size=(num_parts, 2)).astype(np.float32),
+        attach=attach.astype(np.float32),                                    # (K-1,)
+        bg_colours=np.stack([_hsv_to_rgb(bg_hue + d, 0.25, 0.45 + 0.15 * i)
+                             for i, d in enumerate((0.0, 0.1, 0.2))]),
+        bg_freq=rng.uniform(1.0, 3.0, size=(3, 2)).astype(np.float32),
+        bg_phase=rng.uniform(0, 2 * np.pi, size=(3,)).astype(np.float32),
+    )
+
+
+def _smooth(rng, t, n, amp, cycles=(0.3, 1.2)):
+    """``(t, n)`` smooth signals: sums of 3 random low-frequency sinusoids, max |value| <= amp."""
+    tt = np.linspace(0, 1, t)[:, None]
+    out = np.zeros((t, n))
+    for _ in range(3):
+        f = rng.uniform(*cycles, size=n)
+        p = rng.uniform(0, 2 * np.pi, size=n)
+        out += np.sin(2 * np.pi * f * tt + p) / 3.0
+    return amp * out
+
+
+def sprite_motion(seed: int, num_frames: int, identity: SpriteIdentity) -> dict:
+    """Smooth poses: body translation ``(T, 2)``, body angle ``(T,)``, limb angles ``(T, K-1)``."""
+    rng = np.random.default_rng([int(seed), 2])
+    k = identity["num_parts"] - 1
+    return {"translation": _smooth(rng, num_frames, 2, 0.35).astype(np.float32),
+            "angle": _smooth(rng, num_frames, 1, 0.6)[:, 0].astype(np.float32),
+            "limb_angle": _smooth(rng, num_frames, max(k, 1), 0.7)[:, :k].astype(np.float32)}
+
+
+def _part_poses(identity, motion):
+    """Centres ``(T, K, 2)`` (x, y) in [-1, 1] and absolute angles ``(T, K)`` of every part."""
+    c0 = motion["translation"]
+    a0 = motion["angle"]
+    T = len(a0)
+    K = identity["num_parts"]
+    centres = np.zeros((T, K, 2), np.float32)
+    angles = np.zeros((T, K), np.float32)
+    centres[:, 0], angles[:, 0] = c0, a0
+    ax = identity["axes"]
+    for j in range(1, K):
+        phi = identity["attach"][j - 1] + a0                         # joint direction on body
+        # joint on the body's ellipse rim (body frame), rotated
+        jx, jy = ax[0, 0] * 0.85 * np.cos(identity["attach"][j - 1]), \
+            ax[0, 1] * 0.85 * np.sin(identity["attach"][j - 1])
+        ca, sa = np.cos(a0), np.sin(a0)
+        joint = c0 + np.stack([ca * jx - sa * jy, sa * jx + ca * jy], -1)
+        theta = phi + motion["limb_angle"][:, j - 1]
+        centres[:, j] = joint + ax[j, 0] * np.stack([np.cos(theta), np.sin(theta)], -1)
+        angles[:, j] = theta
+    return centres, angles
+
+
+def _grid(h, w):
+    x = np.linspace(-1.0, 1.0, w, dtype=np.float32) if w > 1 else np.zeros(1, np.float32)
+    y = np.linspace(-1.0, 1.0, h, dtype=np.float32) if h > 1 else np.zeros(1, np.float32)
+    return np.meshgrid(x, y)
+
+
+def render_sprites(identity: SpriteIdentity, centres: np.ndarray, angles: np.ndarray,
+                   size, return_masks: bool = False):
+    """Draw one frame. ``centres`` ``(K, 2)``, ``angles`` ``(K,)``; ``size`` int or ``(h, w)``.
+
+    Returns ``(H, W, 3)`` float32 (and ``(K, H, W)`` soft part masks, each unoccluded, with
+    ``return_masks``). Pixel ``(i, j)`` sits at ``x = 2 j/(W-1) - 1, y = 2 i/(H-1) - 1`` (the
+    ``make_coordinate_grid`` convention), so ``centres`` are keypoints in the package convention.
+    """
+    h, w = media.normalize_size(size)
+    X, Y = _grid(h, w)
+    px = 2.0 / max(w - 1, 1)  # one pixel in normalised units (for soft edges)
+    bg = np.zeros((h, w, 3), np.float32)
+    for i in range(3):
+        fx, fy = identity["bg_freq"][i]
+        wave = 0.5 + 0.5 * np.sin(np.pi * (fx * X + fy * Y) + identity["bg_phase"][i])
+        bg += wave[..., None] * identity["bg_colours"][i] / 1.5
+    image = np.clip(bg, 0, 1)
+    masks = []
+    for j in range(identity["num_parts"]):
+        ca, sa = np.cos(angles[j]), np.sin(angles[j])
+        dx, dy = X - centres[j, 0], Y - centres[j, 1]
+        u, v = ca * dx + sa * dy, -sa * dx + ca * dy              # part-local coordinates
+        a, b = identity["axes"][j]
+        if identity["shape"][j] == 0:
+            r = np.sqrt((u / a) ** 2 + (v / b) ** 2)
+            dist = (r - 1.0) * min(a, b)                            # approx signed distance
+        else:
+            dist = np.maximum(np.abs(u) - a, np.abs(v) - b)
+        alpha = np.clip(0.5 - dist / px, 0.0, 1.0).astype(np.float32)
+        fu, fv = identity["texture_freq"][j]
+        pu, pv = identity["texture_phase"][j]
+        tex = 0.8 + 0.2 * np.sin(fu * np.pi * u / a + pu) * np.sin(fv * np.pi * v / b + pv)
+        colour = np.clip(tex[..., None] * identity["colours"][j], 0, 1)
+        image = image * (1 - alpha[..., None]) + colour * alpha[..., None]
+        masks.append(alpha)
+    image = image.astype(np.float32)
+    if return_masks:
+        return image, np.stack(masks)
+    return image
+
+
+def sprite_video(num_frames: int = 32, size=64, num_parts: int = 4, seed: int = 0,
+                 identity_seed: Optional[int] = None, return_masks: bool = False):
+    """An articulated-sprite video in memory.
+
+    Returns ``frames`` ``(T, H, W, 3)`` float32 in [0, 1] and ``positions`` ``(T, K, 2)`` float32:
+    the true part centres in [-1, 1], (x, y) (part 0 = body). With ``return_masks`` also
+    ``masks`` ``(T, K, H, W)``. Appearance comes from ``identity_seed`` (default ``seed``), motion
+    from ``seed``; the same seeds give the same video at any resolution.
+    """
+    identity = sprite_identity(seed if identity_seed is None else identity_seed, num_parts)
+    motion = sprite_motion(seed, num_frames, identity)
+    centres, angles = _part_poses(identity, motion)
+    frames, masks = [], []
+    for t in range(num_frames):
+        f, m = render_sprites(identity, centres[t], angles[t], size, return_masks=True)
+        frames.append(f)
+        masks.append(m)
+    frames = np.stack(frames)
+    if return_masks:
+        return frames, centres, np.stack(masks)
+    return frames, centres
+
+
+def write_sprite_dataset(root: PathLike, num_videos: int = 20, num_frames: int = 32, size=64,
+                         num_parts: int = 4, seed: int = 0, num_identities: Optional[int] = None,
+                         test_fraction: float = 0.2, video_format: str = "png") -> Path:
+    """Write a sprite dataset in the original layout and return ``root``.
+
+    ``root/train/<id>#<n>.mp4/0000000.png...`` (``video_format="png"``: folders of PNG frames,
+    named ``.mp4`` as the original taichi/vox loaders do, so ``id_sampling`` works) or real
+    ``.mp4`` files (``video_format="mp4"``; lossy). ``root/test/`` likewise. Ground truth:
+    ``root/positions/<split>/<name>.npy`` ``(T, K, 2)`` float32, (x, y) in [-1, 1]; plus
+    ``root/sprites.json`` (the arguments). Identities (appearance) are shared between the
+    splits -- test videos are new motions -- ``id<i>`` with ``i = video % num_identities``;
+    every ``round(1 / test_fraction)``-th video goes to test.
+    """
+    if video_format not in ("png", "mp4"):
+        raise ValueError(f"video_format must be 'png' or 'mp4', got {video_format!r}")
+    root = Path(root)
+    num_identities = num_identities or max(1, num_videos // 4)
+    every = max(2, int(round(1.0 / test_fraction))) if test_fraction > 0 else 0
+    hw = media.normalize_size(size)
+    for i in range(num_videos):
+        split = "test" if every and i % every == every - 1 else "train"
+        ident = i % num_identities
+        name = f"id{ident:04d}#{i:05d}.mp4"
+        frames, pos = sprite_video(num_frames, hw, num_parts,
+                                   seed=int(np.random.SeedSequence([seed, i]).generate_state(1)[0]),
+                                   identity_seed=int(np.random.SeedSequence(
+                                       [seed, 10**6 + ident]).generate_state(1)[0]))
+        (root / split).mkdir(parents=True, exist_ok=True)
+        if video_format == "png":
+            from PIL import Image
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for t, frame in enumerate(media._to_uint8(frames, str(folder))):
+                Image.fromarray(frame).save(folder / f"{t:07d}.png")
+        else:
+            media.write_video(root / split / name, frames, fps=25)
+        (root / "positions" / split).mkdir(parents=True, exist_ok=True)
+        np.save(root / "positions" / split / f"{name}.npy", pos.astype(np.float32))
+    for split in ("train", "test"):
+        (root / split).mkdir(parents=True, exist_ok=True)
+    (root / "sprites.json").write_text(json.dumps(dict(
+        num_videos=num_videos, num_frames=num_frames, size=list(hw), num_parts=num_parts,
+        seed=seed, num_identities=num_identities, test_fraction=test_fraction,
+        video_format=video_format), indent=1))
+    return root
+
+
+def load_sprite_positions(root: PathLike, split: str, name: str) -> np.ndarray:
+    """True part positions ``(T, K, 2)`` of video ``name`` of a sprite dataset."""
+    path = Path(root) / "positions" / split / f"{name}.npy"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no ground-truth positions (is {root} a sprite dataset "
+                                "written by write_sprite_dataset?)")
+    return np.load(path)
