@@ -265,7 +265,7 @@ def test_real_media_path(tiny_models, data_dir):
 
     size = tuple(tiny_models["config"]["dataset_params"]["frame_shape"][:2])
     source = media.read_image(data_dir / "source.png", size=size)
-    driving = media.read_video(data_dir / "driving.mp4", size=size)[:16]
+    driving = media.read_video(data_dir / "driving.mp4", size=size, max_frames=16)
     assert source.shape == (128, 128, 3) and driving.shape == (16, 128, 128, 3)
     out = animation.make_animation(source, driving, tiny_models["kp_detector"], tiny_models["generator"],
                                    relative=True, adapt_scale=True, batch_size=8, progress=False)

@@ -16,7 +16,7 @@ def _short_video(data_dir, tmp_path, num_frames=16):
     """The first frames of the shared driving.mp4 (keeps the test fast), written as mp4."""
     from fomm_tutorial import media
 
-    frames = media.read_video(data_dir / "driving.mp4")[:num_frames]
+    frames = media.read_video(data_dir / "driving.mp4", max_frames=num_frames)
     path = tmp_path / "driving16.mp4"
     media.write_video(path, frames, fps=media.video_fps(data_dir / "driving.mp4"))
     return path
