@@ -85,3 +85,23 @@ def test_mask_and_deformation():
     np.testing.assert_allclose(out, expected, atol=1e-6)
     m = rng.normal(size=(5, 2, 2)).astype(np.float32) + 2 * np.eye(2, dtype=np.float32)
     np.testing.assert_allclose(dm.inverse_2x2(tf.constant(m)).numpy(), np.linalg.inv(m), rtol=1e-4, atol=1e-5)
+
+
+def test_keypoint_detector_options():
+    from fomm_tutorial.generator import OcclusionAwareGenerator
+    from fomm_tutorial.keypoints import KeypointDetector
+
+    x = tf.random.uniform((2, 32, 32, 3))
+    kp = KeypointDetector(4, 3, 3, 16, 2, 0.1, estimate_jacobian=True, scale_factor=0.5, pad=3)
+    out = kp(x, return_heatmap=True)
+    assert out["heatmap"].shape == (2, 16, 16, 3)  # pad=3: 'same' heads, no 58-of-64 shrink
+    np.testing.assert_allclose(out["jacobian"].numpy(), np.broadcast_to(np.eye(2), (2, 3, 2, 2)), atol=1e-5)
+    kp0 = KeypointDetector(4, 3, 3, 16, 2, 0.1, estimate_jacobian=False, scale_factor=0.5)
+    out0 = kp0(x, return_heatmap=True)
+    assert "jacobian" not in out0 and out0["heatmap"].shape == (2, 10, 10, 3)  # pad=0: 16 - 6
+    gen = OcclusionAwareGenerator(3, 3, 4, 16, 2, 1, estimate_occlusion_map=False,
+                                  dense_motion_params={"block_expansion": 4, "max_features": 16,
+                                                       "num_blocks": 2, "scale_factor": 0.5})
+    res = gen(x, kp_source=out0, kp_driving=out0)  # zero-order model: translations only
+    assert "occlusion_map" not in res and res["prediction"].shape == (2, 32, 32, 3)
+    assert res["mask"].shape == (2, 16, 16, 4) and res["sparse_deformed"].shape == (2, 4, 16, 16, 3)
