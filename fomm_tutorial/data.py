@@ -578,12 +578,13 @@ def sprite_identity(seed: int, num_parts: int = 4) -> SpriteIdentity:
     )
 
 
-def _smooth(rng, t, n, amp, cycles=(0.3, 1.2)):
-    """``(t, n)`` smooth signals: sums of 3 random low-frequency sinusoids, max |value| <= amp."""
-    tt = np.linspace(0, 1, t)[:, None]
+def _smooth(rng, t, n, amp, periods=(24.0, 96.0)):
+    """``(t, n)`` smooth signals: sums of 3 random sinusoids with periods of ``periods`` frames
+    (speed per frame independent of the video length), max |value| <= amp."""
+    tt = np.arange(t, dtype=np.float64)[:, None]
     out = np.zeros((t, n))
     for _ in range(3):
-        f = rng.uniform(*cycles, size=n)
+        f = 1.0 / rng.uniform(*periods, size=n)
         p = rng.uniform(0, 2 * np.pi, size=n)
         out += np.sin(2 * np.pi * f * tt + p) / 3.0
     return amp * out
