@@ -94,9 +94,17 @@ def read_frames(path: PathLike, frame_shape: Sequence[int] = (256, 256, 3),
         files = media._frame_files(path)
         return np.stack([media.read_image(files[i], size=hw) for i in indices])
     if indices is not None and path.suffix.lower() in media.FFMPEG_EXTENSIONS + (".gif",):
-        last = int(max(indices)) + 1
-        video = media.read_video(path, size=hw, max_frames=last)
-        return video[np.asarray(indices)]
+        # decode up to the last wanted frame, resize only the wanted ones
+        wanted = [int(i) for i in indices]
+        kept, count = {}, 0
+        for i, frame in enumerate(media.iter_video(path, max_frames=max(wanted) + 1)):
+            count = i + 1
+            if i in wanted:
+                kept[i] = frame
+        missing = sorted(set(wanted) - set(kept))
+        if missing:
+            raise ValueError(f"{path}: has only {count} frames, frame {missing[0]} requested")
+        return np.stack([media.resize_frames(kept[i], hw) for i in wanted])
     video = media.read_video(path, size=hw, frame_shape=hw)
     return video if indices is None else video[np.asarray(indices)]
 
@@ -333,6 +341,7 @@ class FramesDataset:
             raise ValueError(f"{self.root_dir}: no videos found for the "
                              f"{'train' if is_train else 'test'} split (expected folders of "
                              f"frames or files with extensions {', '.join(media.VIDEO_EXTENSIONS)})")
+        self._frame_counts: Dict[Path, int] = {}
         self.transform = (AllAugmentationTransform.from_params(augmentation_params)
                           if is_train and augmentation_params else None)
 
@@ -358,9 +367,18 @@ class FramesDataset:
         path = self.video_path(idx, rng)
         if not self.is_train:
             return {"video": read_frames(path, self.frame_shape), "name": path.name}
-        n = num_frames(path)
-        frame_idx = np.sort(rng.choice(n, replace=True, size=2))
-        clip = read_frames(path, self.frame_shape, indices=frame_idx)
+        n = self._frame_counts.get(path)
+        if n is None and not path.is_dir():
+            # a video file: decode it once (as the original), remember its length
+            video = read_frames(path, self.frame_shape)
+            n = self._frame_counts[path] = len(video)
+            frame_idx = np.sort(rng.choice(n, replace=True, size=2))
+            clip = video[frame_idx]
+        else:
+            if n is None:
+                n = self._frame_counts[path] = num_frames(path)
+            frame_idx = np.sort(rng.choice(n, replace=True, size=2))
+            clip = read_frames(path, self.frame_shape, indices=frame_idx)
         if self.transform is not None:
             clip = self.transform(clip, rng)
         return {"source": clip[0], "driving": clip[1], "name": path.name}

@@ -294,3 +294,20 @@ def test_sprite_dataset_deterministic(tmp_path, sprites):
                                  num_parts=3, seed=3, video_format="mp4", test_fraction=0.5)
     v = media.read_video(mp4 / "train" / D.list_videos(mp4 / "train")[0])
     assert v.shape == (4, 32, 32, 3)
+
+
+def test_real_video_dataset(data_dir, tmp_path):
+    """The shared driving.mp4 (linked, not copied) through FramesDataset and make_dataset."""
+    root = tmp_path / "real"
+    (root / "train").mkdir(parents=True)
+    (root / "test").mkdir()
+    (root / "train" / "face#1.mp4").symlink_to(data_dir / "driving.mp4")
+    (root / "test" / "face#1.mp4").symlink_to(data_dir / "driving.mp4")
+    ds = D.FramesDataset(root, frame_shape=(32, 32, 3), id_sampling=True)
+    a = ds.get(0, np.random.default_rng(0))      # first call decodes the whole video
+    b = ds.get(0, np.random.default_rng(0))      # later calls decode up to the frame needed
+    np.testing.assert_allclose(a["source"], b["source"], atol=1e-6)
+    np.testing.assert_allclose(a["driving"], b["driving"], atol=1e-6)
+    assert ds._frame_counts[root / "train" / "face#1.mp4"] == 265
+    batch = next(iter(D.make_dataset(ds, batch_size=2, num_repeats=2, seed=0)))
+    assert batch["source"].shape == (2, 32, 32, 3)
