@@ -720,17 +720,19 @@ def write_sprite_dataset(root: PathLike, num_videos: int = 20, num_frames: int =
     ``.mp4`` files (``video_format="mp4"``; lossy). ``root/test/`` likewise. Ground truth:
     ``root/positions/<split>/<name>.npy`` ``(T, K, 2)`` float32, (x, y) in [-1, 1]; plus
     ``root/sprites.json`` (the arguments). Identities (appearance) are shared between the
-    splits -- test videos are new motions -- ``id<i>`` with ``i = video % num_identities``;
-    every ``round(1 / test_fraction)``-th video goes to test.
+    splits -- test videos are new motions -- ``id<i>`` with ``i = video % num_identities``
+    (default ``num_videos // 4``); the last ``ceil(test_fraction * num_videos)`` videos go to
+    test, so with at least as many test videos as identities every identity is tested.
     """
     if video_format not in ("png", "mp4"):
         raise ValueError(f"video_format must be 'png' or 'mp4', got {video_format!r}")
     root = Path(root)
     num_identities = num_identities or max(1, num_videos // 4)
-    every = max(2, int(round(1.0 / test_fraction))) if test_fraction > 0 else 0
+    n_test = min(num_videos - 1, int(math.ceil(test_fraction * num_videos))) \
+        if test_fraction > 0 and num_videos > 1 else 0
     hw = media.normalize_size(size)
     for i in range(num_videos):
-        split = "test" if every and i % every == every - 1 else "train"
+        split = "test" if i >= num_videos - n_test else "train"
         ident = i % num_identities
         name = f"id{ident:04d}#{i:05d}.mp4"
         frames, pos = sprite_video(num_frames, hw, num_parts,

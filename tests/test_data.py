@@ -33,6 +33,7 @@ def test_sprite_layout(sprites):
     train = D.list_videos(sprites / "train")
     test = D.list_videos(sprites / "test")
     assert len(train) == 8 and len(test) == 2 and not set(train) & set(test)
+    assert {n.split("#")[0] for n in test} == {n.split("#")[0] for n in train}  # shared ids
     assert all("#" in n and n.endswith(".mp4") and (sprites / "train" / n).is_dir() for n in train)
     assert len(os.listdir(sprites / "train" / train[0])) == 6
     pos = D.load_sprite_positions(sprites, "test", test[0])
