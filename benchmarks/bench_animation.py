@@ -65,9 +65,23 @@ def main(argv=None):
 
     from fomm_tutorial import animation
     from fomm_tutorial.checkpoint import build_models
-    from fomm_tutorial.config import load_config
 
-    config = load_config(args.config)
+    try:
+        from fomm_tutorial.config import load_config
+        config = load_config(args.config)
+    except ImportError:  # the config module is absent: vox-256's model parameters (spec section 8)
+        if args.config != "vox-256":
+            raise
+        config = {"model_params": {
+            "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
+            "kp_detector_params": {"temperature": 0.1, "block_expansion": 32, "max_features": 1024,
+                                   "scale_factor": 0.25, "num_blocks": 5},
+            "generator_params": {"block_expansion": 64, "max_features": 512, "num_down_blocks": 2,
+                                 "num_bottleneck_blocks": 6, "estimate_occlusion_map": True,
+                                 "dense_motion_params": {"block_expansion": 64, "max_features": 1024,
+                                                         "num_blocks": 5, "scale_factor": 0.25}},
+            "discriminator_params": {"scales": [1], "block_expansion": 32, "max_features": 512,
+                                     "num_blocks": 4, "sn": True}}}
     config.setdefault("dataset_params", {})["frame_shape"] = [args.size, args.size, 3]
     if args.checkpoint:
         models = animation.load_models(config, args.checkpoint)
@@ -81,17 +95,18 @@ def main(argv=None):
     bs = args.batch_size
 
     # FLOPs of one batch step, as make_animation runs it (relative motion).
-    kp_source = kp_detector(source[None], training=False)
+    kp_source = kp_detector(tf.constant(source[None]), training=False)
     kp_source = {k: kp_source[k] for k in ("value", "jacobian") if k in kp_source}
 
-    source_features = generator.encode_source(source[None], training=False)  # once per video
+    source_t = tf.constant(source[None])
+    source_features = generator.encode_source(source_t, training=False)  # once per video
 
     def step(frames):
         kp_driving = kp_detector(frames, training=False)
         kp_driving = {k: kp_driving[k] for k in ("value", "jacobian") if k in kp_driving}
         kp_norm = animation.normalize_kp(kp_source, kp_driving, kp_source, use_relative_movement=True,
                                          use_relative_jacobian=True)
-        return generator(source[None], kp_source=kp_source, kp_driving=kp_norm, training=False,
+        return generator(source_t, kp_source=kp_source, kp_driving=kp_norm, training=False,
                          source_features=source_features)["prediction"]
 
     concrete = tf.function(step).get_concrete_function(tf.TensorSpec((bs, h, w, 3), tf.float32))
