@@ -228,11 +228,11 @@ def lucas_kanade(image0, image1, window: int = 15, levels: int = 3, iterations: 
     if image0.shape != image1.shape:
         raise ValueError(f"image0 and image1 must have the same shape, got {image0.shape} and "
                          f"{image1.shape}.")
-    if not (isinstance(window, int) and window >= 3 and window % 2 == 1):
+    if not (isinstance(window, (int, np.integer)) and window >= 3 and window % 2 == 1):
         raise ValueError(f"window must be an odd integer >= 3, got {window!r}.")
-    if not (isinstance(levels, int) and levels >= 1):
+    if not (isinstance(levels, (int, np.integer)) and levels >= 1):
         raise ValueError(f"levels must be a positive integer, got {levels!r}.")
-    if not (isinstance(iterations, int) and iterations >= 1):
+    if not (isinstance(iterations, (int, np.integer)) and iterations >= 1):
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}.")
     h, w = image0.shape[1], image0.shape[2]
     if min(h, w) < 2 ** (levels - 1) * 4:
