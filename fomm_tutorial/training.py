@@ -308,7 +308,13 @@ class Trainer:
             optimizer_generator=self.optimizers["generator"],
             optimizer_kp_detector=self.optimizers["kp_detector"],
             optimizer_discriminator=self.optimizers["discriminator"],
-            step=self.step, epoch=self.epoch, step_in_epoch=self.step_in_epoch, rng=self.rng)
+            step=self.step, epoch=self.epoch, step_in_epoch=self.step_in_epoch, rng=self.rng,
+            # Every weight in model order, non-trainable ones included: layers held in Python
+            # lists are not traversed by tf.train.Checkpoint, and their trainable weights are
+            # only reached through the optimizers -- batch-norm statistics would be lost.
+            kp_detector_weights=list(self.models["kp_detector"].weights),
+            generator_weights=list(self.models["generator"].weights),
+            discriminator_weights=list(self.models["discriminator"].weights))
         self._writer = None
         self._compiled = None
         self.history: Dict[str, list] = {}
@@ -316,6 +322,9 @@ class Trainer:
     # ---------------------------------------------------------------- steps
     def _replica_step(self, x, seed):
         n = tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
+        # a different random transform on every replica (replica 0 = no strategy)
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        seed = seed + tf.cast(replica, seed.dtype)
         gen_vars = self.models["generator"].trainable_variables
         kp_vars = self.models["kp_detector"].trainable_variables
         with tf.GradientTape() as tape:
