@@ -171,6 +171,13 @@ def make_full_models(models, config, vgg=None, simple: bool = False):
         return ReconstructionFullModel(models["kp_detector"], models["generator"],
                                        models.get("discriminator"), tp), None
     kwargs = {}
+    if vgg is None and sum(tp["loss_weights"].get("perceptual", [0]) or [0]) != 0 \
+            and not os.environ.get("FOMM_VGG19_WEIGHTS"):
+        from fomm_tutorial.reference import find_reference_dir
+        ref = find_reference_dir()
+        npz = ref / "vox-256-tiny-vgg19.npz" if ref is not None else None
+        if npz is not None and npz.is_file():
+            vgg = L.Vgg19.from_file(npz)  # offline: the fixture's VGG19 arrays
     if vgg is not None:
         kwargs["vgg"] = vgg
     gen_full = L.GeneratorFullModel(models["kp_detector"], models["generator"],
@@ -549,13 +556,15 @@ def sprite_config(size: int = 64, num_kp: int = 4, num_epochs: int = 1, batch_si
 
 def train_sprites_demo(out_dir, steps: int = 300, seed: int = 0, size: int = 64, num_kp: int = 4,
                        batch_size: int = 8, num_videos: int = 24, num_frames: int = 32,
-                       simple_losses: Optional[bool] = None, resume: bool = True,
+                       simple_losses: bool = True, resume: bool = True,
                        progress: bool = False):
     """Train a small model on a procedural sprite dataset, deterministically.
 
     Writes the sprites to ``out_dir/sprites`` (once) and trains ``steps`` steps into
     ``out_dir/log`` (resuming when a checkpoint is there, so a second call with the same
-    arguments is free). Returns ``(trainer, history, config, data_root)``; the models are
+    arguments is free). ``simple_losses`` (default): multi-scale L1 + equivariance
+    (:class:`ReconstructionFullModel`, CPU-friendly); ``False``: the original losses with VGG19.
+    Returns ``(trainer, history, config, data_root)``; the models are
     ``trainer.models``.
     """
     from fomm_tutorial import data as D
@@ -570,8 +579,8 @@ def train_sprites_demo(out_dir, steps: int = 300, seed: int = 0, size: int = 64,
     cfg = sprite_config(size, num_kp, num_epochs=10**6, batch_size=batch_size,
                         num_repeats=num_repeats)
     cfg["dataset_params"]["root_dir"] = str(root)
-    if simple_losses is None:
-        simple_losses = not _have_losses()
+    if not simple_losses and not _have_losses():
+        raise ImportError("simple_losses=False needs fomm_tutorial.losses")
     keras.utils.set_random_seed(seed)
 
     def dataset_fn(epoch):
@@ -639,3 +648,42 @@ def run_cli(args) -> int:
     print(f"trained {n} steps in {time.time() - t0:.1f} s (step {int(trainer.step.numpy())}, "
           f"epoch {int(trainer.epoch.numpy())}); {summary}; checkpoint {trainer.latest_checkpoint()}")
     return 0
+
+
+# ============================================================================================
+# Keypoint quality on sprites: linear regression to the true part positions
+# ============================================================================================
+def sprite_keypoints(kp_detector, root, split: str, batch_size: int = 32):
+    """Detected keypoints ``(N, K, 2)`` and true positions ``(N, P, 2)`` of all frames of a split."""
+    from fomm_tutorial import data as D
+
+    root = Path(root)
+    size = json.loads((root / "sprites.json").read_text())["size"]
+    kps, gts = [], []
+    for name in D.list_videos(root / split):
+        video = D.read_frames(root / split / name, (size[0], size[1], 3))
+        for i in range(0, len(video), batch_size):
+            kp = kp_detector(tf.constant(video[i:i + batch_size], tf.float32), training=False)
+            kps.append(np.asarray(tf.cast(kp["value"], tf.float32)))
+        gts.append(D.load_sprite_positions(root, split, name))
+    return np.concatenate(kps), np.concatenate(gts).astype(np.float32)
+
+
+def keypoint_regression_error(kp_train, gt_train, kp_test, gt_test, ridge: float = 1e-4):
+    """Fit ``gt ~ [kp, 1] W`` (least squares, small ridge) on train; mean L2 error on test.
+
+    Errors are in normalised [-1, 1] units (multiply by ``(size - 1) / 2`` for pixels).
+    Returns ``(error, W)``.
+    """
+    def design(kp):
+        kp = kp.reshape(len(kp), -1).astype(np.float64)
+        return np.concatenate([kp, np.ones((len(kp), 1))], axis=1)
+    a, b = design(kp_train), gt_train.reshape(len(gt_train), -1).astype(np.float64)
+    w = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ b)
+    pred = (design(kp_test) @ w).reshape(gt_test.shape)
+    return float(np.mean(np.linalg.norm(pred - gt_test, axis=-1))), w
+
+
+def mean_position_error(gt_train, gt_test) -> float:
+    """Baseline: predict every part at its mean training position."""
+    return float(np.mean(np.linalg.norm(gt_test - gt_train.mean(0, keepdims=True), axis=-1)))

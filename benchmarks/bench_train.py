@@ -1,0 +1,101 @@
+"""Seconds per training step (generator + kp detector step, then the discriminator step when the
+config has a GAN), with and without XLA, on random data.
+
+    .venv/bin/python benchmarks/bench_train.py --config vox-256-tiny --size 128 --batch 4
+    .venv/bin/python benchmarks/bench_train.py --config vox-256 --size 256 --batch 2
+
+Reference (original PyTorch on the 2-core CPU of these machines): vox-256-tiny 128x128 batch 4
+~1.5 s/step; vox-256 256x256 batch 2 ~9.2 s/step. Best of ``--repeats`` timed steps after
+``--warmup`` steps (robust to a shared machine). ``--simple-losses`` uses the stand-in L1 +
+equivariance model instead of :mod:`fomm_tutorial.losses`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def load(name):
+    from fomm_tutorial.reference import find_reference_dir
+    try:
+        from fomm_tutorial.config import load_config
+    except ImportError:
+        load_config = None
+    p = Path(name)
+    if not p.exists():
+        shipped = Path(__file__).resolve().parents[1] / "fomm_tutorial" / "configs" / f"{name}.yaml"
+        ref = find_reference_dir()
+        for cand in [shipped] + ([ref / f"{name}.yaml"] if ref else []):
+            if cand.exists():
+                p = cand
+                break
+    if load_config is not None:
+        try:
+            return load_config(name if not p.exists() else p)
+        except Exception:  # noqa: BLE001
+            pass
+    import yaml
+    if not p.exists():
+        raise FileNotFoundError(f"config {name} not found (shipped configs or a YAML path)")
+    return yaml.safe_load(p.read_text())
+
+
+def bench(cfg, size, batch, xla, warmup, repeats, simple):
+    import keras
+    from fomm_tutorial.training import Trainer
+
+    cfg = dict(cfg)
+    cfg["dataset_params"] = dict(cfg["dataset_params"], frame_shape=[size, size, 3])
+    rng = np.random.default_rng(0)
+    data = {k: rng.uniform(0, 1, (batch, size, size, 3)).astype(np.float32)
+            for k in ("source", "driving")}
+
+    def dataset_fn(epoch):
+        return tf.data.Dataset.from_tensors(data).repeat(warmup + repeats + 1)
+    keras.utils.set_random_seed(0)
+    t = Trainer(cfg, tempfile.mkdtemp(), dataset_fn, jit_compile=xla, simple_losses=simple,
+                progress=False, image_every=0)
+    step = t._step_fn()
+    x = {k: tf.constant(v) for k, v in data.items()}
+    for _ in range(warmup):
+        losses, _ = step(x)
+        {k: v.numpy() for k, v in losses.items()}
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        losses, _ = step(x)
+        {k: v.numpy() for k, v in losses.items()}
+        times.append(time.perf_counter() - t0)
+    return min(times), float(np.median(times)), sorted(losses)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="vox-256-tiny")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--xla", choices=["both", "on", "off"], default="both")
+    ap.add_argument("--simple-losses", action="store_true")
+    a = ap.parse_args()
+    cfg = load(a.config)
+    modes = {"both": [False, True], "on": [True], "off": [False]}[a.xla]
+    print(f"{a.config} {a.size}x{a.size} batch {a.batch}, {os.cpu_count()} CPUs, "
+          f"devices {[d.device_type for d in tf.config.list_physical_devices()]}")
+    for xla in modes:
+        best, med, names = bench(cfg, a.size, a.batch, xla, a.warmup, a.repeats, a.simple_losses)
+        print(f"  XLA {'on ' if xla else 'off'}: {best:.3f} s/step best, {med:.3f} median  "
+              f"(losses: {', '.join(names)})")
+
+
+if __name__ == "__main__":
+    main()
