@@ -132,11 +132,215 @@ print(f"1e-8 in float16: {float(np.float16(g))}, scaled by 2^15 and unscaled: {f
 
 # %% [markdown]
 # The training step of chapter 9 already does this: with the `mixed_float16` policy it wraps each
-# optimizer in `keras.mixed_precision.LossScaleOptimizer` and scales the losses, and the layers that
-# need float32 (softmax temperatures, the keypoint heatmap normalisation, `grid_sample` coordinates)
-# keep it. **XLA** (`jit_compile=True`) fuses the many small element-wise operations of the dense
+# optimizer in `keras.mixed_precision.LossScaleOptimizer` and scales the losses, and the networks
+# keep float32 where precision matters: batch-norm statistics, the spectral-norm sigma, keypoints,
+# motion fields, masks, the occlusion map and the prediction. **XLA** (`jit_compile=True`) fuses the many small element-wise operations of the dense
 # motion network and the losses into a few kernels; Keras' `"auto"` would leave it off, so
 # `configure()` turns it on explicitly on a GPU.
+
+
+# %% [markdown]
+# ## 3. Parameters and the configuration
+#
+# On a GPU: the `vox-256` architecture (spec section 8: 10 keypoints, widths 32/64, five-block
+# hourglasses, 256 x 256 frames) with the GAN term off as in `vox-256.yaml`, batch 40. On a CPU: the
+# small sprite configuration of chapter 9 and a handful of steps, so that this notebook verifies the
+# whole pipeline in CI. The training code is the same in both cases.
+
+# %%
+import copy
+from fomm_tutorial import data as fomm_data, media
+from fomm_tutorial.training import Trainer, sprite_config
+from fomm_tutorial import animation
+
+FRAME_SIZE = rt.choose(cpu=64, gpu=256)
+TOTAL_STEPS = rt.choose(cpu=4, gpu=20_000)     # stop here; run the training cell again to go on
+CHECKPOINT_EVERY = rt.choose(cpu=2, gpu=1_000)
+PREVIEW_EVERY = rt.choose(cpu=2, gpu=1_000)
+BATCH_SIZE = rt.choose(cpu=2, gpu=40)
+
+def vox_256_config(size=256, batch_size=40):
+    """vox-256.yaml's networks and training parameters (the published configuration)."""
+    cfg = sprite_config(size=size, num_kp=10, batch_size=batch_size)
+    mp = cfg["model_params"]
+    mp["kp_detector_params"].update(block_expansion=32, max_features=1024, scale_factor=0.25, num_blocks=5)
+    mp["generator_params"].update(block_expansion=64, max_features=512, num_bottleneck_blocks=6)
+    mp["generator_params"]["dense_motion_params"].update(block_expansion=64, max_features=1024,
+                                                         num_blocks=5, scale_factor=0.25)
+    mp["discriminator_params"].update(block_expansion=32, max_features=512, num_blocks=4, sn=True)
+    cfg["train_params"].update(num_epochs=100, num_repeats=75, epoch_milestones=[60, 90],
+                               scales=[1, 0.5, 0.25, 0.125], checkpoint_freq=50)
+    cfg["dataset_params"]["augmentation_params"] = {
+        "flip_param": {"horizontal_flip": True, "time_flip": True},
+        "jitter_param": {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1}}
+    return cfg
+
+config = (vox_256_config(FRAME_SIZE, BATCH_SIZE) if rt.gpu
+          else sprite_config(size=FRAME_SIZE, num_kp=4, num_epochs=10**6, batch_size=BATCH_SIZE))
+print("frame shape:", config["dataset_params"]["frame_shape"], "| batch:", BATCH_SIZE,
+      "| keypoints:", config["model_params"]["common_params"]["num_kp"])
+
+
+# %% [markdown]
+# ## 4. Data: your dataset, or sprites
+#
+# The loader reads the original layout (`fomm_tutorial.data`, chapter 9): a root folder with
+# `train/` and `test/`, each holding one entry per video, either a video file (`.mp4`, `.gif`,
+# `.mov`, ...) or a folder of frames (the preprocessed VoxCeleb/TaiChi layout, `*.mp4/0000000.png`);
+# a root with the videos directly inside is split 80/20. `id_sampling` (vox) expects names
+# `<identity>#<rest>`. Point `DATA_ROOT` at your dataset, e.g. a folder on Google Drive; where it
+# does not exist, the notebook writes the articulated-sprite dataset instead.
+#
+# On Colab, copy the dataset from Drive to the local disk first (`!cp -r /content/drive/... /content/`):
+# reading thousands of small PNGs through the Drive mount is far slower than the GPU (issue #363:
+# "check GPU utilisation").
+
+# %%
+from fomm_tutorial import data as fomm_data
+
+DATA_ROOT = Path(os.environ.get("FOMM_DATA_ROOT", "/content/data/vox"))
+
+def has_original_layout(root):
+    root = Path(root)
+    try:
+        return root.is_dir() and len(fomm_data.list_videos(root / "train" if (root / "train").is_dir() else root)) > 0
+    except (FileNotFoundError, ValueError):
+        return False
+
+if has_original_layout(DATA_ROOT):
+    data_root = DATA_ROOT
+    print("training on", data_root)
+else:
+    data_root = Path("sprite-data-full")
+    if not has_original_layout(data_root):
+        fomm_data.write_sprite_dataset(data_root, num_videos=rt.choose(cpu=10, gpu=400),
+                                       num_frames=rt.choose(cpu=8, gpu=64), size=FRAME_SIZE, seed=0)
+    print(f"no dataset at {DATA_ROOT}: training on the sprite dataset")
+config["dataset_params"]["root_dir"] = str(data_root)
+print("train videos:", len(fomm_data.list_videos(data_root / "train")),
+      "| test videos:", len(fomm_data.list_videos(data_root / "test")))
+
+# %% [markdown]
+# ## 5. Where the checkpoints go
+#
+# A Colab runtime is wiped when it disconnects. Checkpoints written to **Google Drive** survive:
+# mount it (the cell below does it on Colab when `MOUNT_DRIVE` is true) and the run folder is
+# created there; elsewhere it is a local folder. Everything of a run lives in that one folder:
+# the config, checkpoints, `log.txt`, TensorBoard event files and preview images. Running the
+# training cell again **resumes** from the latest checkpoint in the folder.
+
+# %%
+MOUNT_DRIVE = True
+if "google.colab" in sys.modules and MOUNT_DRIVE:
+    from google.colab import drive
+    drive.mount("/content/drive")
+DRIVE = Path("/content/drive/MyDrive")
+RUN_DIR = DRIVE / "fomm-tutorial" / "vox-256-run" if DRIVE.is_dir() else Path("runs") / "full-gpu-training"
+if not rt.gpu and RUN_DIR.exists():
+    import shutil
+    shutil.rmtree(RUN_DIR)  # the CPU smoke run starts from scratch, so that its output is reproducible
+RUN_DIR.mkdir(parents=True, exist_ok=True)
+print("run folder on Drive:", DRIVE.is_dir())
+
+# %% [markdown]
+# TensorBoard reads the event files while training runs (on Colab it opens inside the notebook;
+# elsewhere run `tensorboard --logdir <run folder>`).
+
+# %%
+if "google.colab" in sys.modules:
+    get_ipython().run_line_magic("load_ext", "tensorboard")
+    get_ipython().run_line_magic("tensorboard", f"--logdir '{RUN_DIR}'")
+else:
+    print("TensorBoard: tensorboard --logdir", RUN_DIR.name if not DRIVE.is_dir() else RUN_DIR)
+
+
+# %% [markdown]
+# ## 6. Training with previews
+#
+# `Trainer` (chapter 9) runs the generator + keypoint-detector step and the discriminator step as
+# compiled functions, with `mixed_precision` and `jit_compile` from `configure()`. It writes
+# TensorBoard scalars and image grids, `log.txt` lines as the original, and a checkpoint every
+# `CHECKPOINT_EVERY` steps, atomically (a disconnect mid-save never leaves a broken checkpoint).
+# A callback animates a test video with the current weights every `PREVIEW_EVERY` steps and saves
+# the frames next to the checkpoints, so you can watch the model learn even from another machine.
+# On a GPU the faithful losses (VGG19 perceptual loss, downloaded by Keras on Colab) are used; the
+# CPU smoke run uses chapter 9's light reconstruction losses.
+
+# %%
+preview_video = media.read_video(data_root / "test" / fomm_data.list_videos(data_root / "test")[0],
+                                 size=FRAME_SIZE, max_frames=rt.choose(cpu=4, gpu=32))
+
+def preview(trainer, step, losses):
+    if step % PREVIEW_EVERY:
+        return
+    frames = make_animation_preview(trainer)
+    media.write_image(RUN_DIR / "previews" / f"step-{step:08d}.png", np.concatenate(list(frames), axis=1))
+
+def make_animation_preview(trainer):
+    return animation.make_animation(preview_video[0], preview_video, trainer.models["kp_detector"],
+                                    trainer.models["generator"], relative=False, adapt_scale=False,
+                                    batch_size=len(preview_video), progress=False)
+
+def dataset_fn(epoch):
+    return fomm_data.make_dataset(config, batch_size=BATCH_SIZE, seed=0, epoch=epoch)
+
+def make_trainer():
+    return Trainer(config, RUN_DIR, dataset_fn, mixed_precision=rt.mixed_precision,
+                   jit_compile=rt.jit_compile, seed=0, checkpoint_every=CHECKPOINT_EVERY,
+                   simple_losses=not rt.gpu, progress=rt.gpu, callbacks=[preview])
+
+(RUN_DIR / "previews").mkdir(exist_ok=True)
+trainer = make_trainer()
+# First session: train half-way (on Colab: until the runtime disconnects) ...
+history = trainer.train(max_steps=TOTAL_STEPS // 2, resume=True)
+print("step", int(trainer.step.numpy()), "| last losses:", {k: round(v[-1], 3) for k, v in history.items()})
+
+# %% [markdown]
+# ### Resume
+#
+# A new session (a fresh `Trainer`, as after a disconnect) restores the latest checkpoint in the run
+# folder, including the optimizer states, the step, the position in the epoch and the random
+# generator, and continues exactly where the last one stopped.
+
+# %%
+trainer = make_trainer()
+print("resuming from", Path(trainer.latest_checkpoint()).parent.name)
+history = trainer.train(max_steps=TOTAL_STEPS, resume=True)
+assert int(trainer.step.numpy()) == TOTAL_STEPS
+print("step", int(trainer.step.numpy()), "| last losses:", {k: round(v[-1], 3) for k, v in history.items()})
+print("checkpoints:", sorted(p.name for p in (RUN_DIR / "checkpoints").glob("step-*")))
+print("previews:", sorted(p.name for p in (RUN_DIR / "previews").glob("*.png")))
+print("TensorBoard event files:", len(list((RUN_DIR / "tensorboard").glob("events.*"))) > 0)
+
+# %%
+previews = sorted((RUN_DIR / "previews").glob("*.png"))
+fig, axes = plt.subplots(len(previews), 1, figsize=(8, 2 * len(previews)), squeeze=False)
+for ax, path in zip(axes[:, 0], previews):
+    ax.imshow(media.read_image(path)); ax.set_title(path.stem, fontsize=8); ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## 7. Throughput
+#
+# Frames per second of training and of batched animation at this configuration on this machine
+# (timings vary, so this cell's output is not compared).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import time
+frames = np.repeat(preview_video[:1], rt.choose(cpu=4, gpu=64), axis=0)
+animation.make_animation(frames[0], frames, trainer.models["kp_detector"], trainer.models["generator"],
+                         batch_size=len(frames), progress=False)
+t0 = time.perf_counter()
+animation.make_animation(frames[0], frames, trainer.models["kp_detector"], trainer.models["generator"],
+                         batch_size=len(frames), progress=False)
+anim_fps = len(frames) / (time.perf_counter() - t0)
+t0 = time.perf_counter()
+trainer.train(max_steps=TOTAL_STEPS + 2, resume=False)
+train_fps = 2 * BATCH_SIZE / (time.perf_counter() - t0)
+print(f"{rt.device}: animation {anim_fps:.1f} frames/s, training {train_fps:.2f} samples/s "
+      f"at {FRAME_SIZE}x{FRAME_SIZE}")
+assert anim_fps > 0 and train_fps > 0
 
 
 # %% [markdown]
@@ -151,6 +355,6 @@ print(f"1e-8 in float16: {float(np.float16(g))}, scaled by 2^15 and unscaled: {f
 #   disconnect (Drive on Colab), and running the training again resumes from the latest one.
 #
 # Measured figures (the book's CPU machine, 2 cores; no GPU was available when these chapters
-# were written, so GPU frames per second are left for you to measure):
+# were written, so GPU frames per second are left for you to measure with the cell above):
 # batched animation at vox-256, 256 x 256, runs at about 2.2 frames/s on the CPU, close to the
 # FLOP ceiling of the machine (`benchmarks/bench_animation.py`).
