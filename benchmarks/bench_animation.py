@@ -1,7 +1,7 @@
 """Frames per second of batched animation at the vox-256 configuration (256 x 256), against the
 machine's FLOP ceiling.
 
-    .venv/bin/python benchmarks/bench_animation.py [--config vox-256] [--frames 16] [--batch-size 4]
+    .venv/bin/python benchmarks/bench_animation.py [--config vox-256] [--frames 16] [--batch-size 8]
                                                    [--checkpoint PATH] [--xla]
 
 The ceiling is (measured float32 GEMM FLOP/s) / (FLOPs of one animated frame). The FLOPs per frame
@@ -58,7 +58,7 @@ def main(argv=None):
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--size", type=int, default=256, help="frame side (the config's is 256)")
     parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--xla", action="store_true", help="jit_compile the batch step")
     args = parser.parse_args(argv)
