@@ -23,7 +23,30 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 
+def vox256_from_tiny(tiny: dict) -> dict:
+    """vox-256 (spec section 8) from the tiny config, for when no shipped vox-256.yaml exists."""
+    import copy
+    cfg = copy.deepcopy(tiny)
+    mp = cfg["model_params"]
+    mp["common_params"].update(num_kp=10, num_channels=3, estimate_jacobian=True)
+    mp["kp_detector_params"] = dict(temperature=0.1, block_expansion=32, max_features=1024,
+                                    scale_factor=0.25, num_blocks=5)
+    mp["generator_params"] = dict(block_expansion=64, max_features=512, num_down_blocks=2,
+                                  num_bottleneck_blocks=6, estimate_occlusion_map=True,
+                                  dense_motion_params=dict(block_expansion=64, max_features=1024,
+                                                           num_blocks=5, scale_factor=0.25))
+    mp["discriminator_params"] = dict(scales=[1], block_expansion=32, max_features=512,
+                                      num_blocks=4, sn=True)
+    cfg["train_params"]["loss_weights"]["generator_gan"] = 0
+    cfg["dataset_params"]["frame_shape"] = [256, 256, 3]
+    return cfg
+
+
 def load(name):
+    if name == "vox-256":
+        shipped = Path(__file__).resolve().parents[1] / "fomm_tutorial" / "configs" / "vox-256.yaml"
+        if not shipped.exists():
+            return vox256_from_tiny(load("vox-256-tiny"))
     from fomm_tutorial.reference import find_reference_dir
     try:
         from fomm_tutorial.config import load_config
