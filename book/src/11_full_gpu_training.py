@@ -211,7 +211,7 @@ if has_original_layout(DATA_ROOT):
     data_root = DATA_ROOT
     print("training on", data_root)
 else:
-    data_root = Path("sprite-data-full")
+    data_root = Path("runs/sprite-data")
     if not has_original_layout(data_root):
         fomm_data.write_sprite_dataset(data_root, num_videos=rt.choose(cpu=10, gpu=400),
                                        num_frames=rt.choose(cpu=8, gpu=64), size=FRAME_SIZE, seed=0)
