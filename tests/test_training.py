@@ -207,6 +207,7 @@ def test_cli_train_and_resume(tmp_path):
     cfg = tiny_config()
     cfg["dataset_params"]["root_dir"] = str(root)
     cfg["train_params"]["num_repeats"] = 2
+    cfg["train_params"]["scales"] = [1]  # the CLI uses the faithful losses: VGG19 needs >= 16 px
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "log"
     args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root), "--out", str(out),
