@@ -294,9 +294,13 @@ class Trainer:
         with self.strategy.scope():
             if models is None:
                 from fomm_tutorial.checkpoint import build_models
+                previous = keras.mixed_precision.global_policy()
                 if self.mixed_precision:
                     keras.mixed_precision.set_global_policy("mixed_float16")
-                models = build_models(config)
+                try:
+                    models = build_models(config)
+                finally:  # layers keep the policy they were built with
+                    keras.mixed_precision.set_global_policy(previous)
             self.models = models
             self.optimizers = {n: make_optimizer(self.base_lr[n], self.mixed_precision)
                                for n in ("generator", "kp_detector", "discriminator")}

@@ -159,6 +159,15 @@ def test_tensorboard_and_images(tmp_path):
             "source_driving_prediction"} <= tags
 
 
+def test_mixed_precision_step(tmp_path):
+    t = make_trainer(tmp_path, "mp", mixed_precision=True)
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the build
+    assert t.models["generator"].compute_dtype == "float16"
+    hist = t.train(max_steps=2)
+    assert all(np.isfinite(v).all() for v in hist.values())
+    assert isinstance(t.optimizers["generator"], keras.mixed_precision.LossScaleOptimizer)
+
+
 DISTRIBUTED = textwrap.dedent(r"""
     import os, sys, tempfile, pathlib
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
