@@ -206,7 +206,8 @@ class Transform:
 
     def __init__(self, bs, sigma_affine=0.0, sigma_tps=None, points_tps=None, *, theta=None,
                  control_points=None, control_params=None, seed=None, generator=None):
-        self.bs = int(bs)
+        static = tf.get_static_value(bs)
+        self.bs = int(static) if static is not None else bs  # a tensor under tf.function
 
         def normal(shape, stddev, salt):
             if seed is not None:
@@ -415,8 +416,8 @@ class GeneratorFullModel:
         w_jac = float(lw.get("equivariance_jacobian", 0))
         if w_val + w_jac != 0:
             if transform is None:
-                transform = Transform(tf.shape(driving)[0] if driving.shape[0] is None else driving.shape[0],
-                                      **self.train_params["transform_params"], seed=seed)
+                transform = Transform(tf.shape(driving)[0], **self.train_params["transform_params"],
+                                      seed=seed)
             transformed_frame = transform.transform_frame(driving)
             transformed_kp = self.kp_extractor(transformed_frame, training=training)
             generated["transformed_frame"] = transformed_frame
