@@ -79,28 +79,29 @@ def test_optimizer_hyperparameters():
 
 
 def test_resume_is_exact_and_lr_decays(tmp_path):
-    # uninterrupted: 2 epochs of 4 steps, milestone at epoch 1
+    # uninterrupted: 2 epochs of 3 steps, milestone at epoch 1
     cfg = tiny_config(milestones=[1])
-    a = make_trainer(tmp_path, "a", cfg)
+    fn = dataset_fn_for(per_epoch=3)
+    a = make_trainer(tmp_path, "a", cfg, dataset_fn=fn)
     hist_a = a.train(num_epochs=2)
-    assert len(hist_a["reconstruction"]) == 8
+    assert len(hist_a["reconstruction"]) == 6
     assert a.lr_values()["generator"] == pytest.approx(2e-5)
     log = (tmp_path / "a" / "log.txt").read_text().splitlines()
     assert len(log) == 2 and log[0].startswith("00000000) reconstruction - ")
     assert log[1].startswith("00000001) ")
 
-    # interrupted after step 5 (checkpoint at step 3), resumed in a fresh trainer
+    # interrupted after step 5 (last checkpoint at step 2, mid-epoch 0), resumed in a fresh trainer
     def crash(trainer, step, values):
         if step == 5:
             raise KeyboardInterrupt("simulated crash")
-    b = make_trainer(tmp_path, "b", cfg, checkpoint_every=3, callbacks=[crash])
+    b = make_trainer(tmp_path, "b", cfg, dataset_fn=fn, checkpoint_every=2, callbacks=[crash])
     with pytest.raises(KeyboardInterrupt):
         b.train(num_epochs=2)
-    assert b.latest_checkpoint().endswith("ckpt-3")
-    c = make_trainer(tmp_path, "b", cfg)
+    assert b.latest_checkpoint().endswith("ckpt-4")
+    c = make_trainer(tmp_path, "b", cfg, dataset_fn=fn)
     hist_c = c.train(num_epochs=2, resume=True)
-    assert int(c.step.numpy()) == 8 and int(c.epoch.numpy()) == 2
-    np.testing.assert_array_equal(hist_c["reconstruction"], hist_a["reconstruction"][3:])
+    assert int(c.step.numpy()) == 6 and int(c.epoch.numpy()) == 2
+    np.testing.assert_array_equal(hist_c["reconstruction"], hist_a["reconstruction"][4:])
     for wa, wc in zip(weights(a), weights(c)):
         np.testing.assert_array_equal(wa, wc)
     for name in a.optimizers:
