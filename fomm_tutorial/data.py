@@ -322,7 +322,8 @@ class FramesDataset:
             test_names = list_videos(self.root_dir / "test")
             self.root_dir = self.root_dir / ("train" if is_train else "test")
         else:
-            train_names, test_names = split_videos(names, 0.2, seed=0)
+            # As the original: the 80/20 split is seeded by dataset_params.random_seed.
+            train_names, test_names = split_videos(names, 0.2, seed=self.random_seed)
         if self.id_sampling and is_train:
             bad = [n for n in train_names if "#" not in n]
             if bad:
@@ -483,14 +484,15 @@ def make_dataset(config_or_dataset_params: Union[Mapping, FramesDataset],
         if root is None:
             raise ValueError("make_dataset: no root_dir (pass root_dir=... or set "
                              "dataset_params.root_dir)")
-        known = {"root_dir", "frame_shape", "id_sampling", "pairs_list", "augmentation_params"}
+        known = {"root_dir", "frame_shape", "id_sampling", "pairs_list", "augmentation_params",
+                 "random_seed"}
         unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(f"dataset_params: unknown keys {unknown}; expected some of "
                              f"{sorted(known)}")
         dataset = FramesDataset(root, frame_shape=params.get("frame_shape", (256, 256, 3)),
                                 id_sampling=params.get("id_sampling", False) and is_train,
-                                is_train=is_train, random_seed=seed,
+                                is_train=is_train, random_seed=params.get("random_seed", 0),
                                 pairs_list=params.get("pairs_list"),
                                 augmentation_params=params.get("augmentation_params")
                                 if augment else None)

@@ -46,3 +46,12 @@ def data_dir():
     if path is None:
         _missing("sample media ../shared/data", "set FOMM_DATA_DIR to the folder holding driving.mp4")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Seed every test: tests are reproducible alone or in any order, and unseeded random ops do
+    not fail once a test module has enabled op determinism (which is process-wide)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
