@@ -6,6 +6,7 @@ XLA; :meth:`Runtime.choose` lets a parameters cell pick a size for each case.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
@@ -32,6 +33,24 @@ class Runtime:
     def choose(self, cpu, gpu):
         """Return ``gpu`` on a GPU machine and ``cpu`` elsewhere (parameters cells use this)."""
         return gpu if self.gpu else cpu
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence the process's file descriptor 2 inside the block (Python and C++ writes alike).
+
+    TensorFlow's C++ start-up notices (oneDNN, CUDA, XLA) go straight to file descriptor 2,
+    whatever ``TF_CPP_MIN_LOG_LEVEL`` says; in a notebook they would become stderr outputs that
+    nbval compares. Chapters import TensorFlow and run their first op inside this block.
+    """
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
 
 
 def set_seed(seed: int = 0) -> None:

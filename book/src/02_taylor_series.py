@@ -33,21 +33,18 @@ import numpy as np
 import sympy as sp
 from ipywidgets import Dropdown, FloatSlider, IntSlider, interact
 
-# TensorFlow 2.21 writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
-# whatever TF_CPP_MIN_LOG_LEVEL says; silence file descriptor 2 while it loads.
-_stderr, _devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-os.dup2(_devnull, 2)
-try:
+from fomm_tutorial.runtime import quiet_stderr
+
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
+# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+with quiet_stderr():
     import tensorflow as tf
     from fomm_tutorial.runtime import configure
     from fomm_tutorial import taylor as ty
 
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
-finally:
-    os.dup2(_stderr, 2)
-    os.close(_devnull)
-    os.close(_stderr)
+
 
 # %%
 # Parameters: the computations here are tiny; a GPU only gets a denser sampling.

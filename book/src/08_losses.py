@@ -33,10 +33,11 @@ from ipywidgets import FloatSlider, interact
 from skimage import data as skdata
 from skimage.transform import resize
 
-# TensorFlow writes C++ start-up notices straight to stderr; silence fd 2 while it loads.
-_stderr, _devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-os.dup2(_devnull, 2)
-try:
+from fomm_tutorial.runtime import quiet_stderr
+
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
+# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+with quiet_stderr():
     import tensorflow as tf
     from fomm_tutorial.runtime import configure
     from fomm_tutorial import losses as L
@@ -44,10 +45,7 @@ try:
 
     rt = configure(seed=0)
     tf.zeros(1) + 1
-finally:
-    os.dup2(_stderr, 2)
-    os.close(_devnull)
-    os.close(_stderr)
+
 
 # %%
 # Parameters: image size of the demonstrations (the full model trains at 256).

@@ -36,10 +36,11 @@ import numpy as np
 import sympy as sp
 from ipywidgets import IntSlider, interact
 
-# TensorFlow writes C++ start-up notices straight to stderr; silence fd 2 while it loads.
-_stderr, _devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-os.dup2(_devnull, 2)
-try:
+from fomm_tutorial.runtime import quiet_stderr
+
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
+# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+with quiet_stderr():
     import tensorflow as tf
     import keras
     from fomm_tutorial.runtime import configure
@@ -50,10 +51,7 @@ try:
 
     rt = configure(seed=0)
     tf.zeros(1) + 1
-finally:
-    os.dup2(_stderr, 2)
-    os.close(_devnull)
-    os.close(_stderr)
+
 
 # %%
 # Parameters: small on a CPU (nbval, CI), longer on a GPU.
