@@ -57,7 +57,7 @@ def build(src: Path, execute: bool = True) -> Path:
         env_bin = str(Path(sys.executable).parent)
         os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        client = NotebookClient(nb, timeout=1800, kernel_name="python3",
+        client = NotebookClient(nb, timeout=900, kernel_name="python3",
                                 resources={"metadata": {"path": str(ROOT / "book")}})
         client.execute()
     # Stable ids keep diffs small between rebuilds.
