@@ -38,21 +38,18 @@ import numpy as np
 import sympy as sp
 from IPython.display import HTML, display
 
-# TensorFlow 2.21 writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
-# whatever TF_CPP_MIN_LOG_LEVEL says; silence file descriptor 2 while it loads.
-_stderr, _devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-os.dup2(_devnull, 2)
-try:
+from fomm_tutorial.runtime import quiet_stderr
+
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
+# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+with quiet_stderr():
     import tensorflow as tf
     import keras
     from fomm_tutorial.runtime import configure
 
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
-finally:
-    os.dup2(_stderr, 2)
-    os.close(_devnull)
-    os.close(_stderr)
+
 print("device:", rt.device, "| mixed precision:", rt.mixed_precision, "| XLA:", rt.jit_compile)
 
 
@@ -293,7 +290,13 @@ def make_trainer():
 trainer = make_trainer()
 # First session: train half-way (on Colab: until the runtime disconnects) ...
 history = trainer.train(max_steps=TOTAL_STEPS // 2, resume=True)
-print("step", int(trainer.step.numpy()), "| last losses:", {k: round(v[-1], 3) for k, v in history.items()})
+assert all(np.isfinite(v).all() for v in history.values())
+print("step", int(trainer.step.numpy()), "| losses:", sorted(history))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# Loss values differ in their last digits between CPUs (oneDNN kernels differ): not compared.
+print({k: round(v[-1], 3) for k, v in history.items()})
 
 # %% [markdown]
 # ### Resume
@@ -307,10 +310,15 @@ trainer = make_trainer()
 print("resuming from", Path(trainer.latest_checkpoint()).parent.name)
 history = trainer.train(max_steps=TOTAL_STEPS, resume=True)
 assert int(trainer.step.numpy()) == TOTAL_STEPS
-print("step", int(trainer.step.numpy()), "| last losses:", {k: round(v[-1], 3) for k, v in history.items()})
+assert all(np.isfinite(v).all() for v in history.values())
+print("step", int(trainer.step.numpy()), "| losses:", sorted(history))
 print("checkpoints:", sorted(p.name for p in (RUN_DIR / "checkpoints").glob("step-*")))
 print("previews:", sorted(p.name for p in (RUN_DIR / "previews").glob("*.png")))
 print("TensorBoard event files:", len(list((RUN_DIR / "tensorboard").glob("events.*"))) > 0)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print({k: round(v[-1], 3) for k, v in history.items()})
 
 # %%
 previews = sorted((RUN_DIR / "previews").glob("*.png"))
