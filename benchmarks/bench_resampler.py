@@ -10,6 +10,11 @@ load from other processes hits both alike) for the forward pass and the forward 
 backward pass (gradients w.r.t. image and grid), for TF eager, ``tf.function`` and
 ``tf.function(jit_compile=True)`` (XLA), and torch on the CPU, and the ratio TF time / torch time
 (< 1: TensorFlow is faster). Timings are machine dependent: never used in tests.
+
+Before the timings it prints the accuracy the tests assert (``--no-accuracy`` skips it): the
+largest absolute difference from torch ``grid_sample`` (values and both gradients, every
+``align_corners`` x padding mode, non-square images, grids reaching 1.5x outside [-1, 1]) and
+from the ``tfa.image.resampler`` outputs stored in ``tests/fixtures/tfa_resampler.npz``.
 """
 from __future__ import annotations
 
@@ -82,14 +87,63 @@ def torch_runners(image_np, grid_np, threads):
     return fwd, fwd_bwd
 
 
+def _grads(fn, image, grid, cot):
+    image, grid = tf.constant(image), tf.constant(grid)
+    with tf.GradientTape() as tape:
+        tape.watch([image, grid])
+        out = fn(image, grid)
+        loss = tf.reduce_sum(out * cot)
+    return [out.numpy()] + [t.numpy() for t in tape.gradient(loss, [image, grid])]
+
+
+def accuracy(rng):
+    """Largest |ours - torch| and |ours - tfa| over values and gradients."""
+    import torch
+    from pathlib import Path
+
+    from fomm_tutorial.resampler import resampler
+
+    print("accuracy: max |difference| (value, d image, d grid)")
+    image = rng.random((3, 13, 21, 4), dtype=np.float32)
+    grid = rng.uniform(-1.5, 1.5, (3, 9, 11, 2)).astype(np.float32)
+    cot = rng.standard_normal((3, 9, 11, 4)).astype(np.float32)
+    for align in (True, False):
+        for padding in ("zeros", "border", "reflection"):
+            ours = _grads(lambda i, g: grid_sample(i, g, align_corners=align, padding_mode=padding),
+                          image, grid, cot)
+            ti = torch.tensor(image).permute(0, 3, 1, 2).requires_grad_(True)
+            tg = torch.tensor(grid).requires_grad_(True)
+            out = torch.nn.functional.grid_sample(ti, tg, mode="bilinear", padding_mode=padding,
+                                                  align_corners=align)
+            (out * torch.tensor(cot).permute(0, 3, 1, 2)).sum().backward()
+            theirs = [out.detach().permute(0, 2, 3, 1).numpy(), ti.grad.permute(0, 2, 3, 1).numpy(),
+                      tg.grad.numpy()]
+            errs = [float(np.abs(a - b).max()) for a, b in zip(ours, theirs)]
+            print(f"  torch align_corners={align!s:5s} {padding:10s} "
+                  + "  ".join(f"{e:.1e}" for e in errs))
+    fixture = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tfa_resampler.npz"
+    if fixture.exists():
+        data = np.load(fixture)
+        errs = np.zeros(3)
+        for name in sorted({k[:-len("_out")] for k in data.files if k.endswith("_out")}):
+            ours = _grads(resampler, data[f"{name}_data"], data[f"{name}_warp"], data[f"{name}_cot"])
+            theirs = [data[f"{name}_out"], data[f"{name}_grad_data"], data[f"{name}_grad_warp"]]
+            errs = np.maximum(errs, [np.abs(a - b).max() for a, b in zip(ours, theirs)])
+        print("  tfa.image.resampler (fixture)     " + "  ".join(f"{e:.1e}" for e in errs))
+    print()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--num-kp", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy table")
     args = parser.parse_args()
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     rng = np.random.default_rng(0)
+    if not args.no_accuracy:
+        accuracy(rng)
     sizes = {
         f"dense motion {args.batch * (args.num_kp + 1)}x64x64x3": (args.batch * (args.num_kp + 1), 3),
         f"feature warp {args.batch}x64x64x256": (args.batch, 256),
