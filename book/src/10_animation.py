@@ -36,11 +36,11 @@ import sympy as sp
 from IPython.display import HTML, display
 from ipywidgets import Checkbox, IntSlider, interact
 
-# TensorFlow 2.21 writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
-# whatever TF_CPP_MIN_LOG_LEVEL says; silence file descriptor 2 while it loads.
-_stderr, _devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-os.dup2(_devnull, 2)
-try:
+from fomm_tutorial.runtime import quiet_stderr
+
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
+# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+with quiet_stderr():
     import tensorflow as tf
     from fomm_tutorial.runtime import configure
     from fomm_tutorial import animation, evaluation
@@ -48,10 +48,7 @@ try:
 
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
-finally:
-    os.dup2(_stderr, 2)
-    os.close(_devnull)
-    os.close(_stderr)
+
 
 # %%
 # Parameters: small on a CPU (nbval, CI), full size on a GPU.
@@ -270,6 +267,9 @@ print(inspect.getsource(animation._animation_step))
 # minutes), enough for the keypoints to start following the parts; on a GPU it trains longer.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# The trained numbers differ in their last digits between CPUs (oneDNN kernels differ):
+# the asserts check properties instead.
 from fomm_tutorial import data as fomm_data, media
 from fomm_tutorial.training import train_sprites_demo
 
@@ -286,12 +286,17 @@ print("trained steps:", int(trainer.step.numpy()), "| losses at the end:",
       {k: round(float(np.mean(v[-20:])), 3) for k, v in history.items()})
 print("keypoints:",
       sprite_config["model_params"]["common_params"]["num_kp"], "| frame size:", SPRITE_SIZE)
+assert int(trainer.step.numpy()) == SPRITE_STEPS
+assert all(np.isfinite(v).all() for v in history.values())
 
 # %% [markdown]
 # The test split holds motions the model has not seen. We take the source from one creature and
 # the driving video from a creature with a different identity (names are `id<identity>#<video>`).
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# The trained numbers differ in their last digits between CPUs (oneDNN kernels differ):
+# the asserts check properties instead.
 test_names = fomm_data.list_videos(sprite_root / "test")
 test_videos = [media.read_video(sprite_root / "test" / name) for name in test_names]
 test_positions = [fomm_data.load_sprite_positions(sprite_root, "test", name) for name in test_names]
@@ -367,6 +372,9 @@ interact(show_frame, t=IntSlider(min=0, max=NUM_FRAMES - 1, step=1, value=0),
 # run does not beat it yet (the published models train for days), a longer GPU run does.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# The trained numbers differ in their last digits between CPUs (oneDNN kernels differ):
+# the asserts check properties instead.
 from fomm_tutorial.checkpoint import build_models
 
 rec = evaluation.reconstruction(test_videos, kp_detector, generator, batch_size=BATCH_SIZE)
@@ -399,6 +407,9 @@ assert abs(rec["l1"] - np.concatenate(rec["per_frame"]).mean()) < 1e-9  # frame-
 # longer training, as in chapter 9.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# The trained numbers differ in their last digits between CPUs (oneDNN kernels differ):
+# the asserts check properties instead.
 kp_pred = np.concatenate([evaluation.detect_keypoints(video, kp_detector) for video in test_videos])
 kp_true = np.concatenate(test_positions)
 metrics = evaluation.keypoint_metrics(kp_pred, kp_true, image_size=SPRITE_SIZE)
