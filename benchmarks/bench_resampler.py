@@ -15,6 +15,18 @@ Before the timings it prints the accuracy the tests assert (``--no-accuracy`` sk
 largest absolute difference from torch ``grid_sample`` (values and both gradients, every
 ``align_corners`` x padding mode, non-square images, grids reaching 1.5x outside [-1, 1]) and
 from the ``tfa.image.resampler`` outputs stored in ``tests/fixtures/tfa_resampler.npz``.
+
+Recorded (2-core development CPU, 2026-11-25, TF 2.21 / torch 2.13, batch 4, best of 5):
+
+  accuracy vs torch: values <= 6.6e-7, d image <= 1.8e-6, d grid <= 1.1e-5 (align_corners=False,
+  grid gradients scale with W/2); vs tfa: values 6e-8, d data 1.2e-7, d warp 2.4e-7.
+  ms per call, TF / torch (ratio):
+    dense motion 44x64x64x3   fwd      tf.function 21.7 / 2.0 (10.7)   XLA 3.4 / 2.1 (1.6)
+                              fwd+bwd  tf.function 53.1 / 8.3 (6.4)    XLA 24.7 / 8.2 (3.0)
+    feature warp 4x64x64x256  fwd      tf.function 47.4 / 33.9 (1.40)  XLA 10.6 / 25.0 (0.43)
+                              fwd+bwd  tf.function 166 / 242 (0.69)    XLA 152 / 166 (0.92)
+  With 3 channels TensorFlow's per-op overhead dominates (torch's fused kernel wins); at the
+  generator's 256 channels the gathers dominate and TF is as fast or faster.
 """
 from __future__ import annotations
 
