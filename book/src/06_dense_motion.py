@@ -56,11 +56,11 @@ from ipywidgets import FloatSlider, IntSlider, interact
 from matplotlib.colors import hsv_to_rgb
 from skimage import data as skdata
 
-# TensorFlow writes C++ start-up notices straight to the process's stderr, whatever
-# TF_CPP_MIN_LOG_LEVEL says; silence file descriptor 2 while it loads.
-_stderr, _devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-os.dup2(_devnull, 2)
-try:
+from fomm_tutorial.runtime import quiet_stderr
+
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
+# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+with quiet_stderr():
     import keras
     import tensorflow as tf
     from fomm_tutorial.runtime import configure
@@ -76,10 +76,7 @@ try:
 
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
-finally:
-    os.dup2(_stderr, 2)
-    os.close(_devnull)
-    os.close(_stderr)
+
 
 # %%
 # Parameters. The network of this chapter is compared with a float32 reference, so it is built
