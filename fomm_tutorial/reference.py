@@ -14,10 +14,14 @@ _REPO = Path(__file__).resolve().parent.parent
 
 
 def _candidates(env: str, rel: str):
+    """The environment variable's folder, then ``<ancestor>/<rel>`` for every ancestor of the
+    repository and of the current directory (``../shared`` beside the clone, from the repository
+    root, from ``book/`` or from a deeper folder)."""
     if os.environ.get(env):
         yield Path(os.environ[env])
-    for base in (_REPO, Path.cwd(), Path.cwd().parent):
-        yield base.parent / rel
+    for base in (_REPO, Path.cwd()):
+        for ancestor in base.parents:
+            yield ancestor / rel
 
 
 def find_reference_dir() -> Path | None:
