@@ -20,6 +20,9 @@ users; GEMM peak measured 210 GFLOP/s): 76.2 GFLOP per frame with the shared sou
 (96.8 without; the original's ~110 GFLOP/frame is cut by the sub-pixel up-blocks, see
 ``blocks.UpBlock2d``); eager 1.90, ``tf.function`` 2.24, XLA 2.17 frames/s; without the shared
 source ``tf.function`` 1.88 frames/s. The original PyTorch code runs ~1.5 frames/s there.
+Re-measured 2026-11-25 (GEMM peak 134 GFLOP/s at the time, ceiling 1.76 frames/s): eager 1.47,
+``tf.function`` 1.67 (95% of the ceiling), XLA 1.74 frames/s (99%); bench_animation.py, batch 8:
+1.54 frames/s, 98% of its ceiling.
 """
 from __future__ import annotations
 

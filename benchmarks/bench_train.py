@@ -13,6 +13,9 @@ Recorded (2-core shared CPU, TF 2.21, faithful losses incl. VGG19 perceptual, be
   vox-256-tiny 128x128 batch 4 (with GAN + discriminator step): 1.08 s/step without XLA,
     2.54 s/step with XLA (XLA does not pay on this CPU) -- PyTorch ~1.5 s/step.
   vox-256 256x256 batch 2 (no GAN): 7.53 s/step without XLA -- PyTorch ~9.2 s/step.
+Re-measured 2026-11-25 on a slower moment of the shared host (GEMM peak 120-134 GFLOP/s instead
+of 210): vox-256-tiny 1.99 s/step (XLA 3.33); vox-256 13.46 s/step (XLA 11.63). Compare step
+times only with a GEMM peak measured at the same time (benchmarks/bench_animation.py prints one).
 """
 from __future__ import annotations
 
