@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test unit nbval book bench clean notebooks
+.PHONY: install lint test unit nbval book bench clean notebooks
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,15 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-# One pytest run: unit tests, then every chapter re-executed and compared by nbval.
-test: install
+LINTED := fomm_tutorial tests book/src tools benchmarks
+
+# One formatter (ruff format, line length 88) and one linter (ruff check), both from pyproject.toml.
+lint: install
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/ruff check $(LINTED)
+
+# Lint, then one pytest run: unit tests, then every chapter re-executed and compared by nbval.
+test: install lint
 	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/pytest tests book --nbval --nbval-current-env \
 	  --nbval-cell-timeout=900 --nbval-sanitize-with tools/nbval_sanitize.cfg
 

@@ -9,6 +9,7 @@ are counted by TensorFlow's profiler on the graph of one batch step (kp detector
 frames + generator; the source-side work is done once per video and excluded), divided by the
 batch size. Weights are random unless --checkpoint is given (speed does not depend on them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,20 +36,23 @@ def gemm_flops_per_s(n: int = 2048, repeats: int = 10) -> float:
     for _ in range(repeats):
         t0 = time.perf_counter()
         mm(a, b).numpy()
-        best = max(best, 2 * n ** 3 / (time.perf_counter() - t0))
+        best = max(best, 2 * n**3 / (time.perf_counter() - t0))
     return best
 
 
 def graph_flops(concrete_function) -> float:
     """Float operations in a concrete function's graph (TF profiler, 2 per multiply-add)."""
     tf.get_logger().setLevel("ERROR")  # the v1 profiler logs deprecation warnings
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     frozen = convert_variables_to_constants_v2(concrete_function)
     opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
-    info = tf.compat.v1.profiler.profile(graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(),
-                                         cmd="op", options=opts)
+    info = tf.compat.v1.profiler.profile(
+        graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op", options=opts
+    )
     return float(info.total_float_ops)
 
 
@@ -56,7 +60,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="vox-256")
     parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--size", type=int, default=256, help="frame side (the config's is 256)")
+    parser.add_argument(
+        "--size", type=int, default=256, help="frame side (the config's is 256)"
+    )
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
@@ -68,20 +74,49 @@ def main(argv=None):
 
     try:
         from fomm_tutorial.config import load_config
+
         config = load_config(args.config)
-    except ImportError:  # the config module is absent: vox-256's model parameters (spec section 8)
+    except (
+        ImportError
+    ):  # the config module is absent: vox-256's model parameters (spec section 8)
         if args.config != "vox-256":
             raise
-        config = {"model_params": {
-            "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
-            "kp_detector_params": {"temperature": 0.1, "block_expansion": 32, "max_features": 1024,
-                                   "scale_factor": 0.25, "num_blocks": 5},
-            "generator_params": {"block_expansion": 64, "max_features": 512, "num_down_blocks": 2,
-                                 "num_bottleneck_blocks": 6, "estimate_occlusion_map": True,
-                                 "dense_motion_params": {"block_expansion": 64, "max_features": 1024,
-                                                         "num_blocks": 5, "scale_factor": 0.25}},
-            "discriminator_params": {"scales": [1], "block_expansion": 32, "max_features": 512,
-                                     "num_blocks": 4, "sn": True}}}
+        config = {
+            "model_params": {
+                "common_params": {
+                    "num_kp": 10,
+                    "num_channels": 3,
+                    "estimate_jacobian": True,
+                },
+                "kp_detector_params": {
+                    "temperature": 0.1,
+                    "block_expansion": 32,
+                    "max_features": 1024,
+                    "scale_factor": 0.25,
+                    "num_blocks": 5,
+                },
+                "generator_params": {
+                    "block_expansion": 64,
+                    "max_features": 512,
+                    "num_down_blocks": 2,
+                    "num_bottleneck_blocks": 6,
+                    "estimate_occlusion_map": True,
+                    "dense_motion_params": {
+                        "block_expansion": 64,
+                        "max_features": 1024,
+                        "num_blocks": 5,
+                        "scale_factor": 0.25,
+                    },
+                },
+                "discriminator_params": {
+                    "scales": [1],
+                    "block_expansion": 32,
+                    "max_features": 512,
+                    "num_blocks": 4,
+                    "sn": True,
+                },
+            }
+        }
     config.setdefault("dataset_params", {})["frame_shape"] = [args.size, args.size, 3]
     if args.checkpoint:
         models = animation.load_models(config, args.checkpoint)
@@ -99,37 +134,71 @@ def main(argv=None):
     kp_source = {k: kp_source[k] for k in ("value", "jacobian") if k in kp_source}
 
     source_t = tf.constant(source[None])
-    source_features = generator.encode_source(source_t, training=False)  # once per video
+    source_features = generator.encode_source(
+        source_t, training=False
+    )  # once per video
 
     def step(frames):
         kp_driving = kp_detector(frames, training=False)
-        kp_driving = {k: kp_driving[k] for k in ("value", "jacobian") if k in kp_driving}
-        kp_norm = animation.normalize_kp(kp_source, kp_driving, kp_source, use_relative_movement=True,
-                                         use_relative_jacobian=True)
-        return generator(source_t, kp_source=kp_source, kp_driving=kp_norm, training=False,
-                         source_features=source_features)["prediction"]
+        kp_driving = {
+            k: kp_driving[k] for k in ("value", "jacobian") if k in kp_driving
+        }
+        kp_norm = animation.normalize_kp(
+            kp_source,
+            kp_driving,
+            kp_source,
+            use_relative_movement=True,
+            use_relative_jacobian=True,
+        )
+        return generator(
+            source_t,
+            kp_source=kp_source,
+            kp_driving=kp_norm,
+            training=False,
+            source_features=source_features,
+        )["prediction"]
 
-    concrete = tf.function(step).get_concrete_function(tf.TensorSpec((bs, h, w, 3), tf.float32))
+    concrete = tf.function(step).get_concrete_function(
+        tf.TensorSpec((bs, h, w, 3), tf.float32)
+    )
     flops_per_frame = graph_flops(concrete) / bs
     peak = gemm_flops_per_s()
     ceiling = peak / flops_per_frame
 
     # Warm-up (tracing) then timed runs of the whole make_animation call; the machine is shared,
     # so the best of --repeats runs is reported.
-    animation.make_animation(source, driving[:bs], kp_detector, generator, batch_size=bs, progress=False,
-                             jit_compile=args.xla)
+    animation.make_animation(
+        source,
+        driving[:bs],
+        kp_detector,
+        generator,
+        batch_size=bs,
+        progress=False,
+        jit_compile=args.xla,
+    )
     fps = 0.0
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        animation.make_animation(source, driving, kp_detector, generator, batch_size=bs, progress=False,
-                                 jit_compile=args.xla)
+        animation.make_animation(
+            source,
+            driving,
+            kp_detector,
+            generator,
+            batch_size=bs,
+            progress=False,
+            jit_compile=args.xla,
+        )
         fps = max(fps, args.frames / (time.perf_counter() - t0))
-    print(f"config {args.config} {h}x{w}, batch {bs}, {args.frames} frames, threads "
-          f"{tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}, xla {args.xla}")
+    print(
+        f"config {args.config} {h}x{w}, batch {bs}, {args.frames} frames, threads "
+        f"{tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}, xla {args.xla}"
+    )
     print(f"GFLOP per frame        {flops_per_frame / 1e9:8.2f}")
     print(f"GEMM peak GFLOP/s      {peak / 1e9:8.2f}")
     print(f"FLOP ceiling frames/s  {ceiling:8.3f}")
-    print(f"measured frames/s      {fps:8.3f}   ({100 * fps / ceiling:.0f}% of the ceiling)")
+    print(
+        f"measured frames/s      {fps:8.3f}   ({100 * fps / ceiling:.0f}% of the ceiling)"
+    )
     return fps, ceiling
 
 

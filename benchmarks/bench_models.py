@@ -24,6 +24,7 @@ Re-measured 2026-11-25 (GEMM peak 134 GFLOP/s at the time, ceiling 1.76 frames/s
 ``tf.function`` 1.67 (95% of the ceiling), XLA 1.74 frames/s (99%); bench_animation.py, batch 8:
 1.54 frames/s, 98% of its ceiling.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,14 +41,33 @@ VOX_256 = {
     "dataset_params": {"frame_shape": [256, 256, 3]},
     "model_params": {
         "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
-        "kp_detector_params": {"temperature": 0.1, "block_expansion": 32, "max_features": 1024,
-                               "scale_factor": 0.25, "num_blocks": 5},
-        "generator_params": {"block_expansion": 64, "max_features": 512, "num_down_blocks": 2,
-                             "num_bottleneck_blocks": 6, "estimate_occlusion_map": True,
-                             "dense_motion_params": {"block_expansion": 64, "max_features": 1024,
-                                                     "num_blocks": 5, "scale_factor": 0.25}},
-        "discriminator_params": {"scales": [1], "block_expansion": 32, "max_features": 512,
-                                 "num_blocks": 4, "sn": True},
+        "kp_detector_params": {
+            "temperature": 0.1,
+            "block_expansion": 32,
+            "max_features": 1024,
+            "scale_factor": 0.25,
+            "num_blocks": 5,
+        },
+        "generator_params": {
+            "block_expansion": 64,
+            "max_features": 512,
+            "num_down_blocks": 2,
+            "num_bottleneck_blocks": 6,
+            "estimate_occlusion_map": True,
+            "dense_motion_params": {
+                "block_expansion": 64,
+                "max_features": 1024,
+                "num_blocks": 5,
+                "scale_factor": 0.25,
+            },
+        },
+        "discriminator_params": {
+            "scales": [1],
+            "block_expansion": 32,
+            "max_features": 512,
+            "num_blocks": 4,
+            "sn": True,
+        },
     },
 }
 
@@ -55,15 +75,22 @@ VOX_256 = {
 def make_step(kp_detector, generator, source, shared_source=True):
     """One animation step: driving frames ``(B, 256, 256, 3)`` -> predictions ``(B, 256, 256, 3)``."""
     kp_source = kp_detector(source, training=False)
-    features = generator.encode_source(source, training=False) if shared_source else None
+    features = (
+        generator.encode_source(source, training=False) if shared_source else None
+    )
 
     def step(frames):
         n = tf.shape(frames)[0]
         kp_driving = kp_detector(frames, training=False)
         kp_src = {k: tf.repeat(v, n, axis=0) for k, v in kp_source.items()}
         src = tf.repeat(source, n, axis=0)
-        out = generator(src, kp_source=kp_src, kp_driving=kp_driving, training=False,
-                        source_features=features)
+        out = generator(
+            src,
+            kp_source=kp_src,
+            kp_driving=kp_driving,
+            training=False,
+            source_features=features,
+        )
         return out["prediction"]
 
     return step
@@ -85,7 +112,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--modes", default="eager,function,xla")
     parser.add_argument("--no-shared-source", action="store_true")
-    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: TF default)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="intra-op threads (0: TF default)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -97,25 +126,37 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     source = tf.constant(rng.random((1, 256, 256, 3), dtype=np.float32))
     frames = tf.constant(rng.random((args.batch_size, 256, 256, 3), dtype=np.float32))
-    step = make_step(kp_detector, generator, source, shared_source=not args.no_shared_source)
+    step = make_step(
+        kp_detector, generator, source, shared_source=not args.no_shared_source
+    )
 
-    print(f"vox-256, 256x256, batch {args.batch_size}, CPU threads visible: {os.cpu_count()}, "
-          f"shared source features: {not args.no_shared_source}")
+    print(
+        f"vox-256, 256x256, batch {args.batch_size}, CPU threads visible: {os.cpu_count()}, "
+        f"shared source features: {not args.no_shared_source}"
+    )
     ceiling = None
     try:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from bench_animation import gemm_flops_per_s, graph_flops
 
-        concrete = tf.function(step).get_concrete_function(tf.TensorSpec(frames.shape, tf.float32))
+        concrete = tf.function(step).get_concrete_function(
+            tf.TensorSpec(frames.shape, tf.float32)
+        )
         flops = graph_flops(concrete) / args.batch_size
         peak = gemm_flops_per_s()
         ceiling = peak / flops
-        print(f"FLOPs per frame: {flops / 1e9:.1f} G; GEMM peak {peak / 1e9:.1f} GFLOP/s; "
-              f"ceiling {ceiling:.2f} frames/s")
+        print(
+            f"FLOPs per frame: {flops / 1e9:.1f} G; GEMM peak {peak / 1e9:.1f} GFLOP/s; "
+            f"ceiling {ceiling:.2f} frames/s"
+        )
     except Exception as exc:  # noqa: BLE001 -- the ceiling is informative only
         print(f"(no FLOP ceiling: {type(exc).__name__}: {exc})")
 
-    fns = {"eager": step, "function": tf.function(step), "xla": tf.function(step, jit_compile=True)}
+    fns = {
+        "eager": step,
+        "function": tf.function(step),
+        "xla": tf.function(step, jit_compile=True),
+    }
     for mode in args.modes.split(","):
         seconds = time_step(fns[mode], frames, args.repeats)
         fps = args.batch_size / seconds

@@ -28,6 +28,7 @@ Recorded (2-core development CPU, 2026-11-25, TF 2.21 / torch 2.13, batch 4, bes
   With 3 channels TensorFlow's per-op overhead dominates (torch's fused kernel wins); at the
   generator's 256 channels the gathers dominate and TF is as fast or faster.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,11 +69,16 @@ def tf_runners(image, grid):
         return tape.gradient(loss, [im, gr])
 
     runners = {}
-    for mode, wrap in (("eager", lambda f: f), ("tf.function", tf.function),
-                       ("XLA", lambda f: tf.function(f, jit_compile=True))):
+    for mode, wrap in (
+        ("eager", lambda f: f),
+        ("tf.function", tf.function),
+        ("XLA", lambda f: tf.function(f, jit_compile=True)),
+    ):
         f, fb = wrap(fwd), wrap(fwd_bwd)
-        runners[mode] = (lambda f=f: f(image, grid).numpy(),
-                         lambda fb=fb: [t.numpy() for t in fb(image, grid)])
+        runners[mode] = (
+            lambda f=f: f(image, grid).numpy(),
+            lambda fb=fb: [t.numpy() for t in fb(image, grid)],
+        )
     return runners
 
 
@@ -85,14 +91,16 @@ def torch_runners(image_np, grid_np, threads):
 
     def fwd():
         with torch.no_grad():
-            return torch.nn.functional.grid_sample(im, gr, mode="bilinear", padding_mode="zeros",
-                                                   align_corners=True).numpy()
+            return torch.nn.functional.grid_sample(
+                im, gr, mode="bilinear", padding_mode="zeros", align_corners=True
+            ).numpy()
 
     def fwd_bwd():
         a = im.clone().requires_grad_(True)
         g = gr.clone().requires_grad_(True)
-        out = torch.nn.functional.grid_sample(a, g, mode="bilinear", padding_mode="zeros",
-                                              align_corners=True)
+        out = torch.nn.functional.grid_sample(
+            a, g, mode="bilinear", padding_mode="zeros", align_corners=True
+        )
         (out * out).sum().backward()
         return a.grad.numpy(), g.grad.numpy()
 
@@ -121,27 +129,57 @@ def accuracy(rng):
     cot = rng.standard_normal((3, 9, 11, 4)).astype(np.float32)
     for align in (True, False):
         for padding in ("zeros", "border", "reflection"):
-            ours = _grads(lambda i, g: grid_sample(i, g, align_corners=align, padding_mode=padding),
-                          image, grid, cot)
+            ours = _grads(
+                lambda i, g: grid_sample(
+                    i, g, align_corners=align, padding_mode=padding
+                ),
+                image,
+                grid,
+                cot,
+            )
             ti = torch.tensor(image).permute(0, 3, 1, 2).requires_grad_(True)
             tg = torch.tensor(grid).requires_grad_(True)
-            out = torch.nn.functional.grid_sample(ti, tg, mode="bilinear", padding_mode=padding,
-                                                  align_corners=align)
+            out = torch.nn.functional.grid_sample(
+                ti, tg, mode="bilinear", padding_mode=padding, align_corners=align
+            )
             (out * torch.tensor(cot).permute(0, 3, 1, 2)).sum().backward()
-            theirs = [out.detach().permute(0, 2, 3, 1).numpy(), ti.grad.permute(0, 2, 3, 1).numpy(),
-                      tg.grad.numpy()]
+            theirs = [
+                out.detach().permute(0, 2, 3, 1).numpy(),
+                ti.grad.permute(0, 2, 3, 1).numpy(),
+                tg.grad.numpy(),
+            ]
             errs = [float(np.abs(a - b).max()) for a, b in zip(ours, theirs)]
-            print(f"  torch align_corners={align!s:5s} {padding:10s} "
-                  + "  ".join(f"{e:.1e}" for e in errs))
-    fixture = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tfa_resampler.npz"
+            print(
+                f"  torch align_corners={align!s:5s} {padding:10s} "
+                + "  ".join(f"{e:.1e}" for e in errs)
+            )
+    fixture = (
+        Path(__file__).resolve().parent.parent
+        / "tests"
+        / "fixtures"
+        / "tfa_resampler.npz"
+    )
     if fixture.exists():
         data = np.load(fixture)
         errs = np.zeros(3)
-        for name in sorted({k[:-len("_out")] for k in data.files if k.endswith("_out")}):
-            ours = _grads(resampler, data[f"{name}_data"], data[f"{name}_warp"], data[f"{name}_cot"])
-            theirs = [data[f"{name}_out"], data[f"{name}_grad_data"], data[f"{name}_grad_warp"]]
+        for name in sorted(
+            {k[: -len("_out")] for k in data.files if k.endswith("_out")}
+        ):
+            ours = _grads(
+                resampler,
+                data[f"{name}_data"],
+                data[f"{name}_warp"],
+                data[f"{name}_cot"],
+            )
+            theirs = [
+                data[f"{name}_out"],
+                data[f"{name}_grad_data"],
+                data[f"{name}_grad_warp"],
+            ]
             errs = np.maximum(errs, [np.abs(a - b).max() for a, b in zip(ours, theirs)])
-        print("  tfa.image.resampler (fixture)     " + "  ".join(f"{e:.1e}" for e in errs))
+        print(
+            "  tfa.image.resampler (fixture)     " + "  ".join(f"{e:.1e}" for e in errs)
+        )
     print()
 
 
@@ -150,17 +188,24 @@ def main():
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--num-kp", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy table")
+    parser.add_argument(
+        "--no-accuracy", action="store_true", help="skip the accuracy table"
+    )
     args = parser.parse_args()
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     rng = np.random.default_rng(0)
     if not args.no_accuracy:
         accuracy(rng)
     sizes = {
-        f"dense motion {args.batch * (args.num_kp + 1)}x64x64x3": (args.batch * (args.num_kp + 1), 3),
+        f"dense motion {args.batch * (args.num_kp + 1)}x64x64x3": (
+            args.batch * (args.num_kp + 1),
+            3,
+        ),
         f"feature warp {args.batch}x64x64x256": (args.batch, 256),
     }
-    print(f"CPU, {os.cpu_count()} cores; ms per call (best of {args.repeats}); ratio = TF / torch")
+    print(
+        f"CPU, {os.cpu_count()} cores; ms per call (best of {args.repeats}); ratio = TF / torch"
+    )
     header = f"{'size':30s} {'pass':8s} {'mode':12s} {'TF ms':>9s} {'torch ms':>9s} {'ratio':>7s}"
     print(header)
     print("-" * len(header))
@@ -172,8 +217,11 @@ def main():
         for mode, (f, fb) in runners.items():
             for pas, fn, ref in (("fwd", f, torch_fwd), ("fwd+bwd", fb, torch_fb)):
                 ms, ms_torch = _best_ms([fn, ref], args.repeats)
-                print(f"{name:30s} {pas:8s} {mode:12s} {ms:9.2f} {ms_torch:9.2f} {ms / ms_torch:7.2f}",
-                      flush=True)
+                print(
+                    f"{name:30s} {pas:8s} {mode:12s} {ms:9.2f} {ms_torch:9.2f} {ms / ms_torch:7.2f}",
+                    flush=True,
+                )
+
 
 if __name__ == "__main__":
     main()

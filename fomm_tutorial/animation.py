@@ -16,6 +16,7 @@ converted Keras weights; :func:`draw_keypoints` / :func:`side_by_side` make the 
 :func:`run_cli` is ``fomm-tutorial animate``. Evaluation (reconstruction L1, keypoint metrics) is in
 :mod:`fomm_tutorial.evaluation`.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-__all__ = ["normalize_kp", "convex_hull_area", "movement_scale", "prepare_image", "prepare_video",
-           "make_animation", "load_models", "draw_keypoints", "side_by_side", "kp_colours",
-           "run_cli"]
+__all__ = [
+    "normalize_kp",
+    "convex_hull_area",
+    "movement_scale",
+    "prepare_image",
+    "prepare_video",
+    "make_animation",
+    "load_models",
+    "draw_keypoints",
+    "side_by_side",
+    "kp_colours",
+    "run_cli",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -46,14 +57,17 @@ def convex_hull_area(points) -> float:
 
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[-1] != 2 or points.shape[0] < 3:
-        raise ValueError(f"convex_hull_area needs (K, 2) points with K >= 3, got shape {points.shape}; "
-                         "adapt_movement_scale needs at least 3 keypoints.")
+        raise ValueError(
+            f"convex_hull_area needs (K, 2) points with K >= 3, got shape {points.shape}; "
+            "adapt_movement_scale needs at least 3 keypoints."
+        )
     try:
         return float(ConvexHull(points).volume)
     except QhullError as exc:
-        raise ValueError("the keypoints are degenerate (collinear or coincident): their convex hull "
-                         "has no area, so adapt_movement_scale cannot be used. Use adapt_scale=False."
-                         ) from exc
+        raise ValueError(
+            "the keypoints are degenerate (collinear or coincident): their convex hull "
+            "has no area, so adapt_movement_scale cannot be used. Use adapt_scale=False."
+        ) from exc
 
 
 def movement_scale(kp_source, kp_driving_initial) -> float:
@@ -67,8 +81,15 @@ def movement_scale(kp_source, kp_driving_initial) -> float:
     return float(np.sqrt(convex_hull_area(src)) / np.sqrt(convex_hull_area(ini)))
 
 
-def normalize_kp(kp_source, kp_driving, kp_driving_initial, adapt_movement_scale=False,
-                 use_relative_movement=False, use_relative_jacobian=False, scale=None):
+def normalize_kp(
+    kp_source,
+    kp_driving,
+    kp_driving_initial,
+    adapt_movement_scale=False,
+    use_relative_movement=False,
+    use_relative_jacobian=False,
+    scale=None,
+):
     """Keypoints that drive the *source* image (the original ``animate.normalize_kp``).
 
     Args:
@@ -89,10 +110,15 @@ def normalize_kp(kp_source, kp_driving, kp_driving_initial, adapt_movement_scale
       A new dict with ``value`` ``(B, K, 2)`` and (where given) ``jacobian`` ``(B, K, 2, 2)``;
       other entries of ``kp_driving`` are passed through (a shallow copy, as the original).
     """
-    for name, kp in (("kp_source", kp_source), ("kp_driving", kp_driving),
-                     ("kp_driving_initial", kp_driving_initial)):
+    for name, kp in (
+        ("kp_source", kp_source),
+        ("kp_driving", kp_driving),
+        ("kp_driving_initial", kp_driving_initial),
+    ):
         if not isinstance(kp, dict) or "value" not in kp:
-            raise ValueError(f"{name} must be a keypoint dict with a 'value' entry of shape (B, K, 2).")
+            raise ValueError(
+                f"{name} must be a keypoint dict with a 'value' entry of shape (B, K, 2)."
+            )
     if adapt_movement_scale and scale is None:
         scale = movement_scale(kp_source, kp_driving_initial)
     elif not adapt_movement_scale:
@@ -129,10 +155,14 @@ def _to_float_rgb(array, what: str) -> np.ndarray:
     elif np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float32)
     else:
-        raise ValueError(f"{what}: unsupported dtype {a.dtype}; give float in [0, 1] or uint8.")
+        raise ValueError(
+            f"{what}: unsupported dtype {a.dtype}; give float in [0, 1] or uint8."
+        )
     if a.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"{what}: expected 1 (grey), 3 (RGB) or 4 (RGBA) channels in the last axis, "
-                         f"got shape {a.shape}.")
+        raise ValueError(
+            f"{what}: expected 1 (grey), 3 (RGB) or 4 (RGBA) channels in the last axis, "
+            f"got shape {a.shape}."
+        )
     channels = a.shape[-1]
     if channels == 1:
         a = np.repeat(a, 3, axis=-1)
@@ -142,8 +172,10 @@ def _to_float_rgb(array, what: str) -> np.ndarray:
         raise ValueError(f"{what} contains NaN or infinite values.")
     lo, hi = float(a.min(initial=0.0)), float(a.max(initial=0.0))
     if lo < -1e-3 or hi > 1 + 1e-3:
-        raise ValueError(f"{what} has values in [{lo:.3g}, {hi:.3g}]; expected float32 in [0, 1] "
-                         "(divide uint8 images by 255).")
+        raise ValueError(
+            f"{what} has values in [{lo:.3g}, {hi:.3g}]; expected float32 in [0, 1] "
+            "(divide uint8 images by 255)."
+        )
     return np.clip(a, 0.0, 1.0)
 
 
@@ -164,10 +196,14 @@ def prepare_image(image, size=None) -> np.ndarray:
     a = np.asarray(image)
     if a.ndim == 4:
         if a.shape[0] != 1:
-            raise ValueError(f"source image: expected one image (H, W, 3), got a batch of shape {a.shape}.")
+            raise ValueError(
+                f"source image: expected one image (H, W, 3), got a batch of shape {a.shape}."
+            )
         a = a[0]
     if a.ndim not in (2, 3) or min(a.shape[:2]) < 2:
-        raise ValueError(f"source image: expected shape (H, W, 3) (or (H, W), (H, W, 4)), got {a.shape}.")
+        raise ValueError(
+            f"source image: expected shape (H, W, 3) (or (H, W), (H, W, 4)), got {a.shape}."
+        )
     if a.ndim == 2:
         a = a[..., None]  # greyscale
     a = _to_float_rgb(a, "source image")
@@ -182,7 +218,9 @@ def prepare_video(frames, size=None) -> np.ndarray:
     if a.ndim == 3:
         a = a[..., None]  # (T, H, W) greyscale video
     if a.ndim != 4 or a.shape[0] < 1 or min(a.shape[1:3]) < 2:
-        raise ValueError(f"driving video: expected frames of shape (T, H, W, 3), got {a.shape}.")
+        raise ValueError(
+            f"driving video: expected frames of shape (T, H, W, 3), got {a.shape}."
+        )
     a = _to_float_rgb(a, "driving video")
     if size is not None:
         a = _resize(a, size)
@@ -205,7 +243,11 @@ def _tile(kp, n):
 
 
 def _kp_to_tensors(kp):
-    return {k: tf.convert_to_tensor(v) for k, v in kp.items() if k in ("value", "jacobian") and v is not None}
+    return {
+        k: tf.convert_to_tensor(v)
+        for k, v in kp.items()
+        if k in ("value", "jacobian") and v is not None
+    }
 
 
 _STEP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -228,18 +270,33 @@ def _animation_step(kp_detector, generator, relative: bool, jit_compile: bool):
 
     def step(frames, source, kp_source, kp_driving_initial, scale, source_features):
         kp_driving = _kp_to_tensors(kp_detector(frames, training=False))
-        kp_norm = normalize_kp(kp_source, kp_driving, kp_driving_initial, adapt_movement_scale=relative,
-                               use_relative_movement=relative, use_relative_jacobian=relative,
-                               scale=scale)
+        kp_norm = normalize_kp(
+            kp_source,
+            kp_driving,
+            kp_driving_initial,
+            adapt_movement_scale=relative,
+            use_relative_movement=relative,
+            use_relative_jacobian=relative,
+            scale=scale,
+        )
         if source_features is not None:
             # The generator's source-side work is done; a batch-1 source (and its keypoints) serves
             # the whole batch of driving keypoints without being copied.
-            out = generator(source, kp_source=kp_source, kp_driving=kp_norm, training=False,
-                            source_features=source_features)
+            out = generator(
+                source,
+                kp_source=kp_source,
+                kp_driving=kp_norm,
+                training=False,
+                source_features=source_features,
+            )
         else:
             n = tf.shape(frames)[0]
-            out = generator(tf.repeat(source, n, axis=0), kp_source=_tile(kp_source, n),
-                            kp_driving=kp_norm, training=False)
+            out = generator(
+                tf.repeat(source, n, axis=0),
+                kp_source=_tile(kp_source, n),
+                kp_driving=kp_norm,
+                training=False,
+            )
         return out["prediction"], kp_driving, kp_norm
 
     fn = tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
@@ -247,9 +304,18 @@ def _animation_step(kp_detector, generator, relative: bool, jit_compile: bool):
     return fn
 
 
-def make_animation(source_image, driving_frames, kp_detector, generator, relative=True,
-                   adapt_scale=True, batch_size=8, progress=True, return_keypoints=False,
-                   jit_compile=None):
+def make_animation(
+    source_image,
+    driving_frames,
+    kp_detector,
+    generator,
+    relative=True,
+    adapt_scale=True,
+    batch_size=8,
+    progress=True,
+    return_keypoints=False,
+    jit_compile=None,
+):
     """Animate ``source_image`` with the motion of ``driving_frames`` (the original ``demo.make_animation``).
 
     Args:
@@ -276,9 +342,11 @@ def make_animation(source_image, driving_frames, kp_detector, generator, relativ
     source = prepare_image(source_image)
     driving = prepare_video(driving_frames)
     if driving.shape[1:3] != source.shape[:2]:
-        raise ValueError(f"source image {source.shape[:2]} and driving frames {driving.shape[1:3]} "
-                         "differ in size; resize both to the model's frame_shape (prepare_image/"
-                         "prepare_video with size=..., or media.read_* with size=...).")
+        raise ValueError(
+            f"source image {source.shape[:2]} and driving frames {driving.shape[1:3]} "
+            "differ in size; resize both to the model's frame_shape (prepare_image/"
+            "prepare_video with size=..., or media.read_* with size=...)."
+        )
     batch_size = int(batch_size)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -286,8 +354,14 @@ def make_animation(source_image, driving_frames, kp_detector, generator, relativ
 
     source_t = tf.convert_to_tensor(source[None])
     kp_source = _kp_to_tensors(kp_detector(source_t, training=False))
-    kp_driving_initial = _kp_to_tensors(kp_detector(tf.convert_to_tensor(driving[:1]), training=False))
-    scale = movement_scale(kp_source, kp_driving_initial) if (relative and adapt_scale) else 1.0
+    kp_driving_initial = _kp_to_tensors(
+        kp_detector(tf.convert_to_tensor(driving[:1]), training=False)
+    )
+    scale = (
+        movement_scale(kp_source, kp_driving_initial)
+        if (relative and adapt_scale)
+        else 1.0
+    )
 
     encode = getattr(generator, "encode_source", None)
     source_features = encode(source_t, training=False) if callable(encode) else None
@@ -303,12 +377,16 @@ def make_animation(source_image, driving_frames, kp_detector, generator, relativ
 
         bar = tqdm(total=num_frames, desc="animate", unit="frame")
     for start in starts:
-        frames = tf.convert_to_tensor(driving[start:start + batch_size])
-        pred, kp_d, kp_n = step_fn(frames, source_t, kp_source, kp_driving_initial, scale_t, source_features)
+        frames = tf.convert_to_tensor(driving[start : start + batch_size])
+        pred, kp_d, kp_n = step_fn(
+            frames, source_t, kp_source, kp_driving_initial, scale_t, source_features
+        )
         predictions.append(np.asarray(pred, dtype=np.float32))
         if return_keypoints:
             kps_driving.append({k: v.numpy() for k, v in kp_d.items()})
-            kps_norm.append({k: v.numpy() for k, v in kp_n.items() if k in ("value", "jacobian")})
+            kps_norm.append(
+                {k: v.numpy() for k, v in kp_n.items() if k in ("value", "jacobian")}
+            )
         if progress:
             bar.update(int(frames.shape[0]))
     if progress:
@@ -320,8 +398,12 @@ def make_animation(source_image, driving_frames, kp_detector, generator, relativ
     def cat(parts):
         return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
 
-    keypoints = {"kp_source": {k: v.numpy() for k, v in kp_source.items()},
-                 "kp_driving": cat(kps_driving), "kp_norm": cat(kps_norm), "scale": scale}
+    keypoints = {
+        "kp_source": {k: v.numpy() for k, v in kp_source.items()},
+        "kp_driving": cat(kps_driving),
+        "kp_norm": cat(kps_norm),
+        "scale": scale,
+    }
     return result, keypoints
 
 
@@ -356,23 +438,33 @@ def load_models(config, checkpoint):
     config = _resolve_config(config)
     path = Path(checkpoint)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist: give an original .pth.tar or the "
-                                "folder written by `fomm-tutorial convert`.")
+        raise FileNotFoundError(
+            f"checkpoint {path} does not exist: give an original .pth.tar or the "
+            "folder written by `fomm-tutorial convert`."
+        )
     name = path.name
     if path.is_dir() or name.endswith(".weights.h5"):
         folder = path if path.is_dir() else path.parent
-        missing = [f for f in ("kp_detector.weights.h5", "generator.weights.h5") if not (folder / f).exists()]
+        missing = [
+            f
+            for f in ("kp_detector.weights.h5", "generator.weights.h5")
+            if not (folder / f).exists()
+        ]
         if missing:
-            raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: converted weights are a folder "
-                                    "with kp_detector.weights.h5 and generator.weights.h5 "
-                                    "(`fomm-tutorial convert CKPT --config C --out FOLDER`).")
+            raise FileNotFoundError(
+                f"{folder} lacks {', '.join(missing)}: converted weights are a folder "
+                "with kp_detector.weights.h5 and generator.weights.h5 "
+                "(`fomm-tutorial convert CKPT --config C --out FOLDER`)."
+            )
         models = dict(ckpt.build_models(config))
         for key in ("kp_detector", "generator"):
             try:
                 models[key].load_weights(str(folder / f"{key}.weights.h5"))
             except ValueError as exc:
-                raise ValueError(f"{folder / (key + '.weights.h5')} does not fit the config's {key} "
-                                 f"(was it converted with another config?): {exc}") from exc
+                raise ValueError(
+                    f"{folder / (key + '.weights.h5')} does not fit the config's {key} "
+                    f"(was it converted with another config?): {exc}"
+                ) from exc
         disc = folder / "discriminator.weights.h5"
         if disc.exists() and "discriminator" in models:
             try:
@@ -382,8 +474,10 @@ def load_models(config, checkpoint):
     elif name.endswith((".pth.tar", ".pth", ".pt", ".tar", ".ckpt")):
         models = dict(ckpt.load_original_checkpoint(str(path), config))
     else:
-        raise ValueError(f"checkpoint {path}: expected an original .pth.tar, a converted folder, or a "
-                         ".weights.h5 file from `fomm-tutorial convert`.")
+        raise ValueError(
+            f"checkpoint {path}: expected an original .pth.tar, a converted folder, or a "
+            ".weights.h5 file from `fomm-tutorial convert`."
+        )
     models["config"] = config
     return models
 
@@ -399,7 +493,9 @@ def kp_colours(num_kp: int, colormap: str = "gist_rainbow") -> np.ndarray:
     return np.array([cmap(k / num_kp)[:3] for k in range(num_kp)], dtype=np.float32)
 
 
-def draw_keypoints(image, kp_value, kp_size: int = 5, colormap: str = "gist_rainbow") -> np.ndarray:
+def draw_keypoints(
+    image, kp_value, kp_size: int = 5, colormap: str = "gist_rainbow"
+) -> np.ndarray:
     """Draw keypoints on a copy of ``(H, W, 3)`` ``image`` as filled disks (``skimage.draw.disk``).
 
     ``kp_value`` is ``(K, 2)`` in [-1, 1], (x, y); the disk centre is pixel ``size * (kp + 1) / 2``
@@ -418,8 +514,17 @@ def draw_keypoints(image, kp_value, kp_size: int = 5, colormap: str = "gist_rain
     return image
 
 
-def side_by_side(source, driving, prediction, kp_source=None, kp_driving=None, kp_norm=None,
-                 kp_size: int = 5, colormap: str = "gist_rainbow", border: int = 2) -> np.ndarray:
+def side_by_side(
+    source,
+    driving,
+    prediction,
+    kp_source=None,
+    kp_driving=None,
+    kp_norm=None,
+    kp_size: int = 5,
+    colormap: str = "gist_rainbow",
+    border: int = 2,
+) -> np.ndarray:
     """Frames ``source | driving | prediction`` with keypoints drawn where given.
 
     Args:
@@ -434,12 +539,18 @@ def side_by_side(source, driving, prediction, kp_source=None, kp_driving=None, k
     driving = prepare_video(driving)
     prediction = prepare_video(prediction)
     if not (len(driving) == len(prediction)):
-        raise ValueError(f"driving ({len(driving)}) and prediction ({len(prediction)}) frame counts differ.")
+        raise ValueError(
+            f"driving ({len(driving)}) and prediction ({len(prediction)}) frame counts differ."
+        )
     h, w = source.shape[:2]
     if driving.shape[1:3] != (h, w) or prediction.shape[1:3] != (h, w):
-        raise ValueError("source, driving and prediction must have the same frame size.")
+        raise ValueError(
+            "source, driving and prediction must have the same frame size."
+        )
     if kp_source is not None:
-        source = draw_keypoints(source, np.asarray(kp_source).reshape(-1, 2), kp_size, colormap)
+        source = draw_keypoints(
+            source, np.asarray(kp_source).reshape(-1, 2), kp_size, colormap
+        )
     sep = np.ones((h, border, 3), np.float32)
     frames = []
     for t in range(len(driving)):
@@ -465,7 +576,9 @@ def animation_figure(videos, titles=None, fps: float = 10, scale: float = 2.5):
     num = len(videos[0])
     if any(len(v) != num for v in videos):
         raise ValueError("all videos must have the same number of frames.")
-    fig, axes = plt.subplots(1, len(videos), figsize=(scale * len(videos), scale), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(videos), figsize=(scale * len(videos), scale), squeeze=False
+    )
     images = []
     for i, (ax, v) in enumerate(zip(axes[0], videos)):
         images.append(ax.imshow(np.clip(v[0], 0, 1)))
@@ -479,7 +592,9 @@ def animation_figure(videos, titles=None, fps: float = 10, scale: float = 2.5):
             im.set_data(np.clip(v[t], 0, 1))
         return images
 
-    anim = mpl_animation.FuncAnimation(fig, update, frames=num, interval=1000 / fps, blit=True)
+    anim = mpl_animation.FuncAnimation(
+        fig, update, frames=num, interval=1000 / fps, blit=True
+    )
     plt.close(fig)
     return anim
 
@@ -509,14 +624,29 @@ def run_cli(args) -> int:
             fps = None
         fps = fps or 25
     batch_size = getattr(args, "batch_size", 8) or 8
-    prediction, kps = make_animation(source, driving, models["kp_detector"], models["generator"],
-                                     relative=args.relative, adapt_scale=args.adapt_scale,
-                                     batch_size=batch_size, progress=True, return_keypoints=True)
+    prediction, kps = make_animation(
+        source,
+        driving,
+        models["kp_detector"],
+        models["generator"],
+        relative=args.relative,
+        adapt_scale=args.adapt_scale,
+        batch_size=batch_size,
+        progress=True,
+        return_keypoints=True,
+    )
     if getattr(args, "side_by_side", False):
-        prediction = side_by_side(source, driving, prediction,
-                                  kp_source=kps["kp_source"]["value"][0],
-                                  kp_driving=kps["kp_driving"]["value"], kp_norm=kps["kp_norm"]["value"])
+        prediction = side_by_side(
+            source,
+            driving,
+            prediction,
+            kp_source=kps["kp_source"]["value"][0],
+            kp_driving=kps["kp_driving"]["value"],
+            kp_norm=kps["kp_norm"]["value"],
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     media.write_video(str(out), prediction, fps=fps)
-    print(f"wrote {out} ({len(prediction)} frames, {prediction.shape[2]}x{prediction.shape[1]}, {fps:g} fps)")
+    print(
+        f"wrote {out} ({len(prediction)} frames, {prediction.shape[2]}x{prediction.shape[1]}, {fps:g} fps)"
+    )
     return 0

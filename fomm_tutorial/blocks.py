@@ -14,6 +14,7 @@ Every layer can list its variables under their original PyTorch state-dict names
 (:meth:`torch_variables`), which is what :mod:`fomm_tutorial.checkpoint` uses to port weights
 by name.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,9 +23,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["BatchNorm2d", "Conv2d", "ResBlock2d", "UpBlock2d", "DownBlock2d", "SameBlock2d",
-           "Encoder", "Decoder", "Hourglass", "AntiAliasInterpolation2d", "anti_alias_kernel",
-           "TorchNamed"]
+__all__ = [
+    "BatchNorm2d",
+    "Conv2d",
+    "ResBlock2d",
+    "UpBlock2d",
+    "DownBlock2d",
+    "SameBlock2d",
+    "Encoder",
+    "Decoder",
+    "Hourglass",
+    "AntiAliasInterpolation2d",
+    "anti_alias_kernel",
+    "TorchNamed",
+]
 
 # Kinds of variables for the weight port (see fomm_tutorial.checkpoint):
 #   "conv":  torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
@@ -65,10 +77,12 @@ class BatchNorm2d(keras.layers.Layer, TorchNamed):
         c = int(input_shape[-1])
         self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones")
         self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
-        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros",
-                                           trainable=False)
-        self.moving_variance = self.add_weight(name="moving_variance", shape=(c,), initializer="ones",
-                                               trainable=False)
+        self.moving_mean = self.add_weight(
+            name="moving_mean", shape=(c,), initializer="zeros", trainable=False
+        )
+        self.moving_variance = self.add_weight(
+            name="moving_variance", shape=(c,), initializer="ones", trainable=False
+        )
 
     def call(self, x, training=False):
         dtype = x.dtype
@@ -78,8 +92,12 @@ class BatchNorm2d(keras.layers.Layer, TorchNamed):
             n = tf.cast(tf.reduce_prod(tf.shape(x32)[:3]), tf.float32)
             unbiased = var * n / tf.maximum(n - 1.0, 1.0)
             m = self.momentum
-            self.moving_mean.assign(self.moving_mean * m + tf.stop_gradient(mean) * (1.0 - m))
-            self.moving_variance.assign(self.moving_variance * m + tf.stop_gradient(unbiased) * (1.0 - m))
+            self.moving_mean.assign(
+                self.moving_mean * m + tf.stop_gradient(mean) * (1.0 - m)
+            )
+            self.moving_variance.assign(
+                self.moving_variance * m + tf.stop_gradient(unbiased) * (1.0 - m)
+            )
         else:
             mean, var = self.moving_mean, self.moving_variance
         # One fused scale/shift per channel (cheap in eval mode; XLA fuses it into the conv).
@@ -90,16 +108,26 @@ class BatchNorm2d(keras.layers.Layer, TorchNamed):
     def inference_scale_shift(self):
         """Eval-mode BN as ``x * scale + shift`` (float32 ``(C,)`` each), for folding into a conv."""
         scale = tf.cast(self.gamma, tf.float32) * tf.math.rsqrt(
-            tf.cast(self.moving_variance, tf.float32) + self.epsilon)
-        return scale, tf.cast(self.beta, tf.float32) - tf.cast(self.moving_mean, tf.float32) * scale
+            tf.cast(self.moving_variance, tf.float32) + self.epsilon
+        )
+        return scale, tf.cast(self.beta, tf.float32) - tf.cast(
+            self.moving_mean, tf.float32
+        ) * scale
 
     def torch_variables(self, prefix=""):
-        return {_join(prefix, "weight"): (self.gamma, PLAIN), _join(prefix, "bias"): (self.beta, PLAIN),
-                _join(prefix, "running_mean"): (self.moving_mean, PLAIN),
-                _join(prefix, "running_var"): (self.moving_variance, PLAIN)}
+        return {
+            _join(prefix, "weight"): (self.gamma, PLAIN),
+            _join(prefix, "bias"): (self.beta, PLAIN),
+            _join(prefix, "running_mean"): (self.moving_mean, PLAIN),
+            _join(prefix, "running_var"): (self.moving_variance, PLAIN),
+        }
 
     def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+        }
 
 
 class _TorchBiasInit(keras.initializers.Initializer):
@@ -125,7 +153,9 @@ class Conv2d(keras.layers.Layer, TorchNamed):
     scratch.
     """
 
-    def __init__(self, in_features, out_features, kernel_size, padding=0, groups=1, **kwargs):
+    def __init__(
+        self, in_features, out_features, kernel_size, padding=0, groups=1, **kwargs
+    ):
         super().__init__(**kwargs)
         k = int(kernel_size)
         self.in_features, self.out_features = int(in_features), int(out_features)
@@ -138,9 +168,16 @@ class Conv2d(keras.layers.Layer, TorchNamed):
             mode, self._pad = "valid", self.padding
         fan_in = self.in_features // self.groups * k * k
         self.conv = keras.layers.Conv2D(
-            self.out_features, k, padding=mode, groups=self.groups,
-            kernel_initializer=keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform"),
-            bias_initializer=_TorchBiasInit(fan_in), name="conv")
+            self.out_features,
+            k,
+            padding=mode,
+            groups=self.groups,
+            kernel_initializer=keras.initializers.VarianceScaling(
+                1.0 / 3.0, "fan_in", "uniform"
+            ),
+            bias_initializer=_TorchBiasInit(fan_in),
+            name="conv",
+        )
 
     def build(self, input_shape):
         shape = list(input_shape)
@@ -171,8 +208,10 @@ class Conv2d(keras.layers.Layer, TorchNamed):
         return tf.nn.bias_add(out, tf.cast(bias, x.dtype))
 
     def torch_variables(self, prefix=""):
-        return {_join(prefix, "weight"): (self.conv.kernel, CONV),
-                _join(prefix, "bias"): (self.conv.bias, PLAIN)}
+        return {
+            _join(prefix, "weight"): (self.conv.kernel, CONV),
+            _join(prefix, "bias"): (self.conv.bias, PLAIN),
+        }
 
 
 class ResBlock2d(keras.layers.Layer, TorchNamed):
@@ -183,11 +222,14 @@ class ResBlock2d(keras.layers.Layer, TorchNamed):
 
     def __init__(self, in_features, kernel_size, padding, **kwargs):
         super().__init__(**kwargs)
-        self.conv1 = Conv2d(in_features, in_features, kernel_size, padding, name="conv1")
-        self.conv2 = Conv2d(in_features, in_features, kernel_size, padding, name="conv2")
+        self.conv1 = Conv2d(
+            in_features, in_features, kernel_size, padding, name="conv1"
+        )
+        self.conv2 = Conv2d(
+            in_features, in_features, kernel_size, padding, name="conv2"
+        )
         self.norm1 = BatchNorm2d(name="norm1")
         self.norm2 = BatchNorm2d(name="norm2")
-
 
     def build(self, input_shape):
         # Sub-layers build on their first (eager) call; without this Keras would trace the whole
@@ -213,9 +255,13 @@ class ResBlock2d(keras.layers.Layer, TorchNamed):
 
 
 class _ConvNormBlock(keras.layers.Layer, TorchNamed):
-    def __init__(self, in_features, out_features, kernel_size=3, padding=1, groups=1, **kwargs):
+    def __init__(
+        self, in_features, out_features, kernel_size=3, padding=1, groups=1, **kwargs
+    ):
         super().__init__(**kwargs)
-        self.conv = Conv2d(in_features, out_features, kernel_size, padding, groups, name="conv")
+        self.conv = Conv2d(
+            in_features, out_features, kernel_size, padding, groups, name="conv"
+        )
         self.norm = BatchNorm2d(name="norm")
 
     def build(self, input_shape):
@@ -235,22 +281,30 @@ class _ConvNormBlock(keras.layers.Layer, TorchNamed):
         return self.conv.folded_call(x, *self._norm_scale_shift())
 
     def torch_variables(self, prefix=""):
-        return {**self.conv.torch_variables(_join(prefix, "conv")),
-                **self.norm.torch_variables(_join(prefix, "norm"))}
+        return {
+            **self.conv.torch_variables(_join(prefix, "conv")),
+            **self.norm.torch_variables(_join(prefix, "norm")),
+        }
 
 
 class UpBlock2d(_ConvNormBlock):
     """Nearest x2 upsampling -> conv -> BN -> ReLU. ``(B, H, W, Cin) -> (B, 2H, 2W, Cout)``."""
 
     def call(self, x, training=False):
-        if self.conv.kernel_size == 3 and self.conv.padding == 1 and self.conv.groups == 1:
+        if (
+            self.conv.kernel_size == 3
+            and self.conv.padding == 1
+            and self.conv.groups == 1
+        ):
             if training:
                 out = self.norm(self._upsample_conv_subpixel(x), training=True)
             else:
                 out = self._upsample_conv_subpixel(x, *self._norm_scale_shift())
         else:
             # F.interpolate(scale_factor=2) (nearest) = exact pixel repetition.
-            out = self.conv_norm(tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2), training=training)
+            out = self.conv_norm(
+                tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2), training=training
+            )
         return tf.nn.relu(out)
 
     def _upsample_conv_subpixel(self, x, scale=None, shift=None):
@@ -273,20 +327,31 @@ class UpBlock2d(_ConvNormBlock):
         w = tf.cast(w, x.dtype)
         cout = self.conv.out_features
         # collapse rows: a=0 -> taps on x rows (i-1, i); a=1 -> (i, i+1)
-        rows = [tf.stack([w[0], w[1] + w[2]]), tf.stack([w[0] + w[1], w[2]])]  # each (2, 3, Cin, Cout)
+        rows = [
+            tf.stack([w[0], w[1] + w[2]]),
+            tf.stack([w[0] + w[1], w[2]]),
+        ]  # each (2, 3, Cin, Cout)
         kernels = []
         for wa in rows:
             for b in (0, 1):
-                cols = ([wa[:, 0], wa[:, 1] + wa[:, 2]] if b == 0 else [wa[:, 0] + wa[:, 1], wa[:, 2]])
+                cols = (
+                    [wa[:, 0], wa[:, 1] + wa[:, 2]]
+                    if b == 0
+                    else [wa[:, 0] + wa[:, 1], wa[:, 2]]
+                )
                 kernels.append(tf.stack(cols, axis=1))  # (2, 2, Cin, Cout)
-        kernel = tf.concat(kernels, axis=-1)  # (2, 2, Cin, 4 Cout), phases (0,0), (0,1), (1,0), (1,1)
-        y = tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), kernel, 1, "VALID")  # (B, H+1, W+1, 4C)
+        kernel = tf.concat(
+            kernels, axis=-1
+        )  # (2, 2, Cin, 4 Cout), phases (0,0), (0,1), (1,0), (1,1)
+        y = tf.nn.conv2d(
+            tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), kernel, 1, "VALID"
+        )  # (B, H+1, W+1, 4C)
         shape = tf.shape(x)
         b_, h, w_ = shape[0], shape[1], shape[2]
-        y00 = y[:, :-1, :-1, 0 * cout:1 * cout]
-        y01 = y[:, :-1, 1:, 1 * cout:2 * cout]
-        y10 = y[:, 1:, :-1, 2 * cout:3 * cout]
-        y11 = y[:, 1:, 1:, 3 * cout:4 * cout]
+        y00 = y[:, :-1, :-1, 0 * cout : 1 * cout]
+        y01 = y[:, :-1, 1:, 1 * cout : 2 * cout]
+        y10 = y[:, 1:, :-1, 2 * cout : 3 * cout]
+        y11 = y[:, 1:, 1:, 3 * cout : 4 * cout]
         row0 = tf.stack([y00, y01], axis=3)  # (B, H, W, 2, C): column 2j + b
         row1 = tf.stack([y10, y11], axis=3)
         out = tf.stack([row0, row1], axis=2)  # (B, H, 2, W, 2, C)
@@ -315,13 +380,20 @@ class Encoder(keras.layers.Layer, TorchNamed):
     Returns the list ``[x, d0(x), d1(d0(x)), ...]`` (``num_blocks + 1`` tensors), as the original.
     """
 
-    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256, **kwargs):
+    def __init__(
+        self, block_expansion, in_features, num_blocks=3, max_features=256, **kwargs
+    ):
         super().__init__(**kwargs)
         self.down_blocks = [
-            DownBlock2d(in_features if i == 0 else min(max_features, block_expansion * (2 ** i)),
-                        min(max_features, block_expansion * (2 ** (i + 1))), 3, 1, name=f"down_blocks_{i}")
-            for i in range(num_blocks)]
-
+            DownBlock2d(
+                in_features if i == 0 else min(max_features, block_expansion * (2**i)),
+                min(max_features, block_expansion * (2 ** (i + 1))),
+                3,
+                1,
+                name=f"down_blocks_{i}",
+            )
+            for i in range(num_blocks)
+        ]
 
     def build(self, input_shape):
         # Sub-layers build on their first (eager) call; without this Keras would trace the whole
@@ -348,15 +420,20 @@ class Decoder(keras.layers.Layer, TorchNamed):
     Output channels: ``block_expansion + in_features`` (:attr:`out_filters`).
     """
 
-    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256, **kwargs):
+    def __init__(
+        self, block_expansion, in_features, num_blocks=3, max_features=256, **kwargs
+    ):
         super().__init__(**kwargs)
         self.up_blocks = []
         for j, i in enumerate(reversed(range(num_blocks))):
-            in_filters = (1 if i == num_blocks - 1 else 2) * min(max_features, block_expansion * (2 ** (i + 1)))
-            out_filters = min(max_features, block_expansion * (2 ** i))
-            self.up_blocks.append(UpBlock2d(in_filters, out_filters, 3, 1, name=f"up_blocks_{j}"))
+            in_filters = (1 if i == num_blocks - 1 else 2) * min(
+                max_features, block_expansion * (2 ** (i + 1))
+            )
+            out_filters = min(max_features, block_expansion * (2**i))
+            self.up_blocks.append(
+                UpBlock2d(in_filters, out_filters, 3, 1, name=f"up_blocks_{j}")
+            )
         self.out_filters = block_expansion + in_features
-
 
     def build(self, input_shape):
         # Sub-layers build on their first (eager) call; without this Keras would trace the whole
@@ -385,12 +462,17 @@ class Hourglass(keras.layers.Layer, TorchNamed):
     H and W must be divisible by ``2**num_blocks``.
     """
 
-    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256, **kwargs):
+    def __init__(
+        self, block_expansion, in_features, num_blocks=3, max_features=256, **kwargs
+    ):
         super().__init__(**kwargs)
-        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features, name="encoder")
-        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features, name="decoder")
+        self.encoder = Encoder(
+            block_expansion, in_features, num_blocks, max_features, name="encoder"
+        )
+        self.decoder = Decoder(
+            block_expansion, in_features, num_blocks, max_features, name="decoder"
+        )
         self.out_filters = self.decoder.out_filters
-
 
     def build(self, input_shape):
         # Sub-layers build on their first (eager) call; without this Keras would trace the whole
@@ -401,8 +483,10 @@ class Hourglass(keras.layers.Layer, TorchNamed):
         return self.decoder(self.encoder(x, training=training), training=training)
 
     def torch_variables(self, prefix=""):
-        return {**self.encoder.torch_variables(_join(prefix, "encoder")),
-                **self.decoder.torch_variables(_join(prefix, "decoder"))}
+        return {
+            **self.encoder.torch_variables(_join(prefix, "encoder")),
+            **self.decoder.torch_variables(_join(prefix, "decoder")),
+        }
 
 
 def anti_alias_kernel(scale: float) -> np.ndarray:
@@ -414,7 +498,7 @@ def anti_alias_kernel(scale: float) -> np.ndarray:
     sigma = (1.0 / scale - 1.0) / 2.0
     k = 2 * round(sigma * 4) + 1
     grid = np.arange(k, dtype=np.float32)
-    g = np.exp(-((grid - (k - 1) / 2.0) ** 2) / (2.0 * sigma ** 2)).astype(np.float32)
+    g = np.exp(-((grid - (k - 1) / 2.0) ** 2) / (2.0 * sigma**2)).astype(np.float32)
     kernel = g[:, None] * g[None, :]
     return (kernel / kernel.sum()).astype(np.float32)
 
@@ -441,8 +525,10 @@ class AntiAliasInterpolation2d(keras.layers.Layer):
             return
         inv = 1.0 / self.scale
         if abs(inv - round(inv)) > 1e-6:
-            raise ValueError(f"AntiAliasInterpolation2d: 1/scale must be an integer (the original "
-                             f"slices with step int(1/scale)), got scale={scale}.")
+            raise ValueError(
+                f"AntiAliasInterpolation2d: 1/scale must be an integer (the original "
+                f"slices with step int(1/scale)), got scale={scale}."
+            )
         self.stride = int(inv)
         self.kernel = anti_alias_kernel(self.scale)
         k = self.kernel.shape[0]
@@ -450,7 +536,6 @@ class AntiAliasInterpolation2d(keras.layers.Layer):
         self.kb = self.ka - 1 if k % 2 == 0 else self.ka
         # depthwise filter (k, k, C, 1): the same kernel for every channel (groups=C in torch).
         self._filter = np.tile(self.kernel[:, :, None, None], (1, 1, self.channels, 1))
-
 
     def build(self, input_shape):
         # Sub-layers build on their first (eager) call; without this Keras would trace the whole

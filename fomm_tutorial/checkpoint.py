@@ -13,6 +13,7 @@ names (``torch_variables``); conv weights ``(out, in, kh, kw)`` become Keras ker
 ``(kh, kw, in, out)``. A missing, unexpected or mis-shaped entry raises a ``ValueError`` naming
 the key, both shapes and the config key that most likely differs.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,16 +22,25 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["build_models", "load_original_checkpoint", "convert_checkpoint", "load_state_dict",
-           "read_torch_checkpoint", "run_cli", "WEIGHT_FILES"]
+__all__ = [
+    "build_models",
+    "load_original_checkpoint",
+    "convert_checkpoint",
+    "load_state_dict",
+    "read_torch_checkpoint",
+    "run_cli",
+    "WEIGHT_FILES",
+]
 
 MODEL_NAMES = ("kp_detector", "generator", "discriminator")
 WEIGHT_FILES = {name: f"{name}.weights.h5" for name in MODEL_NAMES}
 
 # Which config section builds which network (for error messages).
-_SECTIONS = {"kp_detector": "model_params.kp_detector_params / common_params",
-             "generator": "model_params.generator_params (dense_motion_params) / common_params",
-             "discriminator": "model_params.discriminator_params (scales, sn, use_kp) / common_params"}
+_SECTIONS = {
+    "kp_detector": "model_params.kp_detector_params / common_params",
+    "generator": "model_params.generator_params (dense_motion_params) / common_params",
+    "discriminator": "model_params.discriminator_params (scales, sn, use_kp) / common_params",
+}
 
 
 def _as_config(config) -> dict:
@@ -40,8 +50,10 @@ def _as_config(config) -> dict:
     else:
         path = Path(config)
         if not path.exists():
-            raise FileNotFoundError(f"config {path} does not exist: give an original YAML config "
-                                    "such as fomm_tutorial/configs/vox-256.yaml.")
+            raise FileNotFoundError(
+                f"config {path} does not exist: give an original YAML config "
+                "such as fomm_tutorial/configs/vox-256.yaml."
+            )
         try:
             from fomm_tutorial.config import load_config
         except ImportError:  # config module not available: read the YAML as it is
@@ -52,9 +64,11 @@ def _as_config(config) -> dict:
         else:
             cfg = load_config(path)
     if "model_params" not in cfg:
-        raise ValueError("config has no 'model_params' section: expected the original FOMM YAML schema "
-                         "(model_params.common_params, kp_detector_params, generator_params, "
-                         "discriminator_params).")
+        raise ValueError(
+            "config has no 'model_params' section: expected the original FOMM YAML schema "
+            "(model_params.common_params, kp_detector_params, generator_params, "
+            "discriminator_params)."
+        )
     return cfg
 
 
@@ -93,9 +107,15 @@ def build_models(config) -> dict:
     pyramid = {}
     for scale in discriminator.scales:
         s = float(scale)
-        pyramid["prediction_" + scale] = tf.zeros((1, int(np.ceil(h * s)), int(np.ceil(w * s)), c))
+        pyramid["prediction_" + scale] = tf.zeros(
+            (1, int(np.ceil(h * s)), int(np.ceil(w * s)), c)
+        )
     discriminator(pyramid, kp=kp, training=False)
-    return {"kp_detector": kp_detector, "generator": generator, "discriminator": discriminator}
+    return {
+        "kp_detector": kp_detector,
+        "generator": generator,
+        "discriminator": discriminator,
+    }
 
 
 def read_torch_checkpoint(path) -> dict:
@@ -113,31 +133,38 @@ def read_torch_checkpoint(path) -> dict:
         raise RuntimeError(
             f"reading the original PyTorch checkpoint {path} needs torch: `pip install torch` "
             "(the CPU build is enough), or use Keras weights converted elsewhere with "
-            "`fomm-tutorial convert` (build_models + load_weights need no torch).") from exc
+            "`fomm-tutorial convert` (build_models + load_weights need no torch)."
+        ) from exc
     try:
         # weights_only=True: tensors, dicts, lists and numbers only -- all an original checkpoint holds.
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except TypeError:  # torch < 1.13 has no weights_only
         state = torch.load(str(path), map_location="cpu")
     except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc}).") from exc
+        raise ValueError(
+            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})."
+        ) from exc
     if not isinstance(state, dict) or not any(k in state for k in MODEL_NAMES):
         keys = sorted(state) if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path}: expected an original FOMM checkpoint (a dict with 'kp_detector', "
-                         f"'generator', 'discriminator'), found {keys}.")
+        raise ValueError(
+            f"{path}: expected an original FOMM checkpoint (a dict with 'kp_detector', "
+            f"'generator', 'discriminator'), found {keys}."
+        )
     out = {}
     for name in MODEL_NAMES:
         if name in state:
             sd = state[name]
-            out[name] = {k: (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v))
-                         for k, v in sd.items()}
+            out[name] = {
+                k: (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v))
+                for k, v in sd.items()
+            }
     return out
 
 
 def _strip_module(sd: dict) -> dict:
     # Checkpoints saved from a DataParallel model carry a 'module.' prefix.
     if sd and all(k.startswith("module.") for k in sd):
-        return {k[len("module."):]: v for k, v in sd.items()}
+        return {k[len("module.") :]: v for k, v in sd.items()}
     return sd
 
 
@@ -148,7 +175,11 @@ def _spectral_v(sd, prefix):
     (``weight = weight_orig / sigma``, so ``sigma = <wo, wo> / <wo, weight>``, sign included), or,
     without it, one power iteration from ``u``.
     """
-    w = sd[prefix + "weight_orig"].reshape(sd[prefix + "weight_orig"].shape[0], -1).astype(np.float64)
+    w = (
+        sd[prefix + "weight_orig"]
+        .reshape(sd[prefix + "weight_orig"].shape[0], -1)
+        .astype(np.float64)
+    )
     u = sd[prefix + "weight_u"].astype(np.float64)
     wtu = w.T @ u
     if prefix + "weight" in sd:
@@ -179,17 +210,29 @@ def load_state_dict(model, state_dict: dict, model_name: str = "model") -> None:
     missing = [k for k in expected if k not in sd]
     ignorable = {k for k in sd if k.endswith("num_batches_tracked")}
     # version-0 spectral norm also stores the normalised 'weight' beside 'weight_orig'
-    ignorable |= {k for k in sd if k.endswith(".weight") and k[: -len("weight")] + "weight_orig" in sd}
-    unexpected = [k for k in sd if k not in expected and k not in buffers and k not in ignorable]
+    ignorable |= {
+        k
+        for k in sd
+        if k.endswith(".weight") and k[: -len("weight")] + "weight_orig" in sd
+    }
+    unexpected = [
+        k for k in sd if k not in expected and k not in buffers and k not in ignorable
+    ]
     if missing or unexpected:
         parts = [f"{model_name}: the checkpoint does not match the config ({section})."]
         if missing:
-            parts.append(f"Missing from the checkpoint: {missing[:8]}{' ...' if len(missing) > 8 else ''}.")
+            parts.append(
+                f"Missing from the checkpoint: {missing[:8]}{' ...' if len(missing) > 8 else ''}."
+            )
         if unexpected:
             shown = [f"{k} {tuple(sd[k].shape)}" for k in unexpected[:8]]
-            parts.append(f"Not in the model built from the config: {shown}{' ...' if len(unexpected) > 8 else ''}.")
+            parts.append(
+                f"Not in the model built from the config: {shown}{' ...' if len(unexpected) > 8 else ''}."
+            )
         hint = ""
-        if any("weight_orig" in k for k in unexpected) or any("weight_orig" in k for k in missing):
+        if any("weight_orig" in k for k in unexpected) or any(
+            "weight_orig" in k for k in missing
+        ):
             hint = " Check discriminator_params.sn."
         elif any(k.startswith("discs.") for k in missing + unexpected):
             hint = " Check discriminator_params.scales / num_blocks."
@@ -206,7 +249,8 @@ def load_state_dict(model, state_dict: dict, model_name: str = "model") -> None:
                 raise ValueError(
                     f"{model_name}: buffer {name!r} has shape {tuple(sd[name].shape)} in the checkpoint but "
                     f"{tuple(want)} for scale_factor={layer.scale} in the config ({section}): the "
-                    "anti-aliasing kernel is fixed by scale_factor, use the config the checkpoint was trained with.")
+                    "anti-aliasing kernel is fixed by scale_factor, use the config the checkpoint was trained with."
+                )
 
     from fomm_tutorial.blocks import CONV
 
@@ -216,15 +260,19 @@ def load_state_dict(model, state_dict: dict, model_name: str = "model") -> None:
         torch_shape = tuple(value.shape)
         if kind == CONV:
             if value.ndim != 4:
-                raise ValueError(f"{model_name}: {name!r} should be a 4-D conv weight, got shape {torch_shape}.")
+                raise ValueError(
+                    f"{model_name}: {name!r} should be a 4-D conv weight, got shape {torch_shape}."
+                )
             value = value.transpose(2, 3, 1, 0)
         if tuple(value.shape) != tuple(var.shape):
             want = tuple(var.shape)
             if kind == CONV:
                 want = (want[3], want[2], want[0], want[1])
-            raise ValueError(f"{model_name}: {name!r} has shape {torch_shape} in the checkpoint but the "
-                             f"model built from the config expects {want} (torch layout); check {section} "
-                             "(num_kp, block_expansion, max_features, num_blocks, single_jacobian_map, use_kp).")
+            raise ValueError(
+                f"{model_name}: {name!r} has shape {torch_shape} in the checkpoint but the "
+                f"model built from the config expects {want} (torch layout); check {section} "
+                "(num_kp, block_expansion, max_features, num_blocks, single_jacobian_map, use_kp)."
+            )
         assignments.append((var, value))
     for var, value in assignments:  # assign only once everything matched
         var.assign(value)
@@ -251,16 +299,23 @@ def _load(path, config, strict_discriminator=False):
     for name in MODEL_NAMES:
         if name not in state:
             if name == "discriminator" and not strict_discriminator:
-                warnings.warn(f"{path} has no discriminator; it stays randomly initialised.", stacklevel=3)
+                warnings.warn(
+                    f"{path} has no discriminator; it stays randomly initialised.",
+                    stacklevel=3,
+                )
                 continue
-            raise ValueError(f"{path} has no {name!r} state dict (keys: {sorted(state)}).")
+            raise ValueError(
+                f"{path} has no {name!r} state dict (keys: {sorted(state)})."
+            )
         try:
             load_state_dict(models[name], state[name], name)
         except ValueError as exc:
             if name != "discriminator" or strict_discriminator:
                 raise
-            warnings.warn(f"{exc} The discriminator stays randomly initialised (as the original load_cpk).",
-                          stacklevel=3)
+            warnings.warn(
+                f"{exc} The discriminator stays randomly initialised (as the original load_cpk).",
+                stacklevel=3,
+            )
             continue
         loaded.append(name)
     return models, loaded
@@ -291,6 +346,8 @@ def run_cli(args) -> int:
     for name, target in written.items():
         print(f"{name}: {target}")
     if "discriminator" not in written:
-        print("discriminator: not converted (missing from the checkpoint or not fitting the config; "
-              "see the warning above). Inference needs only kp_detector and generator.")
+        print(
+            "discriminator: not converted (missing from the checkpoint or not fitting the config; "
+            "see the warning above). Inference needs only kp_detector and generator."
+        )
     return 0

@@ -29,6 +29,7 @@ Pitfalls of the original handled here:
 * ``train_params.num_repeats`` absent makes the original ``train.py`` raise ``KeyError``; here it
   defaults to 1.
 """
+
 from __future__ import annotations
 
 import copy
@@ -57,111 +58,172 @@ def _leaf(kind, default=_MISSING):
     return (kind, default is _MISSING, default)
 
 
-SCHEMA = Section({
-    "dataset_params": Section({
-        "root_dir": _leaf("str"),
-        "frame_shape": _leaf("shape3"),
-        "id_sampling": _leaf("bool", False),
-        "pairs_list": _leaf("str?", None),
-        "random_seed": _leaf("int", 0),
-        "augmentation_params": Section({
-            "flip_param": Section({"horizontal_flip": _leaf("bool", False),
-                                   "time_flip": _leaf("bool", False)}, required=False),
-            "rotation_param": Section({"degrees": _leaf("number")}, required=False),
-            "resize_param": Section({"ratio": _leaf("pair", [0.75, 4.0 / 3.0])}, required=False),
-            "crop_param": Section({"size": _leaf("ints")}, required=False),
-            "jitter_param": Section({"brightness": _leaf("number", 0), "contrast": _leaf("number", 0),
-                                     "saturation": _leaf("number", 0), "hue": _leaf("number", 0)},
-                                    required=False),
-        }, required=False),
-    }),
-    "model_params": Section({
-        "common_params": Section({
-            "num_kp": _leaf("int"),
-            "num_channels": _leaf("int"),
-            "estimate_jacobian": _leaf("bool", False),
-        }),
-        "kp_detector_params": Section({
-            "temperature": _leaf("number"),
-            "block_expansion": _leaf("int"),
-            "max_features": _leaf("int"),
-            "num_blocks": _leaf("int"),
-            "scale_factor": _leaf("number", 1),
-            "single_jacobian_map": _leaf("bool", False),
-            "pad": _leaf("int", 0),
-        }),
-        "generator_params": Section({
-            "block_expansion": _leaf("int"),
-            "max_features": _leaf("int"),
-            "num_down_blocks": _leaf("int"),
-            "num_bottleneck_blocks": _leaf("int"),
-            "estimate_occlusion_map": _leaf("bool", False),
-            "dense_motion_params": Section({
-                "block_expansion": _leaf("int"),
-                "max_features": _leaf("int"),
-                "num_blocks": _leaf("int"),
-                "scale_factor": _leaf("number", 1),
-                "kp_variance": _leaf("number", 0.01),
-            }, required=False),
-        }),
-        "discriminator_params": Section({
-            "scales": _leaf("scales"),
-            "block_expansion": _leaf("int", 64),
-            "max_features": _leaf("int", 512),
-            "num_blocks": _leaf("int", 4),
-            "sn": _leaf("bool", False),
-            "use_kp": _leaf("bool", False),
-            "kp_variance": _leaf("number", 0.01),
-        }),
-    }),
-    "train_params": Section({
-        "num_epochs": _leaf("int"),
-        "num_repeats": _leaf("int", 1),
-        "epoch_milestones": _leaf("ints"),
-        "lr_generator": _leaf("number"),
-        "lr_discriminator": _leaf("number"),
-        "lr_kp_detector": _leaf("number"),
-        "batch_size": _leaf("int"),
-        "scales": _leaf("scales"),
-        "checkpoint_freq": _leaf("int"),
-        "transform_params": Section({
-            "sigma_affine": _leaf("number"),
-            "sigma_tps": _leaf("number", None),
-            "points_tps": _leaf("int", None),
-        }),
-        "loss_weights": Section({
-            "generator_gan": _leaf("number"),
-            "discriminator_gan": _leaf("number"),
-            "feature_matching": _leaf("numbers"),
-            "perceptual": _leaf("numbers"),
-            "equivariance_value": _leaf("number"),
-            "equivariance_jacobian": _leaf("number"),
-        }),
-    }),
-    "reconstruction_params": Section({
-        "num_videos": _leaf("int"),
-        "format": _leaf("str"),
-    }, required=False),
-    "animate_params": Section({
-        "num_pairs": _leaf("int"),
-        "format": _leaf("str"),
-        "normalization_params": Section({
-            "adapt_movement_scale": _leaf("bool", False),
-            "use_relative_movement": _leaf("bool", False),
-            "use_relative_jacobian": _leaf("bool", False),
-        }, required=False),
-    }, required=False),
-    "visualizer_params": Section({
-        "kp_size": _leaf("int", 5),
-        "draw_border": _leaf("bool", False),
-        "colormap": _leaf("str", "gist_rainbow"),
-    }, required=False),
-})
+SCHEMA = Section(
+    {
+        "dataset_params": Section(
+            {
+                "root_dir": _leaf("str"),
+                "frame_shape": _leaf("shape3"),
+                "id_sampling": _leaf("bool", False),
+                "pairs_list": _leaf("str?", None),
+                "random_seed": _leaf("int", 0),
+                "augmentation_params": Section(
+                    {
+                        "flip_param": Section(
+                            {
+                                "horizontal_flip": _leaf("bool", False),
+                                "time_flip": _leaf("bool", False),
+                            },
+                            required=False,
+                        ),
+                        "rotation_param": Section(
+                            {"degrees": _leaf("number")}, required=False
+                        ),
+                        "resize_param": Section(
+                            {"ratio": _leaf("pair", [0.75, 4.0 / 3.0])}, required=False
+                        ),
+                        "crop_param": Section({"size": _leaf("ints")}, required=False),
+                        "jitter_param": Section(
+                            {
+                                "brightness": _leaf("number", 0),
+                                "contrast": _leaf("number", 0),
+                                "saturation": _leaf("number", 0),
+                                "hue": _leaf("number", 0),
+                            },
+                            required=False,
+                        ),
+                    },
+                    required=False,
+                ),
+            }
+        ),
+        "model_params": Section(
+            {
+                "common_params": Section(
+                    {
+                        "num_kp": _leaf("int"),
+                        "num_channels": _leaf("int"),
+                        "estimate_jacobian": _leaf("bool", False),
+                    }
+                ),
+                "kp_detector_params": Section(
+                    {
+                        "temperature": _leaf("number"),
+                        "block_expansion": _leaf("int"),
+                        "max_features": _leaf("int"),
+                        "num_blocks": _leaf("int"),
+                        "scale_factor": _leaf("number", 1),
+                        "single_jacobian_map": _leaf("bool", False),
+                        "pad": _leaf("int", 0),
+                    }
+                ),
+                "generator_params": Section(
+                    {
+                        "block_expansion": _leaf("int"),
+                        "max_features": _leaf("int"),
+                        "num_down_blocks": _leaf("int"),
+                        "num_bottleneck_blocks": _leaf("int"),
+                        "estimate_occlusion_map": _leaf("bool", False),
+                        "dense_motion_params": Section(
+                            {
+                                "block_expansion": _leaf("int"),
+                                "max_features": _leaf("int"),
+                                "num_blocks": _leaf("int"),
+                                "scale_factor": _leaf("number", 1),
+                                "kp_variance": _leaf("number", 0.01),
+                            },
+                            required=False,
+                        ),
+                    }
+                ),
+                "discriminator_params": Section(
+                    {
+                        "scales": _leaf("scales"),
+                        "block_expansion": _leaf("int", 64),
+                        "max_features": _leaf("int", 512),
+                        "num_blocks": _leaf("int", 4),
+                        "sn": _leaf("bool", False),
+                        "use_kp": _leaf("bool", False),
+                        "kp_variance": _leaf("number", 0.01),
+                    }
+                ),
+            }
+        ),
+        "train_params": Section(
+            {
+                "num_epochs": _leaf("int"),
+                "num_repeats": _leaf("int", 1),
+                "epoch_milestones": _leaf("ints"),
+                "lr_generator": _leaf("number"),
+                "lr_discriminator": _leaf("number"),
+                "lr_kp_detector": _leaf("number"),
+                "batch_size": _leaf("int"),
+                "scales": _leaf("scales"),
+                "checkpoint_freq": _leaf("int"),
+                "transform_params": Section(
+                    {
+                        "sigma_affine": _leaf("number"),
+                        "sigma_tps": _leaf("number", None),
+                        "points_tps": _leaf("int", None),
+                    }
+                ),
+                "loss_weights": Section(
+                    {
+                        "generator_gan": _leaf("number"),
+                        "discriminator_gan": _leaf("number"),
+                        "feature_matching": _leaf("numbers"),
+                        "perceptual": _leaf("numbers"),
+                        "equivariance_value": _leaf("number"),
+                        "equivariance_jacobian": _leaf("number"),
+                    }
+                ),
+            }
+        ),
+        "reconstruction_params": Section(
+            {
+                "num_videos": _leaf("int"),
+                "format": _leaf("str"),
+            },
+            required=False,
+        ),
+        "animate_params": Section(
+            {
+                "num_pairs": _leaf("int"),
+                "format": _leaf("str"),
+                "normalization_params": Section(
+                    {
+                        "adapt_movement_scale": _leaf("bool", False),
+                        "use_relative_movement": _leaf("bool", False),
+                        "use_relative_jacobian": _leaf("bool", False),
+                    },
+                    required=False,
+                ),
+            },
+            required=False,
+        ),
+        "visualizer_params": Section(
+            {
+                "kp_size": _leaf("int", 5),
+                "draw_border": _leaf("bool", False),
+                "colormap": _leaf("str", "gist_rainbow"),
+            },
+            required=False,
+        ),
+    }
+)
 
-_TYPE_NAMES = {"int": "an integer", "number": "a number", "bool": "true or false", "str": "a string",
-               "str?": "a string or null", "shape3": "a list [height, width, channels] of 3 positive integers",
-               "ints": "a list of integers", "numbers": "a list of numbers",
-               "scales": "a list of scales 1/n (1, 0.5, 0.25, ...)", "pair": "a list of 2 numbers"}
+_TYPE_NAMES = {
+    "int": "an integer",
+    "number": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "str?": "a string or null",
+    "shape3": "a list [height, width, channels] of 3 positive integers",
+    "ints": "a list of integers",
+    "numbers": "a list of numbers",
+    "scales": "a list of scales 1/n (1, 0.5, 0.25, ...)",
+    "pair": "a list of 2 numbers",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,9 +254,12 @@ def _is_unit_fraction(s):
 
 def _check_leaf(kind, value, path, errors, notes):
     """Validated (possibly normalised) value, or _MISSING after appending to ``errors``."""
+
     def bad(extra=""):
-        errors.append(f"{path}: expected {_TYPE_NAMES[kind]}, got {value!r} "
-                      f"({type(value).__name__}){extra}")
+        errors.append(
+            f"{path}: expected {_TYPE_NAMES[kind]}, got {value!r} "
+            f"({type(value).__name__}){extra}"
+        )
         return _MISSING
 
     if kind == "int":
@@ -215,8 +280,11 @@ def _check_leaf(kind, value, path, errors, notes):
     if kind == "str?":
         return value if value is None or isinstance(value, str) else bad()
     if kind == "shape3":
-        if (isinstance(value, (list, tuple)) and len(value) == 3
-                and all(_is_int(v) and v > 0 for v in value)):
+        if (
+            isinstance(value, (list, tuple))
+            and len(value) == 3
+            and all(_is_int(v) and v > 0 for v in value)
+        ):
             return list(value)
         return bad()
     if kind == "ints":
@@ -236,13 +304,17 @@ def _check_leaf(kind, value, path, errors, notes):
         for i, v in enumerate(value):
             n = _as_number(v)
             if n is None or not _is_unit_fraction(float(n)):
-                errors.append(f"{path}[{i}]: expected a scale 1/n for an integer n (1, 0.5, 0.25, "
-                              f"0.125, ...), got {v!r}")
+                errors.append(
+                    f"{path}[{i}]: expected a scale 1/n for an integer n (1, 0.5, 0.25, "
+                    f"0.125, ...), got {v!r}"
+                )
                 return _MISSING
             if isinstance(n, float) and n.is_integer():
-                notes.append(f"{path}[{i}]: scale written {v!r} normalised to {int(n)} (the original "
-                             f"builds keys with str(scale): 'prediction_{v}' would not match "
-                             f"'prediction_{int(n)}')")
+                notes.append(
+                    f"{path}[{i}]: scale written {v!r} normalised to {int(n)} (the original "
+                    f"builds keys with str(scale): 'prediction_{v}' would not match "
+                    f"'prediction_{int(n)}')"
+                )
                 n = int(n)
             out.append(n)
         return out
@@ -256,7 +328,9 @@ def _nearest(key, valid):
 
 def _validate_section(section: Section, data, path, errors, notes):
     if not isinstance(data, dict):
-        errors.append(f"{path or 'config'}: expected a mapping of keys, got {type(data).__name__}")
+        errors.append(
+            f"{path or 'config'}: expected a mapping of keys, got {type(data).__name__}"
+        )
         return {}
     out = {}
     for key in data:
@@ -264,7 +338,9 @@ def _validate_section(section: Section, data, path, errors, notes):
             near = _nearest(key, section.fields)
             hint = f" (did you mean '{near}'?)" if near else ""
             full = f"{path}.{key}" if path else str(key)
-            errors.append(f"unknown key {full}{hint}; valid keys here: {', '.join(section.fields)}")
+            errors.append(
+                f"unknown key {full}{hint}; valid keys here: {', '.join(section.fields)}"
+            )
     for key, spec in section.fields.items():
         full = f"{path}.{key}" if path else key
         if isinstance(spec, Section):
@@ -294,10 +370,14 @@ def _check_consistency(cfg, errors):
     except KeyError:
         return
     if common.get("num_kp", 1) <= 0:
-        errors.append(f"model_params.common_params.num_kp: must be positive, got {common['num_kp']}")
+        errors.append(
+            f"model_params.common_params.num_kp: must be positive, got {common['num_kp']}"
+        )
     if "num_channels" in common and fs[2] != common["num_channels"]:
-        errors.append(f"dataset_params.frame_shape[2] = {fs[2]} differs from "
-                      f"model_params.common_params.num_channels = {common['num_channels']}")
+        errors.append(
+            f"dataset_params.frame_shape[2] = {fs[2]} differs from "
+            f"model_params.common_params.num_channels = {common['num_channels']}"
+        )
     for sec in ("kp_detector_params", "generator_params"):
         params = mp.get(sec, {})
         if sec == "generator_params":
@@ -305,21 +385,34 @@ def _check_consistency(cfg, errors):
             sec = "generator_params.dense_motion_params"
         s = params.get("scale_factor")
         if s is not None and not _is_unit_fraction(float(s)):
-            errors.append(f"model_params.{sec}.scale_factor: expected 1/n for an integer n "
-                          f"(1, 0.5, 0.25, ...), got {s!r}")
+            errors.append(
+                f"model_params.{sec}.scale_factor: expected 1/n for an integer n "
+                f"(1, 0.5, 0.25, ...), got {s!r}"
+            )
     kp = mp.get("kp_detector_params", {})
     if kp.get("pad", 0) < 0:
-        errors.append(f"model_params.kp_detector_params.pad: must be >= 0, got {kp['pad']}")
+        errors.append(
+            f"model_params.kp_detector_params.pad: must be >= 0, got {kp['pad']}"
+        )
     tp = cfg.get("train_params", {})
     lw = tp.get("loss_weights", {})
     if len(lw.get("perceptual", [])) > 5:
-        errors.append(f"train_params.loss_weights.perceptual: at most 5 weights (relu1_1..relu5_1 "
-                      f"of VGG19), got {len(lw['perceptual'])}")
+        errors.append(
+            f"train_params.loss_weights.perceptual: at most 5 weights (relu1_1..relu5_1 "
+            f"of VGG19), got {len(lw['perceptual'])}"
+        )
     nb = mp.get("discriminator_params", {}).get("num_blocks")
     fm = lw.get("feature_matching")
-    if fm is not None and nb is not None and lw.get("generator_gan", 0) != 0 and len(fm) < nb:
-        errors.append(f"train_params.loss_weights.feature_matching: {len(fm)} weights for "
-                      f"model_params.discriminator_params.num_blocks = {nb} feature maps")
+    if (
+        fm is not None
+        and nb is not None
+        and lw.get("generator_gan", 0) != 0
+        and len(fm) < nb
+    ):
+        errors.append(
+            f"train_params.loss_weights.feature_matching: {len(fm)} weights for "
+            f"model_params.discriminator_params.num_blocks = {nb} feature maps"
+        )
 
 
 def validate_config(config: dict, source: str = "config") -> dict:
@@ -330,25 +423,33 @@ def validate_config(config: dict, source: str = "config") -> dict:
       wrong types), each with its dotted path.
     """
     if not isinstance(config, dict):
-        raise ValueError(f"{source}: expected a YAML mapping with sections "
-                         f"{', '.join(SCHEMA.fields)}, got {type(config).__name__}")
+        raise ValueError(
+            f"{source}: expected a YAML mapping with sections "
+            f"{', '.join(SCHEMA.fields)}, got {type(config).__name__}"
+        )
     config = copy.deepcopy(config)
     notes = []
     ds = config.get("dataset_params")
     if isinstance(ds, dict) and "image_shape" in ds:
         legacy = ds.pop("image_shape")
         if "frame_shape" in ds and list(ds["frame_shape"]) != list(legacy):
-            raise ValueError(f"{source}: dataset_params has both image_shape {legacy} (the name used "
-                             f"before 2020-01-23) and frame_shape {ds['frame_shape']}: keep frame_shape only")
+            raise ValueError(
+                f"{source}: dataset_params has both image_shape {legacy} (the name used "
+                f"before 2020-01-23) and frame_shape {ds['frame_shape']}: keep frame_shape only"
+            )
         ds.setdefault("frame_shape", legacy)
-        notes.append("dataset_params.image_shape (legacy name) read as dataset_params.frame_shape")
+        notes.append(
+            "dataset_params.image_shape (legacy name) read as dataset_params.frame_shape"
+        )
     errors = []
     out = _validate_section(SCHEMA, config, "", errors, notes)
     if not errors:
         _check_consistency(out, errors)
     if errors:
-        raise ValueError(f"{source}: invalid FOMM config ({len(errors)} problem"
-                         f"{'s' if len(errors) > 1 else ''}):\n  - " + "\n  - ".join(errors))
+        raise ValueError(
+            f"{source}: invalid FOMM config ({len(errors)} problem"
+            f"{'s' if len(errors) > 1 else ''}):\n  - " + "\n  - ".join(errors)
+        )
     for note in notes:
         warnings.warn(f"{source}: {note}", UserWarning, stacklevel=3)
     return out
@@ -369,14 +470,22 @@ def config_path(name_or_path) -> Path:
     p = Path(name_or_path)
     if p.exists():
         return p
-    name = p.name[:-5] if p.name.endswith(".yaml") else p.name[:-4] if p.name.endswith(".yml") else p.name
+    name = (
+        p.name[:-5]
+        if p.name.endswith(".yaml")
+        else p.name[:-4]
+        if p.name.endswith(".yml")
+        else p.name
+    )
     if p.parent == Path(".") and (_configs_dir() / f"{name}.yaml").exists():
         return _configs_dir() / f"{name}.yaml"
     names = shipped_configs()
     near = difflib.get_close_matches(name, names, n=1)
     hint = f" (did you mean '{near[0]}'?)" if near else ""
-    raise FileNotFoundError(f"config {name_or_path} not found: give a YAML path or one of the shipped "
-                            f"configs {', '.join(names)}{hint}")
+    raise FileNotFoundError(
+        f"config {name_or_path} not found: give a YAML path or one of the shipped "
+        f"configs {', '.join(names)}{hint}"
+    )
 
 
 def load_config(path) -> dict:

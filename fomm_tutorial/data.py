@@ -24,6 +24,7 @@ Deliberate deviations: training frames of a folder are taken in **sorted** order
 uses unsorted ``os.listdir``); frames whose size differs from ``frame_shape`` are resized; the
 colour jitter works in float (the original quantises to uint8 through PIL).
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,7 +32,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -40,11 +41,27 @@ from fomm_tutorial import media
 PathLike = Union[str, os.PathLike]
 
 __all__ = [
-    "list_videos", "split_videos", "read_frames", "num_frames", "FramesDataset",
-    "DatasetRepeater", "PairedDataset", "AllAugmentationTransform", "RandomFlip", "RandomResize",
-    "RandomCrop", "RandomRotation", "ColorJitter", "make_dataset", "sprite_video",
-    "SpriteIdentity", "sprite_identity", "sprite_motion", "render_sprites",
-    "write_sprite_dataset", "load_sprite_positions",
+    "list_videos",
+    "split_videos",
+    "read_frames",
+    "num_frames",
+    "FramesDataset",
+    "DatasetRepeater",
+    "PairedDataset",
+    "AllAugmentationTransform",
+    "RandomFlip",
+    "RandomResize",
+    "RandomCrop",
+    "RandomRotation",
+    "ColorJitter",
+    "make_dataset",
+    "sprite_video",
+    "SpriteIdentity",
+    "sprite_identity",
+    "sprite_motion",
+    "render_sprites",
+    "write_sprite_dataset",
+    "load_sprite_positions",
 ]
 
 
@@ -62,14 +79,20 @@ def list_videos(directory: PathLike) -> List[str]:
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise FileNotFoundError(f"{directory}: dataset folder not found (dataset_params.root_dir "
-                                "must point at a folder of videos, or with train/ and test/)")
-    return sorted(p.name for p in directory.iterdir()
-                  if not p.name.startswith(".") and _is_video(p))
+        raise FileNotFoundError(
+            f"{directory}: dataset folder not found (dataset_params.root_dir "
+            "must point at a folder of videos, or with train/ and test/)"
+        )
+    return sorted(
+        p.name
+        for p in directory.iterdir()
+        if not p.name.startswith(".") and _is_video(p)
+    )
 
 
-def split_videos(names: Sequence[str], test_size: float = 0.2, seed: int = 0
-                 ) -> Tuple[List[str], List[str]]:
+def split_videos(
+    names: Sequence[str], test_size: float = 0.2, seed: int = 0
+) -> Tuple[List[str], List[str]]:
     """Deterministic train/test split of ``names``: ``ceil(test_size * n)`` test videos."""
     names = sorted(names)
     n = len(names)
@@ -82,8 +105,11 @@ def split_videos(names: Sequence[str], test_size: float = 0.2, seed: int = 0
     return train, test
 
 
-def read_frames(path: PathLike, frame_shape: Sequence[int] = (256, 256, 3),
-                indices: Optional[Sequence[int]] = None) -> np.ndarray:
+def read_frames(
+    path: PathLike,
+    frame_shape: Sequence[int] = (256, 256, 3),
+    indices: Optional[Sequence[int]] = None,
+) -> np.ndarray:
     """Frames ``(T, H, W, 3)`` float32 of a video, resized to ``frame_shape[:2]`` if needed.
 
     ``indices``: only those frames (for a folder, only those files are decoded).
@@ -93,7 +119,9 @@ def read_frames(path: PathLike, frame_shape: Sequence[int] = (256, 256, 3),
     if path.is_dir() and indices is not None:
         files = media._frame_files(path)
         return np.stack([media.read_image(files[i], size=hw) for i in indices])
-    if indices is not None and path.suffix.lower() in media.FFMPEG_EXTENSIONS + (".gif",):
+    if indices is not None and path.suffix.lower() in media.FFMPEG_EXTENSIONS + (
+        ".gif",
+    ):
         # decode up to the last wanted frame, resize only the wanted ones
         wanted = [int(i) for i in indices]
         kept, count = {}, 0
@@ -103,7 +131,9 @@ def read_frames(path: PathLike, frame_shape: Sequence[int] = (256, 256, 3),
                 kept[i] = frame
         missing = sorted(set(wanted) - set(kept))
         if missing:
-            raise ValueError(f"{path}: has only {count} frames, frame {missing[0]} requested")
+            raise ValueError(
+                f"{path}: has only {count} frames, frame {missing[0]} requested"
+            )
         return np.stack([media.resize_frames(kept[i], hw) for i in wanted])
     video = media.read_video(path, size=hw, frame_shape=hw)
     return video if indices is None else video[np.asarray(indices)]
@@ -145,8 +175,11 @@ class RandomRotation:
 
     def __call__(self, clip, rng):
         from skimage.transform import rotate
+
         angle = rng.uniform(*self.degrees)
-        return np.stack([rotate(f, angle, preserve_range=True) for f in clip]).astype(np.float32)
+        return np.stack([rotate(f, angle, preserve_range=True) for f in clip]).astype(
+            np.float32
+        )
 
 
 class RandomResize:
@@ -158,12 +191,23 @@ class RandomResize:
 
     def __call__(self, clip, rng):
         from skimage.transform import resize
+
         f = rng.uniform(*self.ratio)
         t, h, w, c = clip.shape
         nh, nw = int(h * f), int(w * f)
-        return np.stack([resize(x, (nh, nw, c), order=self.order, preserve_range=True,
-                                mode="constant", anti_aliasing=True) for x in clip]
-                        ).astype(np.float32)
+        return np.stack(
+            [
+                resize(
+                    x,
+                    (nh, nw, c),
+                    order=self.order,
+                    preserve_range=True,
+                    mode="constant",
+                    anti_aliasing=True,
+                )
+                for x in clip
+            ]
+        ).astype(np.float32)
 
 
 class RandomCrop:
@@ -179,12 +223,15 @@ class RandomCrop:
         t, ih, iw, c = clip.shape
         ph, pw = max(0, h - ih), max(0, w - iw)
         if ph or pw:
-            clip = np.pad(clip, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)),
-                          mode="edge")
+            clip = np.pad(
+                clip,
+                ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)),
+                mode="edge",
+            )
             t, ih, iw, c = clip.shape
         y = 0 if ih == h else int(rng.integers(0, ih - h + 1))
         x = 0 if iw == w else int(rng.integers(0, iw - w + 1))
-        return clip[:, y:y + h, x:x + w]
+        return clip[:, y : y + h, x : x + w]
 
 
 def _grey(x):
@@ -208,6 +255,7 @@ def adjust_saturation(x, f):
 
 def adjust_hue(x, shift):
     from skimage.color import hsv2rgb, rgb2hsv
+
     if shift == 0:
         return x
     hsv = rgb2hsv(x)
@@ -231,13 +279,26 @@ class ColorJitter:
     def sample(self, rng):
         ops = []
         if self.brightness > 0:
-            ops.append((adjust_brightness, rng.uniform(max(0, 1 - self.brightness),
-                                                       1 + self.brightness)))
+            ops.append(
+                (
+                    adjust_brightness,
+                    rng.uniform(max(0, 1 - self.brightness), 1 + self.brightness),
+                )
+            )
         if self.contrast > 0:
-            ops.append((adjust_contrast, rng.uniform(max(0, 1 - self.contrast), 1 + self.contrast)))
+            ops.append(
+                (
+                    adjust_contrast,
+                    rng.uniform(max(0, 1 - self.contrast), 1 + self.contrast),
+                )
+            )
         if self.saturation > 0:
-            ops.append((adjust_saturation, rng.uniform(max(0, 1 - self.saturation),
-                                                       1 + self.saturation)))
+            ops.append(
+                (
+                    adjust_saturation,
+                    rng.uniform(max(0, 1 - self.saturation), 1 + self.saturation),
+                )
+            )
         if self.hue > 0:
             ops.append((adjust_hue, rng.uniform(-self.hue, self.hue)))
         order = rng.permutation(len(ops))
@@ -260,10 +321,22 @@ class AllAugmentationTransform:
     Parameters are the YAML ``augmentation_params`` sub-dicts.
     """
 
-    KEYS = ("flip_param", "rotation_param", "resize_param", "crop_param", "jitter_param")
+    KEYS = (
+        "flip_param",
+        "rotation_param",
+        "resize_param",
+        "crop_param",
+        "jitter_param",
+    )
 
-    def __init__(self, flip_param=None, rotation_param=None, resize_param=None, crop_param=None,
-                 jitter_param=None):
+    def __init__(
+        self,
+        flip_param=None,
+        rotation_param=None,
+        resize_param=None,
+        crop_param=None,
+        jitter_param=None,
+    ):
         self.transforms = []
         if flip_param is not None:
             self.transforms.append(RandomFlip(**flip_param))
@@ -281,8 +354,10 @@ class AllAugmentationTransform:
         params = dict(params or {})
         unknown = sorted(set(params) - set(cls.KEYS))
         if unknown:
-            raise ValueError(f"augmentation_params: unknown keys {unknown}; expected some of "
-                             f"{list(cls.KEYS)}")
+            raise ValueError(
+                f"augmentation_params: unknown keys {unknown}; expected some of "
+                f"{list(cls.KEYS)}"
+            )
         return cls(**params)
 
     def __call__(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -301,10 +376,16 @@ class FramesDataset:
     ``dataset.get(i, rng)`` for your own generator.
     """
 
-    def __init__(self, root_dir: PathLike, frame_shape: Sequence[int] = (256, 256, 3),
-                 id_sampling: bool = False, is_train: bool = True, random_seed: int = 0,
-                 pairs_list: Optional[PathLike] = None,
-                 augmentation_params: Optional[Mapping] = None):
+    def __init__(
+        self,
+        root_dir: PathLike,
+        frame_shape: Sequence[int] = (256, 256, 3),
+        id_sampling: bool = False,
+        is_train: bool = True,
+        random_seed: int = 0,
+        pairs_list: Optional[PathLike] = None,
+        augmentation_params: Optional[Mapping] = None,
+    ):
         self.root_dir = Path(root_dir)
         self.frame_shape = tuple(int(s) for s in frame_shape)
         if len(self.frame_shape) == 2:
@@ -316,8 +397,10 @@ class FramesDataset:
         names = list_videos(self.root_dir)
         if (self.root_dir / "train").is_dir():
             if not (self.root_dir / "test").is_dir():
-                raise FileNotFoundError(f"{self.root_dir / 'test'}: missing; a dataset with a "
-                                        "train/ folder also needs a test/ folder")
+                raise FileNotFoundError(
+                    f"{self.root_dir / 'test'}: missing; a dataset with a "
+                    "train/ folder also needs a test/ folder"
+                )
             train_names = list_videos(self.root_dir / "train")
             test_names = list_videos(self.root_dir / "test")
             self.root_dir = self.root_dir / ("train" if is_train else "test")
@@ -330,7 +413,8 @@ class FramesDataset:
                 raise ValueError(
                     f"{self.root_dir}: id_sampling needs video names '<id>#<rest>' (e.g. "
                     f"'id10001#clip1.mp4'), but {len(bad)} do not contain '#', e.g. {bad[:3]}. "
-                    "Rename the videos or set dataset_params.id_sampling: False.")
+                    "Rename the videos or set dataset_params.id_sampling: False."
+                )
             self._by_id: Dict[str, List[str]] = {}
             for n in train_names:
                 self._by_id.setdefault(_id_of(n), []).append(n)
@@ -339,12 +423,17 @@ class FramesDataset:
             train_items = train_names
         self.videos = train_items if is_train else test_names
         if not self.videos:
-            raise ValueError(f"{self.root_dir}: no videos found for the "
-                             f"{'train' if is_train else 'test'} split (expected folders of "
-                             f"frames or files with extensions {', '.join(media.VIDEO_EXTENSIONS)})")
+            raise ValueError(
+                f"{self.root_dir}: no videos found for the "
+                f"{'train' if is_train else 'test'} split (expected folders of "
+                f"frames or files with extensions {', '.join(media.VIDEO_EXTENSIONS)})"
+            )
         self._frame_counts: Dict[Path, int] = {}
-        self.transform = (AllAugmentationTransform.from_params(augmentation_params)
-                          if is_train and augmentation_params else None)
+        self.transform = (
+            AllAugmentationTransform.from_params(augmentation_params)
+            if is_train and augmentation_params
+            else None
+        )
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -354,7 +443,11 @@ class FramesDataset:
         name = self.videos[idx]
         if self.is_train and self.id_sampling:
             choices = self._by_id[name]
-            rng = rng if rng is not None else np.random.default_rng([self.random_seed, idx])
+            rng = (
+                rng
+                if rng is not None
+                else np.random.default_rng([self.random_seed, idx])
+            )
             name = choices[int(rng.integers(len(choices)))]
         return self.root_dir / name
 
@@ -362,7 +455,9 @@ class FramesDataset:
         idx = int(idx)
         if not -len(self) <= idx < len(self):
             raise IndexError(idx)
-        return self.get(idx % len(self), np.random.default_rng([self.random_seed, idx % len(self)]))
+        return self.get(
+            idx % len(self), np.random.default_rng([self.random_seed, idx % len(self)])
+        )
 
     def get(self, idx: int, rng: np.random.Generator) -> dict:
         path = self.video_path(idx, rng)
@@ -412,7 +507,9 @@ class PairedDataset:
     ``number_of_pairs``. Items: ``{"driving_video", "driving_name", "source_video", "source_name"}``.
     """
 
-    def __init__(self, initial_dataset: FramesDataset, number_of_pairs: int, seed: int = 0):
+    def __init__(
+        self, initial_dataset: FramesDataset, number_of_pairs: int, seed: int = 0
+    ):
         self.initial_dataset = initial_dataset
         pairs_list = getattr(initial_dataset, "pairs_list", None)
         rng = np.random.RandomState(seed)
@@ -424,17 +521,24 @@ class PairedDataset:
         else:
             path = Path(pairs_list)
             if not path.is_file():
-                raise FileNotFoundError(f"{path}: pairs_list CSV not found (columns "
-                                        "source,driving); create it or set pairs_list: null")
+                raise FileNotFoundError(
+                    f"{path}: pairs_list CSV not found (columns "
+                    "source,driving); create it or set pairs_list: null"
+                )
             videos = list(initial_dataset.videos)
             index = {n: i for i, n in enumerate(videos)}
             with open(path, newline="") as f:
                 rows = list(csv.DictReader(f))
             if rows and not {"source", "driving"} <= set(rows[0]):
-                raise ValueError(f"{path}: pairs_list needs columns 'source' and 'driving', got "
-                                 f"{sorted(rows[0])}")
-            self.pairs = [(index[r["driving"]], index[r["source"]]) for r in rows
-                          if r["source"] in index and r["driving"] in index][:int(number_of_pairs)]
+                raise ValueError(
+                    f"{path}: pairs_list needs columns 'source' and 'driving', got "
+                    f"{sorted(rows[0])}"
+                )
+            self.pairs = [
+                (index[r["driving"]], index[r["source"]])
+                for r in rows
+                if r["source"] in index and r["driving"] in index
+            ][: int(number_of_pairs)]
 
     def __len__(self):
         return len(self.pairs)
@@ -442,19 +546,32 @@ class PairedDataset:
     def __getitem__(self, idx):
         d, s = self.pairs[idx]
         first, second = self.initial_dataset[d], self.initial_dataset[s]
-        return {"driving_video": first["video"], "driving_name": first["name"],
-                "source_video": second["video"], "source_name": second["name"]}
+        return {
+            "driving_video": first["video"],
+            "driving_name": first["name"],
+            "source_video": second["video"],
+            "source_name": second["name"],
+        }
 
 
 # ============================================================================================
 # tf.data pipeline
 # ============================================================================================
-def make_dataset(config_or_dataset_params: Union[Mapping, FramesDataset],
-                 root_dir: Optional[PathLike] = None, batch_size: int = 1, is_train: bool = True,
-                 seed: int = 0, num_repeats: Optional[int] = None, epoch: int = 0,
-                 shuffle: bool = True, drop_remainder: bool = True,
-                 num_parallel_calls: Optional[int] = None, prefetch: Optional[int] = None,
-                 augment: bool = True, with_names: bool = False):
+def make_dataset(
+    config_or_dataset_params: Union[Mapping, FramesDataset],
+    root_dir: Optional[PathLike] = None,
+    batch_size: int = 1,
+    is_train: bool = True,
+    seed: int = 0,
+    num_repeats: Optional[int] = None,
+    epoch: int = 0,
+    shuffle: bool = True,
+    drop_remainder: bool = True,
+    num_parallel_calls: Optional[int] = None,
+    prefetch: Optional[int] = None,
+    augment: bool = True,
+    with_names: bool = False,
+):
     """A ``tf.data.Dataset`` over the original layout.
 
     ``config_or_dataset_params``: a full config (with ``dataset_params``, and
@@ -478,24 +595,40 @@ def make_dataset(config_or_dataset_params: Union[Mapping, FramesDataset],
         cfg = dict(config_or_dataset_params)
         params = dict(cfg["dataset_params"]) if "dataset_params" in cfg else cfg
         if num_repeats is None:
-            num_repeats = int(cfg.get("train_params", {}).get("num_repeats", 1)) \
-                if "dataset_params" in cfg else 1
+            num_repeats = (
+                int(cfg.get("train_params", {}).get("num_repeats", 1))
+                if "dataset_params" in cfg
+                else 1
+            )
         root = root_dir if root_dir is not None else params.get("root_dir")
         if root is None:
-            raise ValueError("make_dataset: no root_dir (pass root_dir=... or set "
-                             "dataset_params.root_dir)")
-        known = {"root_dir", "frame_shape", "id_sampling", "pairs_list", "augmentation_params",
-                 "random_seed"}
+            raise ValueError(
+                "make_dataset: no root_dir (pass root_dir=... or set "
+                "dataset_params.root_dir)"
+            )
+        known = {
+            "root_dir",
+            "frame_shape",
+            "id_sampling",
+            "pairs_list",
+            "augmentation_params",
+            "random_seed",
+        }
         unknown = sorted(set(params) - known)
         if unknown:
-            raise ValueError(f"dataset_params: unknown keys {unknown}; expected some of "
-                             f"{sorted(known)}")
-        dataset = FramesDataset(root, frame_shape=params.get("frame_shape", (256, 256, 3)),
-                                id_sampling=params.get("id_sampling", False) and is_train,
-                                is_train=is_train, random_seed=params.get("random_seed", 0),
-                                pairs_list=params.get("pairs_list"),
-                                augmentation_params=params.get("augmentation_params")
-                                if augment else None)
+            raise ValueError(
+                f"dataset_params: unknown keys {unknown}; expected some of "
+                f"{sorted(known)}"
+            )
+        dataset = FramesDataset(
+            root,
+            frame_shape=params.get("frame_shape", (256, 256, 3)),
+            id_sampling=params.get("id_sampling", False) and is_train,
+            is_train=is_train,
+            random_seed=params.get("random_seed", 0),
+            pairs_list=params.get("pairs_list"),
+            augmentation_params=params.get("augmentation_params") if augment else None,
+        )
     if num_parallel_calls is None:
         num_parallel_calls = tf.data.AUTOTUNE
     if prefetch is None:
@@ -504,37 +637,54 @@ def make_dataset(config_or_dataset_params: Union[Mapping, FramesDataset],
     h, w, c = (tuple(base.frame_shape) + (3,))[:3]
 
     if not is_train:
+
         def gen():
             for i in range(len(base)):
                 item = base[i]
                 yield {"video": item["video"], "name": item["name"]}
-        ds = tf.data.Dataset.from_generator(gen, output_signature={
-            "video": tf.TensorSpec((None, h, w, 3), tf.float32),
-            "name": tf.TensorSpec((), tf.string)})
+
+        ds = tf.data.Dataset.from_generator(
+            gen,
+            output_signature={
+                "video": tf.TensorSpec((None, h, w, 3), tf.float32),
+                "name": tf.TensorSpec((), tf.string),
+            },
+        )
         return ds.batch(1).prefetch(prefetch)
 
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n_items = len(base) * int(num_repeats)
     if drop_remainder and n_items < batch_size:
-        raise ValueError(f"{getattr(base, 'root_dir', '')}: only {n_items} items per epoch "
-                         f"({len(base)} videos x num_repeats {num_repeats}) but batch_size "
-                         f"{batch_size} with drop_remainder; raise num_repeats or lower the batch")
+        raise ValueError(
+            f"{getattr(base, 'root_dir', '')}: only {n_items} items per epoch "
+            f"({len(base)} videos x num_repeats {num_repeats}) but batch_size "
+            f"{batch_size} with drop_remainder; raise num_repeats or lower the batch"
+        )
     order = np.arange(n_items) % len(base)
     if shuffle:
-        order = order[np.random.default_rng([int(seed), int(epoch), 2**31 - 1]).permutation(n_items)]
+        order = order[
+            np.random.default_rng([int(seed), int(epoch), 2**31 - 1]).permutation(
+                n_items
+            )
+        ]
 
     def load(k, idx):
-        item = base.get(int(idx), np.random.default_rng([int(seed), int(epoch), int(k)]))
+        item = base.get(
+            int(idx), np.random.default_rng([int(seed), int(epoch), int(k)])
+        )
         out = [item["source"].astype(np.float32), item["driving"].astype(np.float32)]
         if out[0].shape != (h, w, 3) or out[1].shape != (h, w, 3):
-            raise ValueError(f"{item['name']}: frames of shape {out[0].shape} after augmentation, "
-                             f"expected {(h, w, 3)}; check crop_param/resize_param")
+            raise ValueError(
+                f"{item['name']}: frames of shape {out[0].shape} after augmentation, "
+                f"expected {(h, w, 3)}; check crop_param/resize_param"
+            )
         return out + [np.asarray(item["name"].encode())]
 
     def tf_load(k, idx):
-        s, d, name = tf.numpy_function(load, [k, idx], [tf.float32, tf.float32, tf.string],
-                                       stateful=False)
+        s, d, name = tf.numpy_function(
+            load, [k, idx], [tf.float32, tf.float32, tf.string], stateful=False
+        )
         s.set_shape((h, w, 3))
         d.set_shape((h, w, 3))
         name.set_shape(())
@@ -543,8 +693,9 @@ def make_dataset(config_or_dataset_params: Union[Mapping, FramesDataset],
             out["name"] = name
         return out
 
-    ds = tf.data.Dataset.from_tensor_slices((np.arange(n_items, dtype=np.int64),
-                                             order.astype(np.int64)))
+    ds = tf.data.Dataset.from_tensor_slices(
+        (np.arange(n_items, dtype=np.int64), order.astype(np.int64))
+    )
     ds = ds.map(tf_load, num_parallel_calls=num_parallel_calls, deterministic=True)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     return ds.prefetch(prefetch)
@@ -559,6 +710,7 @@ class SpriteIdentity(dict):
 
 def _hsv_to_rgb(h, s, v):
     from colorsys import hsv_to_rgb
+
     return np.array(hsv_to_rgb(h % 1.0, s, v), np.float32)
 
 
@@ -573,26 +725,43 @@ def sprite_identity(seed: int, num_parts: int = 4) -> SpriteIdentity:
     rng = np.random.default_rng([int(seed), 1])
     offset = rng.random()
     hues = (offset + np.arange(num_parts) / num_parts) % 1.0
-    colours = np.stack([_hsv_to_rgb(hh, rng.uniform(0.75, 1.0), rng.uniform(0.75, 1.0))
-                        for hh in hues])
+    colours = np.stack(
+        [_hsv_to_rgb(hh, rng.uniform(0.75, 1.0), rng.uniform(0.75, 1.0)) for hh in hues]
+    )
     n_limbs = num_parts - 1
-    body = np.array([rng.uniform(0.24, 0.32), rng.uniform(0.17, 0.24)])  # semi-axes (x, y)
-    limbs = np.stack([np.array([rng.uniform(0.18, 0.25), rng.uniform(0.07, 0.10)])
-                      for _ in range(n_limbs)]) if n_limbs else np.zeros((0, 2))
+    body = np.array(
+        [rng.uniform(0.24, 0.32), rng.uniform(0.17, 0.24)]
+    )  # semi-axes (x, y)
+    limbs = (
+        np.stack(
+            [
+                np.array([rng.uniform(0.18, 0.25), rng.uniform(0.07, 0.10)])
+                for _ in range(n_limbs)
+            ]
+        )
+        if n_limbs
+        else np.zeros((0, 2))
+    )
     # attachment angles spread around the body, jittered
     base = 2 * np.pi * np.arange(n_limbs) / max(n_limbs, 1) + rng.uniform(0, 2 * np.pi)
     attach = base + rng.uniform(-0.3, 0.3, size=n_limbs)
     bg_hue = rng.random()
     return SpriteIdentity(
         num_parts=num_parts,
-        axes=np.concatenate([body[None], limbs]).astype(np.float32),          # (K, 2)
-        shape=np.array([0] + list(rng.integers(0, 2, size=n_limbs))),       # 0 ellipse, 1 box
-        colours=colours.astype(np.float32),                                  # (K, 3)
+        axes=np.concatenate([body[None], limbs]).astype(np.float32),  # (K, 2)
+        shape=np.array(
+            [0] + list(rng.integers(0, 2, size=n_limbs))
+        ),  # 0 ellipse, 1 box
+        colours=colours.astype(np.float32),  # (K, 3)
         texture_freq=rng.uniform(3.0, 6.0, size=(num_parts, 2)).astype(np.float32),
         texture_phase=rng.uniform(0, 2 * np.pi, size=(num_parts, 2)).astype(np.float32),
-        attach=attach.astype(np.float32),                                    # (K-1,)
-        bg_colours=np.stack([_hsv_to_rgb(bg_hue + d, 0.25, 0.45 + 0.15 * i)
-                             for i, d in enumerate((0.0, 0.1, 0.2))]),
+        attach=attach.astype(np.float32),  # (K-1,)
+        bg_colours=np.stack(
+            [
+                _hsv_to_rgb(bg_hue + d, 0.25, 0.45 + 0.15 * i)
+                for i, d in enumerate((0.0, 0.1, 0.2))
+            ]
+        ),
         bg_freq=rng.uniform(1.0, 3.0, size=(3, 2)).astype(np.float32),
         bg_phase=rng.uniform(0, 2 * np.pi, size=(3,)).astype(np.float32),
     )
@@ -614,9 +783,13 @@ def sprite_motion(seed: int, num_frames: int, identity: SpriteIdentity) -> dict:
     """Smooth poses: body translation ``(T, 2)``, body angle ``(T,)``, limb angles ``(T, K-1)``."""
     rng = np.random.default_rng([int(seed), 2])
     k = identity["num_parts"] - 1
-    return {"translation": _smooth(rng, num_frames, 2, 0.35).astype(np.float32),
-            "angle": _smooth(rng, num_frames, 1, 0.6)[:, 0].astype(np.float32),
-            "limb_angle": _smooth(rng, num_frames, max(k, 1), 0.7)[:, :k].astype(np.float32)}
+    return {
+        "translation": _smooth(rng, num_frames, 2, 0.35).astype(np.float32),
+        "angle": _smooth(rng, num_frames, 1, 0.6)[:, 0].astype(np.float32),
+        "limb_angle": _smooth(rng, num_frames, max(k, 1), 0.7)[:, :k].astype(
+            np.float32
+        ),
+    }
 
 
 def _part_poses(identity, motion):
@@ -630,10 +803,12 @@ def _part_poses(identity, motion):
     centres[:, 0], angles[:, 0] = c0, a0
     ax = identity["axes"]
     for j in range(1, K):
-        phi = identity["attach"][j - 1] + a0                         # joint direction on body
+        phi = identity["attach"][j - 1] + a0  # joint direction on body
         # joint on the body's ellipse rim (body frame), rotated
-        jx, jy = ax[0, 0] * 0.85 * np.cos(identity["attach"][j - 1]), \
-            ax[0, 1] * 0.85 * np.sin(identity["attach"][j - 1])
+        jx, jy = (
+            ax[0, 0] * 0.85 * np.cos(identity["attach"][j - 1]),
+            ax[0, 1] * 0.85 * np.sin(identity["attach"][j - 1]),
+        )
         ca, sa = np.cos(a0), np.sin(a0)
         joint = c0 + np.stack([ca * jx - sa * jy, sa * jx + ca * jy], -1)
         theta = phi + motion["limb_angle"][:, j - 1]
@@ -643,13 +818,26 @@ def _part_poses(identity, motion):
 
 
 def _grid(h, w):
-    x = np.linspace(-1.0, 1.0, w, dtype=np.float32) if w > 1 else np.zeros(1, np.float32)
-    y = np.linspace(-1.0, 1.0, h, dtype=np.float32) if h > 1 else np.zeros(1, np.float32)
+    x = (
+        np.linspace(-1.0, 1.0, w, dtype=np.float32)
+        if w > 1
+        else np.zeros(1, np.float32)
+    )
+    y = (
+        np.linspace(-1.0, 1.0, h, dtype=np.float32)
+        if h > 1
+        else np.zeros(1, np.float32)
+    )
     return np.meshgrid(x, y)
 
 
-def render_sprites(identity: SpriteIdentity, centres: np.ndarray, angles: np.ndarray,
-                   size, return_masks: bool = False):
+def render_sprites(
+    identity: SpriteIdentity,
+    centres: np.ndarray,
+    angles: np.ndarray,
+    size,
+    return_masks: bool = False,
+):
     """Draw one frame. ``centres`` ``(K, 2)``, ``angles`` ``(K,)``; ``size`` int or ``(h, w)``.
 
     Returns ``(H, W, 3)`` float32 (and ``(K, H, W)`` soft part masks, each unoccluded, with
@@ -669,17 +857,19 @@ def render_sprites(identity: SpriteIdentity, centres: np.ndarray, angles: np.nda
     for j in range(identity["num_parts"]):
         ca, sa = np.cos(angles[j]), np.sin(angles[j])
         dx, dy = X - centres[j, 0], Y - centres[j, 1]
-        u, v = ca * dx + sa * dy, -sa * dx + ca * dy              # part-local coordinates
+        u, v = ca * dx + sa * dy, -sa * dx + ca * dy  # part-local coordinates
         a, b = identity["axes"][j]
         if identity["shape"][j] == 0:
             r = np.sqrt((u / a) ** 2 + (v / b) ** 2)
-            dist = (r - 1.0) * min(a, b)                            # approx signed distance
+            dist = (r - 1.0) * min(a, b)  # approx signed distance
         else:
             dist = np.maximum(np.abs(u) - a, np.abs(v) - b)
         alpha = np.clip(0.5 - dist / px, 0.0, 1.0).astype(np.float32)
         fu, fv = identity["texture_freq"][j]
         pu, pv = identity["texture_phase"][j]
-        tex = 0.8 + 0.2 * np.sin(fu * np.pi * u / a + pu) * np.sin(fv * np.pi * v / b + pv)
+        tex = 0.8 + 0.2 * np.sin(fu * np.pi * u / a + pu) * np.sin(
+            fv * np.pi * v / b + pv
+        )
         colour = np.clip(tex[..., None] * identity["colours"][j], 0, 1)
         image = image * (1 - alpha[..., None]) + colour * alpha[..., None]
         masks.append(alpha)
@@ -689,8 +879,14 @@ def render_sprites(identity: SpriteIdentity, centres: np.ndarray, angles: np.nda
     return image
 
 
-def sprite_video(num_frames: int = 32, size=64, num_parts: int = 4, seed: int = 0,
-                 identity_seed: Optional[int] = None, return_masks: bool = False):
+def sprite_video(
+    num_frames: int = 32,
+    size=64,
+    num_parts: int = 4,
+    seed: int = 0,
+    identity_seed: Optional[int] = None,
+    return_masks: bool = False,
+):
     """An articulated-sprite video in memory.
 
     Returns ``frames`` ``(T, H, W, 3)`` float32 in [0, 1] and ``positions`` ``(T, K, 2)`` float32:
@@ -698,7 +894,9 @@ def sprite_video(num_frames: int = 32, size=64, num_parts: int = 4, seed: int = 
     ``masks`` ``(T, K, H, W)``. Appearance comes from ``identity_seed`` (default ``seed``), motion
     from ``seed``; the same seeds give the same video at any resolution.
     """
-    identity = sprite_identity(seed if identity_seed is None else identity_seed, num_parts)
+    identity = sprite_identity(
+        seed if identity_seed is None else identity_seed, num_parts
+    )
     motion = sprite_motion(seed, num_frames, identity)
     centres, angles = _part_poses(identity, motion)
     frames, masks = [], []
@@ -712,9 +910,17 @@ def sprite_video(num_frames: int = 32, size=64, num_parts: int = 4, seed: int = 
     return frames, centres
 
 
-def write_sprite_dataset(root: PathLike, num_videos: int = 20, num_frames: int = 32, size=64,
-                         num_parts: int = 4, seed: int = 0, num_identities: Optional[int] = None,
-                         test_fraction: float = 0.2, video_format: str = "png") -> Path:
+def write_sprite_dataset(
+    root: PathLike,
+    num_videos: int = 20,
+    num_frames: int = 32,
+    size=64,
+    num_parts: int = 4,
+    seed: int = 0,
+    num_identities: Optional[int] = None,
+    test_fraction: float = 0.2,
+    video_format: str = "png",
+) -> Path:
     """Write a sprite dataset in the original layout and return ``root``.
 
     ``root/train/<id>#<n>.mp4/0000000.png...`` (``video_format="png"``: folders of PNG frames,
@@ -730,20 +936,29 @@ def write_sprite_dataset(root: PathLike, num_videos: int = 20, num_frames: int =
         raise ValueError(f"video_format must be 'png' or 'mp4', got {video_format!r}")
     root = Path(root)
     num_identities = num_identities or max(1, num_videos // 4)
-    n_test = min(num_videos - 1, int(math.ceil(test_fraction * num_videos))) \
-        if test_fraction > 0 and num_videos > 1 else 0
+    n_test = (
+        min(num_videos - 1, int(math.ceil(test_fraction * num_videos)))
+        if test_fraction > 0 and num_videos > 1
+        else 0
+    )
     hw = media.normalize_size(size)
     for i in range(num_videos):
         split = "test" if i >= num_videos - n_test else "train"
         ident = i % num_identities
         name = f"id{ident:04d}#{i:05d}.mp4"
-        frames, pos = sprite_video(num_frames, hw, num_parts,
-                                   seed=int(np.random.SeedSequence([seed, i]).generate_state(1)[0]),
-                                   identity_seed=int(np.random.SeedSequence(
-                                       [seed, 10**6 + ident]).generate_state(1)[0]))
+        frames, pos = sprite_video(
+            num_frames,
+            hw,
+            num_parts,
+            seed=int(np.random.SeedSequence([seed, i]).generate_state(1)[0]),
+            identity_seed=int(
+                np.random.SeedSequence([seed, 10**6 + ident]).generate_state(1)[0]
+            ),
+        )
         (root / split).mkdir(parents=True, exist_ok=True)
         if video_format == "png":
             from PIL import Image
+
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for t, frame in enumerate(media._to_uint8(frames, str(folder))):
@@ -754,10 +969,21 @@ def write_sprite_dataset(root: PathLike, num_videos: int = 20, num_frames: int =
         np.save(root / "positions" / split / f"{name}.npy", pos.astype(np.float32))
     for split in ("train", "test"):
         (root / split).mkdir(parents=True, exist_ok=True)
-    (root / "sprites.json").write_text(json.dumps(dict(
-        num_videos=num_videos, num_frames=num_frames, size=list(hw), num_parts=num_parts,
-        seed=seed, num_identities=num_identities, test_fraction=test_fraction,
-        video_format=video_format), indent=1))
+    (root / "sprites.json").write_text(
+        json.dumps(
+            dict(
+                num_videos=num_videos,
+                num_frames=num_frames,
+                size=list(hw),
+                num_parts=num_parts,
+                seed=seed,
+                num_identities=num_identities,
+                test_fraction=test_fraction,
+                video_format=video_format,
+            ),
+            indent=1,
+        )
+    )
     return root
 
 
@@ -765,6 +991,8 @@ def load_sprite_positions(root: PathLike, split: str, name: str) -> np.ndarray:
     """True part positions ``(T, K, 2)`` of video ``name`` of a sprite dataset."""
     path = Path(root) / "positions" / split / f"{name}.npy"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no ground-truth positions (is {root} a sprite dataset "
-                                "written by write_sprite_dataset?)")
+        raise FileNotFoundError(
+            f"{path}: no ground-truth positions (is {root} a sprite dataset "
+            "written by write_sprite_dataset?)"
+        )
     return np.load(path)

@@ -4,6 +4,7 @@ Four blocks of 4x4 valid conv -> instance norm (not on the first) -> LeakyReLU(0
 pool (not on the last), then a 1x1 conv to a patch prediction map. Optionally the convolutions are
 spectrally normalised (``sn``) and the keypoint heatmaps are appended to the input (``use_kp``).
 """
+
 from __future__ import annotations
 
 import math
@@ -37,21 +38,39 @@ class SpectralConv2d(keras.layers.Layer, TorchNamed):
         # No autocast: the power iteration and sigma run in float32 under mixed precision.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        self.in_features, self.out_features, self.kernel_size = int(in_features), int(out_features), int(kernel_size)
+        self.in_features, self.out_features, self.kernel_size = (
+            int(in_features),
+            int(out_features),
+            int(kernel_size),
+        )
         self.eps = eps
 
     def build(self, input_shape):
         k, cin, cout = self.kernel_size, self.in_features, self.out_features
         fan_in = cin * k * k
         bound = 1.0 / math.sqrt(fan_in)
-        self.kernel = self.add_weight(name="kernel", shape=(k, k, cin, cout),
-                                      initializer=keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"))
-        self.bias = self.add_weight(name="bias", shape=(cout,),
-                                    initializer=keras.initializers.RandomUniform(-bound, bound))
-        self.u = self.add_weight(name="u", shape=(cout,), trainable=False,
-                                 initializer=keras.initializers.RandomNormal())
-        self.v = self.add_weight(name="v", shape=(fan_in,), trainable=False,
-                                 initializer=keras.initializers.RandomNormal())
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(k, k, cin, cout),
+            initializer=keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
+        )
+        self.bias = self.add_weight(
+            name="bias",
+            shape=(cout,),
+            initializer=keras.initializers.RandomUniform(-bound, bound),
+        )
+        self.u = self.add_weight(
+            name="u",
+            shape=(cout,),
+            trainable=False,
+            initializer=keras.initializers.RandomNormal(),
+        )
+        self.v = self.add_weight(
+            name="v",
+            shape=(fan_in,),
+            trainable=False,
+            initializer=keras.initializers.RandomNormal(),
+        )
         # torch starts from normalised random u, v
         self.u.assign(_l2normalize(tf.convert_to_tensor(self.u), self.eps))
         self.v.assign(_l2normalize(tf.convert_to_tensor(self.v), self.eps))
@@ -65,7 +84,9 @@ class SpectralConv2d(keras.layers.Layer, TorchNamed):
         w = self.weight_matrix()
         u, v = self.u, self.v
         if training:
-            v = tf.stop_gradient(_l2normalize(tf.linalg.matvec(w, u, transpose_a=True), self.eps))
+            v = tf.stop_gradient(
+                _l2normalize(tf.linalg.matvec(w, u, transpose_a=True), self.eps)
+            )
             u = tf.stop_gradient(_l2normalize(tf.linalg.matvec(w, v), self.eps))
             self.u.assign(u)
             self.v.assign(v)
@@ -73,26 +94,49 @@ class SpectralConv2d(keras.layers.Layer, TorchNamed):
 
     def call(self, x, training=False):
         kernel = tf.cast(self.kernel, tf.float32) / self.sigma(training)
-        return tf.nn.conv2d(x, tf.cast(kernel, x.dtype), 1, "VALID") + tf.cast(self.bias, x.dtype)
+        return tf.nn.conv2d(x, tf.cast(kernel, x.dtype), 1, "VALID") + tf.cast(
+            self.bias, x.dtype
+        )
 
     def torch_variables(self, prefix=""):
-        p = (lambda n: f"{prefix}.{n}" if prefix else n)
-        return {p("weight_orig"): (self.kernel, CONV), p("bias"): (self.bias, PLAIN),
-                p("weight_u"): (self.u, PLAIN), p("weight_v"): (self.v, PLAIN)}
+        def p(n):
+            return f"{prefix}.{n}" if prefix else n
+
+        return {
+            p("weight_orig"): (self.kernel, CONV),
+            p("bias"): (self.bias, PLAIN),
+            p("weight_u"): (self.u, PLAIN),
+            p("weight_v"): (self.v, PLAIN),
+        }
 
 
 class _DiscDownBlock(keras.layers.Layer, TorchNamed):
     """4x4 valid conv (spectral-normalised if ``sn``) -> InstanceNorm (if ``norm``) -> LeakyReLU(0.2)
     -> AvgPool2d(2) (if ``pool``)."""
 
-    def __init__(self, in_features, out_features, norm=False, kernel_size=4, pool=False, sn=False, **kwargs):
+    def __init__(
+        self,
+        in_features,
+        out_features,
+        norm=False,
+        kernel_size=4,
+        pool=False,
+        sn=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.conv = (SpectralConv2d(in_features, out_features, kernel_size, name="conv") if sn
-                     else Conv2d(in_features, out_features, kernel_size, 0, name="conv"))
+        self.conv = (
+            SpectralConv2d(in_features, out_features, kernel_size, name="conv")
+            if sn
+            else Conv2d(in_features, out_features, kernel_size, 0, name="conv")
+        )
         # nn.InstanceNorm2d(affine=True): per-sample, per-channel statistics, eps 1e-5.
-        self.norm = keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name="norm") if norm else None
+        self.norm = (
+            keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name="norm")
+            if norm
+            else None
+        )
         self.pool = pool
-
 
     def build(self, input_shape):
         # Sub-layers build on their first (eager) call; without this Keras would trace the whole
@@ -100,7 +144,11 @@ class _DiscDownBlock(keras.layers.Layer, TorchNamed):
         self.built = True
 
     def call(self, x, training=False):
-        out = self.conv(x, training=training) if isinstance(self.conv, SpectralConv2d) else self.conv(x)
+        out = (
+            self.conv(x, training=training)
+            if isinstance(self.conv, SpectralConv2d)
+            else self.conv(x)
+        )
         if self.norm is not None:
             out = self.norm(out)
         out = tf.nn.leaky_relu(out, 0.2)
@@ -123,10 +171,22 @@ class Discriminator(keras.layers.Layer, TorchNamed):
     ``(B, h, w, 1)``.
     """
 
-    def __init__(self, num_channels=3, block_expansion=64, num_blocks=4, max_features=512, sn=False,
-                 use_kp=False, num_kp=10, kp_variance=0.01, **kwargs):
+    def __init__(
+        self,
+        num_channels=3,
+        block_expansion=64,
+        num_blocks=4,
+        max_features=512,
+        sn=False,
+        use_kp=False,
+        num_kp=10,
+        kp_variance=0.01,
+        **kwargs,
+    ):
         # estimate_jacobian etc. from common_params land in **kwargs in the original; drop them.
-        layer_kwargs = {k: v for k, v in kwargs.items() if k in ("name", "dtype", "trainable")}
+        layer_kwargs = {
+            k: v for k, v in kwargs.items() if k in ("name", "dtype", "trainable")
+        }
         super().__init__(**layer_kwargs)
         self.use_kp = bool(use_kp)
         # Keep keypoints (coordinates) in float32 under mixed precision: Keras would cast every
@@ -134,13 +194,25 @@ class Discriminator(keras.layers.Layer, TorchNamed):
         self._convert_input_args = False
         self.kp_variance = float(kp_variance)
         self.down_blocks = [
-            _DiscDownBlock(num_channels + num_kp * self.use_kp if i == 0 else min(max_features, block_expansion * (2 ** i)),
-                           min(max_features, block_expansion * (2 ** (i + 1))),
-                           norm=(i != 0), kernel_size=4, pool=(i != num_blocks - 1), sn=sn, name=f"down_blocks_{i}")
-            for i in range(num_blocks)]
-        last = min(max_features, block_expansion * (2 ** num_blocks))
-        self.conv = (SpectralConv2d(last, 1, 1, name="conv") if sn else Conv2d(last, 1, 1, 0, name="conv"))
-
+            _DiscDownBlock(
+                num_channels + num_kp * self.use_kp
+                if i == 0
+                else min(max_features, block_expansion * (2**i)),
+                min(max_features, block_expansion * (2 ** (i + 1))),
+                norm=(i != 0),
+                kernel_size=4,
+                pool=(i != num_blocks - 1),
+                sn=sn,
+                name=f"down_blocks_{i}",
+            )
+            for i in range(num_blocks)
+        ]
+        last = min(max_features, block_expansion * (2**num_blocks))
+        self.conv = (
+            SpectralConv2d(last, 1, 1, name="conv")
+            if sn
+            else Conv2d(last, 1, 1, 0, name="conv")
+        )
 
     def build(self, input_shape):
         # Sub-layers build on their first (eager) call; without this Keras would trace the whole
@@ -151,15 +223,23 @@ class Discriminator(keras.layers.Layer, TorchNamed):
         out = x
         if self.use_kp:
             if kp is None:
-                raise ValueError("this discriminator has use_kp=True: pass kp={'value': (B, K, 2)} "
-                                 "(the keypoints whose heatmaps are appended to the image).")
-            heatmap = kp2gaussian(kp["value"], (x.shape[1], x.shape[2]), self.kp_variance)
+                raise ValueError(
+                    "this discriminator has use_kp=True: pass kp={'value': (B, K, 2)} "
+                    "(the keypoints whose heatmaps are appended to the image)."
+                )
+            heatmap = kp2gaussian(
+                kp["value"], (x.shape[1], x.shape[2]), self.kp_variance
+            )
             out = tf.concat([out, tf.cast(heatmap, out.dtype)], axis=-1)
         feature_maps = []
         for block in self.down_blocks:
             out = block(out, training=training)
             feature_maps.append(out)
-        pred = self.conv(out, training=training) if isinstance(self.conv, SpectralConv2d) else self.conv(out)
+        pred = (
+            self.conv(out, training=training)
+            if isinstance(self.conv, SpectralConv2d)
+            else self.conv(out)
+        )
         return feature_maps, pred
 
     def torch_variables(self, prefix=""):
@@ -194,8 +274,10 @@ class MultiScaleDiscriminator(keras.Model, TorchNamed):
         # floating argument to the compute dtype; the sub-layers cast their own inputs.
         self._convert_input_args = False
         # A list (not a dict) keeps Keras' weight-file structure simple; the keys are self.scales.
-        self.discs = [Discriminator(**kwargs, name=f"disc_{s.replace('.', '-')}") for s in self.scales]
-
+        self.discs = [
+            Discriminator(**kwargs, name=f"disc_{s.replace('.', '-')}")
+            for s in self.scales
+        ]
 
     def build(self, input_shape):
         # Sub-layers build on their first (eager) call; without this Keras would trace the whole
@@ -207,8 +289,10 @@ class MultiScaleDiscriminator(keras.Model, TorchNamed):
         for scale, disc in zip(self.scales, self.discs):
             key = "prediction_" + scale
             if key not in x:
-                raise ValueError(f"discriminator input has no {key!r} (keys: {sorted(x)}); pass the "
-                                 f"image pyramid with scales {self.scales}.")
+                raise ValueError(
+                    f"discriminator input has no {key!r} (keys: {sorted(x)}); pass the "
+                    f"image pyramid with scales {self.scales}."
+                )
             feature_maps, prediction_map = disc(x[key], kp=kp, training=training)
             out["feature_maps_" + scale] = feature_maps
             out["prediction_map_" + scale] = prediction_map
@@ -226,4 +310,6 @@ class MultiScaleDiscriminator(keras.Model, TorchNamed):
     @classmethod
     def from_config_dict(cls, config):
         mp = config["model_params"]
-        return cls(**mp["discriminator_params"], **mp["common_params"], name="discriminator")
+        return cls(
+            **mp["discriminator_params"], **mp["common_params"], name="discriminator"
+        )

@@ -11,6 +11,7 @@
 * :func:`average_keypoint_distance` (AKD) between keypoints detected on two sets of frames, e.g.
   on the reconstructions and on the real frames (the paper's AKD uses an external detector).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,11 +20,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-__all__ = ["reconstruction", "keypoint_metrics", "average_keypoint_distance", "detect_keypoints"]
+__all__ = [
+    "reconstruction",
+    "keypoint_metrics",
+    "average_keypoint_distance",
+    "detect_keypoints",
+]
 
 
-def reconstruction(videos, kp_detector, generator, batch_size: int = 8, progress: bool = False,
-                   return_predictions: bool = False):
+def reconstruction(
+    videos,
+    kp_detector,
+    generator,
+    batch_size: int = 8,
+    progress: bool = False,
+    return_predictions: bool = False,
+):
     """Reconstruction L1 of each video from its first frame (the original ``reconstruction``).
 
     Args:
@@ -54,14 +66,28 @@ def reconstruction(videos, kp_detector, generator, batch_size: int = 8, progress
     per_frame, predictions = [], []
     for video in iterator:
         video = prepare_video(video)
-        pred = make_animation(video[0], video, kp_detector, generator, relative=False, adapt_scale=False,
-                              batch_size=batch_size, progress=False)
-        per_frame.append(np.mean(np.abs(pred.astype(np.float64) - video), axis=(1, 2, 3)))
+        pred = make_animation(
+            video[0],
+            video,
+            kp_detector,
+            generator,
+            relative=False,
+            adapt_scale=False,
+            batch_size=batch_size,
+            progress=False,
+        )
+        per_frame.append(
+            np.mean(np.abs(pred.astype(np.float64) - video), axis=(1, 2, 3))
+        )
         if return_predictions:
             predictions.append(pred)
     all_frames = np.concatenate(per_frame)
-    result = {"l1": float(all_frames.mean()), "per_video": np.array([f.mean() for f in per_frame]),
-              "per_frame": per_frame, "num_frames": int(all_frames.size)}
+    result = {
+        "l1": float(all_frames.mean()),
+        "per_video": np.array([f.mean() for f in per_frame]),
+        "per_frame": per_frame,
+        "num_frames": int(all_frames.size),
+    }
     if return_predictions:
         result["predictions"] = predictions
     return result
@@ -72,15 +98,23 @@ def detect_keypoints(frames, kp_detector, batch_size: int = 16) -> np.ndarray:
     import tensorflow as tf
 
     frames = np.asarray(frames, np.float32)
-    values = [np.asarray(kp_detector(tf.convert_to_tensor(frames[i:i + batch_size]), training=False)["value"])
-              for i in range(0, len(frames), batch_size)]
+    values = [
+        np.asarray(
+            kp_detector(
+                tf.convert_to_tensor(frames[i : i + batch_size]), training=False
+            )["value"]
+        )
+        for i in range(0, len(frames), batch_size)
+    ]
     return np.concatenate(values).astype(np.float32)
 
 
 def _check_kp(name, kp):
     kp = np.asarray(kp, np.float64)
     if kp.ndim != 3 or kp.shape[-1] != 2:
-        raise ValueError(f"{name}: expected keypoints of shape (N, K, 2) in [-1, 1], got {kp.shape}.")
+        raise ValueError(
+            f"{name}: expected keypoints of shape (N, K, 2) in [-1, 1], got {kp.shape}."
+        )
     return kp
 
 
@@ -92,12 +126,16 @@ def average_keypoint_distance(kp_a, kp_b, image_size=None) -> float:
     """
     a, b = _check_kp("kp_a", kp_a), _check_kp("kp_b", kp_b)
     if a.shape != b.shape:
-        raise ValueError(f"average_keypoint_distance: shapes differ, {a.shape} vs {b.shape}.")
+        raise ValueError(
+            f"average_keypoint_distance: shapes differ, {a.shape} vs {b.shape}."
+        )
     d = float(np.linalg.norm(a - b, axis=-1).mean())
     return d * (image_size - 1) / 2 if image_size else d
 
 
-def keypoint_metrics(kp_pred, kp_true, image_size=None, fit_fraction: float = 0.5) -> dict:
+def keypoint_metrics(
+    kp_pred, kp_true, image_size=None, fit_fraction: float = 0.5
+) -> dict:
     """How well learned keypoints track ground-truth parts.
 
     Args:
@@ -124,7 +162,9 @@ def keypoint_metrics(kp_pred, kp_true, image_size=None, fit_fraction: float = 0.
         raise ValueError(f"kp_pred has {len(pred)} frames but kp_true has {len(true)}.")
     n = len(pred)
     # (P, K) mean distance between part p and keypoint k over the frames.
-    cost = np.linalg.norm(true[:, :, None, :] - pred[:, None, :, :], axis=-1).mean(axis=0)
+    cost = np.linalg.norm(true[:, :, None, :] - pred[:, None, :, :], axis=-1).mean(
+        axis=0
+    )
     parts, kps = linear_sum_assignment(cost)
     assignment = np.full(true.shape[1], -1, dtype=np.int64)
     assignment[parts] = kps
@@ -143,8 +183,12 @@ def keypoint_metrics(kp_pred, kp_true, image_size=None, fit_fraction: float = 0.
     baseline = true[fit].mean(axis=0, keepdims=True)
     baseline_error = float(np.linalg.norm(true[test] - baseline, axis=-1).mean())
 
-    result = {"assignment": assignment, "matched_error": matched_error,
-              "regression_error": regression_error, "baseline_error": baseline_error}
+    result = {
+        "assignment": assignment,
+        "matched_error": matched_error,
+        "regression_error": regression_error,
+        "baseline_error": baseline_error,
+    }
     if image_size:
         px = (image_size - 1) / 2
         for key in ("matched_error", "regression_error", "baseline_error"):

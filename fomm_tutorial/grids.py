@@ -4,6 +4,7 @@ Every coordinate in FOMM (keypoints, sparse motions, the dense deformation, TPS 
 lives in the normalised square [-1, 1] x [-1, 1] in **(x, y)** order: x varies along the width
 (last image axis), y along the height, and -1/+1 are the *centres* of the first/last pixel.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -18,8 +19,10 @@ def make_coordinate_grid(height: int, width: int, dtype=tf.float32) -> tf.Tensor
     """
     height, width = int(height), int(width)
     if height < 2 or width < 2:
-        raise ValueError(f"make_coordinate_grid needs height and width >= 2 (the original divides "
-                         f"by size - 1), got {height} x {width}.")
+        raise ValueError(
+            f"make_coordinate_grid needs height and width >= 2 (the original divides "
+            f"by size - 1), got {height} x {width}."
+        )
     x = tf.linspace(tf.constant(-1.0, dtype), tf.constant(1.0, dtype), width)
     y = tf.linspace(tf.constant(-1.0, dtype), tf.constant(1.0, dtype), height)
     xx = tf.tile(x[None, :], [height, 1])
@@ -40,9 +43,13 @@ def kp2gaussian(kp_value, spatial_size, kp_variance: float = 0.01) -> tf.Tensor:
     """
     kp_value = tf.convert_to_tensor(kp_value)
     if kp_value.shape.rank != 3 or kp_value.shape[-1] != 2:
-        raise ValueError(f"kp2gaussian expects keypoints of shape (B, K, 2), got {kp_value.shape}.")
+        raise ValueError(
+            f"kp2gaussian expects keypoints of shape (B, K, 2), got {kp_value.shape}."
+        )
     if len(spatial_size) != 2:
-        raise ValueError(f"kp2gaussian expects spatial_size = (H, W), got {tuple(spatial_size)}.")
+        raise ValueError(
+            f"kp2gaussian expects spatial_size = (H, W), got {tuple(spatial_size)}."
+        )
     h, w = int(spatial_size[0]), int(spatial_size[1])
     grid = make_coordinate_grid(h, w, kp_value.dtype)  # (H, W, 2)
     diff = grid[None, :, :, None, :] - kp_value[:, None, None, :, :]  # (B, H, W, K, 2)

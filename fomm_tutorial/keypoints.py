@@ -5,6 +5,7 @@ into a probability map whose centroid is the keypoint ("soft-argmax", :func:`gau
 optional second head predicts a 2x2 matrix per pixel; the heatmap-weighted average of those is
 the keypoint's Jacobian (:func:`heatmap_jacobian`).
 """
+
 from __future__ import annotations
 
 import keras
@@ -75,8 +76,20 @@ class KeypointDetector(keras.Model, TorchNamed):
     also returns ``"heatmap"`` ``(B, h, w, K)`` (for visualisation).
     """
 
-    def __init__(self, block_expansion, num_kp, num_channels, max_features, num_blocks, temperature,
-                 estimate_jacobian=False, scale_factor=1, single_jacobian_map=False, pad=0, **kwargs):
+    def __init__(
+        self,
+        block_expansion,
+        num_kp,
+        num_channels,
+        max_features,
+        num_blocks,
+        temperature,
+        estimate_jacobian=False,
+        scale_factor=1,
+        single_jacobian_map=False,
+        pad=0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_kp = int(num_kp)
         self.num_channels = int(num_channels)
@@ -84,22 +97,37 @@ class KeypointDetector(keras.Model, TorchNamed):
         self.scale_factor = float(scale_factor)
         self.estimate_jacobian = bool(estimate_jacobian)
         self.single_jacobian_map = bool(single_jacobian_map)
-        self.predictor = Hourglass(block_expansion, in_features=num_channels, max_features=max_features,
-                                   num_blocks=num_blocks, name="predictor")
+        self.predictor = Hourglass(
+            block_expansion,
+            in_features=num_channels,
+            max_features=max_features,
+            num_blocks=num_blocks,
+            name="predictor",
+        )
         self.kp = Conv2d(self.predictor.out_filters, num_kp, 7, pad, name="kp")
         if self.estimate_jacobian:
             self.num_jacobian_maps = 1 if self.single_jacobian_map else self.num_kp
-            self.jacobian = Conv2d(self.predictor.out_filters, 4 * self.num_jacobian_maps, 7, pad,
-                                   name="jacobian")
+            self.jacobian = Conv2d(
+                self.predictor.out_filters,
+                4 * self.num_jacobian_maps,
+                7,
+                pad,
+                name="jacobian",
+            )
             # Identity initialisation of the Jacobian head (weight 0, bias [1, 0, 0, 1] per map):
             # with heatmaps summing to 1, every Jacobian starts exactly at the identity.
             self.jacobian.build((None, None, None, self.predictor.out_filters))
             self.jacobian.conv.kernel.assign(tf.zeros_like(self.jacobian.conv.kernel))
-            self.jacobian.conv.bias.assign(np.tile(np.array([1, 0, 0, 1], np.float32), self.num_jacobian_maps))
+            self.jacobian.conv.bias.assign(
+                np.tile(np.array([1, 0, 0, 1], np.float32), self.num_jacobian_maps)
+            )
         else:
             self.jacobian = None
-        self.down = AntiAliasInterpolation2d(num_channels, scale_factor) if self.scale_factor != 1 else None
-
+        self.down = (
+            AntiAliasInterpolation2d(num_channels, scale_factor)
+            if self.scale_factor != 1
+            else None
+        )
 
     def build(self, input_shape):
         # Sub-layers build on their first (eager) call; without this Keras would trace the whole
@@ -115,13 +143,18 @@ class KeypointDetector(keras.Model, TorchNamed):
         heatmap = heatmap_softmax(prediction, self.temperature)
         out = {"value": gaussian2kp(heatmap)}
         if self.jacobian is not None:
-            out["jacobian"] = heatmap_jacobian(heatmap, tf.cast(self.jacobian(feature_map), tf.float32))
+            out["jacobian"] = heatmap_jacobian(
+                heatmap, tf.cast(self.jacobian(feature_map), tf.float32)
+            )
         if return_heatmap:
             out["heatmap"] = heatmap
         return out
 
     def torch_variables(self, prefix=""):
-        d = {**self.predictor.torch_variables("predictor"), **self.kp.torch_variables("kp")}
+        d = {
+            **self.predictor.torch_variables("predictor"),
+            **self.kp.torch_variables("kp"),
+        }
         if self.jacobian is not None:
             d.update(self.jacobian.torch_variables("jacobian"))
         return d
@@ -133,4 +166,6 @@ class KeypointDetector(keras.Model, TorchNamed):
     @classmethod
     def from_config_dict(cls, config):
         mp = config["model_params"]
-        return cls(**mp["kp_detector_params"], **mp["common_params"], name="kp_detector")
+        return cls(
+            **mp["kp_detector_params"], **mp["common_params"], name="kp_detector"
+        )

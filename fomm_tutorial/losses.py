@@ -12,6 +12,7 @@
 
 Everything is NHWC; keypoints are ``{'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}``.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,7 +46,9 @@ class ImagePyramid:
     def __init__(self, scales, num_channels):
         self.scales = list(scales)
         self.num_channels = int(num_channels)
-        self.downs = {str(s): AntiAliasInterpolation2d(num_channels, s) for s in self.scales}
+        self.downs = {
+            str(s): AntiAliasInterpolation2d(num_channels, s) for s in self.scales
+        }
 
     def __call__(self, x):
         return {"prediction_" + key: down(x) for key, down in self.downs.items()}
@@ -56,12 +59,37 @@ class ImagePyramid:
 # ============================================================================================
 
 # (torchvision features index of each conv, slice it belongs to); max-pools at 4, 9, 18, 27.
-_VGG_CONVS = [(0, 1), (2, 2), (5, 2), (7, 3), (10, 3), (12, 4), (14, 4), (16, 4), (19, 4),
-              (21, 5), (23, 5), (25, 5), (28, 5)]
+_VGG_CONVS = [
+    (0, 1),
+    (2, 2),
+    (5, 2),
+    (7, 3),
+    (10, 3),
+    (12, 4),
+    (14, 4),
+    (16, 4),
+    (19, 4),
+    (21, 5),
+    (23, 5),
+    (25, 5),
+    (28, 5),
+]
 _VGG_POOL_BEFORE = {5, 10, 19, 28}  # a max-pool precedes these convs
-_KERAS_VGG_LAYERS = ["block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
-                     "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
-                     "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4", "block5_conv1"]
+_KERAS_VGG_LAYERS = [
+    "block1_conv1",
+    "block1_conv2",
+    "block2_conv1",
+    "block2_conv2",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block3_conv4",
+    "block4_conv1",
+    "block4_conv2",
+    "block4_conv3",
+    "block4_conv4",
+    "block5_conv1",
+]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -90,12 +118,16 @@ class Vgg19(tf.Module):
     def __init__(self, kernels, biases, preprocessing="torch", name="vgg19"):
         super().__init__(name=name)
         if len(kernels) != 13 or len(biases) != 13:
-            raise ValueError(f"Vgg19 needs the 13 convs up to relu5_1, got {len(kernels)} kernels "
-                             f"and {len(biases)} biases.")
+            raise ValueError(
+                f"Vgg19 needs the 13 convs up to relu5_1, got {len(kernels)} kernels "
+                f"and {len(biases)} biases."
+            )
         self.kernels = [tf.constant(np.asarray(k, np.float32)) for k in kernels]
         self.biases = [tf.constant(np.asarray(b, np.float32)) for b in biases]
         if preprocessing not in ("torch", "caffe"):
-            raise ValueError(f"preprocessing must be 'torch' or 'caffe', got {preprocessing!r}.")
+            raise ValueError(
+                f"preprocessing must be 'torch' or 'caffe', got {preprocessing!r}."
+            )
         self.preprocessing = preprocessing
 
     # ---------------------------------------------------------------- constructors
@@ -106,17 +138,25 @@ class Vgg19(tf.Module):
         kernels, biases = [], []
         for idx, sl in _VGG_CONVS:
             found = None
-            for prefix in (f"slice{sl}.{idx}.", f"features.{idx}.", f"vgg.slice{sl}.{idx}."):
+            for prefix in (
+                f"slice{sl}.{idx}.",
+                f"features.{idx}.",
+                f"vgg.slice{sl}.{idx}.",
+            ):
                 if prefix + "weight" in arrays:
                     found = prefix
                     break
             if found is None:
-                raise ValueError(f"VGG19 arrays have no weight for torchvision features.{idx} "
-                                 f"(expected key 'slice{sl}.{idx}.weight' or 'features.{idx}.weight'; "
-                                 f"keys start with {keys[:4]}).")
+                raise ValueError(
+                    f"VGG19 arrays have no weight for torchvision features.{idx} "
+                    f"(expected key 'slice{sl}.{idx}.weight' or 'features.{idx}.weight'; "
+                    f"keys start with {keys[:4]})."
+                )
             w = np.asarray(arrays[found + "weight"], dtype=np.float32)
             if w.ndim != 4:
-                raise ValueError(f"{found}weight must be (out, in, kh, kw), got shape {w.shape}.")
+                raise ValueError(
+                    f"{found}weight must be (out, in, kh, kw), got shape {w.shape}."
+                )
             kernels.append(np.transpose(w, (2, 3, 1, 0)))  # -> (kh, kw, in, out)
             biases.append(np.asarray(arrays[found + "bias"], dtype=np.float32))
         return cls(kernels, biases, "torch")
@@ -138,7 +178,9 @@ class Vgg19(tf.Module):
             return cls.from_torch_arrays({k: v.float().numpy() for k, v in sd.items()})
         if name.endswith(".h5"):
             return cls.from_keras_applications(weights=str(path))
-        raise ValueError(f"unknown VGG19 weights format {path} (use .npz, .pth or .h5).")
+        raise ValueError(
+            f"unknown VGG19 weights format {path} (use .npz, .pth or .h5)."
+        )
 
     @classmethod
     def from_keras_applications(cls, weights="imagenet") -> "Vgg19":
@@ -166,7 +208,8 @@ class Vgg19(tf.Module):
                 "No VGG19 weights for the perceptual loss: keras.applications.VGG19 could not be "
                 f"downloaded ({type(exc).__name__}: {exc}). Provide a file: set {VGG19_ENV}=/path/to/"
                 "vgg19.npz (torchvision layout, e.g. ../shared/reference/fomm-tiny/vox-256-tiny-vgg19.npz) "
-                "or pass vgg=Vgg19.from_file(path) / Vgg19.from_torch_arrays(dict).") from exc
+                "or pass vgg=Vgg19.from_file(path) / Vgg19.from_torch_arrays(dict)."
+            ) from exc
 
     # ---------------------------------------------------------------- forward
     def __call__(self, x):
@@ -204,15 +247,32 @@ class Transform:
     coordinates.
     """
 
-    def __init__(self, bs, sigma_affine=0.0, sigma_tps=None, points_tps=None, *, theta=None,
-                 control_points=None, control_params=None, seed=None, generator=None):
+    def __init__(
+        self,
+        bs,
+        sigma_affine=0.0,
+        sigma_tps=None,
+        points_tps=None,
+        *,
+        theta=None,
+        control_points=None,
+        control_params=None,
+        seed=None,
+        generator=None,
+    ):
         static = tf.get_static_value(bs)
-        self.bs = int(static) if static is not None else bs  # a tensor under tf.function
+        self.bs = (
+            int(static) if static is not None else bs
+        )  # a tensor under tf.function
 
         def normal(shape, stddev, salt):
             if seed is not None:
                 s = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-                s = tf.stack([s[0], s[1] + salt]) if s.shape.rank == 1 else tf.stack([s, tf.constant(salt, tf.int64)])
+                s = (
+                    tf.stack([s[0], s[1] + salt])
+                    if s.shape.rank == 1
+                    else tf.stack([s, tf.constant(salt, tf.int64)])
+                )
                 return tf.random.stateless_normal(shape, s, stddev=stddev)
             if generator is not None:
                 return generator.normal(shape, stddev=stddev)
@@ -221,7 +281,9 @@ class Transform:
         if theta is None:
             theta = normal((self.bs, 2, 3), float(sigma_affine), 0) + tf.eye(2, 3)[None]
         self.theta = tf.cast(tf.convert_to_tensor(theta), tf.float32)
-        self.tps = (sigma_tps is not None and points_tps is not None) or control_params is not None
+        self.tps = (
+            sigma_tps is not None and points_tps is not None
+        ) or control_params is not None
         if self.tps:
             if control_points is None:
                 control_points = make_coordinate_grid(int(points_tps), int(points_tps))
@@ -230,17 +292,28 @@ class Transform:
             n = self.control_points.shape[1]
             if control_params is None:
                 control_params = normal((self.bs, 1, n), float(sigma_tps), 1)
-            self.control_params = tf.reshape(tf.cast(control_params, tf.float32), (self.bs, 1, n))
+            self.control_params = tf.reshape(
+                tf.cast(control_params, tf.float32), (self.bs, 1, n)
+            )
 
     def warp_coordinates(self, coordinates):
         """``(N or 1, M, 2) -> (bs, M, 2)``: ``A c + t`` plus the TPS offset added to x and y."""
         c = tf.cast(coordinates, tf.float32)
         A = self.theta[:, :, :2]  # (bs, 2, 2)
         t = self.theta[:, None, :, 2]  # (bs, 1, 2)
-        out = tf.einsum("bij,bmj->bmi", A, tf.broadcast_to(c, tf.stack([self.bs, tf.shape(c)[1], 2]))) + t
+        out = (
+            tf.einsum(
+                "bij,bmj->bmi",
+                A,
+                tf.broadcast_to(c, tf.stack([self.bs, tf.shape(c)[1], 2])),
+            )
+            + t
+        )
         if self.tps:
-            d = tf.reduce_sum(tf.abs(c[:, :, None, :] - self.control_points[:, None, :, :]), axis=-1)
-            u = d ** 2 * tf.math.log(d + 1e-6)  # (N, M, P^2)
+            d = tf.reduce_sum(
+                tf.abs(c[:, :, None, :] - self.control_points[:, None, :, :]), axis=-1
+            )
+            u = d**2 * tf.math.log(d + 1e-6)  # (N, M, P^2)
             offset = tf.reduce_sum(u * self.control_params, axis=-1)  # (bs, M)
             out = out + offset[..., None]
         return out
@@ -253,13 +326,17 @@ class Transform:
         Differentiable (also w.r.t. ``coordinates``, as the original's ``create_graph=True``).
         """
         c = tf.cast(coordinates, tf.float32)
-        A = tf.broadcast_to(self.theta[:, None, :, :2], tf.stack([self.bs, tf.shape(c)[1], 2, 2]))
+        A = tf.broadcast_to(
+            self.theta[:, None, :, :2], tf.stack([self.bs, tf.shape(c)[1], 2, 2])
+        )
         if not self.tps:
             return A
         diff = c[:, :, None, :] - self.control_points[:, None, :, :]  # (N, M, P^2, 2)
         d = tf.reduce_sum(tf.abs(diff), axis=-1)
-        du = 2.0 * d * tf.math.log(d + 1e-6) + d ** 2 / (d + 1e-6)
-        g = tf.reduce_sum((du * self.control_params)[..., None] * tf.sign(diff), axis=2)  # (bs, M, 2)
+        du = 2.0 * d * tf.math.log(d + 1e-6) + d**2 / (d + 1e-6)
+        g = tf.reduce_sum(
+            (du * self.control_params)[..., None] * tf.sign(diff), axis=2
+        )  # (bs, M, 2)
         return A + tf.stack([g, g], axis=-2)
 
     def jacobian_autodiff(self, coordinates):
@@ -280,7 +357,12 @@ class Transform:
         h, w = frame.shape[1], frame.shape[2]
         grid = tf.reshape(make_coordinate_grid(h, w), (1, h * w, 2))
         grid = tf.reshape(self.warp_coordinates(grid), (self.bs, h, w, 2))
-        return grid_sample(frame, tf.cast(grid, frame.dtype), align_corners=True, padding_mode="reflection")
+        return grid_sample(
+            frame,
+            tf.cast(grid, frame.dtype),
+            align_corners=True,
+            padding_mode="reflection",
+        )
 
 
 # ============================================================================================
@@ -304,21 +386,31 @@ def perceptual_loss(vgg, pyramid_generated, pyramid_real, scales, weights):
         x_vgg = vgg(pyramid_generated["prediction_" + str(s)])
         y_vgg = vgg(pyramid_real["prediction_" + str(s)])
         for i, w in enumerate(weights):
-            total += float(w) * tf.reduce_mean(tf.abs(_f32(x_vgg[i]) - tf.stop_gradient(_f32(y_vgg[i]))))
+            total += float(w) * tf.reduce_mean(
+                tf.abs(_f32(x_vgg[i]) - tf.stop_gradient(_f32(y_vgg[i])))
+            )
     return total
 
 
 def generator_gan_loss(maps_generated, scales, weight):
     """LSGAN generator term ``sum_s weight mean((1 - D(G))^2)``."""
-    return sum(float(weight) * tf.reduce_mean((1.0 - _f32(maps_generated["prediction_map_" + str(s)])) ** 2)
-               for s in scales)
+    return sum(
+        float(weight)
+        * tf.reduce_mean((1.0 - _f32(maps_generated["prediction_map_" + str(s)])) ** 2)
+        for s in scales
+    )
 
 
 def discriminator_gan_loss(maps_real, maps_generated, scales, weight):
     """LSGAN discriminator term ``sum_s weight mean((1 - D(real))^2 + D(fake)^2)``."""
-    return sum(float(weight) * tf.reduce_mean((1.0 - _f32(maps_real["prediction_map_" + str(s)])) ** 2
-                                              + _f32(maps_generated["prediction_map_" + str(s)]) ** 2)
-               for s in scales)
+    return sum(
+        float(weight)
+        * tf.reduce_mean(
+            (1.0 - _f32(maps_real["prediction_map_" + str(s)])) ** 2
+            + _f32(maps_generated["prediction_map_" + str(s)]) ** 2
+        )
+        for s in scales
+    )
 
 
 def feature_matching_loss(maps_real, maps_generated, scales, weights):
@@ -335,8 +427,12 @@ def feature_matching_loss(maps_real, maps_generated, scales, weights):
 
 def equivariance_value_loss(kp_driving, transformed_kp, transform, weight):
     """``weight mean|kp_driving - T(kp_transformed)|``."""
-    return float(weight) * tf.reduce_mean(tf.abs(
-        _f32(kp_driving["value"]) - transform.warp_coordinates(_f32(transformed_kp["value"]))))
+    return float(weight) * tf.reduce_mean(
+        tf.abs(
+            _f32(kp_driving["value"])
+            - transform.warp_coordinates(_f32(transformed_kp["value"]))
+        )
+    )
 
 
 def inverse_2x2(m):
@@ -344,13 +440,20 @@ def inverse_2x2(m):
     a, b = m[..., 0, 0], m[..., 0, 1]
     c, d = m[..., 1, 0], m[..., 1, 1]
     det = a * d - b * c
-    return tf.stack([tf.stack([d, -b], -1), tf.stack([-c, a], -1)], -2) / det[..., None, None]
+    return (
+        tf.stack([tf.stack([d, -b], -1), tf.stack([-c, a], -1)], -2)
+        / det[..., None, None]
+    )
 
 
-def equivariance_jacobian_loss(kp_driving, transformed_kp, transform, weight, autodiff=False):
+def equivariance_jacobian_loss(
+    kp_driving, transformed_kp, transform, weight, autodiff=False
+):
     """``weight mean|I - J_driving^{-1} (J_T(kp_transformed) J_transformed)|``."""
     jac = transform.jacobian_autodiff if autodiff else transform.jacobian
-    j_t = tf.matmul(jac(_f32(transformed_kp["value"])), _f32(transformed_kp["jacobian"]))
+    j_t = tf.matmul(
+        jac(_f32(transformed_kp["value"])), _f32(transformed_kp["jacobian"])
+    )
     value = tf.matmul(inverse_2x2(_f32(kp_driving["jacobian"])), j_t)
     return float(weight) * tf.reduce_mean(tf.abs(tf.eye(2) - value))
 
@@ -373,14 +476,25 @@ class GeneratorFullModel:
     ``vgg``: a :class:`Vgg19` (default :meth:`Vgg19.default`, only if the perceptual loss is on).
     """
 
-    def __init__(self, kp_extractor, generator, discriminator, train_params, vgg=None,
-                 jacobian_autodiff=False):
+    def __init__(
+        self,
+        kp_extractor,
+        generator,
+        discriminator,
+        train_params,
+        vgg=None,
+        jacobian_autodiff=False,
+    ):
         self.kp_extractor = kp_extractor
         self.generator = generator
         self.discriminator = discriminator
         self.train_params = train_params
         self.scales = list(train_params["scales"])
-        self.disc_scales = list(getattr(discriminator, "scales", [1])) if discriminator is not None else [1]
+        self.disc_scales = (
+            list(getattr(discriminator, "scales", [1]))
+            if discriminator is not None
+            else [1]
+        )
         self.pyramid = ImagePyramid(self.scales, getattr(generator, "num_channels", 3))
         self.loss_weights = train_params["loss_weights"]
         self.jacobian_autodiff = jacobian_autodiff
@@ -394,40 +508,59 @@ class GeneratorFullModel:
         source, driving = x["source"], x["driving"]
         kp_source = self.kp_extractor(source, training=training)
         kp_driving = self.kp_extractor(driving, training=training)
-        generated = dict(self.generator(source, kp_source=kp_source, kp_driving=kp_driving, training=training))
+        generated = dict(
+            self.generator(
+                source, kp_source=kp_source, kp_driving=kp_driving, training=training
+            )
+        )
         generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
         loss_values = {}
         pyramid_real = self.pyramid(driving)
         pyramid_generated = self.pyramid(generated["prediction"])
 
         if sum(lw["perceptual"]) != 0:
-            loss_values["perceptual"] = perceptual_loss(self.vgg, pyramid_generated, pyramid_real,
-                                                        self.scales, lw["perceptual"])
+            loss_values["perceptual"] = perceptual_loss(
+                self.vgg, pyramid_generated, pyramid_real, self.scales, lw["perceptual"]
+            )
         if float(lw.get("generator_gan", 0)) != 0:
             kp_d = detach_kp(kp_driving)
-            maps_generated = self.discriminator(pyramid_generated, kp=kp_d, training=training)
+            maps_generated = self.discriminator(
+                pyramid_generated, kp=kp_d, training=training
+            )
             maps_real = self.discriminator(pyramid_real, kp=kp_d, training=training)
-            loss_values["gen_gan"] = generator_gan_loss(maps_generated, self.disc_scales, lw["generator_gan"])
+            loss_values["gen_gan"] = generator_gan_loss(
+                maps_generated, self.disc_scales, lw["generator_gan"]
+            )
             if sum(lw.get("feature_matching", [])) != 0:
                 loss_values["feature_matching"] = feature_matching_loss(
-                    maps_real, maps_generated, self.disc_scales, lw["feature_matching"])
+                    maps_real, maps_generated, self.disc_scales, lw["feature_matching"]
+                )
 
         w_val = float(lw.get("equivariance_value", 0))
         w_jac = float(lw.get("equivariance_jacobian", 0))
         if w_val + w_jac != 0:
             if transform is None:
-                transform = Transform(tf.shape(driving)[0], **self.train_params["transform_params"],
-                                      seed=seed)
+                transform = Transform(
+                    tf.shape(driving)[0],
+                    **self.train_params["transform_params"],
+                    seed=seed,
+                )
             transformed_frame = transform.transform_frame(driving)
             transformed_kp = self.kp_extractor(transformed_frame, training=training)
             generated["transformed_frame"] = transformed_frame
             generated["transformed_kp"] = transformed_kp
             if w_val != 0:
                 loss_values["equivariance_value"] = equivariance_value_loss(
-                    kp_driving, transformed_kp, transform, w_val)
+                    kp_driving, transformed_kp, transform, w_val
+                )
             if w_jac != 0:
                 loss_values["equivariance_jacobian"] = equivariance_jacobian_loss(
-                    kp_driving, transformed_kp, transform, w_jac, autodiff=self.jacobian_autodiff)
+                    kp_driving,
+                    transformed_kp,
+                    transform,
+                    w_jac,
+                    autodiff=self.jacobian_autodiff,
+                )
         return loss_values, generated
 
 
@@ -450,7 +583,15 @@ class DiscriminatorFullModel:
         pyramid_real = self.pyramid(x["driving"])
         pyramid_generated = self.pyramid(tf.stop_gradient(generated["prediction"]))
         kp_d = detach_kp(generated["kp_driving"])
-        maps_generated = self.discriminator(pyramid_generated, kp=kp_d, training=training)
+        maps_generated = self.discriminator(
+            pyramid_generated, kp=kp_d, training=training
+        )
         maps_real = self.discriminator(pyramid_real, kp=kp_d, training=training)
-        return {"disc_gan": discriminator_gan_loss(maps_real, maps_generated, self.scales,
-                                                   self.loss_weights["discriminator_gan"])}
+        return {
+            "disc_gan": discriminator_gan_loss(
+                maps_real,
+                maps_generated,
+                self.scales,
+                self.loss_weights["discriminator_gan"],
+            )
+        }

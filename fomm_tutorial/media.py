@@ -25,6 +25,7 @@ Public API::
 ``size`` is ``None`` (keep), an int ``s`` (-> ``(s, s)``) or ``(h, w)``; resizing uses
 ``skimage.transform.resize`` with anti-aliasing.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,9 +43,19 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = FFMPEG_EXTENSIONS + GIF_EXTENSIONS + IMAGE_EXTENSIONS
 
 __all__ = [
-    "read_image", "read_video", "iter_video", "video_fps", "count_frames", "write_image",
-    "write_video", "to_float_rgb", "resize_frames", "normalize_size", "VIDEO_EXTENSIONS",
-    "IMAGE_EXTENSIONS", "FFMPEG_EXTENSIONS",
+    "read_image",
+    "read_video",
+    "iter_video",
+    "video_fps",
+    "count_frames",
+    "write_image",
+    "write_video",
+    "to_float_rgb",
+    "resize_frames",
+    "normalize_size",
+    "VIDEO_EXTENSIONS",
+    "IMAGE_EXTENSIONS",
+    "FFMPEG_EXTENSIONS",
 ]
 
 
@@ -79,15 +90,19 @@ def to_float_rgb(array, name: str = "image") -> np.ndarray:
     if a.ndim == 2:
         a = a[..., None]
     if a.ndim != 3:
-        raise ValueError(f"{name}: expected an image of shape (H, W) or (H, W, C), got {a.shape}")
+        raise ValueError(
+            f"{name}: expected an image of shape (H, W) or (H, W, C), got {a.shape}"
+        )
     c = a.shape[-1]
     if c in (1, 2):
         a = np.repeat(a[..., :1], 3, axis=-1)
     elif c == 4:
         a = a[..., :3]
     elif c != 3:
-        raise ValueError(f"{name}: unsupported channel count {c} (shape {a.shape}); expected 1 "
-                         "(grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA). Convert the file to RGB.")
+        raise ValueError(
+            f"{name}: unsupported channel count {c} (shape {a.shape}); expected 1 "
+            "(grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA). Convert the file to RGB."
+        )
     if a.dtype == np.bool_:
         out = a.astype(np.float32)
     elif np.issubdtype(a.dtype, np.integer):
@@ -103,8 +118,15 @@ def _resize_one(frame: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
     if frame.shape[:2] == tuple(hw):
         return frame
     from skimage.transform import resize
-    out = resize(frame, hw + (frame.shape[-1],), order=1, mode="reflect", anti_aliasing=True,
-                 preserve_range=True)
+
+    out = resize(
+        frame,
+        hw + (frame.shape[-1],),
+        order=1,
+        mode="reflect",
+        anti_aliasing=True,
+        preserve_range=True,
+    )
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
@@ -117,14 +139,19 @@ def resize_frames(frames: np.ndarray, size: Size) -> np.ndarray:
         return _resize_one(frames, hw)
     if frames.shape[1:3] == hw:
         return frames
-    return np.stack([_resize_one(f, hw) for f in frames]) if len(frames) else \
-        np.zeros((0,) + hw + (frames.shape[-1],), np.float32)
+    return (
+        np.stack([_resize_one(f, hw) for f in frames])
+        if len(frames)
+        else np.zeros((0,) + hw + (frames.shape[-1],), np.float32)
+    )
 
 
 def _check_exists(path: Path) -> None:
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder (check the path; relative paths "
-                                f"are relative to {os.getcwd()})")
+        raise FileNotFoundError(
+            f"{path}: no such file or folder (check the path; relative paths "
+            f"are relative to {os.getcwd()})"
+        )
 
 
 def _kind(path: Path) -> str:
@@ -137,22 +164,30 @@ def _kind(path: Path) -> str:
         return "gif"
     if ext in IMAGE_EXTENSIONS:
         return "strip"
-    raise ValueError(f"{path}: unknown video extension {ext!r}; supported: a folder of frames, "
-                     f"{', '.join(VIDEO_EXTENSIONS)}. Convert it (e.g. ffmpeg -i in out.mp4).")
+    raise ValueError(
+        f"{path}: unknown video extension {ext!r}; supported: a folder of frames, "
+        f"{', '.join(VIDEO_EXTENSIONS)}. Convert it (e.g. ffmpeg -i in out.mp4)."
+    )
 
 
 def _frame_files(folder: Path):
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
     if not files:
-        raise ValueError(f"{folder}: empty folder (no frames with extensions "
-                         f"{', '.join(IMAGE_EXTENSIONS)}); put the frames there as images named "
-                         "so that they sort in time order (e.g. 0000000.png).")
+        raise ValueError(
+            f"{folder}: empty folder (no frames with extensions "
+            f"{', '.join(IMAGE_EXTENSIONS)}); put the frames there as images named "
+            "so that they sort in time order (e.g. 0000000.png)."
+        )
     return files
 
 
 def _load_raw_image(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(path) as im:
             im.load()
@@ -171,8 +206,10 @@ def _load_raw_image(path: Path) -> np.ndarray:
                 im = im.convert("L")
             return np.asarray(im)
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"{path}: cannot decode the image ({e}); the file is corrupt or not an "
-                         "image. Re-export it as PNG/JPEG.") from None
+        raise ValueError(
+            f"{path}: cannot decode the image ({e}); the file is corrupt or not an "
+            "image. Re-export it as PNG/JPEG."
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,8 +223,10 @@ def read_image(path: PathLike, size: Size = None) -> np.ndarray:
     path = Path(path)
     _check_exists(path)
     if path.is_dir():
-        raise ValueError(f"{path}: is a folder, expected an image file (use read_video for a "
-                         "folder of frames)")
+        raise ValueError(
+            f"{path}: is a folder, expected an image file (use read_video for a "
+            "folder of frames)"
+        )
     image = to_float_rgb(_load_raw_image(path), name=str(path))
     return resize_frames(image, size)
 
@@ -195,6 +234,7 @@ def read_image(path: PathLike, size: Size = None) -> np.ndarray:
 def write_image(path: PathLike, image) -> None:
     """Write ``(H, W, 3)`` float in [0, 1] (or uint8) as an 8-bit image (format from extension)."""
     from PIL import Image
+
     path = Path(path)
     arr = _to_uint8(np.asarray(image)[None], name=str(path))[0]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,13 +246,18 @@ def write_image(path: PathLike, image) -> None:
 # --------------------------------------------------------------------------------------------
 def _ffmpeg_reader(path: Path):
     import imageio.v2 as iio
+
     try:
         return iio.get_reader(str(path), format="FFMPEG")
-    except Exception as e:  # imageio raises OSError / RuntimeError / IndexError variants
-        raise ValueError(f"{path}: cannot open the video ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''}); the file is corrupt, "
-                         "empty or not a video. Re-encode it, e.g. "
-                         "ffmpeg -i in.mp4 -c:v libx264 -pix_fmt yuv420p out.mp4") from None
+    except (
+        Exception
+    ) as e:  # imageio raises OSError / RuntimeError / IndexError variants
+        raise ValueError(
+            f"{path}: cannot open the video ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}); the file is corrupt, "
+            "empty or not a video. Re-encode it, e.g. "
+            "ffmpeg -i in.mp4 -c:v libx264 -pix_fmt yuv420p out.mp4"
+        ) from None
 
 
 def _iter_ffmpeg(path: Path):
@@ -226,24 +271,31 @@ def _iter_ffmpeg(path: Path):
                 break
             except RuntimeError as e:
                 if n == 0:
-                    raise ValueError(f"{path}: cannot decode the video ({e}); the file is "
-                                     "corrupt. Re-encode it with ffmpeg.") from None
+                    raise ValueError(
+                        f"{path}: cannot decode the video ({e}); the file is "
+                        "corrupt. Re-encode it with ffmpeg."
+                    ) from None
                 break
             n += 1
             yield frame
     finally:
         reader.close()
     if n == 0:
-        raise ValueError(f"{path}: the video has zero frames; check the file (ffprobe) or "
-                         "re-encode it.")
+        raise ValueError(
+            f"{path}: the video has zero frames; check the file (ffprobe) or "
+            "re-encode it."
+        )
 
 
 def _iter_gif(path: Path):
     from PIL import Image, ImageSequence, UnidentifiedImageError
+
     try:
         im = Image.open(path)
     except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{path}: cannot decode the GIF ({e}); the file is corrupt.") from None
+        raise ValueError(
+            f"{path}: cannot decode the GIF ({e}); the file is corrupt."
+        ) from None
     n = 0
     with im:
         try:
@@ -252,8 +304,9 @@ def _iter_gif(path: Path):
                 yield np.asarray(frame.convert("RGB"))
         except OSError as e:
             if n == 0:
-                raise ValueError(f"{path}: cannot decode the GIF ({e}); the file is corrupt.") \
-                    from None
+                raise ValueError(
+                    f"{path}: cannot decode the GIF ({e}); the file is corrupt."
+                ) from None
     if n == 0:
         raise ValueError(f"{path}: the GIF has zero frames.")
 
@@ -264,15 +317,21 @@ def _strip_frames(path: Path, frame_hw: Optional[Tuple[int, int]] = None) -> np.
     h, total_w, _ = image.shape
     fw = h if frame_hw is None else frame_hw[1]
     if total_w % fw != 0:
-        raise ValueError(f"{path}: an image strip of width {total_w} is not a whole number of "
-                         f"frames of width {fw} (frames are assumed square, height {h}); pass "
-                         "frame_shape=(h, w) or store the video as a folder of frames / mp4.")
+        raise ValueError(
+            f"{path}: an image strip of width {total_w} is not a whole number of "
+            f"frames of width {fw} (frames are assumed square, height {h}); pass "
+            "frame_shape=(h, w) or store the video as a folder of frames / mp4."
+        )
     n = total_w // fw
     return image.reshape(h, n, fw, 3).transpose(1, 0, 2, 3).copy()
 
 
-def iter_video(path: PathLike, size: Size = None, max_frames: Optional[int] = None,
-               frame_shape: Optional[Sequence[int]] = None) -> Iterator[np.ndarray]:
+def iter_video(
+    path: PathLike,
+    size: Size = None,
+    max_frames: Optional[int] = None,
+    frame_shape: Optional[Sequence[int]] = None,
+) -> Iterator[np.ndarray]:
     """Stream the frames of a video as ``(H, W, 3)`` float32 in [0, 1] (see module docstring).
 
     Errors (``ValueError`` / ``FileNotFoundError``) name the file: missing file, empty folder,
@@ -294,7 +353,9 @@ def iter_video(path: PathLike, size: Size = None, max_frames: Optional[int] = No
         raw = _iter_gif(path)
         names = None
     else:
-        raw = iter(_strip_frames(path, normalize_size(frame_shape) if frame_shape else None))
+        raw = iter(
+            _strip_frames(path, normalize_size(frame_shape) if frame_shape else None)
+        )
         names = None
     for i, frame in enumerate(raw):
         if max_frames is not None and i >= max_frames:
@@ -306,23 +367,31 @@ def iter_video(path: PathLike, size: Size = None, max_frames: Optional[int] = No
         yield f
 
 
-def read_video(path: PathLike, size: Size = None, max_frames: Optional[int] = None,
-               frame_shape: Optional[Sequence[int]] = None) -> np.ndarray:
+def read_video(
+    path: PathLike,
+    size: Size = None,
+    max_frames: Optional[int] = None,
+    frame_shape: Optional[Sequence[int]] = None,
+) -> np.ndarray:
     """Read a whole video as ``(T, H, W, 3)`` float32 RGB in [0, 1].
 
     ``path``: a folder of frames (sorted by name), ``.mp4/.mov/.avi/...``, ``.gif`` or a
     ``.png/.jpg`` strip of square frames (``frame_shape=(h, w)`` for non-square strips).
     ``size``: None, int or ``(h, w)`` to resize every frame; ``max_frames``: read at most that many.
     """
-    frames = list(iter_video(path, size=size, max_frames=max_frames, frame_shape=frame_shape))
+    frames = list(
+        iter_video(path, size=size, max_frames=max_frames, frame_shape=frame_shape)
+    )
     if not frames:
         if max_frames is not None and max_frames <= 0:
             raise ValueError(f"{path}: max_frames must be positive, got {max_frames}")
         raise ValueError(f"{path}: the video has zero frames.")
     shapes = {f.shape for f in frames}
     if len(shapes) > 1:
-        raise ValueError(f"{path}: frames have different sizes {sorted(shapes)}; pass size=(h, w) "
-                         "to resize them all.")
+        raise ValueError(
+            f"{path}: frames have different sizes {sorted(shapes)}; pass size=(h, w) "
+            "to resize them all."
+        )
     return np.stack(frames)
 
 
@@ -352,6 +421,7 @@ def video_fps(path: PathLike, default: float = 25.0) -> float:
         return float(fps) if fps else float(default)
     if kind == "gif":
         from PIL import Image
+
         try:
             with Image.open(path) as im:
                 duration = im.info.get("duration")
@@ -369,8 +439,10 @@ def _to_uint8(frames: np.ndarray, name: str) -> np.ndarray:
     if a.ndim == 3:  # (T, H, W) grey
         a = a[..., None]
     if a.ndim != 4 or a.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"{name}: frames must have shape (T, H, W, 3) (or 1/4 channels), "
-                         f"got {a.shape}")
+        raise ValueError(
+            f"{name}: frames must have shape (T, H, W, 3) (or 1/4 channels), "
+            f"got {a.shape}"
+        )
     if a.shape[0] == 0:
         raise ValueError(f"{name}: no frames to write (T = 0)")
     if a.shape[-1] == 1:
@@ -384,14 +456,20 @@ def _to_uint8(frames: np.ndarray, name: str) -> np.ndarray:
             raise ValueError(f"{name}: frames contain NaN or Inf")
         lo, hi = float(a.min()), float(a.max())
         if lo < -1e-3 or hi > 1 + 1e-3:
-            raise ValueError(f"{name}: float frames must be in [0, 1], got values in "
-                             f"[{lo:.4g}, {hi:.4g}]; clip them (np.clip(x, 0, 1)) or rescale "
-                             "(x / 255 for 0..255 data).")
+            raise ValueError(
+                f"{name}: float frames must be in [0, 1], got values in "
+                f"[{lo:.4g}, {hi:.4g}]; clip them (np.clip(x, 0, 1)) or rescale "
+                "(x / 255 for 0..255 data)."
+            )
         return np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-    raise ValueError(f"{name}: frames must be float in [0, 1] or uint8, got dtype {a.dtype}")
+    raise ValueError(
+        f"{name}: frames must be float in [0, 1] or uint8, got dtype {a.dtype}"
+    )
 
 
-def write_video(path: PathLike, frames, fps: float = 25, quality: Optional[float] = 8) -> Path:
+def write_video(
+    path: PathLike, frames, fps: float = 25, quality: Optional[float] = 8
+) -> Path:
     """Write ``(T, H, W, 3)`` frames (float in [0, 1] or uint8).
 
     ``.mp4/.mov/.avi/.mkv``: libx264 yuv420p (odd sizes are padded by edge replication to even);
@@ -407,13 +485,21 @@ def write_video(path: PathLike, frames, fps: float = 25, quality: Optional[float
     path.parent.mkdir(parents=True, exist_ok=True)
     if ext in FFMPEG_EXTENSIONS:
         import imageio.v2 as iio
+
         t, h, w, _ = data.shape
         ph, pw = h % 2, w % 2
         if ph or pw:
             data = np.pad(data, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
-        writer = iio.get_writer(str(path), format="FFMPEG", fps=fps, codec="libx264",
-                                pixelformat="yuv420p", quality=quality, macro_block_size=1,
-                                ffmpeg_log_level="error")
+        writer = iio.get_writer(
+            str(path),
+            format="FFMPEG",
+            fps=fps,
+            codec="libx264",
+            pixelformat="yuv420p",
+            quality=quality,
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+        )
         try:
             for f in data:
                 writer.append_data(f)
@@ -421,19 +507,30 @@ def write_video(path: PathLike, frames, fps: float = 25, quality: Optional[float
             writer.close()
     elif ext in GIF_EXTENSIONS:
         from PIL import Image
+
         images = [Image.fromarray(f) for f in data]
-        images[0].save(path, save_all=True, append_images=images[1:], loop=0,
-                       duration=max(1, int(round(1000.0 / fps))), optimize=False)
+        images[0].save(
+            path,
+            save_all=True,
+            append_images=images[1:],
+            loop=0,
+            duration=max(1, int(round(1000.0 / fps))),
+            optimize=False,
+        )
     elif ext in IMAGE_EXTENSIONS:
         from PIL import Image
+
         strip = np.concatenate(list(data), axis=1)
         Image.fromarray(strip).save(path)
     elif ext == "":
         from PIL import Image
+
         path.mkdir(parents=True, exist_ok=True)
         for i, f in enumerate(data):
             Image.fromarray(f).save(path / f"{i:07d}.png")
     else:
-        raise ValueError(f"{path}: unknown video extension {ext!r}; use .mp4, .gif, .png (strip) "
-                         "or no extension (a folder of PNG frames).")
+        raise ValueError(
+            f"{path}: unknown video extension {ext!r}; use .mp4, .gif, .png (strip) "
+            "or no extension (a folder of PNG frames)."
+        )
     return path

@@ -10,6 +10,7 @@ Conventions (chapter 1):
   the driving frame, where to sample the source), and ``warp_image(image1, w)`` rebuilds
   ``image0`` from ``image1`` with one bilinear lookup per output pixel.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,9 +22,20 @@ import tensorflow as tf
 from fomm_tutorial.resampler import grid_sample
 
 __all__ = [
-    "brightness_constancy_derivation", "to_grayscale", "image_gradients", "pixel_grid",
-    "warp_image", "lucas_kanade", "lucas_kanade_step", "synthetic_flow", "stereo_flow",
-    "endpoint_error", "endpoint_error_map", "flow_to_color", "color_wheel", "plot_flow_arrows",
+    "brightness_constancy_derivation",
+    "to_grayscale",
+    "image_gradients",
+    "pixel_grid",
+    "warp_image",
+    "lucas_kanade",
+    "lucas_kanade_step",
+    "synthetic_flow",
+    "stereo_flow",
+    "endpoint_error",
+    "endpoint_error_map",
+    "flow_to_color",
+    "color_wheel",
+    "plot_flow_arrows",
 ]
 
 
@@ -53,8 +65,14 @@ def brightness_constancy_derivation() -> dict:
     first_order = I(x, y, t) + dt * slope
     constraint = sp.expand(sp.simplify((first_order - I(x, y, t)) / dt))
     gradient = tuple(sp.diff(I(x, y, t), s) for s in (x, y, t))
-    return {"symbols": (x, y, t, u, v, dt), "I": I, "constancy": constancy,
-            "first_order": first_order, "constraint": constraint, "gradient": gradient}
+    return {
+        "symbols": (x, y, t, u, v, dt),
+        "I": I,
+        "constancy": constancy,
+        "first_order": first_order,
+        "constraint": constraint,
+        "gradient": gradient,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -63,19 +81,25 @@ def brightness_constancy_derivation() -> dict:
 def _check_images(image, name):
     image = tf.convert_to_tensor(image)
     if image.shape.rank != 4:
-        raise ValueError(f"{name} must be a 4-D NHWC tensor (B, H, W, C), got shape {image.shape}; "
-                         f"add a batch axis with image[None] or a channel axis with image[..., None].")
+        raise ValueError(
+            f"{name} must be a 4-D NHWC tensor (B, H, W, C), got shape {image.shape}; "
+            f"add a batch axis with image[None] or a channel axis with image[..., None]."
+        )
     if not image.dtype.is_floating:
-        raise ValueError(f"{name} must be floating point in [0, 1], got dtype {image.dtype.name}; "
-                         f"convert with tf.image.convert_image_dtype(image, tf.float32).")
+        raise ValueError(
+            f"{name} must be floating point in [0, 1], got dtype {image.dtype.name}; "
+            f"convert with tf.image.convert_image_dtype(image, tf.float32)."
+        )
     return tf.cast(image, tf.float32)
 
 
 def _check_flow(flow, name="flow"):
     flow = tf.convert_to_tensor(flow, tf.float32)
     if flow.shape.rank != 4 or flow.shape[-1] != 2:
-        raise ValueError(f"{name} must have shape (B, H, W, 2) with (u, v) in pixels in the last "
-                         f"axis, got {flow.shape}.")
+        raise ValueError(
+            f"{name} must have shape (B, H, W, 2) with (u, v) in pixels in the last "
+            f"axis, got {flow.shape}."
+        )
     return flow
 
 
@@ -121,8 +145,11 @@ def image_gradients(images):
 
 def pixel_grid(height: int, width: int):
     """Pixel-centre coordinates ``(H, W, 2)``, ``[..., 0] = x = column``, ``[..., 1] = y = row``."""
-    ys, xs = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32),
-                         indexing="ij")
+    ys, xs = tf.meshgrid(
+        tf.range(height, dtype=tf.float32),
+        tf.range(width, dtype=tf.float32),
+        indexing="ij",
+    )
     return tf.stack([xs, ys], axis=-1)
 
 
@@ -140,7 +167,9 @@ def warp_image(image, flow, padding_mode: str = "border"):
     image = _check_images(image, "image")
     flow = _check_flow(flow)
     h, w = image.shape[1], image.shape[2]
-    pos = pixel_grid(flow.shape[1], flow.shape[2])[None] + flow  # pixel coordinates in image
+    pos = (
+        pixel_grid(flow.shape[1], flow.shape[2])[None] + flow
+    )  # pixel coordinates in image
     # align_corners=True: pixel 0 -> -1, pixel W-1 -> +1.
     scale = tf.constant([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], tf.float32)
     grid = pos * scale - 1.0
@@ -162,8 +191,15 @@ def _resize_flow(flow, size):
 # --------------------------------------------------------------------------------------------
 # Lucas-Kanade
 # --------------------------------------------------------------------------------------------
-def lucas_kanade_step(image0, image1, flow, window: int = 15, regularisation: float = 1e-4,
-                      max_step: float = 1.0, smoothing: int = 5):
+def lucas_kanade_step(
+    image0,
+    image1,
+    flow,
+    window: int = 15,
+    regularisation: float = 1e-4,
+    max_step: float = 1.0,
+    smoothing: int = 5,
+):
     """One Gauss-Newton update of a dense Lucas-Kanade flow at a single scale.
 
     With ``I_1^w = image1`` warped by ``flow``, each pixel solves the 2 x 2 least-squares system
@@ -203,8 +239,16 @@ def lucas_kanade_step(image0, image1, flow, window: int = 15, regularisation: fl
     return _box_mean(flow, smoothing) if smoothing and smoothing > 1 else flow
 
 
-def lucas_kanade(image0, image1, window: int = 15, levels: int = 3, iterations: int = 5,
-                 regularisation: float = 1e-4, max_step: float = 1.0, smoothing: int = 5):
+def lucas_kanade(
+    image0,
+    image1,
+    window: int = 15,
+    levels: int = 3,
+    iterations: int = 5,
+    regularisation: float = 1e-4,
+    max_step: float = 1.0,
+    smoothing: int = 5,
+):
     """Dense coarse-to-fine Lucas-Kanade optical flow.
 
     Builds an image pyramid (each level half the size, anti-aliased), estimates the flow at the
@@ -226,8 +270,10 @@ def lucas_kanade(image0, image1, window: int = 15, levels: int = 3, iterations: 
     image0 = _check_images(image0, "image0")
     image1 = _check_images(image1, "image1")
     if image0.shape != image1.shape:
-        raise ValueError(f"image0 and image1 must have the same shape, got {image0.shape} and "
-                         f"{image1.shape}.")
+        raise ValueError(
+            f"image0 and image1 must have the same shape, got {image0.shape} and "
+            f"{image1.shape}."
+        )
     if not (isinstance(window, (int, np.integer)) and window >= 3 and window % 2 == 1):
         raise ValueError(f"window must be an odd integer >= 3, got {window!r}.")
     if not (isinstance(levels, (int, np.integer)) and levels >= 1):
@@ -236,8 +282,10 @@ def lucas_kanade(image0, image1, window: int = 15, levels: int = 3, iterations: 
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}.")
     h, w = image0.shape[1], image0.shape[2]
     if min(h, w) < 2 ** (levels - 1) * 4:
-        raise ValueError(f"a {h}x{w} image is too small for {levels} pyramid levels (the coarsest "
-                         f"level must be at least 4 pixels); use fewer levels.")
+        raise ValueError(
+            f"a {h}x{w} image is too small for {levels} pyramid levels (the coarsest "
+            f"level must be at least 4 pixels); use fewer levels."
+        )
     g0, g1 = to_grayscale(image0), to_grayscale(image1)
     pyr0, pyr1 = [g0], [g1]
     for _ in range(levels - 1):
@@ -250,7 +298,9 @@ def lucas_kanade(image0, image1, window: int = 15, levels: int = 3, iterations: 
         if flow.shape[1:3] != i0.shape[1:3]:
             flow = _resize_flow(flow, (i0.shape[1], i0.shape[2]))
         for _ in range(iterations):
-            flow = lucas_kanade_step(i0, i1, flow, window, regularisation, max_step, smoothing)
+            flow = lucas_kanade_step(
+                i0, i1, flow, window, regularisation, max_step, smoothing
+            )
     return flow
 
 
@@ -280,11 +330,15 @@ def synthetic_flow(kind: str, height: int, width: int, amount: float):
     elif kind == "rotation":
         a = math.radians(amount)
         c, s = math.cos(a), math.sin(a)
-        rotated = tf.stack([c * d[..., 0] - s * d[..., 1], s * d[..., 0] + c * d[..., 1]], -1)
+        rotated = tf.stack(
+            [c * d[..., 0] - s * d[..., 1], s * d[..., 0] + c * d[..., 1]], -1
+        )
         flow = rotated - d
     elif kind == "zoom":
         if amount <= -1:
-            raise ValueError(f"zoom amount must be > -1 (scale 1 + amount > 0), got {amount}.")
+            raise ValueError(
+                f"zoom amount must be > -1 (scale 1 + amount > 0), got {amount}."
+            )
         flow = d / (1.0 + amount) - d
     elif kind == "smooth":
         xn, yn = p[..., 0] / (width - 1), p[..., 1] / (height - 1)
@@ -292,7 +346,9 @@ def synthetic_flow(kind: str, height: int, width: int, amount: float):
         v = amount * tf.cos(2 * math.pi * xn) * tf.sin(math.pi * yn)
         flow = tf.stack([u, v], -1)
     else:
-        raise ValueError(f"kind must be one of 'translation', 'rotation', 'zoom', 'smooth', got {kind!r}.")
+        raise ValueError(
+            f"kind must be one of 'translation', 'rotation', 'zoom', 'smooth', got {kind!r}."
+        )
     return tf.cast(flow[None], tf.float32)
 
 
@@ -319,7 +375,10 @@ def stereo_flow(disparity, scale: int = 1):
     valid = np.isfinite(d) & (d > 0)
     h, w = (d.shape[0] // scale) * scale, (d.shape[1] // scale) * scale
     d, valid = np.where(valid, d, 0.0)[:h, :w], valid[:h, :w]
-    blocks = lambda a: a.reshape(h // scale, scale, w // scale, scale)
+
+    def blocks(a):
+        return a.reshape(h // scale, scale, w // scale, scale)
+
     mask = blocks(valid).all(axis=(1, 3))
     u = -blocks(d).mean(axis=(1, 3)) / scale
     flow = np.stack([np.where(mask, u, 0.0), np.zeros_like(u)], -1)
@@ -333,7 +392,9 @@ def endpoint_error_map(flow, flow_gt):
     """Per-pixel end-point error ``||flow - flow_gt||_2``: ``(B, H, W, 2) x 2 -> (B, H, W)``."""
     flow, flow_gt = _check_flow(flow), _check_flow(flow_gt, "flow_gt")
     if flow.shape != flow_gt.shape:
-        raise ValueError(f"flow and flow_gt must have the same shape, got {flow.shape} and {flow_gt.shape}.")
+        raise ValueError(
+            f"flow and flow_gt must have the same shape, got {flow.shape} and {flow_gt.shape}."
+        )
     return tf.norm(flow - flow_gt, axis=-1)
 
 
@@ -350,7 +411,9 @@ def endpoint_error(flow, flow_gt, mask=None, border: int = 0) -> float:
     epe = endpoint_error_map(flow, flow_gt).numpy()
     valid = np.ones(epe.shape, bool) if mask is None else np.asarray(mask, bool)
     if valid.shape != epe.shape:
-        raise ValueError(f"mask must have shape {epe.shape} (B, H, W), got {valid.shape}.")
+        raise ValueError(
+            f"mask must have shape {epe.shape} (B, H, W), got {valid.shape}."
+        )
     if border:
         inner = np.zeros(epe.shape, bool)
         inner[:, border:-border, border:-border] = True
@@ -386,7 +449,9 @@ def flow_to_color(flow, max_flow: float | None = None):
     if f.ndim == 4 and f.shape[0] == 1:
         f = f[0]
     if f.ndim != 3 or f.shape[-1] != 2:
-        raise ValueError(f"flow must have shape (H, W, 2) or (1, H, W, 2), got {np.shape(flow)}.")
+        raise ValueError(
+            f"flow must have shape (H, W, 2) or (1, H, W, 2), got {np.shape(flow)}."
+        )
     f = np.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0)
     mag = np.hypot(f[..., 0], f[..., 1])
     if max_flow is None:
@@ -423,10 +488,21 @@ def plot_flow_arrows(ax, flow, step: int = 8, color="k", scale: float = 1.0, **k
     if f.ndim == 4 and f.shape[0] == 1:
         f = f[0]
     if f.ndim != 3 or f.shape[-1] != 2:
-        raise ValueError(f"flow must have shape (H, W, 2) or (1, H, W, 2), got {np.shape(flow)}.")
+        raise ValueError(
+            f"flow must have shape (H, W, 2) or (1, H, W, 2), got {np.shape(flow)}."
+        )
     if step < 1:
         raise ValueError(f"step must be >= 1, got {step}.")
-    ys, xs = np.mgrid[step // 2:f.shape[0]:step, step // 2:f.shape[1]:step]
+    ys, xs = np.mgrid[step // 2 : f.shape[0] : step, step // 2 : f.shape[1] : step]
     u, v = f[ys, xs, 0], f[ys, xs, 1]
-    return ax.quiver(xs, ys, u, v, color=color, angles="xy", scale_units="xy", scale=1.0 / scale,
-                     **kwargs)
+    return ax.quiver(
+        xs,
+        ys,
+        u,
+        v,
+        color=color,
+        angles="xy",
+        scale_units="xy",
+        scale=1.0 / scale,
+        **kwargs,
+    )

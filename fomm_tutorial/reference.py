@@ -5,6 +5,7 @@ module's outputs; ``../shared/data`` holds a real talking-head video and photo. 
 up relative to the repository (and the current directory), or from ``FOMM_REFERENCE_DIR`` /
 ``FOMM_DATA_DIR``.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,6 +53,7 @@ def load_reference(path: str | os.PathLike | None = None) -> dict:
         raise FileNotFoundError(
             "The fomm-tiny reference fixture was not found next to the repository "
             "(../shared/reference/fomm-tiny). Set FOMM_REFERENCE_DIR to the folder that holds "
-            "vox-256-tiny-reference.npz.")
+            "vox-256-tiny-reference.npz."
+        )
     with np.load(folder / "vox-256-tiny-reference.npz") as f:
         return {k: f[k] for k in f.files}

@@ -9,6 +9,7 @@ Two entry points over one gather-based kernel with a hand-written gradient:
 * :func:`resampler` -- a drop-in replacement for ``tfa.image.resampler``: pixel coordinates,
   (x, y) order, every bilinear corner outside the image contributes zero.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -19,23 +20,31 @@ _PADDING_MODES = ("zeros", "border", "reflection")
 def _check_coords(coords, image, name, expected):
     coords = tf.convert_to_tensor(coords)
     if not coords.dtype.is_floating:
-        raise ValueError(f"{name} must be floating point (float16/bfloat16/float32/float64) "
-                         f"coordinates of shape {expected}, got {coords.dtype.name}.")
+        raise ValueError(
+            f"{name} must be floating point (float16/bfloat16/float32/float64) "
+            f"coordinates of shape {expected}, got {coords.dtype.name}."
+        )
     if coords.shape.rank is not None and coords.shape.rank >= 1:
         nb, ni = coords.shape[0], image.shape[0]
         if nb is not None and ni is not None and nb != ni:
-            raise ValueError(f"{name} and image must have the same batch size B: {name} {expected} "
-                             f"has B={nb}, the image (B, H, W, C) has B={ni}.")
+            raise ValueError(
+                f"{name} and image must have the same batch size B: {name} {expected} "
+                f"has B={nb}, the image (B, H, W, C) has B={ni}."
+            )
     return coords
 
 
 def _check_image(image, name="image"):
     image = tf.convert_to_tensor(image)
     if image.shape.rank != 4:
-        raise ValueError(f"{name} must be a 4-D NHWC tensor (B, H, W, C), got shape {image.shape}.")
+        raise ValueError(
+            f"{name} must be a 4-D NHWC tensor (B, H, W, C), got shape {image.shape}."
+        )
     if not image.dtype.is_floating:
-        raise ValueError(f"{name} must be floating point (float16/bfloat16/float32/float64), got "
-                         f"{image.dtype.name}; convert integer images with tf.image.convert_image_dtype.")
+        raise ValueError(
+            f"{name} must be floating point (float16/bfloat16/float32/float64), got "
+            f"{image.dtype.name}; convert integer images with tf.image.convert_image_dtype."
+        )
     return image
 
 
@@ -54,8 +63,14 @@ def _axis_taps(p, size):
     i1 = i0 + 1
     m0 = tf.cast((i0 >= 0) & (i0 < size), p.dtype)
     m1 = tf.cast((i1 >= 0) & (i1 < size), p.dtype)
-    return (tf.clip_by_value(i0, 0, size - 1), tf.clip_by_value(i1, 0, size - 1),
-            w0 * m0, w1 * m1, m0, m1)
+    return (
+        tf.clip_by_value(i0, 0, size - 1),
+        tf.clip_by_value(i1, 0, size - 1),
+        w0 * m0,
+        w1 * m1,
+        m0,
+        m1,
+    )
 
 
 @tf.custom_gradient
@@ -83,10 +98,15 @@ def _bilinear(image, px, py):
     def grad(g):  # g: (B, N, C)
         # d out / d image: each corner receives g times its weight (one scatter-add).
         base = (tf.range(b) * (h * w))[:, None]  # (B, 1) offset of each image
-        all_idx = tf.reshape(tf.stack([i + base for i in idx], axis=2), [-1])  # (B*N*4,)
-        contrib = tf.stack([g * wt[..., None] for wt in weights], axis=2)  # (B, N, 4, C)
-        g_image = tf.math.unsorted_segment_sum(tf.reshape(contrib, tf.stack([-1, c])), all_idx,
-                                               b * h * w)
+        all_idx = tf.reshape(
+            tf.stack([i + base for i in idx], axis=2), [-1]
+        )  # (B*N*4,)
+        contrib = tf.stack(
+            [g * wt[..., None] for wt in weights], axis=2
+        )  # (B, N, 4, C)
+        g_image = tf.math.unsorted_segment_sum(
+            tf.reshape(contrib, tf.stack([-1, c])), all_idx, b * h * w
+        )
         # d out / d (px, py): the bilinear derivative of chapter 4, with masked neighbours.
         gv = [tf.reduce_sum(v * g, axis=-1) for v in vals]  # 4 x (B, N)
         g_px = wy0 * (mx1 * gv[1] - mx0 * gv[0]) + wy1 * (mx1 * gv[3] - mx0 * gv[2])
@@ -126,11 +146,15 @@ def grid_sample(image, grid, align_corners: bool = True, padding_mode: str = "ze
     image = _check_image(image)
     grid = tf.convert_to_tensor(grid)
     if grid.shape.rank != 4 or grid.shape[-1] != 2:
-        raise ValueError(f"grid must have shape (B, h, w, 2) with normalised (x, y) in the last axis, "
-                         f"got {grid.shape}.")
+        raise ValueError(
+            f"grid must have shape (B, h, w, 2) with normalised (x, y) in the last axis, "
+            f"got {grid.shape}."
+        )
     grid = _check_coords(grid, image, "grid", "(B, h, w, 2)")
     if padding_mode not in _PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}.")
+        raise ValueError(
+            f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}."
+        )
     out_dtype = image.dtype
     compute = tf.float64 if out_dtype == tf.float64 else tf.float32
     image_c = tf.cast(image, compute)
@@ -160,7 +184,9 @@ def grid_sample(image, grid, align_corners: bool = True, padding_mode: str = "ze
         px = tf.clip_by_value(px, 0.0, wf - 1.0)
         py = tf.clip_by_value(py, 0.0, hf - 1.0)
     out = _bilinear(image_c, px, py)
-    out = tf.reshape(out, tf.stack([gshape[0], gshape[1], gshape[2], tf.shape(image_c)[3]]))
+    out = tf.reshape(
+        out, tf.stack([gshape[0], gshape[1], gshape[2], tf.shape(image_c)[3]])
+    )
     return tf.cast(out, out_dtype)
 
 
@@ -177,8 +203,10 @@ def resampler(data, warp):
     data = _check_image(data, "data")
     warp = tf.convert_to_tensor(warp)
     if warp.shape.rank is None or warp.shape.rank < 2 or warp.shape[-1] != 2:
-        raise ValueError(f"warp must have shape (B, ..., 2) with pixel (x, y) in the last axis, got "
-                         f"{warp.shape}.")
+        raise ValueError(
+            f"warp must have shape (B, ..., 2) with pixel (x, y) in the last axis, got "
+            f"{warp.shape}."
+        )
     warp = _check_coords(warp, data, "warp", "(B, ..., 2)")
     out_dtype = data.dtype
     compute = tf.float64 if out_dtype == tf.float64 else tf.float32
@@ -189,8 +217,12 @@ def resampler(data, warp):
     # exactly x = -1 (or y = -1) the one-sided derivative is not: move such points far outside so
     # that, as in tfa, their gradient is 0 too.
     dshape = tf.shape(data)
-    inside = ((px > -1.0) & (py > -1.0) & (px < tf.cast(dshape[2], compute))
-              & (py < tf.cast(dshape[1], compute)))
+    inside = (
+        (px > -1.0)
+        & (py > -1.0)
+        & (px < tf.cast(dshape[2], compute))
+        & (py < tf.cast(dshape[1], compute))
+    )
     far = tf.fill(tf.shape(px), tf.constant(-2.0, compute))
     px, py = tf.where(inside, px, far), tf.where(inside, py, far)
     out = _bilinear(tf.cast(data, compute), px, py)

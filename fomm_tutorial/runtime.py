@@ -4,6 +4,7 @@ The same code runs the small configuration on a CPU (CI, nbval) and the full con
 GPU: :func:`configure` looks for a GPU and, where there is one, switches on mixed precision and
 XLA; :meth:`Runtime.choose` lets a parameters cell pick a size for each case.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,9 @@ import dataclasses
 import os
 import random
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TF's C++ logs out of notebook stderr
+os.environ.setdefault(
+    "TF_CPP_MIN_LOG_LEVEL", "3"
+)  # keep TF's C++ logs out of notebook stderr
 
 import numpy as np  # noqa: E402
 
@@ -62,8 +65,12 @@ def set_seed(seed: int = 0) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def configure(seed: int = 0, deterministic: bool | None = None, mixed_precision: bool | None = None,
-              jit_compile: bool | None = None) -> Runtime:
+def configure(
+    seed: int = 0,
+    deterministic: bool | None = None,
+    mixed_precision: bool | None = None,
+    jit_compile: bool | None = None,
+) -> Runtime:
     """Seed everything and pick precision/compilation for the machine at hand.
 
     Args:
@@ -84,6 +91,13 @@ def configure(seed: int = 0, deterministic: bool | None = None, mixed_precision:
     set_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
-    return Runtime(gpu=gpu, mixed_precision=mixed_precision, jit_compile=jit_compile,
-                   deterministic=deterministic, seed=seed)
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if mixed_precision else "float32"
+    )
+    return Runtime(
+        gpu=gpu,
+        mixed_precision=mixed_precision,
+        jit_compile=jit_compile,
+        deterministic=deterministic,
+        seed=seed,
+    )

@@ -11,6 +11,7 @@ keypoint ``p_k`` it uses the first-order approximation::
 Points are ``(2,)`` vectors ``(x, y)``; Jacobians are ``(2, 2)`` row-major
 (``J[0, :] = d x' / d(x, y)``), as the package's keypoint ``jacobian``.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -20,10 +21,22 @@ import sympy as sp
 import tensorflow as tf
 
 __all__ = [
-    "FUNCTIONS", "taylor_polynomial", "taylor_closed_form", "taylor_error", "lagrange_bound",
-    "jacobian", "first_order_expansion", "motion_model_derivation", "affine_exactness",
-    "numeric_jacobian", "invert_map", "motion_model_approximation", "first_order_errors",
-    "loglog_slope", "equivariance_derivation", "equivariance_jacobian_losses",
+    "FUNCTIONS",
+    "taylor_polynomial",
+    "taylor_closed_form",
+    "taylor_error",
+    "lagrange_bound",
+    "jacobian",
+    "first_order_expansion",
+    "motion_model_derivation",
+    "affine_exactness",
+    "numeric_jacobian",
+    "invert_map",
+    "motion_model_approximation",
+    "first_order_errors",
+    "loglog_slope",
+    "equivariance_derivation",
+    "equivariance_jacobian_losses",
 ]
 
 _x = sp.Symbol("x", real=True)
@@ -54,8 +67,12 @@ def taylor_polynomial(expr, x, x0, order: int):
     if isinstance(expr, str):
         expr, x = _function(expr)
     x0 = sp.sympify(x0)
-    return sp.Add(*[sp.diff(expr, x, n).subs(x, x0) / sp.factorial(n) * (x - x0) ** n
-                    for n in range(order + 1)])
+    return sp.Add(
+        *[
+            sp.diff(expr, x, n).subs(x, x0) / sp.factorial(n) * (x - x0) ** n
+            for n in range(order + 1)
+        ]
+    )
 
 
 def taylor_closed_form(name: str, order: int, x0=0):
@@ -67,8 +84,11 @@ def taylor_closed_form(name: str, order: int, x0=0):
     _check_order(order)
     _, x = _function(name)
     x0 = sp.sympify(x0)
-    nth = {"cos": lambda n: sp.cos(x0 + n * sp.pi / 2), "sin": lambda n: sp.sin(x0 + n * sp.pi / 2),
-           "exp": lambda n: sp.exp(x0)}[name]
+    nth = {
+        "cos": lambda n: sp.cos(x0 + n * sp.pi / 2),
+        "sin": lambda n: sp.sin(x0 + n * sp.pi / 2),
+        "exp": lambda n: sp.exp(x0),
+    }[name]
     return sp.Add(*[nth(n) / sp.factorial(n) * (x - x0) ** n for n in range(order + 1)])
 
 
@@ -110,7 +130,9 @@ def first_order_expansion(exprs, variables, point):
     """
     variables = list(variables)
     if len(point) != len(variables):
-        raise ValueError(f"point has {len(point)} coordinates for {len(variables)} variables.")
+        raise ValueError(
+            f"point has {len(point)} coordinates for {len(variables)} variables."
+        )
     at = dict(zip(variables, point))
     f = sp.Matrix(list(exprs))
     j = jacobian(exprs, variables).subs(at)
@@ -137,8 +159,16 @@ def motion_model_derivation() -> dict:
     T_D_pk = sp.Matrix(sp.symbols("t_x t_y", real=True))
     J_k = J_S * J_D.inv()
     approximation = T_S_pk + J_k * (z - T_D_pk)
-    return {"z": z, "p": p, "J_S": J_S, "J_D": J_D, "T_S_pk": T_S_pk, "T_D_pk": T_D_pk,
-            "J_k": J_k, "approximation": approximation}
+    return {
+        "z": z,
+        "p": p,
+        "J_S": J_S,
+        "J_D": J_D,
+        "T_S_pk": T_S_pk,
+        "T_D_pk": T_D_pk,
+        "J_k": J_k,
+        "approximation": approximation,
+    }
 
 
 def affine_exactness() -> dict:
@@ -162,8 +192,12 @@ def affine_exactness() -> dict:
     approximation = T_S.subs(at) + J_S * J_D.inv() * (z - T_D.subs(at))
     exact = A * B.inv() * (z - b) + a
     difference = sp.simplify(exact - approximation)
-    return {"exact": exact, "approximation": approximation, "difference": difference,
-            "J_k": sp.simplify(J_S * J_D.inv())}
+    return {
+        "exact": exact,
+        "approximation": approximation,
+        "difference": difference,
+        "J_k": sp.simplify(J_S * J_D.inv()),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +209,9 @@ Map = Callable[[tf.Tensor], tf.Tensor]
 def _points(p, name):
     p = tf.convert_to_tensor(p, tf.float64)
     if p.shape.rank is None or p.shape.rank < 1 or p.shape[-1] != 2:
-        raise ValueError(f"{name} must have shape (..., 2) with (x, y) in the last axis, got {p.shape}.")
+        raise ValueError(
+            f"{name} must have shape (..., 2) with (x, y) in the last axis, got {p.shape}."
+        )
     return p
 
 
@@ -272,11 +308,23 @@ def equivariance_derivation() -> dict:
     J_Y = sp.Matrix(2, 2, sp.symbols("y:4", real=True))
     J_w = sp.Matrix(2, 2, sp.symbols("w:4", real=True))
     s = sp.Symbol("s", positive=True)
-    raw = lambda jx, jy: jx - J_w * jy
-    ident = lambda jx, jy: sp.eye(2) - jx.inv() * J_w * jy
-    return {"J_X": J_X, "J_Y": J_Y, "J_w": J_w, "s": s,
-            "raw": raw(J_X, J_Y), "raw_scaled": raw(s * J_X, s * J_Y),
-            "identity": ident(J_X, J_Y), "identity_scaled": ident(s * J_X, s * J_Y)}
+
+    def raw(jx, jy):
+        return jx - J_w * jy
+
+    def ident(jx, jy):
+        return sp.eye(2) - jx.inv() * J_w * jy
+
+    return {
+        "J_X": J_X,
+        "J_Y": J_Y,
+        "J_w": J_w,
+        "s": s,
+        "raw": raw(J_X, J_Y),
+        "raw_scaled": raw(s * J_X, s * J_Y),
+        "identity": ident(J_X, J_Y),
+        "identity_scaled": ident(s * J_X, s * J_Y),
+    }
 
 
 def equivariance_jacobian_losses(jac_x, jac_y, jac_warp):

@@ -23,6 +23,7 @@ Engineering around it:
 * ``log.txt`` lines as the original logger (``%08d) name - %.5f; ...``, epoch means), TensorBoard
   scalars (every loss, every learning rate) and image grids, a tqdm bar.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -40,8 +41,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-LOSS_ORDER = ("perceptual", "reconstruction", "gen_gan", "feature_matching",
-              "equivariance_value", "equivariance_jacobian", "disc_gan")
+LOSS_ORDER = (
+    "perceptual",
+    "reconstruction",
+    "gen_gan",
+    "feature_matching",
+    "equivariance_value",
+    "equivariance_jacobian",
+    "disc_gan",
+)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -51,7 +59,9 @@ class NonFiniteLossError(FloatingPointError):
 # ============================================================================================
 # Learning rates and optimizers
 # ============================================================================================
-def multistep_lr(base_lr: float, epoch: int, milestones: Iterable[int], gamma: float = 0.1) -> float:
+def multistep_lr(
+    base_lr: float, epoch: int, milestones: Iterable[int], gamma: float = 0.1
+) -> float:
     """``MultiStepLR``: ``base_lr * gamma ** (number of milestones <= epoch)``.
 
     ``milestones [60, 90]`` -> 2e-4 for epochs 0-59, 2e-5 for 60-89, 2e-6 from 90.
@@ -62,7 +72,9 @@ def multistep_lr(base_lr: float, epoch: int, milestones: Iterable[int], gamma: f
 
 def make_optimizer(lr: float, mixed_precision: bool = False):
     """``Adam(lr, beta_1=0.5, beta_2=0.999, epsilon=1e-8)``, wrapped for loss scaling if asked."""
-    opt = keras.optimizers.Adam(learning_rate=float(lr), beta_1=0.5, beta_2=0.999, epsilon=1e-8)
+    opt = keras.optimizers.Adam(
+        learning_rate=float(lr), beta_1=0.5, beta_2=0.999, epsilon=1e-8
+    )
     if mixed_precision:
         opt = keras.mixed_precision.LossScaleOptimizer(opt)
     return opt
@@ -106,8 +118,13 @@ class ReconstructionFullModel:
         h, w = img.shape[1], img.shape[2]
         out = {}
         for s in self.scales:
-            out[s] = img if s == 1 else tf.image.resize(
-                img, (int(h * s), int(w * s)), method="bilinear", antialias=True)
+            out[s] = (
+                img
+                if s == 1
+                else tf.image.resize(
+                    img, (int(h * s), int(w * s)), method="bilinear", antialias=True
+                )
+            )
         return out
 
     def __call__(self, x, training=True, seed=None):
@@ -117,14 +134,18 @@ class ReconstructionFullModel:
         source, driving = x["source"], x["driving"]
         kp_source = self.kp_extractor(source, training=training)
         kp_driving = self.kp_extractor(driving, training=training)
-        generated = dict(self.generator(source, kp_source=kp_source, kp_driving=kp_driving,
-                                        training=training))
+        generated = dict(
+            self.generator(
+                source, kp_source=kp_source, kp_driving=kp_driving, training=training
+            )
+        )
         generated["kp_source"], generated["kp_driving"] = kp_source, kp_driving
         pred = tf.cast(generated["prediction"], tf.float32)
         losses = {}
         pr, pg = self._pyramid(driving), self._pyramid(pred)
         losses["reconstruction"] = tf.add_n(
-            [self.w_rec * tf.reduce_mean(tf.abs(pr[s] - pg[s])) for s in self.scales])
+            [self.w_rec * tf.reduce_mean(tf.abs(pr[s] - pg[s])) for s in self.scales]
+        )
         if self.w_eq:
             b = tf.shape(driving)[0]
             if seed is None:
@@ -134,15 +155,26 @@ class ReconstructionFullModel:
             h, w = driving.shape[1], driving.shape[2]
             grid = tf.reshape(make_coordinate_grid(h, w), (1, h * w, 2))
             grid = tf.tile(grid, [b, 1, 1])
-            warped = tf.einsum("bij,bnj->bni", theta[:, :, :2], grid) + theta[:, None, :, 2]
-            transformed = grid_sample(driving, tf.reshape(warped, (b, h, w, 2)),
-                                      padding_mode="reflection")
+            warped = (
+                tf.einsum("bij,bnj->bni", theta[:, :, :2], grid) + theta[:, None, :, 2]
+            )
+            transformed = grid_sample(
+                driving, tf.reshape(warped, (b, h, w, 2)), padding_mode="reflection"
+            )
             kp_t = self.kp_extractor(transformed, training=training)
-            back = tf.einsum("bij,bkj->bki", theta[:, :, :2],
-                             tf.cast(kp_t["value"], tf.float32)) + theta[:, None, :, 2]
+            back = (
+                tf.einsum(
+                    "bij,bkj->bki", theta[:, :, :2], tf.cast(kp_t["value"], tf.float32)
+                )
+                + theta[:, None, :, 2]
+            )
             losses["equivariance_value"] = self.w_eq * tf.reduce_mean(
-                tf.abs(tf.cast(kp_driving["value"], tf.float32) - back))
-            generated["transformed_frame"], generated["transformed_kp"] = transformed, kp_t
+                tf.abs(tf.cast(kp_driving["value"], tf.float32) - back)
+            )
+            generated["transformed_frame"], generated["transformed_kp"] = (
+                transformed,
+                kp_t,
+            )
         return losses, generated
 
 
@@ -152,7 +184,8 @@ def _accepts(fn, name) -> bool:
     except (TypeError, ValueError):
         return False
     return name in sig.parameters or any(
-        p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+        p.kind == p.VAR_KEYWORD for p in sig.parameters.values()
+    )
 
 
 def make_full_models(models, config, vgg=None, simple: bool = False):
@@ -168,31 +201,44 @@ def make_full_models(models, config, vgg=None, simple: bool = False):
         except ImportError:
             simple = True
     if simple:
-        return ReconstructionFullModel(models["kp_detector"], models["generator"],
-                                       models.get("discriminator"), tp), None
+        return ReconstructionFullModel(
+            models["kp_detector"], models["generator"], models.get("discriminator"), tp
+        ), None
     kwargs = {}
-    if vgg is None and sum(tp["loss_weights"].get("perceptual", [0]) or [0]) != 0 \
-            and not os.environ.get("FOMM_VGG19_WEIGHTS"):
+    if (
+        vgg is None
+        and sum(tp["loss_weights"].get("perceptual", [0]) or [0]) != 0
+        and not os.environ.get("FOMM_VGG19_WEIGHTS")
+    ):
         from fomm_tutorial.reference import find_reference_dir
+
         ref = find_reference_dir()
         npz = ref / "vox-256-tiny-vgg19.npz" if ref is not None else None
         if npz is not None and npz.is_file():
             vgg = L.Vgg19.from_file(npz)  # offline: the fixture's VGG19 arrays
     if vgg is not None:
         kwargs["vgg"] = vgg
-    gen_full = L.GeneratorFullModel(models["kp_detector"], models["generator"],
-                                    models["discriminator"], tp, **kwargs)
+    gen_full = L.GeneratorFullModel(
+        models["kp_detector"],
+        models["generator"],
+        models["discriminator"],
+        tp,
+        **kwargs,
+    )
     disc_full = None
     if float(tp["loss_weights"].get("generator_gan", 0)) != 0:
-        disc_full = L.DiscriminatorFullModel(models["kp_detector"], models["generator"],
-                                             models["discriminator"], tp)
+        disc_full = L.DiscriminatorFullModel(
+            models["kp_detector"], models["generator"], models["discriminator"], tp
+        )
     return gen_full, disc_full
 
 
 # ============================================================================================
 # Visualisation
 # ============================================================================================
-def draw_keypoints(images: np.ndarray, kp_value: np.ndarray, radius: int = 2) -> np.ndarray:
+def draw_keypoints(
+    images: np.ndarray, kp_value: np.ndarray, radius: int = 2
+) -> np.ndarray:
     """Images ``(B, H, W, 3)`` with keypoints ``(B, K, 2)`` in [-1, 1] drawn as coloured discs."""
     import matplotlib
 
@@ -205,15 +251,17 @@ def draw_keypoints(images: np.ndarray, kp_value: np.ndarray, radius: int = 2) ->
         for j in range(k):
             px = (kp_value[i, j, 0] + 1) / 2 * (w - 1)
             py = (kp_value[i, j, 1] + 1) / 2 * (h - 1)
-            disc = (xx - px) ** 2 + (yy - py) ** 2 <= radius ** 2
+            disc = (xx - px) ** 2 + (yy - py) ** 2 <= radius**2
             images[i][disc] = np.asarray(cmap(j / max(k, 1))[:3], np.float32)
     return images
 
 
 def visualization_grid(x, generated, max_rows: int = 4) -> np.ndarray:
     """``(rows*H, 3*W, 3)`` grid: source + kp_source | driving + kp_driving | prediction."""
+
     def np_(t):
         return np.asarray(tf.cast(t, tf.float32))[:max_rows]
+
     src = draw_keypoints(np_(x["source"]), np_(generated["kp_source"]["value"]))
     drv = draw_keypoints(np_(x["driving"]), np_(generated["kp_driving"]["value"]))
     pred = np.clip(np_(generated["prediction"]), 0, 1)
@@ -238,9 +286,13 @@ def summary_scalar(tag, value, step):
 
 def summary_image(tag, image, step):
     """A TensorBoard image ``(H, W, 3)`` in [0, 1], PNG-encoded (the images plugin's layout)."""
-    img = tf.convert_to_tensor(np.clip(np.asarray(image) * 255 + 0.5, 0, 255).astype(np.uint8))
+    img = tf.convert_to_tensor(
+        np.clip(np.asarray(image) * 255 + 0.5, 0, 255).astype(np.uint8)
+    )
     png = tf.io.encode_png(img)
-    tensor = tf.stack([tf.as_string(tf.shape(img)[1]), tf.as_string(tf.shape(img)[0]), png])
+    tensor = tf.stack(
+        [tf.as_string(tf.shape(img)[1]), tf.as_string(tf.shape(img)[0]), png]
+    )
     md = _metadata("images")
     md.data_class = 2  # DATA_CLASS_TENSOR
     tf.summary.write(tag, tensor, step=step, metadata=md)
@@ -266,12 +318,24 @@ class Trainer:
         ``checkpoint_freq`` epochs).
     """
 
-    def __init__(self, config, out_dir, dataset_fn: Callable[[int], tf.data.Dataset],
-                 models=None, strategy=None, mixed_precision: bool = False,
-                 jit_compile: bool = False, seed: int = 0, checkpoint_every: Optional[int] = None,
-                 max_to_keep: int = 3, simple_losses: bool = False, vgg=None,
-                 image_every: int = 100, progress: bool = True,
-                 callbacks: Iterable[Callable] = ()):
+    def __init__(
+        self,
+        config,
+        out_dir,
+        dataset_fn: Callable[[int], tf.data.Dataset],
+        models=None,
+        strategy=None,
+        mixed_precision: bool = False,
+        jit_compile: bool = False,
+        seed: int = 0,
+        checkpoint_every: Optional[int] = None,
+        max_to_keep: int = 3,
+        simple_losses: bool = False,
+        vgg=None,
+        image_every: int = 100,
+        progress: bool = True,
+        callbacks: Iterable[Callable] = (),
+    ):
         self.config = config
         self.tp = config["train_params"]
         self.out_dir = Path(out_dir)
@@ -288,12 +352,15 @@ class Trainer:
         self.progress = progress
         self.callbacks = list(callbacks)
         self.milestones = list(self.tp.get("epoch_milestones", []))
-        self.base_lr = {"generator": float(self.tp.get("lr_generator", 2e-4)),
-                        "kp_detector": float(self.tp.get("lr_kp_detector", 2e-4)),
-                        "discriminator": float(self.tp.get("lr_discriminator", 2e-4))}
+        self.base_lr = {
+            "generator": float(self.tp.get("lr_generator", 2e-4)),
+            "kp_detector": float(self.tp.get("lr_kp_detector", 2e-4)),
+            "discriminator": float(self.tp.get("lr_discriminator", 2e-4)),
+        }
         with self.strategy.scope():
             if models is None:
                 from fomm_tutorial.checkpoint import build_models
+
                 previous = keras.mixed_precision.global_policy()
                 if self.mixed_precision:
                     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -302,8 +369,10 @@ class Trainer:
                 finally:  # layers keep the policy they were built with
                     keras.mixed_precision.set_global_policy(previous)
             self.models = models
-            self.optimizers = {n: make_optimizer(self.base_lr[n], self.mixed_precision)
-                               for n in ("generator", "kp_detector", "discriminator")}
+            self.optimizers = {
+                n: make_optimizer(self.base_lr[n], self.mixed_precision)
+                for n in ("generator", "kp_detector", "discriminator")
+            }
             for n, opt in self.optimizers.items():
                 opt.build(self.models[n].trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -311,21 +380,27 @@ class Trainer:
             self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
             self.rng = tf.random.Generator.from_seed(self.seed)
         self.generator_full, self.discriminator_full = make_full_models(
-            self.models, config, vgg=vgg, simple=simple_losses)
+            self.models, config, vgg=vgg, simple=simple_losses
+        )
         self._gen_seed = _accepts(self.generator_full.__call__, "seed")
         self.checkpoint = tf.train.Checkpoint(
-            kp_detector=self.models["kp_detector"], generator=self.models["generator"],
+            kp_detector=self.models["kp_detector"],
+            generator=self.models["generator"],
             discriminator=self.models["discriminator"],
             optimizer_generator=self.optimizers["generator"],
             optimizer_kp_detector=self.optimizers["kp_detector"],
             optimizer_discriminator=self.optimizers["discriminator"],
-            step=self.step, epoch=self.epoch, step_in_epoch=self.step_in_epoch, rng=self.rng,
+            step=self.step,
+            epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch,
+            rng=self.rng,
             # Every weight in model order, non-trainable ones included: layers held in Python
             # lists are not traversed by tf.train.Checkpoint, and their trainable weights are
             # only reached through the optimizers -- batch-norm statistics would be lost.
             kp_detector_weights=list(self.models["kp_detector"].weights),
             generator_weights=list(self.models["generator"].weights),
-            discriminator_weights=list(self.models["discriminator"].weights))
+            discriminator_weights=list(self.models["discriminator"].weights),
+        )
         self._writer = None
         self._compiled = None
         self.history: Dict[str, list] = {}
@@ -343,19 +418,28 @@ class Trainer:
                 losses, generated = self.generator_full(x, training=True, seed=seed)
             else:
                 losses, generated = self.generator_full(x, training=True)
-            losses = {k: tf.cast(tf.reduce_mean(v), tf.float32) for k, v in losses.items()}
+            losses = {
+                k: tf.cast(tf.reduce_mean(v), tf.float32) for k, v in losses.items()
+            }
             loss = tf.add_n(list(losses.values())) / n
             scaled = loss
             if self.mixed_precision:
                 scaled = self.optimizers["generator"].scale_loss(loss)
         grads = tape.gradient(scaled, gen_vars + kp_vars)
-        self.optimizers["generator"].apply_gradients(zip(grads[:len(gen_vars)], gen_vars))
-        self.optimizers["kp_detector"].apply_gradients(zip(grads[len(gen_vars):], kp_vars))
+        self.optimizers["generator"].apply_gradients(
+            zip(grads[: len(gen_vars)], gen_vars)
+        )
+        self.optimizers["kp_detector"].apply_gradients(
+            zip(grads[len(gen_vars) :], kp_vars)
+        )
         if self.discriminator_full is not None:
             disc_vars = self.models["discriminator"].trainable_variables
             with tf.GradientTape() as tape:
                 d_losses = self.discriminator_full(x, generated, training=True)
-                d_losses = {k: tf.cast(tf.reduce_mean(v), tf.float32) for k, v in d_losses.items()}
+                d_losses = {
+                    k: tf.cast(tf.reduce_mean(v), tf.float32)
+                    for k, v in d_losses.items()
+                }
                 d_loss = tf.add_n(list(d_losses.values())) / n
                 scaled = d_loss
                 if self.mixed_precision:
@@ -369,15 +453,22 @@ class Trainer:
 
     def _train_step(self, x):
         seed = self.rng.make_seeds(1)[:, 0]
-        per_replica_losses, generated = self.strategy.run(self._replica_step, args=(x, seed))
-        losses = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                  for k, v in per_replica_losses.items()}
+        per_replica_losses, generated = self.strategy.run(
+            self._replica_step, args=(x, seed)
+        )
+        losses = {
+            k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+            for k, v in per_replica_losses.items()
+        }
         return losses, generated
 
     def _step_fn(self):
         if self._compiled is None:
-            self._compiled = tf.function(self._train_step, jit_compile=self.jit_compile or None,
-                                         reduce_retracing=True)
+            self._compiled = tf.function(
+                self._train_step,
+                jit_compile=self.jit_compile or None,
+                reduce_retracing=True,
+            )
         return self._compiled
 
     # ---------------------------------------------------------------- checkpoints
@@ -397,12 +488,19 @@ class Trainer:
         staging = self.ckpt_dir / f".staging-{name}-{os.getpid()}"
         if staging.exists():
             shutil.rmtree(staging)
-        manager = tf.train.CheckpointManager(self.checkpoint, str(staging), max_to_keep=1,
-                                             checkpoint_name="ckpt")
+        manager = tf.train.CheckpointManager(
+            self.checkpoint, str(staging), max_to_keep=1, checkpoint_name="ckpt"
+        )
         manager.save(checkpoint_number=step)
-        (staging / "state.json").write_text(json.dumps(
-            {"step": step, "epoch": int(self.epoch.numpy()),
-             "step_in_epoch": int(self.step_in_epoch.numpy())}))
+        (staging / "state.json").write_text(
+            json.dumps(
+                {
+                    "step": step,
+                    "epoch": int(self.epoch.numpy()),
+                    "step_in_epoch": int(self.step_in_epoch.numpy()),
+                }
+            )
+        )
         final = self.ckpt_dir / name
         if final.exists():
             shutil.rmtree(final)
@@ -411,7 +509,7 @@ class Trainer:
         tmp.write_text(name + "\n")
         os.replace(tmp, self.ckpt_dir / "latest")
         kept = sorted(p for p in self.ckpt_dir.glob("step-*") if p.is_dir())
-        for old in kept[:-self.max_to_keep]:
+        for old in kept[: -self.max_to_keep]:
             shutil.rmtree(old, ignore_errors=True)
         return tf.train.latest_checkpoint(str(final))
 
@@ -425,13 +523,17 @@ class Trainer:
     # ---------------------------------------------------------------- logging
     def _writer_(self):
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(str(self.out_dir / "tensorboard"))
+            self._writer = tf.summary.create_file_writer(
+                str(self.out_dir / "tensorboard")
+            )
         return self._writer
 
     def _log_epoch(self, epoch, sums, count):
         if not count:
             return
-        names = [k for k in LOSS_ORDER if k in sums] + [k for k in sums if k not in LOSS_ORDER]
+        names = [k for k in LOSS_ORDER if k in sums] + [
+            k for k in sums if k not in LOSS_ORDER
+        ]
         line = "; ".join(f"{k} - {sums[k] / count:.5f}" for k in names)
         with open(self.out_dir / "log.txt", "a") as f:
             f.write(f"{epoch:08d}) {line}\n")
@@ -440,21 +542,32 @@ class Trainer:
         return {n: _get_lr(o) for n, o in self.optimizers.items()}
 
     # ---------------------------------------------------------------- loop
-    def train(self, num_epochs: Optional[int] = None, max_steps: Optional[int] = None,
-              resume: bool = False) -> Dict[str, list]:
+    def train(
+        self,
+        num_epochs: Optional[int] = None,
+        max_steps: Optional[int] = None,
+        resume: bool = False,
+    ) -> Dict[str, list]:
         """Run epochs ``epoch .. num_epochs - 1`` (stop early at ``max_steps`` steps in total).
 
         Returns the per-step history ``{loss name: [values]}`` of this call.
         """
         from tqdm.auto import tqdm
 
-        num_epochs = int(num_epochs if num_epochs is not None else self.tp["num_epochs"])
+        num_epochs = int(
+            num_epochs if num_epochs is not None else self.tp["num_epochs"]
+        )
         if resume:
             self.restore()
         ckpt_freq = int(self.tp.get("checkpoint_freq", 0) or 0)
         step_fn = self._step_fn()
-        bar = tqdm(total=max_steps, initial=int(self.step.numpy()), disable=not self.progress,
-                   desc="train", leave=False)
+        bar = tqdm(
+            total=max_steps,
+            initial=int(self.step.numpy()),
+            disable=not self.progress,
+            desc="train",
+            leave=False,
+        )
         history = self.history = {}
         last_saved = None
         try:
@@ -478,7 +591,8 @@ class Trainer:
                         if not np.isfinite(v):
                             raise NonFiniteLossError(
                                 f"loss '{k}' is {v} at step {step} (epoch {epoch}); training "
-                                f"stopped, last good checkpoint kept: {last_saved or self.latest_checkpoint()}")
+                                f"stopped, last good checkpoint kept: {last_saved or self.latest_checkpoint()}"
+                            )
                     self.step.assign_add(1)
                     self.step_in_epoch.assign_add(1)
                     step += 1
@@ -491,7 +605,9 @@ class Trainer:
                             summary_scalar(f"loss/{k}", v, step)
                         for n, lr in self.lr_values().items():
                             summary_scalar(f"lr/{n}", lr, step)
-                        if self.image_every and (step % self.image_every == 0 or step == 1):
+                        if self.image_every and (
+                            step % self.image_every == 0 or step == 1
+                        ):
                             local = self._local(x)
                             gen = self._local(generated)
                             grid = visualization_grid(local, gen)
@@ -520,48 +636,110 @@ class Trainer:
 
     def _local(self, tree):
         """First replica's values of a (possibly per-replica) nest."""
+
         def first(v):
             if isinstance(v, tf.distribute.DistributedValues):
                 return self.strategy.experimental_local_results(v)[0]
             return v
+
         return tf.nest.map_structure(first, tree)
 
 
 # ============================================================================================
 # Sprites demo (chapters 9 and 10)
 # ============================================================================================
-def sprite_config(size: int = 64, num_kp: int = 4, num_epochs: int = 1, batch_size: int = 8,
-                  num_repeats: int = 1) -> dict:
+def sprite_config(
+    size: int = 64,
+    num_kp: int = 4,
+    num_epochs: int = 1,
+    batch_size: int = 8,
+    num_repeats: int = 1,
+) -> dict:
     """A small config for 64x64 sprites: few keypoints, narrow networks, no GAN."""
     return {
-        "dataset_params": {"root_dir": None, "frame_shape": [size, size, 3], "id_sampling": False,
-                           "augmentation_params": {"flip_param": {"horizontal_flip": False,
-                                                                  "time_flip": True}}},
+        "dataset_params": {
+            "root_dir": None,
+            "frame_shape": [size, size, 3],
+            "id_sampling": False,
+            "augmentation_params": {
+                "flip_param": {"horizontal_flip": False, "time_flip": True}
+            },
+        },
         "model_params": {
-            "common_params": {"num_kp": num_kp, "num_channels": 3, "estimate_jacobian": True},
-            "kp_detector_params": {"temperature": 0.1, "block_expansion": 16, "max_features": 64,
-                                   "scale_factor": 0.5, "num_blocks": 3},
-            "generator_params": {"block_expansion": 16, "max_features": 64, "num_down_blocks": 2,
-                                 "num_bottleneck_blocks": 2, "estimate_occlusion_map": True,
-                                 "dense_motion_params": {"block_expansion": 16, "max_features": 64,
-                                                         "num_blocks": 3, "scale_factor": 0.5}},
-            "discriminator_params": {"scales": [1], "block_expansion": 8, "max_features": 32,
-                                     "num_blocks": 4, "sn": True, "use_kp": False}},
+            "common_params": {
+                "num_kp": num_kp,
+                "num_channels": 3,
+                "estimate_jacobian": True,
+            },
+            "kp_detector_params": {
+                "temperature": 0.1,
+                "block_expansion": 16,
+                "max_features": 64,
+                "scale_factor": 0.5,
+                "num_blocks": 3,
+            },
+            "generator_params": {
+                "block_expansion": 16,
+                "max_features": 64,
+                "num_down_blocks": 2,
+                "num_bottleneck_blocks": 2,
+                "estimate_occlusion_map": True,
+                "dense_motion_params": {
+                    "block_expansion": 16,
+                    "max_features": 64,
+                    "num_blocks": 3,
+                    "scale_factor": 0.5,
+                },
+            },
+            "discriminator_params": {
+                "scales": [1],
+                "block_expansion": 8,
+                "max_features": 32,
+                "num_blocks": 4,
+                "sn": True,
+                "use_kp": False,
+            },
+        },
         "train_params": {
-            "num_epochs": num_epochs, "num_repeats": num_repeats, "epoch_milestones": [],
-            "lr_generator": 2e-4, "lr_discriminator": 2e-4, "lr_kp_detector": 2e-4,
-            "batch_size": batch_size, "scales": [1, 0.5, 0.25], "checkpoint_freq": 0,
-            "transform_params": {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5},
-            "loss_weights": {"generator_gan": 0, "discriminator_gan": 1,
-                             "feature_matching": [10, 10, 10, 10], "perceptual": [10, 10, 10, 10, 10],
-                             "equivariance_value": 10, "equivariance_jacobian": 10}},
+            "num_epochs": num_epochs,
+            "num_repeats": num_repeats,
+            "epoch_milestones": [],
+            "lr_generator": 2e-4,
+            "lr_discriminator": 2e-4,
+            "lr_kp_detector": 2e-4,
+            "batch_size": batch_size,
+            "scales": [1, 0.5, 0.25],
+            "checkpoint_freq": 0,
+            "transform_params": {
+                "sigma_affine": 0.05,
+                "sigma_tps": 0.005,
+                "points_tps": 5,
+            },
+            "loss_weights": {
+                "generator_gan": 0,
+                "discriminator_gan": 1,
+                "feature_matching": [10, 10, 10, 10],
+                "perceptual": [10, 10, 10, 10, 10],
+                "equivariance_value": 10,
+                "equivariance_jacobian": 10,
+            },
+        },
     }
 
 
-def train_sprites_demo(out_dir, steps: int = 300, seed: int = 0, size: int = 64, num_kp: int = 4,
-                       batch_size: int = 8, num_videos: int = 24, num_frames: int = 32,
-                       simple_losses: bool = True, resume: bool = True,
-                       progress: bool = False):
+def train_sprites_demo(
+    out_dir,
+    steps: int = 300,
+    seed: int = 0,
+    size: int = 64,
+    num_kp: int = 4,
+    batch_size: int = 8,
+    num_videos: int = 24,
+    num_frames: int = 32,
+    simple_losses: bool = True,
+    resume: bool = True,
+    progress: bool = False,
+):
     """Train a small model on a procedural sprite dataset, deterministically.
 
     Writes the sprites to ``out_dir/sprites`` (once) and trains ``steps`` steps into
@@ -576,22 +754,33 @@ def train_sprites_demo(out_dir, steps: int = 300, seed: int = 0, size: int = 64,
     out_dir = Path(out_dir)
     root = out_dir / "sprites"
     if not (root / "sprites.json").is_file():
-        D.write_sprite_dataset(root, num_videos=num_videos, num_frames=num_frames, size=size,
-                               seed=seed)
+        D.write_sprite_dataset(
+            root, num_videos=num_videos, num_frames=num_frames, size=size, seed=seed
+        )
     n_train = len(D.list_videos(root / "train"))
     num_repeats = max(1, int(np.ceil(batch_size * 8 / n_train)))
-    cfg = sprite_config(size, num_kp, num_epochs=10**6, batch_size=batch_size,
-                        num_repeats=num_repeats)
+    cfg = sprite_config(
+        size, num_kp, num_epochs=10**6, batch_size=batch_size, num_repeats=num_repeats
+    )
     cfg["dataset_params"]["root_dir"] = str(root)
     if not simple_losses and not _have_losses():
         raise ImportError("simple_losses=False needs fomm_tutorial.losses")
     keras.utils.set_random_seed(seed)
 
     def dataset_fn(epoch):
-        return D.make_dataset(cfg, batch_size=batch_size, seed=seed, epoch=epoch,
-                              num_parallel_calls=1)
-    trainer = Trainer(cfg, out_dir / "log", dataset_fn, seed=seed, simple_losses=simple_losses,
-                      progress=progress, image_every=100)
+        return D.make_dataset(
+            cfg, batch_size=batch_size, seed=seed, epoch=epoch, num_parallel_calls=1
+        )
+
+    trainer = Trainer(
+        cfg,
+        out_dir / "log",
+        dataset_fn,
+        seed=seed,
+        simple_losses=simple_losses,
+        progress=progress,
+        image_every=100,
+    )
     history = trainer.train(max_steps=steps, resume=resume)
     return trainer, history, cfg, root
 
@@ -621,8 +810,10 @@ def run_cli(args) -> int:
     if getattr(args, "num_repeats", None) is not None:
         tp["num_repeats"] = int(args.num_repeats)
     if not Path(args.data).is_dir():
-        raise FileNotFoundError(f"--data {args.data} is not a folder: give a dataset root in the "
-                                "original layout (train/ and test/, or one folder of videos)")
+        raise FileNotFoundError(
+            f"--data {args.data} is not a folder: give a dataset root in the "
+            "original layout (train/ and test/, or one folder of videos)"
+        )
     cfg["dataset_params"]["root_dir"] = str(args.data)
     gpu = bool(tf.config.list_physical_devices("GPU"))
     mp = gpu if args.mixed_precision is None else bool(args.mixed_precision)
@@ -632,8 +823,10 @@ def run_cli(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not args.resume and (out / "checkpoints" / "latest").is_file():
-        raise ValueError(f"{out} already holds checkpoints: pass --resume to continue, or choose "
-                         "another --out")
+        raise ValueError(
+            f"{out} already holds checkpoints: pass --resume to continue, or choose "
+            "another --out"
+        )
     (out / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
     gpus = tf.config.list_logical_devices("GPU")
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else None
@@ -641,16 +834,27 @@ def run_cli(args) -> int:
 
     def dataset_fn(epoch):
         return D.make_dataset(cfg, batch_size=batch, seed=seed, epoch=epoch)
-    trainer = Trainer(cfg, out, dataset_fn, strategy=strategy, mixed_precision=mp, jit_compile=xla,
-                      seed=seed, checkpoint_every=args.checkpoint_every)
+
+    trainer = Trainer(
+        cfg,
+        out,
+        dataset_fn,
+        strategy=strategy,
+        mixed_precision=mp,
+        jit_compile=xla,
+        seed=seed,
+        checkpoint_every=args.checkpoint_every,
+    )
     if args.resume and trainer.latest_checkpoint() is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {out / 'checkpoints'}")
     t0 = time.time()
     history = trainer.train(max_steps=args.steps, resume=args.resume)
     n = len(next(iter(history.values()), []))
     summary = ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items())
-    print(f"trained {n} steps in {time.time() - t0:.1f} s (step {int(trainer.step.numpy())}, "
-          f"epoch {int(trainer.epoch.numpy())}); {summary}; checkpoint {trainer.latest_checkpoint()}")
+    print(
+        f"trained {n} steps in {time.time() - t0:.1f} s (step {int(trainer.step.numpy())}, "
+        f"epoch {int(trainer.epoch.numpy())}); {summary}; checkpoint {trainer.latest_checkpoint()}"
+    )
     return 0
 
 
@@ -667,21 +871,27 @@ def sprite_keypoints(kp_detector, root, split: str, batch_size: int = 32):
     for name in D.list_videos(root / split):
         video = D.read_frames(root / split / name, (size[0], size[1], 3))
         for i in range(0, len(video), batch_size):
-            kp = kp_detector(tf.constant(video[i:i + batch_size], tf.float32), training=False)
+            kp = kp_detector(
+                tf.constant(video[i : i + batch_size], tf.float32), training=False
+            )
             kps.append(np.asarray(tf.cast(kp["value"], tf.float32)))
         gts.append(D.load_sprite_positions(root, split, name))
     return np.concatenate(kps), np.concatenate(gts).astype(np.float32)
 
 
-def keypoint_regression_error(kp_train, gt_train, kp_test, gt_test, ridge: float = 1e-4):
+def keypoint_regression_error(
+    kp_train, gt_train, kp_test, gt_test, ridge: float = 1e-4
+):
     """Fit ``gt ~ [kp, 1] W`` (least squares, small ridge) on train; mean L2 error on test.
 
     Errors are in normalised [-1, 1] units (multiply by ``(size - 1) / 2`` for pixels).
     Returns ``(error, W)``.
     """
+
     def design(kp):
         kp = kp.reshape(len(kp), -1).astype(np.float64)
         return np.concatenate([kp, np.ones((len(kp), 1))], axis=1)
+
     a, b = design(kp_train), gt_train.reshape(len(gt_train), -1).astype(np.float64)
     w = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ b)
     pred = (design(kp_test) @ w).reshape(gt_test.shape)
@@ -690,4 +900,6 @@ def keypoint_regression_error(kp_train, gt_train, kp_test, gt_test, ridge: float
 
 def mean_position_error(gt_train, gt_test) -> float:
     """Baseline: predict every part at its mean training position."""
-    return float(np.mean(np.linalg.norm(gt_test - gt_train.mean(0, keepdims=True), axis=-1)))
+    return float(
+        np.mean(np.linalg.norm(gt_test - gt_train.mean(0, keepdims=True), axis=-1))
+    )

@@ -3,6 +3,7 @@
 They skip with a clear reason where absent, but fail when the ``CI`` environment variable is set
 (CI always has ``../shared`` beside the clone).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,10 @@ def reference_dir():
     """Folder of the fomm-tiny reference fixture (checkpoint, config, outputs, VGG19 weights)."""
     path = find_reference_dir()
     if path is None:
-        _missing("reference fixture ../shared/reference/fomm-tiny",
-                 "set FOMM_REFERENCE_DIR to the folder holding vox-256-tiny-reference.npz")
+        _missing(
+            "reference fixture ../shared/reference/fomm-tiny",
+            "set FOMM_REFERENCE_DIR to the folder holding vox-256-tiny-reference.npz",
+        )
     return path
 
 
@@ -44,7 +47,10 @@ def data_dir():
     """Folder of the shared real media (driving.mp4, source.png)."""
     path = find_data_dir()
     if path is None:
-        _missing("sample media ../shared/data", "set FOMM_DATA_DIR to the folder holding driving.mp4")
+        _missing(
+            "sample media ../shared/data",
+            "set FOMM_DATA_DIR to the folder holding driving.mp4",
+        )
     return path
 
 

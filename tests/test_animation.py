@@ -1,6 +1,7 @@
 """Animation: normalize_kp against a NumPy transcription of the original formulas, make_animation
 shapes and batching, input preparation and visualisation; the real media path with the tiny
 reference checkpoint."""
+
 from __future__ import annotations
 
 import itertools
@@ -36,38 +37,67 @@ def _hull_area(points):
     return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
-def _normalize_kp_numpy(kp_source, kp_driving, kp_initial, adapt, relative, relative_jac):
+def _normalize_kp_numpy(
+    kp_source, kp_driving, kp_initial, adapt, relative, relative_jac
+):
     """The original animate.normalize_kp, written out per keypoint."""
     scale = 1.0
     if adapt:
-        scale = np.sqrt(_hull_area(kp_source["value"][0])) / np.sqrt(_hull_area(kp_initial["value"][0]))
+        scale = np.sqrt(_hull_area(kp_source["value"][0])) / np.sqrt(
+            _hull_area(kp_initial["value"][0])
+        )
     value = kp_driving["value"].astype(np.float64).copy()
     jac = kp_driving["jacobian"].astype(np.float64).copy()
     if relative:
         B, K = value.shape[:2]
         for b in range(B):
             for k in range(K):
-                bs, bi = min(b, len(kp_source["value"]) - 1), min(b, len(kp_initial["value"]) - 1)
-                value[b, k] = ((kp_driving["value"][b, k] - kp_initial["value"][bi, k]) * scale
-                               + kp_source["value"][bs, k])
+                bs, bi = (
+                    min(b, len(kp_source["value"]) - 1),
+                    min(b, len(kp_initial["value"]) - 1),
+                )
+                value[b, k] = (
+                    kp_driving["value"][b, k] - kp_initial["value"][bi, k]
+                ) * scale + kp_source["value"][bs, k]
                 if relative_jac:
-                    jac[b, k] = (kp_driving["jacobian"][b, k] @ np.linalg.inv(kp_initial["jacobian"][bi, k])
-                                 @ kp_source["jacobian"][bs, k])
+                    jac[b, k] = (
+                        kp_driving["jacobian"][b, k]
+                        @ np.linalg.inv(kp_initial["jacobian"][bi, k])
+                        @ kp_source["jacobian"][bs, k]
+                    )
     return value, jac
 
 
 def _random_kp(rng, batch, num_kp=10):
-    return {"value": rng.uniform(-0.8, 0.8, (batch, num_kp, 2)).astype(np.float32),
-            "jacobian": (np.eye(2) + 0.3 * rng.standard_normal((batch, num_kp, 2, 2))).astype(np.float32)}
+    return {
+        "value": rng.uniform(-0.8, 0.8, (batch, num_kp, 2)).astype(np.float32),
+        "jacobian": (
+            np.eye(2) + 0.3 * rng.standard_normal((batch, num_kp, 2, 2))
+        ).astype(np.float32),
+    }
 
 
-@pytest.mark.parametrize("adapt,relative,relative_jac", list(itertools.product([False, True], repeat=3)))
+@pytest.mark.parametrize(
+    "adapt,relative,relative_jac", list(itertools.product([False, True], repeat=3))
+)
 def test_normalize_kp_matches_numpy_transcription(adapt, relative, relative_jac):
     rng = np.random.default_rng(1)
-    kp_source, kp_initial, kp_driving = _random_kp(rng, 1), _random_kp(rng, 1), _random_kp(rng, 6)
-    got = animation.normalize_kp(kp_source, kp_driving, kp_initial, adapt_movement_scale=adapt,
-                                 use_relative_movement=relative, use_relative_jacobian=relative_jac)
-    value, jac = _normalize_kp_numpy(kp_source, kp_driving, kp_initial, adapt, relative, relative_jac)
+    kp_source, kp_initial, kp_driving = (
+        _random_kp(rng, 1),
+        _random_kp(rng, 1),
+        _random_kp(rng, 6),
+    )
+    got = animation.normalize_kp(
+        kp_source,
+        kp_driving,
+        kp_initial,
+        adapt_movement_scale=adapt,
+        use_relative_movement=relative,
+        use_relative_jacobian=relative_jac,
+    )
+    value, jac = _normalize_kp_numpy(
+        kp_source, kp_driving, kp_initial, adapt, relative, relative_jac
+    )
     np.testing.assert_allclose(np.asarray(got["value"]), value, atol=1e-5)
     np.testing.assert_allclose(np.asarray(got["jacobian"]), jac, atol=1e-4)
     if not relative:  # absolute motion: the driving keypoints as they are
@@ -76,15 +106,27 @@ def test_normalize_kp_matches_numpy_transcription(adapt, relative, relative_jac)
 
 def test_normalize_kp_scale_is_convex_hull_ratio_on_batch_element_zero():
     rng = np.random.default_rng(2)
-    square = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5], [0.0, 0.0]], np.float32)
-    kp_source = {"value": np.stack([square * 0.5, square]), "jacobian": np.tile(np.eye(2), (2, 5, 1, 1))}
+    square = np.array(
+        [[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5], [0.0, 0.0]], np.float32
+    )
+    kp_source = {
+        "value": np.stack([square * 0.5, square]),
+        "jacobian": np.tile(np.eye(2), (2, 5, 1, 1)),
+    }
     kp_initial = {"value": square[None], "jacobian": np.tile(np.eye(2), (1, 5, 1, 1))}
     # batch element 0 of the source is half the size -> movement scaled by 0.5
     assert animation.movement_scale(kp_source, kp_initial) == pytest.approx(0.5)
     shift = {"value": square[None] + 0.2, "jacobian": kp_initial["jacobian"]}
-    got = animation.normalize_kp({k: v[:1] for k, v in kp_source.items()}, shift, kp_initial,
-                                 adapt_movement_scale=True, use_relative_movement=True)
-    np.testing.assert_allclose(np.asarray(got["value"]), square[None] * 0.5 + 0.1, atol=1e-6)
+    got = animation.normalize_kp(
+        {k: v[:1] for k, v in kp_source.items()},
+        shift,
+        kp_initial,
+        adapt_movement_scale=True,
+        use_relative_movement=True,
+    )
+    np.testing.assert_allclose(
+        np.asarray(got["value"]), square[None] * 0.5 + 0.1, atol=1e-6
+    )
     pts = rng.uniform(size=(20, 2))
     assert animation.convex_hull_area(pts) == pytest.approx(_hull_area(pts), rel=1e-9)
 
@@ -100,7 +142,11 @@ def test_convex_hull_area_closed_form_and_errors():
 
 def test_normalize_kp_rejects_non_dicts():
     with pytest.raises(ValueError, match="kp_driving"):
-        animation.normalize_kp({"value": np.zeros((1, 3, 2))}, np.zeros((1, 3, 2)), {"value": np.zeros((1, 3, 2))})
+        animation.normalize_kp(
+            {"value": np.zeros((1, 3, 2))},
+            np.zeros((1, 3, 2)),
+            {"value": np.zeros((1, 3, 2))},
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +163,9 @@ class _KP:
     def __call__(self, images, training=False):
         feats = tf.reduce_mean(images, axis=[1, 2])  # (B, 3)
         value = tf.tanh(tf.reshape(feats @ self.proj, (-1, self.num_kp, 2)))
-        jac = tf.eye(2, batch_shape=[1, 1]) + 0.1 * value[..., None] * tf.ones((1, 1, 1, 2))
+        jac = tf.eye(2, batch_shape=[1, 1]) + 0.1 * value[..., None] * tf.ones(
+            (1, 1, 1, 2)
+        )
         return {"value": value, "jacobian": jac}
 
 
@@ -129,10 +177,16 @@ class _Gen:
     def __call__(self, source, kp_source, kp_driving, training=False):
         _Gen.calls += 1
         tf.debugging.assert_equal(tf.shape(source)[0], tf.shape(kp_driving["value"])[0])
-        shift = tf.reduce_mean(kp_driving["value"] - kp_source["value"], axis=[1, 2])  # (B,)
+        shift = tf.reduce_mean(
+            kp_driving["value"] - kp_source["value"], axis=[1, 2]
+        )  # (B,)
         jac = tf.reduce_mean(kp_driving["jacobian"], axis=[1, 2, 3])
-        pred = tf.clip_by_value(source * (0.5 + 0.25 * jac[:, None, None, None]) + 0.2 * shift[:, None, None, None],
-                                0.0, 1.0)
+        pred = tf.clip_by_value(
+            source * (0.5 + 0.25 * jac[:, None, None, None])
+            + 0.2 * shift[:, None, None, None],
+            0.0,
+            1.0,
+        )
         return {"prediction": pred}
 
 
@@ -143,33 +197,70 @@ def _inputs(num_frames=7, size=16):
     return source, driving
 
 
-@pytest.mark.parametrize("relative,adapt", [(True, True), (True, False), (False, False)])
+@pytest.mark.parametrize(
+    "relative,adapt", [(True, True), (True, False), (False, False)]
+)
 def test_make_animation_shape_and_batching(relative, adapt):
     source, driving = _inputs()
     kp, gen = _KP(), _Gen()
-    out1 = animation.make_animation(source, driving, kp, gen, relative=relative, adapt_scale=adapt,
-                                    batch_size=1, progress=False)
-    out4 = animation.make_animation(source, driving, kp, gen, relative=relative, adapt_scale=adapt,
-                                    batch_size=4, progress=False)
+    out1 = animation.make_animation(
+        source,
+        driving,
+        kp,
+        gen,
+        relative=relative,
+        adapt_scale=adapt,
+        batch_size=1,
+        progress=False,
+    )
+    out4 = animation.make_animation(
+        source,
+        driving,
+        kp,
+        gen,
+        relative=relative,
+        adapt_scale=adapt,
+        batch_size=4,
+        progress=False,
+    )
     assert out1.shape == (7, 16, 16, 3) and out1.dtype == np.float32
     np.testing.assert_allclose(out1, out4, atol=1e-6)
     # frame-by-frame reference, written out
     kp_s = kp(source[None])
     kp_i = kp(driving[:1])
     for t in (0, 6):
-        kp_d = kp(driving[t:t + 1])
-        kp_n = animation.normalize_kp(kp_s, kp_d, kp_i, adapt_movement_scale=adapt, use_relative_movement=relative,
-                                      use_relative_jacobian=relative)
+        kp_d = kp(driving[t : t + 1])
+        kp_n = animation.normalize_kp(
+            kp_s,
+            kp_d,
+            kp_i,
+            adapt_movement_scale=adapt,
+            use_relative_movement=relative,
+            use_relative_jacobian=relative,
+        )
         ref = gen(source[None], kp_source=kp_s, kp_driving=kp_n)["prediction"][0]
         np.testing.assert_allclose(out1[t], ref.numpy(), atol=1e-5)
 
 
 def test_make_animation_relative_first_frame_keeps_source_keypoints():
     source, driving = _inputs(3)
-    out, kps = animation.make_animation(source, driving, _KP(), _Gen(), relative=True, adapt_scale=True,
-                                        batch_size=2, progress=False, return_keypoints=True)
-    np.testing.assert_allclose(kps["kp_norm"]["value"][0], kps["kp_source"]["value"][0], atol=1e-6)
-    np.testing.assert_allclose(kps["kp_norm"]["jacobian"][0], kps["kp_source"]["jacobian"][0], atol=1e-5)
+    out, kps = animation.make_animation(
+        source,
+        driving,
+        _KP(),
+        _Gen(),
+        relative=True,
+        adapt_scale=True,
+        batch_size=2,
+        progress=False,
+        return_keypoints=True,
+    )
+    np.testing.assert_allclose(
+        kps["kp_norm"]["value"][0], kps["kp_source"]["value"][0], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        kps["kp_norm"]["jacobian"][0], kps["kp_source"]["jacobian"][0], atol=1e-5
+    )
     assert kps["kp_driving"]["value"].shape == (3, 5, 2)
 
 
@@ -183,13 +274,22 @@ def test_make_animation_uses_source_encoding_once():
             Gen.encoded += 1
             return {"feature": source * 2}
 
-        def __call__(self, source, kp_source, kp_driving, training=False, source_features=None):
-            assert source_features is not None and source.shape[0] == 1  # batch-1 source, not copied
+        def __call__(
+            self, source, kp_source, kp_driving, training=False, source_features=None
+        ):
+            assert (
+                source_features is not None and source.shape[0] == 1
+            )  # batch-1 source, not copied
             n = tf.shape(kp_driving["value"])[0]
-            return super().__call__(tf.repeat(source, n, 0), {k: tf.repeat(v, n, 0) for k, v in kp_source.items()},
-                                    kp_driving)
+            return super().__call__(
+                tf.repeat(source, n, 0),
+                {k: tf.repeat(v, n, 0) for k, v in kp_source.items()},
+                kp_driving,
+            )
 
-    out = animation.make_animation(source, driving, _KP(), Gen(), batch_size=2, progress=False)
+    out = animation.make_animation(
+        source, driving, _KP(), Gen(), batch_size=2, progress=False
+    )
     assert out.shape == (5, 16, 16, 3) and Gen.encoded == 1
 
 
@@ -202,19 +302,28 @@ def test_make_animation_bad_inputs():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         animation.make_animation(source * 255, driving, _KP(), _Gen(), progress=False)
     with pytest.raises(ValueError, match="batch_size"):
-        animation.make_animation(source, driving, _KP(), _Gen(), batch_size=0, progress=False)
+        animation.make_animation(
+            source, driving, _KP(), _Gen(), batch_size=0, progress=False
+        )
 
 
 def test_prepare_handles_rgba_grey_uint8_and_resizes():
     rng = np.random.default_rng(0)
     rgba = rng.integers(0, 256, (20, 30, 4), dtype=np.uint8)
     img = animation.prepare_image(rgba, size=(16, 16))
-    assert img.shape == (16, 16, 3) and img.dtype == np.float32 and 0 <= img.min() and img.max() <= 1
+    assert (
+        img.shape == (16, 16, 3)
+        and img.dtype == np.float32
+        and 0 <= img.min()
+        and img.max() <= 1
+    )
     grey = rng.uniform(size=(16, 16)).astype(np.float32)
     g = animation.prepare_image(grey)
     np.testing.assert_array_equal(g[..., 0], grey)
     np.testing.assert_array_equal(g[..., 2], grey)
-    vid = animation.prepare_video(rng.uniform(size=(3, 8, 8)).astype(np.float32), size=(4, 4))
+    vid = animation.prepare_video(
+        rng.uniform(size=(3, 8, 8)).astype(np.float32), size=(4, 4)
+    )
     assert vid.shape == (3, 4, 4, 3)
     with pytest.raises(ValueError, match="channels"):
         animation.prepare_image(np.zeros((8, 8, 5), np.float32))
@@ -228,9 +337,15 @@ def test_draw_keypoints_and_side_by_side():
     assert out[16, 16].sum() > 0 and img.sum() == 0  # drawn at size*(kp+1)/2, on a copy
     np.testing.assert_allclose(out[16, 16], animation.kp_colours(2)[0])
     assert out[0, 0].sum() > 0  # clipped at the border, no error
-    frames = animation.side_by_side(img, np.zeros((4, 32, 32, 3)), np.zeros((4, 32, 32, 3)),
-                                    kp_source=np.zeros((1, 2, 2)), kp_driving=np.zeros((4, 2, 2)),
-                                    kp_norm=np.zeros((4, 2, 2)), border=2)
+    frames = animation.side_by_side(
+        img,
+        np.zeros((4, 32, 32, 3)),
+        np.zeros((4, 32, 32, 3)),
+        kp_source=np.zeros((1, 2, 2)),
+        kp_driving=np.zeros((4, 2, 2)),
+        kp_norm=np.zeros((4, 2, 2)),
+        border=2,
+    )
     assert frames.shape == (4, 32, 3 * 32 + 4, 3)
 
 
@@ -239,13 +354,17 @@ def test_draw_keypoints_and_side_by_side():
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_models(reference_dir):
-    return animation.load_models(str(reference_dir / "vox-256-tiny.yaml"),
-                                 reference_dir / "vox-256-tiny-cpk.pth.tar")
+    return animation.load_models(
+        str(reference_dir / "vox-256-tiny.yaml"),
+        reference_dir / "vox-256-tiny-cpk.pth.tar",
+    )
 
 
 def test_real_models_batching_equivalence(tiny_models, reference):
     source = reference["source"][0]
-    driving = np.concatenate([reference["driving"], reference["source"], reference["driving"]])  # 6 frames
+    driving = np.concatenate(
+        [reference["driving"], reference["source"], reference["driving"]]
+    )  # 6 frames
     args = (source, driving, tiny_models["kp_detector"], tiny_models["generator"])
     out1 = animation.make_animation(*args, batch_size=1, progress=False)
     out4 = animation.make_animation(*args, batch_size=4, progress=False)
@@ -255,8 +374,15 @@ def test_real_models_batching_equivalence(tiny_models, reference):
 
 def test_real_models_absolute_matches_reference_generator(tiny_models, reference):
     # Absolute motion on the reference driving frames reproduces the original generator output.
-    out = animation.make_animation(reference["source"][0], reference["driving"][:1], tiny_models["kp_detector"],
-                                   tiny_models["generator"], relative=False, adapt_scale=False, progress=False)
+    out = animation.make_animation(
+        reference["source"][0],
+        reference["driving"][:1],
+        tiny_models["kp_detector"],
+        tiny_models["generator"],
+        relative=False,
+        adapt_scale=False,
+        progress=False,
+    )
     np.testing.assert_allclose(out[0], reference["generator/prediction"][0], atol=1e-4)
 
 
@@ -267,8 +393,16 @@ def test_real_media_path(tiny_models, data_dir):
     source = media.read_image(data_dir / "source.png", size=size)
     driving = media.read_video(data_dir / "driving.mp4", size=size, max_frames=16)
     assert source.shape == (128, 128, 3) and driving.shape == (16, 128, 128, 3)
-    out = animation.make_animation(source, driving, tiny_models["kp_detector"], tiny_models["generator"],
-                                   relative=True, adapt_scale=True, batch_size=8, progress=False)
+    out = animation.make_animation(
+        source,
+        driving,
+        tiny_models["kp_detector"],
+        tiny_models["generator"],
+        relative=True,
+        adapt_scale=True,
+        batch_size=8,
+        progress=False,
+    )
     assert out.shape == (16, 128, 128, 3) and np.isfinite(out).all()
 
 
@@ -279,19 +413,27 @@ def test_reconstruction_is_frame_weighted_l1_from_frame_zero():
     from fomm_tutorial import evaluation
 
     rng = np.random.default_rng(4)
-    videos = [rng.uniform(size=(2, 16, 16, 3)).astype(np.float32),
-              rng.uniform(size=(6, 16, 16, 3)).astype(np.float32)]
+    videos = [
+        rng.uniform(size=(2, 16, 16, 3)).astype(np.float32),
+        rng.uniform(size=(6, 16, 16, 3)).astype(np.float32),
+    ]
     kp, gen = _KP(), _Gen()
-    res = evaluation.reconstruction(videos, kp, gen, batch_size=4, return_predictions=True)
+    res = evaluation.reconstruction(
+        videos, kp, gen, batch_size=4, return_predictions=True
+    )
     assert res["num_frames"] == 8 and [len(f) for f in res["per_frame"]] == [2, 6]
     expected = []
     for video in videos:
         kp_s = kp(video[:1])
         for t in range(len(video)):  # every frame, frame 0 included, absolute keypoints
-            pred = gen(video[:1], kp_source=kp_s, kp_driving=kp(video[t:t + 1]))["prediction"][0].numpy()
+            pred = gen(video[:1], kp_source=kp_s, kp_driving=kp(video[t : t + 1]))[
+                "prediction"
+            ][0].numpy()
             expected.append(np.abs(pred - video[t]).mean())
     np.testing.assert_allclose(np.concatenate(res["per_frame"]), expected, atol=1e-6)
-    assert res["l1"] == pytest.approx(np.mean(expected), abs=1e-6)  # frame-weighted, not video-weighted
+    assert res["l1"] == pytest.approx(
+        np.mean(expected), abs=1e-6
+    )  # frame-weighted, not video-weighted
     assert res["l1"] != pytest.approx(res["per_video"].mean(), abs=1e-9)
     assert res["predictions"][1].shape == (6, 16, 16, 3)
 
@@ -306,8 +448,12 @@ def test_keypoint_metrics_recover_permutation_and_pose():
     pred[:, perm] = true + 0.01 * rng.standard_normal(true.shape)
     m = evaluation.keypoint_metrics(pred, true, image_size=65)
     np.testing.assert_array_equal(m["assignment"], perm)
-    assert m["matched_error"] < 0.03 and m["regression_error"] < 0.05 < m["baseline_error"]
+    assert (
+        m["matched_error"] < 0.03 and m["regression_error"] < 0.05 < m["baseline_error"]
+    )
     assert m["matched_error_px"] == pytest.approx(m["matched_error"] * 32)
-    assert evaluation.average_keypoint_distance(true, true + [0.3, 0.4]) == pytest.approx(0.5)
+    assert evaluation.average_keypoint_distance(
+        true, true + [0.3, 0.4]
+    ) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="frames"):
         evaluation.keypoint_metrics(pred[:3], true)

@@ -1,19 +1,48 @@
 """Building blocks: anti-alias kernels and downsampling, PyTorch-exact batch norm, hourglass shapes."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from fomm_tutorial.blocks import (AntiAliasInterpolation2d, BatchNorm2d, Conv2d, DownBlock2d, Hourglass,
-                                  ResBlock2d, UpBlock2d, anti_alias_kernel)
+from fomm_tutorial.blocks import (
+    AntiAliasInterpolation2d,
+    BatchNorm2d,
+    Conv2d,
+    DownBlock2d,
+    Hourglass,
+    ResBlock2d,
+    UpBlock2d,
+    anti_alias_kernel,
+)
 
 
-@pytest.mark.parametrize("scale,k,taps", [
-    (0.5, 5, [0.000264, 0.106451, 0.786571, 0.106451, 0.000264]),
-    (0.25, 13, [8.9e-05, 0.001028, 0.007597, 0.035994, 0.109341, 0.212968, 0.265964, 0.212968,
-                0.109341, 0.035994, 0.007597, 0.001028, 8.9e-05]),
-])
+@pytest.mark.parametrize(
+    "scale,k,taps",
+    [
+        (0.5, 5, [0.000264, 0.106451, 0.786571, 0.106451, 0.000264]),
+        (
+            0.25,
+            13,
+            [
+                8.9e-05,
+                0.001028,
+                0.007597,
+                0.035994,
+                0.109341,
+                0.212968,
+                0.265964,
+                0.212968,
+                0.109341,
+                0.035994,
+                0.007597,
+                0.001028,
+                8.9e-05,
+            ],
+        ),
+    ],
+)
 def test_anti_alias_kernel_values(scale, k, taps):
     kernel = anti_alias_kernel(scale)
     assert kernel.shape == (k, k)
@@ -37,7 +66,9 @@ def _torch_anti_alias(x, scale):
     c = x.shape[-1]
     t = torch.from_numpy(x).permute(0, 3, 1, 2)
     w = torch.from_numpy(np.tile(kernel[None, None], (c, 1, 1, 1)))
-    out = torch.nn.functional.conv2d(torch.nn.functional.pad(t, (ka, ka, ka, ka)), w, groups=c)
+    out = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(t, (ka, ka, ka, ka)), w, groups=c
+    )
     s = int(1 / scale)
     return out[:, :, ::s, ::s].permute(0, 2, 3, 1).numpy()
 
@@ -68,7 +99,10 @@ def test_batch_norm_matches_torch_training_and_eval():
     x = rng.normal(size=(3, 5, 4, 6)).astype(np.float32) * 2 + 1
     bn = BatchNorm2d()
     bn.build(x.shape)
-    gamma, beta = rng.normal(size=6).astype(np.float32), rng.normal(size=6).astype(np.float32)
+    gamma, beta = (
+        rng.normal(size=6).astype(np.float32),
+        rng.normal(size=6).astype(np.float32),
+    )
     bn.gamma.assign(gamma)
     bn.beta.assign(beta)
     tbn = torch.nn.BatchNorm2d(6)
@@ -80,8 +114,12 @@ def test_batch_norm_matches_torch_training_and_eval():
         out = bn(tf.constant(x), training=True).numpy()
         ref = tbn.train()(tx).detach().permute(0, 2, 3, 1).numpy()
         np.testing.assert_allclose(out, ref, atol=1e-5)
-    np.testing.assert_allclose(bn.moving_mean.numpy(), tbn.running_mean.numpy(), atol=1e-6)
-    np.testing.assert_allclose(bn.moving_variance.numpy(), tbn.running_var.numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        bn.moving_mean.numpy(), tbn.running_mean.numpy(), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        bn.moving_variance.numpy(), tbn.running_var.numpy(), atol=1e-6
+    )
     out = bn(tf.constant(x), training=False).numpy()
     ref = tbn.eval()(tx).detach().permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(out, ref, atol=1e-5)
@@ -107,14 +145,22 @@ def test_hourglass_channel_tables():
     # vox-256 kp detector: be=32, in=3, nb=5, mf=1024 -> 35 channels (spec 2.1)
     hg = Hourglass(32, 3, 5, 1024)
     assert hg.out_filters == 35
-    assert [b.conv.out_features for b in hg.encoder.down_blocks] == [64, 128, 256, 512, 1024]
-    assert [(b.conv.in_features, b.conv.out_features) for b in hg.decoder.up_blocks] == [
-        (1024, 512), (1024, 256), (512, 128), (256, 64), (128, 32)]
+    assert [b.conv.out_features for b in hg.encoder.down_blocks] == [
+        64,
+        128,
+        256,
+        512,
+        1024,
+    ]
+    assert [
+        (b.conv.in_features, b.conv.out_features) for b in hg.decoder.up_blocks
+    ] == [(1024, 512), (1024, 256), (512, 128), (256, 64), (128, 32)]
     # dense motion: be=64, in=44 -> 108
     hg = Hourglass(64, 44, 5, 1024)
     assert hg.out_filters == 108
-    assert [(b.conv.in_features, b.conv.out_features) for b in hg.decoder.up_blocks] == [
-        (1024, 1024), (2048, 512), (1024, 256), (512, 128), (256, 64)]
+    assert [
+        (b.conv.in_features, b.conv.out_features) for b in hg.decoder.up_blocks
+    ] == [(1024, 1024), (2048, 512), (1024, 256), (512, 128), (256, 64)]
     small = Hourglass(4, 3, 2, 16)
     assert small(tf.random.uniform((1, 8, 8, 3))).shape == (1, 8, 8, 7)
 
@@ -128,4 +174,6 @@ def test_up_block_subpixel_equals_upsample_then_conv():
     up.conv.conv.bias.assign(rng.normal(size=6).astype(np.float32))
     fast = up.conv.conv.kernel  # noqa: F841
     ref = up.conv(tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2))
-    np.testing.assert_allclose(up._upsample_conv_subpixel(x).numpy(), ref.numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        up._upsample_conv_subpixel(x).numpy(), ref.numpy(), atol=1e-5
+    )

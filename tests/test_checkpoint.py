@@ -1,4 +1,5 @@
 """build_models, the checkpoint converter (by state-dict name), its error messages, parameter counts."""
+
 from __future__ import annotations
 
 import copy
@@ -13,14 +14,33 @@ from fomm_tutorial.checkpoint import build_models, convert_checkpoint, load_stat
 # config/vox-256.yaml model_params (spec section 8), with a small frame for cheap builds
 VOX_MODEL_PARAMS = {
     "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
-    "kp_detector_params": {"temperature": 0.1, "block_expansion": 32, "max_features": 1024,
-                           "scale_factor": 0.25, "num_blocks": 5},
-    "generator_params": {"block_expansion": 64, "max_features": 512, "num_down_blocks": 2,
-                         "num_bottleneck_blocks": 6, "estimate_occlusion_map": True,
-                         "dense_motion_params": {"block_expansion": 64, "max_features": 1024,
-                                                 "num_blocks": 5, "scale_factor": 0.25}},
-    "discriminator_params": {"scales": [1], "block_expansion": 32, "max_features": 512,
-                             "num_blocks": 4, "sn": True},
+    "kp_detector_params": {
+        "temperature": 0.1,
+        "block_expansion": 32,
+        "max_features": 1024,
+        "scale_factor": 0.25,
+        "num_blocks": 5,
+    },
+    "generator_params": {
+        "block_expansion": 64,
+        "max_features": 512,
+        "num_down_blocks": 2,
+        "num_bottleneck_blocks": 6,
+        "estimate_occlusion_map": True,
+        "dense_motion_params": {
+            "block_expansion": 64,
+            "max_features": 1024,
+            "num_blocks": 5,
+            "scale_factor": 0.25,
+        },
+    },
+    "discriminator_params": {
+        "scales": [1],
+        "block_expansion": 32,
+        "max_features": 512,
+        "num_blocks": 4,
+        "sn": True,
+    },
 }
 
 
@@ -82,16 +102,24 @@ def test_single_jacobian_map_and_plain_discriminator(vox_models_variant):
     assert kp.torch_variables()["jacobian.weight"][0].shape == (7, 7, 35, 4)
     out = kp(tf.random.uniform((2, 128, 128, 3)))
     # identity initialisation of the jacobian head
-    np.testing.assert_allclose(out["jacobian"].numpy(), np.broadcast_to(np.eye(2), (2, 10, 2, 2)), atol=1e-5)
+    np.testing.assert_allclose(
+        out["jacobian"].numpy(), np.broadcast_to(np.eye(2), (2, 10, 2, 2)), atol=1e-5
+    )
     disc = models["discriminator"].torch_variables()
     assert disc["discs.1.down_blocks.0.conv.weight"][0].shape == (4, 4, 13, 64)
 
 
 def _torch_state(reference_dir):
     torch = pytest.importorskip("torch")
-    ckpt = torch.load(reference_dir / "vox-256-tiny-cpk.pth.tar", map_location="cpu", weights_only=True)
-    return {name: {k: v.numpy() for k, v in ckpt[name].items()} for name in
-            ("kp_detector", "generator", "discriminator")}
+    ckpt = torch.load(
+        reference_dir / "vox-256-tiny-cpk.pth.tar",
+        map_location="cpu",
+        weights_only=True,
+    )
+    return {
+        name: {k: v.numpy() for k, v in ckpt[name].items()}
+        for name in ("kp_detector", "generator", "discriminator")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +130,9 @@ def tiny_config(reference_dir):
         return yaml.safe_load(f)
 
 
-def test_convert_round_trip_without_torch(reference_dir, tiny_config, tmp_path, reference):
+def test_convert_round_trip_without_torch(
+    reference_dir, tiny_config, tmp_path, reference
+):
     pytest.importorskip("torch")
     from fomm_tutorial.checkpoint import run_cli
 
@@ -118,10 +148,14 @@ def test_convert_round_trip_without_torch(reference_dir, tiny_config, tmp_path, 
     for name, model in models.items():
         model.load_weights(str(tmp_path / "converted" / f"{name}.weights.h5"))
     kp = models["kp_detector"](tf.constant(reference["source"]))
-    np.testing.assert_allclose(kp["value"].numpy(), reference["kp_source/value"], atol=1e-5)
+    np.testing.assert_allclose(
+        kp["value"].numpy(), reference["kp_source/value"], atol=1e-5
+    )
     disc = models["discriminator"].torch_variables()
     state = _torch_state(reference_dir)["discriminator"]
-    np.testing.assert_array_equal(disc["discs.0-5.conv.weight_u"][0].numpy(), state["discs.0-5.conv.weight_u"])
+    np.testing.assert_array_equal(
+        disc["discs.0-5.conv.weight_u"][0].numpy(), state["discs.0-5.conv.weight_u"]
+    )
 
 
 def test_mismatched_config_names_key_and_shapes(reference_dir, tiny_config):
@@ -129,17 +163,23 @@ def test_mismatched_config_names_key_and_shapes(reference_dir, tiny_config):
     cfg = copy.deepcopy(tiny_config)
     cfg["model_params"]["common_params"]["num_kp"] = 6
     models = build_models(cfg)
-    with pytest.raises(ValueError, match=r"kp\.weight.*\(5, 11, 7, 7\).*\(6, 11, 7, 7\)"):
+    with pytest.raises(
+        ValueError, match=r"kp\.weight.*\(5, 11, 7, 7\).*\(6, 11, 7, 7\)"
+    ):
         load_state_dict(models["kp_detector"], state["kp_detector"], "kp_detector")
     cfg = copy.deepcopy(tiny_config)
     cfg["model_params"]["discriminator_params"]["sn"] = False
     models = build_models(cfg)
     with pytest.raises(ValueError, match=r"discs\.1\.conv\.weight.*sn"):
-        load_state_dict(models["discriminator"], state["discriminator"], "discriminator")
+        load_state_dict(
+            models["discriminator"], state["discriminator"], "discriminator"
+        )
     cfg = copy.deepcopy(tiny_config)
     cfg["model_params"]["kp_detector_params"]["scale_factor"] = 0.5
     models = build_models(cfg)
-    with pytest.raises(ValueError, match=r"down\.weight.*\(3, 1, 13, 13\).*\(3, 1, 5, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"down\.weight.*\(3, 1, 13, 13\).*\(3, 1, 5, 5\)"
+    ):
         load_state_dict(models["kp_detector"], state["kp_detector"], "kp_detector")
 
 
@@ -162,13 +202,19 @@ def test_spectral_norm_version0_state_dict(reference_dir, tiny_config):
             old[k] = v
     disc2 = build_models(tiny_config)["discriminator"]
     load_state_dict(disc2, old, "discriminator")
-    np.testing.assert_allclose(disc2.discs[0].conv.sigma().numpy(), sigma_new, rtol=1e-5)
+    np.testing.assert_allclose(
+        disc2.discs[0].conv.sigma().numpy(), sigma_new, rtol=1e-5
+    )
 
 
-def test_missing_torch_gives_clear_error(reference_dir, tiny_config, monkeypatch, tmp_path):
+def test_missing_torch_gives_clear_error(
+    reference_dir, tiny_config, monkeypatch, tmp_path
+):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(RuntimeError, match="pip install torch"):
-        convert_checkpoint(reference_dir / "vox-256-tiny-cpk.pth.tar", tiny_config, tmp_path)
+        convert_checkpoint(
+            reference_dir / "vox-256-tiny-cpk.pth.tar", tiny_config, tmp_path
+        )
 
 
 def test_spectral_conv_training_power_iteration_matches_torch():
@@ -185,7 +231,12 @@ def test_spectral_conv_training_power_iteration_matches_torch():
     ours.u.assign(state["weight_u"])
     ours.v.assign(state["weight_v"])
     conv.train()
-    ref = conv(torch.from_numpy(x).permute(0, 3, 1, 2)).detach().permute(0, 2, 3, 1).numpy()
+    ref = (
+        conv(torch.from_numpy(x).permute(0, 3, 1, 2))
+        .detach()
+        .permute(0, 2, 3, 1)
+        .numpy()
+    )
     out = ours(tf.constant(x), training=True).numpy()
     np.testing.assert_allclose(out, ref, atol=1e-5)
     np.testing.assert_allclose(ours.u.numpy(), conv.weight_u.numpy(), atol=1e-6)
@@ -197,27 +248,42 @@ def test_zip_format_and_module_prefix(reference_dir, tmp_path):
     torch = pytest.importorskip("torch")
     from fomm_tutorial.checkpoint import read_torch_checkpoint
 
-    ckpt = torch.load(reference_dir / "vox-256-tiny-cpk.pth.tar", map_location="cpu", weights_only=True)
+    ckpt = torch.load(
+        reference_dir / "vox-256-tiny-cpk.pth.tar",
+        map_location="cpu",
+        weights_only=True,
+    )
     ckpt["kp_detector"] = {"module." + k: v for k, v in ckpt["kp_detector"].items()}
     path = tmp_path / "zip.pth.tar"
     torch.save(ckpt, path)  # zip format (the default since torch 1.6)
     state = read_torch_checkpoint(path)
     legacy = read_torch_checkpoint(reference_dir / "vox-256-tiny-cpk.pth.tar")
-    np.testing.assert_array_equal(state["generator"]["final.weight"], legacy["generator"]["final.weight"])
+    np.testing.assert_array_equal(
+        state["generator"]["final.weight"], legacy["generator"]["final.weight"]
+    )
     from fomm_tutorial.checkpoint import _strip_module
 
     assert set(_strip_module(state["kp_detector"])) == set(legacy["kp_detector"])
 
 
-def test_unfitting_discriminator_is_skipped_like_load_cpk(reference_dir, tiny_config, tmp_path):
+def test_unfitting_discriminator_is_skipped_like_load_cpk(
+    reference_dir, tiny_config, tmp_path
+):
     pytest.importorskip("torch")
     from fomm_tutorial.checkpoint import load_original_checkpoint
 
     cfg = copy.deepcopy(tiny_config)
-    cfg["model_params"]["discriminator_params"]["use_kp"] = False  # vox-cpk with a vox-adv-like mismatch
+    cfg["model_params"]["discriminator_params"]["use_kp"] = (
+        False  # vox-cpk with a vox-adv-like mismatch
+    )
     path = reference_dir / "vox-256-tiny-cpk.pth.tar"
-    with pytest.warns(UserWarning, match=r"down_blocks\.0\.conv\.weight_orig.*randomly initialised"):
+    with pytest.warns(
+        UserWarning, match=r"down_blocks\.0\.conv\.weight_orig.*randomly initialised"
+    ):
         written = convert_checkpoint(path, cfg, tmp_path)
     assert sorted(written) == ["generator", "kp_detector"]
-    with pytest.raises(ValueError, match=r"discs\.1\.down_blocks\.0\.conv\.weight_orig.*\(16, 8, 4, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"discs\.1\.down_blocks\.0\.conv\.weight_orig.*\(16, 8, 4, 4\)",
+    ):
         load_original_checkpoint(path, cfg, strict_discriminator=True)

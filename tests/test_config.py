@@ -1,4 +1,5 @@
 """load_config: the eight published configs and the fixture's, schema errors, defaults, pitfalls."""
+
 from __future__ import annotations
 
 import copy
@@ -7,17 +8,33 @@ import warnings
 import pytest
 import yaml
 
-from fomm_tutorial.config import config_path, load_config, shipped_configs, validate_config
+from fomm_tutorial.config import (
+    config_path,
+    load_config,
+    shipped_configs,
+    validate_config,
+)
 
-PUBLISHED = ["vox-256", "vox-adv-256", "taichi-256", "taichi-adv-256", "bair-256", "fashion-256",
-             "mgif-256", "nemo-256"]
+PUBLISHED = [
+    "vox-256",
+    "vox-adv-256",
+    "taichi-256",
+    "taichi-adv-256",
+    "bair-256",
+    "fashion-256",
+    "mgif-256",
+    "nemo-256",
+]
 
 
 @pytest.mark.parametrize("name", PUBLISHED + ["vox-256-tiny"])
 def test_shipped_configs_load(name):
     assert name in shipped_configs()
     cfg = load_config(name)
-    assert cfg["dataset_params"]["frame_shape"][2] == cfg["model_params"]["common_params"]["num_channels"]
+    assert (
+        cfg["dataset_params"]["frame_shape"][2]
+        == cfg["model_params"]["common_params"]["num_channels"]
+    )
     assert cfg["model_params"]["kp_detector_params"]["pad"] == 0
     # same result from the path and from the name with its extension
     assert load_config(config_path(name)) == cfg == load_config(f"{name}.yaml")
@@ -28,22 +45,33 @@ def test_published_values_spec_section_8():
     for cfg in c.values():
         mp = cfg["model_params"]
         assert cfg["dataset_params"]["frame_shape"] == [256, 256, 3]
-        assert mp["common_params"] == {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True}
+        assert mp["common_params"] == {
+            "num_kp": 10,
+            "num_channels": 3,
+            "estimate_jacobian": True,
+        }
         assert mp["kp_detector_params"]["scale_factor"] == 0.25
         assert mp["generator_params"]["dense_motion_params"]["kp_variance"] == 0.01
         assert cfg["train_params"]["scales"] == [1, 0.5, 0.25, 0.125]
         assert isinstance(cfg["train_params"]["lr_generator"], float)
     gan = {n: c[n]["train_params"]["loss_weights"]["generator_gan"] for n in PUBLISHED}
     assert [n for n, g in gan.items() if g == 0] == ["vox-256", "taichi-256"]
-    assert [n for n in PUBLISHED if c[n]["model_params"]["discriminator_params"]["use_kp"]] == \
-        ["vox-adv-256", "taichi-adv-256"]
-    assert [n for n in PUBLISHED if c[n]["model_params"]["discriminator_params"]["sn"]] == \
-        ["vox-256", "bair-256", "mgif-256", "nemo-256"]
-    assert [n for n in PUBLISHED if c[n]["model_params"]["kp_detector_params"]["single_jacobian_map"]] \
-        == ["mgif-256"]
+    assert [
+        n for n in PUBLISHED if c[n]["model_params"]["discriminator_params"]["use_kp"]
+    ] == ["vox-adv-256", "taichi-adv-256"]
+    assert [
+        n for n in PUBLISHED if c[n]["model_params"]["discriminator_params"]["sn"]
+    ] == ["vox-256", "bair-256", "mgif-256", "nemo-256"]
+    assert [
+        n
+        for n in PUBLISHED
+        if c[n]["model_params"]["kp_detector_params"]["single_jacobian_map"]
+    ] == ["mgif-256"]
     assert c["taichi-adv-256"]["train_params"]["lr_kp_detector"] == 0
     assert c["bair-256"]["train_params"]["epoch_milestones"] == [12, 18]
-    assert c["mgif-256"]["dataset_params"]["augmentation_params"]["resize_param"]["ratio"] == [0.9, 1.1]
+    assert c["mgif-256"]["dataset_params"]["augmentation_params"]["resize_param"][
+        "ratio"
+    ] == [0.9, 1.1]
     assert "jitter_param" not in c["nemo-256"]["dataset_params"]["augmentation_params"]
 
 
@@ -66,7 +94,9 @@ def test_defaults_filled():
     assert cfg["model_params"]["kp_detector_params"]["scale_factor"] == 1
     assert cfg["model_params"]["discriminator_params"]["sn"] is False
     assert cfg["model_params"]["discriminator_params"]["kp_variance"] == 0.01
-    assert "kp_detector_params" in raw["model_params"]  # input not modified beyond our deletions
+    assert (
+        "kp_detector_params" in raw["model_params"]
+    )  # input not modified beyond our deletions
 
 
 def test_unknown_keys_named_with_path_and_nearest():
@@ -77,19 +107,27 @@ def test_unknown_keys_named_with_path_and_nearest():
     with pytest.raises(ValueError) as err:
         validate_config(raw)
     msg = str(err.value)
-    assert "model_params.common_params.num_kps" in msg and "did you mean 'num_kp'" in msg
-    assert "train_params.loss_weights.perceptul" in msg and "did you mean 'perceptual'" in msg
+    assert (
+        "model_params.common_params.num_kps" in msg and "did you mean 'num_kp'" in msg
+    )
+    assert (
+        "train_params.loss_weights.perceptul" in msg
+        and "did you mean 'perceptual'" in msg
+    )
     assert "unknown key extra_section" in msg
 
 
-@pytest.mark.parametrize("path, value", [
-    (("model_params", "common_params", "num_kp"), "ten"),
-    (("model_params", "common_params", "num_kp"), 10.0),
-    (("model_params", "common_params", "estimate_jacobian"), "yes please"),
-    (("dataset_params", "frame_shape"), [256, 256]),
-    (("train_params", "epoch_milestones"), 60),
-    (("model_params", "kp_detector_params", "temperature"), [0.1]),
-])
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("model_params", "common_params", "num_kp"), "ten"),
+        (("model_params", "common_params", "num_kp"), 10.0),
+        (("model_params", "common_params", "estimate_jacobian"), "yes please"),
+        (("dataset_params", "frame_shape"), [256, 256]),
+        (("train_params", "epoch_milestones"), 60),
+        (("model_params", "kp_detector_params", "temperature"), [0.1]),
+    ],
+)
 def test_wrong_types_rejected(path, value):
     raw = _tiny()
     d = raw
@@ -115,7 +153,9 @@ def test_scale_written_as_float_normalised():
     raw["train_params"]["scales"] = [1.0, 0.5]
     with pytest.warns(UserWarning, match=r"train_params\.scales\[0\].*str\(scale\)"):
         cfg = validate_config(raw)
-    assert cfg["train_params"]["scales"] == [1, 0.5] and isinstance(cfg["train_params"]["scales"][0], int)
+    assert cfg["train_params"]["scales"] == [1, 0.5] and isinstance(
+        cfg["train_params"]["scales"][0], int
+    )
     assert "prediction_" + str(cfg["train_params"]["scales"][0]) == "prediction_1"
     raw["model_params"]["discriminator_params"]["scales"] = [0.3]
     with pytest.raises(ValueError, match=r"discriminator_params\.scales\[0\]"):
@@ -123,11 +163,15 @@ def test_scale_written_as_float_normalised():
 
 
 def test_yaml11_numeric_string_and_legacy_image_shape(tmp_path):
-    text = open(config_path("vox-256-tiny")).read().replace("frame_shape:", "image_shape:")
+    text = (
+        open(config_path("vox-256-tiny")).read().replace("frame_shape:", "image_shape:")
+    )
     text = text.replace("lr_generator: 0.0002", "lr_generator: 2e-4")
     p = tmp_path / "old.yaml"
     p.write_text(text)
-    assert yaml.safe_load(text)["train_params"]["lr_generator"] == "2e-4"  # the YAML 1.1 pitfall
+    assert (
+        yaml.safe_load(text)["train_params"]["lr_generator"] == "2e-4"
+    )  # the YAML 1.1 pitfall
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         cfg = load_config(p)

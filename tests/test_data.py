@@ -1,23 +1,27 @@
 """Tests of fomm_tutorial.data: layout, splits, id_sampling, augmentations, tf.data, sprites."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from fomm_tutorial import data as D  # noqa: E402
 from fomm_tutorial import media  # noqa: E402
 
 FLIP = {"flip_param": {"horizontal_flip": True, "time_flip": True}}
-JITTER = {"jitter_param": {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1}}
+JITTER = {
+    "jitter_param": {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1}
+}
 
 
 @pytest.fixture(scope="module")
 def sprites(tmp_path_factory):
     root = tmp_path_factory.mktemp("sprites")
-    return D.write_sprite_dataset(root, num_videos=10, num_frames=6, size=32, num_parts=3, seed=3)
+    return D.write_sprite_dataset(
+        root, num_videos=10, num_frames=6, size=32, num_parts=3, seed=3
+    )
 
 
 def _make_flat(root, names, t=4, size=8):
@@ -33,8 +37,13 @@ def test_sprite_layout(sprites):
     train = D.list_videos(sprites / "train")
     test = D.list_videos(sprites / "test")
     assert len(train) == 8 and len(test) == 2 and not set(train) & set(test)
-    assert {n.split("#")[0] for n in test} == {n.split("#")[0] for n in train}  # shared ids
-    assert all("#" in n and n.endswith(".mp4") and (sprites / "train" / n).is_dir() for n in train)
+    assert {n.split("#")[0] for n in test} == {
+        n.split("#")[0] for n in train
+    }  # shared ids
+    assert all(
+        "#" in n and n.endswith(".mp4") and (sprites / "train" / n).is_dir()
+        for n in train
+    )
     assert len(os.listdir(sprites / "train" / train[0])) == 6
     pos = D.load_sprite_positions(sprites, "test", test[0])
     assert pos.shape == (6, 3, 2) and pos.dtype == np.float32 and np.abs(pos).max() <= 1
@@ -43,7 +52,9 @@ def test_sprite_layout(sprites):
 def test_predefined_split_and_id_sampling(sprites):
     ds = D.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=True)
     assert len(ds) == 8
-    ids = D.FramesDataset(sprites, frame_shape=(32, 32, 3), id_sampling=True, is_train=True)
+    ids = D.FramesDataset(
+        sprites, frame_shape=(32, 32, 3), id_sampling=True, is_train=True
+    )
     assert ids.videos == ["id0000", "id0001"]
     chosen = {ids.video_path(0, np.random.default_rng(s)).name for s in range(30)}
     assert len(chosen) > 1 and all(n.startswith("id0000#") for n in chosen)
@@ -51,7 +62,11 @@ def test_predefined_split_and_id_sampling(sprites):
     item = test[0]
     assert item["video"].shape == (6, 32, 32, 3) and item["video"].dtype == np.float32
     item = ds[3]
-    assert set(item) == {"source", "driving", "name"} and item["source"].shape == (32, 32, 3)
+    assert set(item) == {"source", "driving", "name"} and item["source"].shape == (
+        32,
+        32,
+        3,
+    )
 
 
 def test_auto_split_is_deterministic_80_20(tmp_path):
@@ -83,8 +98,8 @@ def test_mixed_formats_and_strip(tmp_path):
     (root / "train").mkdir(parents=True)
     (root / "test").mkdir()
     clip = np.random.default_rng(0).random((5, 8, 8, 3)).astype(np.float32)
-    media.write_video(root / "train" / "s.png", clip)           # strip
-    media.write_video(root / "train" / "f", clip)               # folder
+    media.write_video(root / "train" / "s.png", clip)  # strip
+    media.write_video(root / "train" / "f", clip)  # folder
     media.write_video(root / "train" / "g.gif", clip)
     media.write_video(root / "test" / "s.png", clip)
     ds = D.FramesDataset(root, frame_shape=(8, 8, 3))
@@ -173,8 +188,12 @@ def test_jitter_same_parameters_for_both_frames():
 
 
 def test_crop_resize_same_for_both_frames():
-    aug = D.AllAugmentationTransform(resize_param={"ratio": [0.9, 1.1]},
-                                     crop_param={"size": [12, 12]}, **FLIP, **JITTER)
+    aug = D.AllAugmentationTransform(
+        resize_param={"ratio": [0.9, 1.1]},
+        crop_param={"size": [12, 12]},
+        **FLIP,
+        **JITTER,
+    )
     frame = _clip(2, t=1, h=16, w=16)[0]
     clip = np.stack([frame, frame])
     for s in range(5):
@@ -184,10 +203,15 @@ def test_crop_resize_same_for_both_frames():
     # crop only: a crop of the original, position random
     crop = D.RandomCrop([8, 8])
     out = crop(np.stack([frame, 1 - frame]), np.random.default_rng(0))
-    found = [(y, x) for y in range(9) for x in range(9)
-             if np.array_equal(out[0], frame[y:y + 8, x:x + 8])]
-    assert len(found) == 1 and np.array_equal(out[1], 1 - frame[found[0][0]:found[0][0] + 8,
-                                                                found[0][1]:found[0][1] + 8])
+    found = [
+        (y, x)
+        for y in range(9)
+        for x in range(9)
+        if np.array_equal(out[0], frame[y : y + 8, x : x + 8])
+    ]
+    assert len(found) == 1 and np.array_equal(
+        out[1], 1 - frame[found[0][0] : found[0][0] + 8, found[0][1] : found[0][1] + 8]
+    )
     # smaller than the crop: edge padding
     assert crop(_clip(3, h=5, w=6), np.random.default_rng(0)).shape == (2, 8, 8, 3)
 
@@ -210,9 +234,16 @@ def test_jitter_factors_ranges():
 # ---------------------------------------------------------------------------- tf.data
 def test_make_dataset_shapes_and_determinism(sprites):
     import tensorflow as tf
-    cfg = {"dataset_params": {"root_dir": str(sprites), "frame_shape": [32, 32, 3],
-                              "id_sampling": True, "augmentation_params": {**FLIP, **JITTER}},
-           "train_params": {"num_repeats": 3}}
+
+    cfg = {
+        "dataset_params": {
+            "root_dir": str(sprites),
+            "frame_shape": [32, 32, 3],
+            "id_sampling": True,
+            "augmentation_params": {**FLIP, **JITTER},
+        },
+        "train_params": {"num_repeats": 3},
+    }
     ds = D.make_dataset(cfg, batch_size=4, seed=5, num_parallel_calls=2)
     batches = list(ds)
     assert len(batches) == 1  # 2 identities x 3 repeats = 6 items, drop_remainder
@@ -223,7 +254,12 @@ def test_make_dataset_shapes_and_determinism(sprites):
     np.testing.assert_array_equal(b["driving"].numpy(), again[0]["driving"].numpy())
     other = list(D.make_dataset(cfg, batch_size=4, seed=6))
     assert not np.array_equal(b["driving"].numpy(), other[0]["driving"].numpy())
-    plain = D.make_dataset({**cfg["dataset_params"], "id_sampling": False}, batch_size=3, seed=0, with_names=True)
+    plain = D.make_dataset(
+        {**cfg["dataset_params"], "id_sampling": False},
+        batch_size=3,
+        seed=0,
+        with_names=True,
+    )
     first = next(iter(plain))
     assert first["name"].shape == (3,)
     test = D.make_dataset(cfg, is_train=False)
@@ -235,7 +271,9 @@ def test_make_dataset_errors(sprites):
     with pytest.raises(ValueError, match="unknown keys.*frame_size"):
         D.make_dataset({"root_dir": str(sprites), "frame_size": 3}, batch_size=1)
     with pytest.raises(ValueError, match="batch_size"):
-        D.make_dataset({"root_dir": str(sprites), "frame_shape": [32, 32, 3]}, batch_size=100)
+        D.make_dataset(
+            {"root_dir": str(sprites), "frame_shape": [32, 32, 3]}, batch_size=100
+        )
 
 
 # ---------------------------------------------------------------------------- sprites
@@ -266,7 +304,10 @@ def test_sprite_positions_match_drawn_parts():
             assert m.sum() > 10
             cx = (m.sum(0) * xs).sum() / m.sum()
             cy = (m.sum(1) * xs).sum() / m.sum()
-            assert abs(cx - pos[t, k, 0]) < 2.5 / size and abs(cy - pos[t, k, 1]) < 2.5 / size
+            assert (
+                abs(cx - pos[t, k, 0]) < 2.5 / size
+                and abs(cy - pos[t, k, 1]) < 2.5 / size
+            )
     # the last-drawn part is visible at its centre with its own colour
     ident = D.sprite_identity(11, 4)
     t, k = 0, 3
@@ -280,19 +321,30 @@ def test_sprite_positions_match_drawn_parts():
 
 
 def test_sprite_dataset_deterministic(tmp_path, sprites):
-    again = D.write_sprite_dataset(tmp_path / "again", num_videos=10, num_frames=6, size=32,
-                                   num_parts=3, seed=3)
+    again = D.write_sprite_dataset(
+        tmp_path / "again", num_videos=10, num_frames=6, size=32, num_parts=3, seed=3
+    )
     for split in ("train", "test"):
         assert D.list_videos(again / split) == D.list_videos(sprites / split)
     name = D.list_videos(sprites / "train")[0]
     a = D.read_frames(sprites / "train" / name, (32, 32))
     b = D.read_frames(again / "train" / name, (32, 32))
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(D.load_sprite_positions(sprites, "train", name),
-                                  D.load_sprite_positions(again, "train", name))
+    np.testing.assert_array_equal(
+        D.load_sprite_positions(sprites, "train", name),
+        D.load_sprite_positions(again, "train", name),
+    )
     # the saved frames are the in-memory ones (8-bit)
-    mp4 = D.write_sprite_dataset(tmp_path / "mp4", num_videos=2, num_frames=4, size=32,
-                                 num_parts=3, seed=3, video_format="mp4", test_fraction=0.5)
+    mp4 = D.write_sprite_dataset(
+        tmp_path / "mp4",
+        num_videos=2,
+        num_frames=4,
+        size=32,
+        num_parts=3,
+        seed=3,
+        video_format="mp4",
+        test_fraction=0.5,
+    )
     v = media.read_video(mp4 / "train" / D.list_videos(mp4 / "train")[0])
     assert v.shape == (4, 32, 32, 3)
 
@@ -305,8 +357,8 @@ def test_real_video_dataset(data_dir, tmp_path):
     (root / "train" / "face#1.mp4").symlink_to(data_dir / "driving.mp4")
     (root / "test" / "face#1.mp4").symlink_to(data_dir / "driving.mp4")
     ds = D.FramesDataset(root, frame_shape=(32, 32, 3), id_sampling=True)
-    a = ds.get(0, np.random.default_rng(0))      # first call decodes the whole video
-    b = ds.get(0, np.random.default_rng(0))      # later calls decode up to the frame needed
+    a = ds.get(0, np.random.default_rng(0))  # first call decodes the whole video
+    b = ds.get(0, np.random.default_rng(0))  # later calls decode up to the frame needed
     np.testing.assert_allclose(a["source"], b["source"], atol=1e-6)
     np.testing.assert_allclose(a["driving"], b["driving"], atol=1e-6)
     assert ds._frame_counts[root / "train" / "face#1.mp4"] == 265

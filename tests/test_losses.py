@@ -1,4 +1,5 @@
 """Losses: parity with the original on the fomm-tiny fixture, Transform quirks, Jacobians, VGG."""
+
 from __future__ import annotations
 
 import copy
@@ -12,7 +13,13 @@ import tensorflow as tf  # noqa: E402
 
 from fomm_tutorial import losses as L  # noqa: E402
 
-LOSS_ORDER = ["perceptual", "gen_gan", "feature_matching", "equivariance_value", "equivariance_jacobian"]
+LOSS_ORDER = [
+    "perceptual",
+    "gen_gan",
+    "feature_matching",
+    "equivariance_value",
+    "equivariance_jacobian",
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,65 +30,95 @@ def setup(reference_dir):
 
     with open(reference_dir / "vox-256-tiny.yaml") as f:
         config = yaml.safe_load(f)
-    models = load_original_checkpoint(reference_dir / "vox-256-tiny-cpk.pth.tar", config)
+    models = load_original_checkpoint(
+        reference_dir / "vox-256-tiny-cpk.pth.tar", config
+    )
     vgg = L.Vgg19.from_file(reference_dir / "vox-256-tiny-vgg19.npz")
     return config, models, vgg
 
 
 def _recorded_transform(reference):
-    return L.Transform(2, theta=reference["transform/theta"],
-                       control_points=reference["transform/control_points"],
-                       control_params=reference["transform/control_params"])
+    return L.Transform(
+        2,
+        theta=reference["transform/theta"],
+        control_points=reference["transform/control_points"],
+        control_params=reference["transform/control_params"],
+    )
 
 
 def _x(reference):
-    return {"source": tf.constant(reference["source"]), "driving": tf.constant(reference["driving"])}
+    return {
+        "source": tf.constant(reference["source"]),
+        "driving": tf.constant(reference["driving"]),
+    }
 
 
 def test_loss_parity(setup, reference):
     config, models, vgg = setup
     tp = config["train_params"]
-    gen_full = L.GeneratorFullModel(models["kp_detector"], models["generator"], models["discriminator"],
-                                    tp, vgg=vgg)
-    disc_full = L.DiscriminatorFullModel(models["kp_detector"], models["generator"],
-                                         models["discriminator"], tp)
+    gen_full = L.GeneratorFullModel(
+        models["kp_detector"], models["generator"], models["discriminator"], tp, vgg=vgg
+    )
+    disc_full = L.DiscriminatorFullModel(
+        models["kp_detector"], models["generator"], models["discriminator"], tp
+    )
     x = _x(reference)
-    losses, generated = gen_full(x, training=False, transform=_recorded_transform(reference))
+    losses, generated = gen_full(
+        x, training=False, transform=_recorded_transform(reference)
+    )
     assert list(losses) == LOSS_ORDER
     losses.update(disc_full(x, generated, training=False))
     for name, value in losses.items():
         expected = float(reference["loss/" + name])
         assert abs(float(value) / expected - 1) < 1e-4, (name, float(value), expected)
-    np.testing.assert_allclose(generated["transformed_frame"], reference["transform/transformed_frame"],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        generated["transformed_frame"],
+        reference["transform/transformed_frame"],
+        atol=1e-5,
+    )
     for k in ("value", "jacobian"):
-        np.testing.assert_allclose(generated["transformed_kp"][k],
-                                   reference["transform/transformed_kp/" + k], atol=1e-5)
+        np.testing.assert_allclose(
+            generated["transformed_kp"][k],
+            reference["transform/transformed_kp/" + k],
+            atol=1e-5,
+        )
     for k in ("kp_source", "kp_driving"):
-        np.testing.assert_allclose(generated[k]["value"], reference[k + "/value"], atol=1e-5)
+        np.testing.assert_allclose(
+            generated[k]["value"], reference[k + "/value"], atol=1e-5
+        )
     # the Jacobian loss by nested tapes gives the same value
     transform = _recorded_transform(reference)
-    auto = L.equivariance_jacobian_loss(generated["kp_driving"], generated["transformed_kp"], transform,
-                                        10, autodiff=True)
+    auto = L.equivariance_jacobian_loss(
+        generated["kp_driving"],
+        generated["transformed_kp"],
+        transform,
+        10,
+        autodiff=True,
+    )
     assert abs(float(auto) / float(reference["loss/equivariance_jacobian"]) - 1) < 1e-4
 
 
 def test_detach_points(setup, reference):
     config, models, vgg = setup
     tp = config["train_params"]
-    disc_full = L.DiscriminatorFullModel(models["kp_detector"], models["generator"],
-                                         models["discriminator"], tp)
+    disc_full = L.DiscriminatorFullModel(
+        models["kp_detector"], models["generator"], models["discriminator"], tp
+    )
     pred = tf.Variable(reference["generator/prediction"])
     kp = {k: tf.Variable(reference["kp_driving/" + k]) for k in ("value", "jacobian")}
     with tf.GradientTape() as tape:
-        d = disc_full(_x(reference), {"prediction": pred, "kp_driving": kp}, training=False)["disc_gan"]
+        d = disc_full(
+            _x(reference), {"prediction": pred, "kp_driving": kp}, training=False
+        )["disc_gan"]
     g_pred, g_kp = tape.gradient(d, [pred, kp["value"]])
     assert g_pred is None and g_kp is None
     # perceptual: only the generated branch carries gradient
     a = tf.Variable(reference["driving"][:, :32, :32])
     b = tf.Variable(reference["source"][:, :32, :32])
     with tf.GradientTape() as tape:
-        p = L.perceptual_loss(vgg, {"prediction_1": a}, {"prediction_1": b}, [1], [1, 1, 1, 1, 1])
+        p = L.perceptual_loss(
+            vgg, {"prediction_1": a}, {"prediction_1": b}, [1], [1, 1, 1, 1, 1]
+        )
     ga, gb = tape.gradient(p, [a, b])
     assert ga is not None and gb is None
 
@@ -92,33 +129,41 @@ def test_zero_weights_drop_terms(setup, reference):
     tp["loss_weights"]["generator_gan"] = 0
     tp["loss_weights"]["equivariance_jacobian"] = 0
     tp["scales"] = [1, 0.5]
-    gen_full = L.GeneratorFullModel(models["kp_detector"], models["generator"], models["discriminator"],
-                                    tp, vgg=vgg)
-    losses, generated = gen_full(_x(reference), training=False, seed=tf.constant([1, 2]))
+    gen_full = L.GeneratorFullModel(
+        models["kp_detector"], models["generator"], models["discriminator"], tp, vgg=vgg
+    )
+    losses, generated = gen_full(
+        _x(reference), training=False, seed=tf.constant([1, 2])
+    )
     assert list(losses) == ["perceptual", "equivariance_value"]
     assert generated["transformed_frame"].shape == (2, 128, 128, 3)
 
 
 def test_transform_quirks_and_jacobians():
     rng = np.random.default_rng(0)
-    t = L.Transform(3, theta=np.eye(2, 3)[None].repeat(3, 0) + 0.1 * rng.normal(size=(3, 2, 3)),
-                    control_points=L.make_coordinate_grid(5, 5),
-                    control_params=0.05 * rng.normal(size=(3, 1, 25)))
+    t = L.Transform(
+        3,
+        theta=np.eye(2, 3)[None].repeat(3, 0) + 0.1 * rng.normal(size=(3, 2, 3)),
+        control_points=L.make_coordinate_grid(5, 5),
+        control_params=0.05 * rng.normal(size=(3, 1, 25)),
+    )
     c = rng.uniform(-1, 1, size=(3, 7, 2)).astype(np.float32)
     new = t.warp_coordinates(c).numpy()
     # NumPy reference: L1 distance, one offset added to both coordinates
     cp = L.make_coordinate_grid(5, 5).numpy().reshape(25, 2)
     d = np.abs(c[:, :, None] - cp[None, None]).sum(-1)
-    off = (d ** 2 * np.log(d + 1e-6) * t.control_params.numpy()).sum(-1)
+    off = (d**2 * np.log(d + 1e-6) * t.control_params.numpy()).sum(-1)
     th = t.theta.numpy()
-    ref = np.einsum("bij,bmj->bmi", th[:, :, :2], c) + th[:, None, :, 2] + off[..., None]
+    ref = (
+        np.einsum("bij,bmj->bmi", th[:, :, :2], c) + th[:, None, :, 2] + off[..., None]
+    )
     np.testing.assert_allclose(new, ref, atol=1e-5)
     # closed form = nested tapes, also their gradients w.r.t. the coordinates (second order)
     cv = tf.Variable(c)
     with tf.GradientTape(persistent=True) as tape:
         j1 = t.jacobian(cv)
         j2 = t.jacobian_autodiff(cv)
-        s1, s2 = tf.reduce_sum(j1 ** 2), tf.reduce_sum(j2 ** 2)
+        s1, s2 = tf.reduce_sum(j1**2), tf.reduce_sum(j2**2)
     np.testing.assert_allclose(j1, j2, atol=1e-5)
     np.testing.assert_allclose(tape.gradient(s1, cv), tape.gradient(s2, cv), atol=1e-4)
     # a control point exactly on a coordinate: sign(0) = 0 on both paths
@@ -145,7 +190,12 @@ def test_transform_randomness():
 
 def test_pyramid():
     p = L.ImagePyramid([1, 0.5, 0.25, 0.125], 3)(tf.ones((1, 64, 64, 3)))
-    assert list(p) == ["prediction_1", "prediction_0.5", "prediction_0.25", "prediction_0.125"]
+    assert list(p) == [
+        "prediction_1",
+        "prediction_0.5",
+        "prediction_0.25",
+        "prediction_0.125",
+    ]
     assert [v.shape[1] for v in p.values()] == [64, 32, 16, 8]
 
 
@@ -154,16 +204,32 @@ def test_vgg(reference_dir, monkeypatch, tmp_path):
         arrays = {k: f[k] for k in f.files}
     vgg = L.Vgg19.from_torch_arrays(arrays)
     outs = vgg(tf.zeros((1, 32, 32, 3)))
-    assert [tuple(o.shape) for o in outs] == [(1, 32, 32, 64), (1, 16, 16, 128), (1, 8, 8, 256),
-                                              (1, 4, 4, 512), (1, 2, 2, 512)]
+    assert [tuple(o.shape) for o in outs] == [
+        (1, 32, 32, 64),
+        (1, 16, 16, 128),
+        (1, 8, 8, 256),
+        (1, 4, 4, 512),
+        (1, 2, 2, 512),
+    ]
     # torch oracle for relu1_1 (first conv, padding 1, mean/std normalisation)
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(0).uniform(size=(1, 16, 16, 3)).astype(np.float32)
     xt = torch.from_numpy(x.transpose(0, 3, 1, 2))
-    xt = (xt - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    ref = torch.relu(torch.nn.functional.conv2d(xt, torch.from_numpy(arrays["slice1.0.weight"].astype(np.float32)),
-                                                torch.from_numpy(arrays["slice1.0.bias"].astype(np.float32)),
-                                                padding=1)).numpy().transpose(0, 2, 3, 1)
+    xt = (xt - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
+        [0.229, 0.224, 0.225]
+    ).view(1, 3, 1, 1)
+    ref = (
+        torch.relu(
+            torch.nn.functional.conv2d(
+                xt,
+                torch.from_numpy(arrays["slice1.0.weight"].astype(np.float32)),
+                torch.from_numpy(arrays["slice1.0.bias"].astype(np.float32)),
+                padding=1,
+            )
+        )
+        .numpy()
+        .transpose(0, 2, 3, 1)
+    )
     np.testing.assert_allclose(vgg(x)[0], ref, atol=1e-4)
     # errors: missing key, missing file, offline default
     with pytest.raises(ValueError, match="features.28"):
@@ -175,7 +241,9 @@ def test_vgg(reference_dir, monkeypatch, tmp_path):
         raise OSError("no network")
 
     monkeypatch.delenv(L.VGG19_ENV, raising=False)
-    monkeypatch.setattr(L.Vgg19, "from_keras_applications", classmethod(lambda cls, **k: offline()))
+    monkeypatch.setattr(
+        L.Vgg19, "from_keras_applications", classmethod(lambda cls, **k: offline())
+    )
     with pytest.raises(FileNotFoundError, match=L.VGG19_ENV):
         L.Vgg19.default()
     monkeypatch.setenv(L.VGG19_ENV, str(reference_dir / "vox-256-tiny-vgg19.npz"))

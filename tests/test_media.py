@@ -1,4 +1,5 @@
 """Tests of fomm_tutorial.media on the shared real media and tiny generated files."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,8 +20,9 @@ def test_read_real_video_resized_and_limited(data_dir):
     assert v.shape == (4, 64, 96, 3) and v.dtype == np.float32
     frames = list(media.iter_video(data_dir / "driving.mp4", size=32, max_frames=3))
     assert len(frames) == 3 and frames[0].shape == (32, 32, 3)
-    np.testing.assert_allclose(frames[0], media.read_video(data_dir / "driving.mp4", size=32,
-                                                           max_frames=1)[0])
+    np.testing.assert_allclose(
+        frames[0], media.read_video(data_dir / "driving.mp4", size=32, max_frames=1)[0]
+    )
 
 
 def test_read_real_image_rgba_dropped(data_dir):
@@ -35,19 +37,20 @@ def test_read_real_image_rgba_dropped(data_dir):
 
 
 def test_grey_and_uint16_images(tmp_path):
-    grey = (np.arange(12, dtype=np.uint8).reshape(3, 4) * 20)
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
     Image.fromarray(grey).save(tmp_path / "g.png")
     img = media.read_image(tmp_path / "g.png")
     assert img.shape == (3, 4, 3)
     np.testing.assert_allclose(img[..., 1], grey / 255.0, atol=1e-6)
-    deep = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000)
+    deep = np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000
     Image.fromarray(deep).save(tmp_path / "d.png")
     img = media.read_image(tmp_path / "d.png")
     np.testing.assert_allclose(img[..., 0], deep / 65535.0, atol=1e-6)
     la = np.stack([grey, np.full_like(grey, 7)], -1)
     Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
-    np.testing.assert_allclose(media.read_image(tmp_path / "la.png")[..., 2], grey / 255.0,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        media.read_image(tmp_path / "la.png")[..., 2], grey / 255.0, atol=1e-6
+    )
 
 
 def _clip(t=5, h=16, w=24, seed=0):
@@ -55,12 +58,25 @@ def _clip(t=5, h=16, w=24, seed=0):
     # smooth content survives lossy codecs
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
     base = np.stack([yy, xx, 0.5 + 0 * xx], -1)
-    return np.stack([np.clip(base + 0.05 * k + 0.01 * rng.random((h, w, 3)), 0, 1)
-                     for k in range(t)]).astype(np.float32)
+    return np.stack(
+        [
+            np.clip(base + 0.05 * k + 0.01 * rng.random((h, w, 3)), 0, 1)
+            for k in range(t)
+        ]
+    ).astype(np.float32)
 
 
-@pytest.mark.parametrize("name,tol", [("v.mp4", 0.05), ("v.gif", 0.05), ("v.png", 0.003),
-                                      ("frames", 0.003), ("v.avi", 0.05), ("v.mov", 0.05)])
+@pytest.mark.parametrize(
+    "name,tol",
+    [
+        ("v.mp4", 0.05),
+        ("v.gif", 0.05),
+        ("v.png", 0.003),
+        ("frames", 0.003),
+        ("v.avi", 0.05),
+        ("v.mov", 0.05),
+    ],
+)
 def test_write_read_round_trip(tmp_path, name, tol):
     clip = _clip()
     media.write_video(tmp_path / name, clip, fps=10)
@@ -114,9 +130,13 @@ def test_errors_name_the_file(tmp_path):
 
 
 def test_rgba_gif_and_wrong_channel_count(tmp_path):
-    frames = [Image.fromarray(np.full((8, 8, 4), (10 * k, 100, 200, 128), np.uint8), "RGBA")
-              for k in range(3)]
-    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames = [
+        Image.fromarray(np.full((8, 8, 4), (10 * k, 100, 200, 128), np.uint8), "RGBA")
+        for k in range(3)
+    ]
+    frames[0].save(
+        tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100
+    )
     v = media.read_video(tmp_path / "a.gif")
     assert v.shape == (3, 8, 8, 3)
     with pytest.raises(ValueError, match="channel"):
@@ -128,7 +148,9 @@ def test_rgba_gif_and_wrong_channel_count(tmp_path):
 
 def test_write_errors(tmp_path):
     with pytest.raises(ValueError, match=r"out.mp4.*\[0, 1\]"):
-        media.write_video(tmp_path / "out.mp4", np.full((2, 4, 4, 3), 255.0, np.float32))
+        media.write_video(
+            tmp_path / "out.mp4", np.full((2, 4, 4, 3), 255.0, np.float32)
+        )
     with pytest.raises(ValueError, match="out.mp4.*shape"):
         media.write_video(tmp_path / "out.mp4", np.zeros((2, 4, 4, 2), np.float32))
     with pytest.raises(ValueError, match="out.webp2"):

@@ -1,4 +1,5 @@
 """Optical flow (chapter 1): sympy constraint, gradients, warping, Lucas-Kanade, EPE, colours."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -25,7 +26,10 @@ def stereo():
     left, right, disp = skdata.stereo_motorcycle()
     s = 4
     size = (left.shape[0] // s, left.shape[1] // s)
-    to = lambda im: tf.image.resize(im[None].astype(np.float32) / 255.0, size, method="area")
+
+    def to(im):
+        return tf.image.resize(im[None].astype(np.float32) / 255.0, size, method="area")
+
     gt, mask = of.stereo_flow(disp, s)
     return to(left), to(right), gt, mask
 
@@ -49,7 +53,9 @@ def test_image_gradients_of_a_ramp():
     ix, iy = of.image_gradients(img)
     np.testing.assert_allclose(ix.numpy()[0, :, 1:-1, 0], 0.03, atol=1e-6)
     np.testing.assert_allclose(iy.numpy()[0, 1:-1, :, 0], -0.05, atol=1e-6)
-    np.testing.assert_allclose(ix.numpy()[0, :, 0, 0], 0.015, atol=1e-6)  # one-sided at the border
+    np.testing.assert_allclose(
+        ix.numpy()[0, :, 0, 0], 0.015, atol=1e-6
+    )  # one-sided at the border
 
 
 def test_grayscale_and_bad_inputs():
@@ -79,7 +85,9 @@ def test_warp_image_integer_translation(astronaut):
     flow[..., 0], flow[..., 1] = 2.0, -1.0
     out = of.warp_image(astronaut, flow).numpy()
     # out[y, x] = image[y - 1, x + 2]
-    np.testing.assert_allclose(out[0, 1:, :-2], astronaut.numpy()[0, :-1, 2:], atol=1e-5)
+    np.testing.assert_allclose(
+        out[0, 1:, :-2], astronaut.numpy()[0, :-1, 2:], atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("shift", [(0.6, -0.3), (2.0, 1.0), (-4.5, 3.0)])
@@ -91,10 +99,14 @@ def test_lucas_kanade_exact_translation(astronaut, shift):
     assert est.shape == (1, 96, 96, 2)
     # Interior: the translation is recovered to a few hundredths of a pixel.
     assert of.endpoint_error(est, flow, border=8) < 0.05
-    np.testing.assert_allclose(np.median(est.numpy()[0, 8:-8, 8:-8], axis=(0, 1)), shift, atol=0.02)
+    np.testing.assert_allclose(
+        np.median(est.numpy()[0, 8:-8, 8:-8], axis=(0, 1)), shift, atol=0.02
+    )
 
 
-@pytest.mark.parametrize("kind,amount", [("rotation", 4.0), ("zoom", 0.06), ("smooth", 2.5)])
+@pytest.mark.parametrize(
+    "kind,amount", [("rotation", 4.0), ("zoom", 0.06), ("smooth", 2.5)]
+)
 def test_lucas_kanade_smooth_synthetic_flows(astronaut, kind, amount):
     gt = of.synthetic_flow(kind, 96, 96, amount)
     image0 = of.warp_image(astronaut, gt)
@@ -110,9 +122,13 @@ def test_synthetic_flow_definitions():
     np.testing.assert_allclose(t[0, ..., 1], 1.0)
     z = of.synthetic_flow("zoom", 5, 5, 1.0).numpy()
     np.testing.assert_allclose(z[0, 2, 2], 0.0, atol=1e-6)  # the centre stays
-    np.testing.assert_allclose(z[0, 2, 4], [-1.0, 0.0], atol=1e-6)  # (x=4) samples x=3: x2 zoom
+    np.testing.assert_allclose(
+        z[0, 2, 4], [-1.0, 0.0], atol=1e-6
+    )  # (x=4) samples x=3: x2 zoom
     r = of.synthetic_flow("rotation", 5, 5, 90.0).numpy()
-    np.testing.assert_allclose(r[0, 2, 4], [-2.0, 2.0], atol=1e-5)  # d=(2,0) -> R d=(0,2)
+    np.testing.assert_allclose(
+        r[0, 2, 4], [-2.0, 2.0], atol=1e-5
+    )  # d=(2,0) -> R d=(0,2)
 
 
 def test_stereo_flow_sign_mask_and_scale():
@@ -158,7 +174,7 @@ def test_endpoint_error():
 
 def test_flow_colours_and_arrows():
     f = np.zeros((1, 2, 2, 2), np.float32)
-    f[0, 0, 0] = [1.0, 0.0]   # right: red
+    f[0, 0, 0] = [1.0, 0.0]  # right: red
     f[0, 0, 1] = [-1.0, 0.0]  # left: cyan
     rgb = of.flow_to_color(f)
     assert rgb.shape == (2, 2, 3)

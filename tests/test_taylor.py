@@ -1,4 +1,5 @@
 """Taylor series and the first-order motion model (chapter 2)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,13 +14,19 @@ x = sp.Symbol("x", real=True)
 
 def warps():
     """A smooth non-linear T_{S<-R} and an invertible non-linear T_{D<-R} (float64 TF)."""
+
     def T_SR(p):
         px, py = p[..., 0], p[..., 1]
-        return tf.stack([0.9 * px + 0.2 * tf.sin(py) + 0.1, 0.1 * px * py + 1.1 * py - 0.2], -1)
+        return tf.stack(
+            [0.9 * px + 0.2 * tf.sin(py) + 0.1, 0.1 * px * py + 1.1 * py - 0.2], -1
+        )
 
     def T_DR(p):
         px, py = p[..., 0], p[..., 1]
-        return tf.stack([px + 0.15 * tf.tanh(py) + 0.05 * px ** 2, 0.8 * py - 0.1 * px + 0.3], -1)
+        return tf.stack(
+            [px + 0.15 * tf.tanh(py) + 0.05 * px**2, 0.8 * py - 0.1 * px + 0.3], -1
+        )
+
     return T_SR, T_DR
 
 
@@ -34,9 +41,18 @@ def test_taylor_polynomial_matches_closed_form_and_series(name, order, x0):
 
 
 def test_known_polynomials():
-    assert sp.expand(ty.taylor_polynomial("cos", None, 0, 4) - (1 - x**2 / 2 + x**4 / 24)) == 0
-    assert sp.expand(ty.taylor_polynomial("sin", None, 0, 5) - (x - x**3 / 6 + x**5 / 120)) == 0
-    assert sp.expand(ty.taylor_polynomial(sp.exp(2 * x), x, 0, 2) - (1 + 2 * x + 2 * x**2)) == 0
+    assert (
+        sp.expand(ty.taylor_polynomial("cos", None, 0, 4) - (1 - x**2 / 2 + x**4 / 24))
+        == 0
+    )
+    assert (
+        sp.expand(ty.taylor_polynomial("sin", None, 0, 5) - (x - x**3 / 6 + x**5 / 120))
+        == 0
+    )
+    assert (
+        sp.expand(ty.taylor_polynomial(sp.exp(2 * x), x, 0, 2) - (1 + 2 * x + 2 * x**2))
+        == 0
+    )
 
 
 @pytest.mark.parametrize("name", ["cos", "sin", "exp"])
@@ -49,7 +65,10 @@ def test_taylor_error_within_lagrange_bound(name):
         assert err[np.argmin(np.abs(xs - 0.5))] < 1e-12
     # Higher order: smaller error near the expansion point.
     near = np.linspace(0.3, 0.7, 5)
-    assert ty.taylor_error(name, 4, 0.5, near).max() < ty.taylor_error(name, 2, 0.5, near).max()
+    assert (
+        ty.taylor_error(name, 4, 0.5, near).max()
+        < ty.taylor_error(name, 2, 0.5, near).max()
+    )
 
 
 def test_bad_arguments():
@@ -72,7 +91,9 @@ def test_jacobian_and_first_order_expansion():
     assert J == sp.Matrix([[2 * u * v, u**2], [sp.cos(u), 1]])
     exp, Ja = ty.first_order_expansion(f, [u, v], (1, 2))
     assert Ja == sp.Matrix([[4, 1], [sp.cos(1), 1]])
-    expected = sp.Matrix([2 + 4 * (u - 1) + (v - 2), sp.sin(1) + 2 + sp.cos(1) * (u - 1) + (v - 2)])
+    expected = sp.Matrix(
+        [2 + 4 * (u - 1) + (v - 2), sp.sin(1) + 2 + sp.cos(1) * (u - 1) + (v - 2)]
+    )
     assert sp.simplify(exp - expected) == sp.zeros(2, 1)
     # An affine map equals its own first-order expansion.
     g = [3 * u - v + 1, 2 * v]
@@ -84,8 +105,9 @@ def test_motion_model_derivation_and_affine_exactness():
     d = ty.motion_model_derivation()
     # J_k J_D = J_S, and at z = T_{D<-R}(p_k) the approximation returns T_{S<-R}(p_k).
     assert sp.simplify(d["J_k"] * d["J_D"] - d["J_S"]) == sp.zeros(2, 2)
-    assert sp.simplify(d["approximation"].subs(dict(zip(d["z"], d["T_D_pk"]))) - d["T_S_pk"]) \
-        == sp.zeros(2, 1)
+    assert sp.simplify(
+        d["approximation"].subs(dict(zip(d["z"], d["T_D_pk"]))) - d["T_S_pk"]
+    ) == sp.zeros(2, 1)
     a = ty.affine_exactness()
     assert a["difference"] == sp.zeros(2, 1)
     A = sp.Matrix(2, 2, sp.symbols("A:4", real=True))
@@ -98,8 +120,13 @@ def test_numeric_jacobian_and_inverse():
     p = tf.constant([[0.3, -0.2], [0.1, 0.5]], tf.float64)
     J = ty.numeric_jacobian(T_DR, p).numpy()
     px, py = p.numpy().T
-    expected = np.stack([np.stack([1 + 0.1 * px, 0.15 / np.cosh(py) ** 2], -1),
-                         np.stack([-0.1 * np.ones_like(px), 0.8 * np.ones_like(px)], -1)], 1)
+    expected = np.stack(
+        [
+            np.stack([1 + 0.1 * px, 0.15 / np.cosh(py) ** 2], -1),
+            np.stack([-0.1 * np.ones_like(px), 0.8 * np.ones_like(px)], -1),
+        ],
+        1,
+    )
     np.testing.assert_allclose(J, expected, atol=1e-12)
     q = ty.invert_map(T_DR, T_DR(p))
     np.testing.assert_allclose(q.numpy(), p.numpy(), atol=1e-10)
@@ -108,15 +135,24 @@ def test_numeric_jacobian_and_inverse():
 def test_motion_model_first_order_error_is_quadratic():
     T_SR, T_DR = warps()
     pk = (0.2, -0.3)
-    approx, J_k = ty.motion_model_approximation(T_SR, T_DR, pk, T_DR(tf.constant([pk], tf.float64)))
-    np.testing.assert_allclose(approx.numpy()[0], T_SR(tf.constant([pk], tf.float64)).numpy()[0])
+    approx, J_k = ty.motion_model_approximation(
+        T_SR, T_DR, pk, T_DR(tf.constant([pk], tf.float64))
+    )
+    np.testing.assert_allclose(
+        approx.numpy()[0], T_SR(tf.constant([pk], tf.float64)).numpy()[0]
+    )
     dist = np.geomspace(1e-3, 1e-1, 9)
     errors = ty.first_order_errors(T_SR, T_DR, pk, dist)
     slope = ty.loglog_slope(dist, errors)
     assert abs(slope - 2.0) < 0.1, slope
+
     # Affine maps: the approximation is exact at any distance.
-    A = lambda p: p @ tf.constant([[1.2, 0.1], [-0.3, 0.9]], tf.float64) + 0.4
-    B = lambda p: p @ tf.constant([[0.8, 0.2], [0.0, 1.1]], tf.float64) - 0.1
+    def A(p):
+        return p @ tf.constant([[1.2, 0.1], [-0.3, 0.9]], tf.float64) + 0.4
+
+    def B(p):
+        return p @ tf.constant([[0.8, 0.2], [0.0, 1.1]], tf.float64) - 0.1
+
     assert ty.first_order_errors(A, B, pk, [0.5, 2.0]).max() < 1e-12
 
 

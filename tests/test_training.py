@@ -1,4 +1,5 @@
 """Training loop: lr schedule, exact resume, NaN stop, atomic checkpoints, strategies, CLI."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,12 @@ def tiny_config(milestones=(), num_epochs=2):
     cfg = T.sprite_config(size=SIZE, num_kp=2, num_epochs=num_epochs, batch_size=2)
     mp = cfg["model_params"]
     mp["kp_detector_params"].update(block_expansion=4, max_features=16)
-    mp["generator_params"].update(block_expansion=4, max_features=16, num_bottleneck_blocks=1)
-    mp["generator_params"]["dense_motion_params"].update(block_expansion=4, max_features=16)
+    mp["generator_params"].update(
+        block_expansion=4, max_features=16, num_bottleneck_blocks=1
+    )
+    mp["generator_params"]["dense_motion_params"].update(
+        block_expansion=4, max_features=16
+    )
     mp["discriminator_params"].update(num_blocks=2)
     cfg["train_params"]["epoch_milestones"] = list(milestones)
     return cfg
@@ -46,7 +51,10 @@ def dataset_fn_for(nan_at_batch=None, per_epoch=4):
         src, drv = data[order], data[order[::-1]].copy()
         if nan_at_batch is not None and epoch == 0:
             drv[2 * nan_at_batch] = np.nan
-        return tf.data.Dataset.from_tensor_slices({"source": src, "driving": drv}).batch(2)
+        return tf.data.Dataset.from_tensor_slices(
+            {"source": src, "driving": drv}
+        ).batch(2)
+
     return dataset_fn
 
 
@@ -60,7 +68,11 @@ def make_trainer(tmp_path, name, cfg=None, dataset_fn=None, **kw):
 
 
 def weights(trainer):
-    return [v.numpy() for n in ("kp_detector", "generator") for v in trainer.models[n].weights]
+    return [
+        v.numpy()
+        for n in ("kp_detector", "generator")
+        for v in trainer.models[n].weights
+    ]
 
 
 def test_multistep_lr():
@@ -74,8 +86,10 @@ def test_multistep_lr():
 def test_optimizer_hyperparameters():
     opt = T.make_optimizer(2e-4)
     assert (opt.beta_1, opt.beta_2, opt.epsilon) == (0.5, 0.999, 1e-8)
-    assert isinstance(T.make_optimizer(1e-3, mixed_precision=True),
-                      keras.mixed_precision.LossScaleOptimizer)
+    assert isinstance(
+        T.make_optimizer(1e-3, mixed_precision=True),
+        keras.mixed_precision.LossScaleOptimizer,
+    )
 
 
 def test_resume_is_exact_and_lr_decays(tmp_path):
@@ -94,14 +108,19 @@ def test_resume_is_exact_and_lr_decays(tmp_path):
     def crash(trainer, step, values):
         if step == 5:
             raise KeyboardInterrupt("simulated crash")
-    b = make_trainer(tmp_path, "b", cfg, dataset_fn=fn, checkpoint_every=2, callbacks=[crash])
+
+    b = make_trainer(
+        tmp_path, "b", cfg, dataset_fn=fn, checkpoint_every=2, callbacks=[crash]
+    )
     with pytest.raises(KeyboardInterrupt):
         b.train(num_epochs=2)
     assert b.latest_checkpoint().endswith("ckpt-4")
     c = make_trainer(tmp_path, "b", cfg, dataset_fn=fn)
     hist_c = c.train(num_epochs=2, resume=True)
     assert int(c.step.numpy()) == 6 and int(c.epoch.numpy()) == 2
-    np.testing.assert_array_equal(hist_c["reconstruction"], hist_a["reconstruction"][4:])
+    np.testing.assert_array_equal(
+        hist_c["reconstruction"], hist_a["reconstruction"][4:]
+    )
     for wa, wc in zip(weights(a), weights(c)):
         np.testing.assert_array_equal(wa, wc)
     for name in a.optimizers:
@@ -110,7 +129,9 @@ def test_resume_is_exact_and_lr_decays(tmp_path):
 
 
 def test_nan_stops_and_keeps_good_checkpoint(tmp_path):
-    t = make_trainer(tmp_path, "nan", dataset_fn=dataset_fn_for(nan_at_batch=2), checkpoint_every=1)
+    t = make_trainer(
+        tmp_path, "nan", dataset_fn=dataset_fn_for(nan_at_batch=2), checkpoint_every=1
+    )
     with pytest.raises(T.NonFiniteLossError, match=r"loss '\w+' is nan at step 2"):
         t.train(num_epochs=1)
     good = t.latest_checkpoint()
@@ -134,6 +155,7 @@ def test_checkpoint_is_atomic(tmp_path, monkeypatch):
         with open(os.path.join(self.directory, "ckpt-2.index"), "w") as f:
             f.write("partial")
         raise OSError("disk full (simulated)")
+
     monkeypatch.setattr(tf.train.CheckpointManager, "save", broken_save)
     with pytest.raises(OSError):
         t.train(max_steps=2)
@@ -156,17 +178,25 @@ def test_tensorboard_and_images(tmp_path):
         for raw in tf.data.TFRecordDataset(str(f)):
             ev = tf.compat.v1.Event.FromString(raw.numpy())
             tags |= {v.tag for v in ev.summary.value}
-    assert {"loss/reconstruction", "loss/equivariance_value", "lr/generator",
-            "source_driving_prediction"} <= tags
+    assert {
+        "loss/reconstruction",
+        "loss/equivariance_value",
+        "lr/generator",
+        "source_driving_prediction",
+    } <= tags
 
 
 def test_mixed_precision_step(tmp_path):
     t = make_trainer(tmp_path, "mp", mixed_precision=True)
-    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the build
+    assert (
+        keras.mixed_precision.global_policy().name == "float32"
+    )  # restored after the build
     assert t.models["generator"].compute_dtype == "float16"
     hist = t.train(max_steps=2)
     assert all(np.isfinite(v).all() for v in hist.values())
-    assert isinstance(t.optimizers["generator"], keras.mixed_precision.LossScaleOptimizer)
+    assert isinstance(
+        t.optimizers["generator"], keras.mixed_precision.LossScaleOptimizer
+    )
 
 
 DISTRIBUTED = textwrap.dedent(r"""
@@ -203,8 +233,12 @@ DISTRIBUTED = textwrap.dedent(r"""
 
 def test_mirrored_strategy_two_logical_cpus():
     here = os.path.dirname(os.path.abspath(__file__))
-    r = subprocess.run([sys.executable, "-c", DISTRIBUTED, here], capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", DISTRIBUTED, here],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
 
 
@@ -213,20 +247,47 @@ def test_cli_train_and_resume(tmp_path):
     from fomm_tutorial import cli
     from fomm_tutorial.data import write_sprite_dataset
 
-    root = write_sprite_dataset(tmp_path / "sprites", num_videos=4, num_frames=4, size=SIZE)
+    root = write_sprite_dataset(
+        tmp_path / "sprites", num_videos=4, num_frames=4, size=SIZE
+    )
     cfg = tiny_config()
     cfg["dataset_params"]["root_dir"] = str(root)
     cfg["train_params"]["num_repeats"] = 2
-    cfg["train_params"]["scales"] = [1]  # the CLI uses the faithful losses: VGG19 needs >= 16 px
+    cfg["train_params"]["scales"] = [
+        1
+    ]  # the CLI uses the faithful losses: VGG19 needs >= 16 px
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "log"
-    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root), "--out", str(out),
-            "--steps", "1", "--no-xla", "--no-mixed-precision"]
+    args = [
+        "train",
+        "--config",
+        str(tmp_path / "c.yaml"),
+        "--data",
+        str(root),
+        "--out",
+        str(out),
+        "--steps",
+        "1",
+        "--no-xla",
+        "--no-mixed-precision",
+    ]
     assert cli.main(args) == 0
     assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000001"
     assert cli.main(args) == 2  # refuses to overwrite without --resume
     args[args.index("1")] = "2"
     assert cli.main(args + ["--resume"]) == 0
     assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000002"
-    assert cli.main(["train", "--config", str(tmp_path / "c.yaml"), "--data",
-                     str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert (
+        cli.main(
+            [
+                "train",
+                "--config",
+                str(tmp_path / "c.yaml"),
+                "--data",
+                str(tmp_path / "nope"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )

@@ -18,6 +18,7 @@ the border, and outside the image), ``<name>_out`` = ``tfa.image.resampler(data,
 cotangent ``<name>_cot``; plus ``versions`` (the TF / tfa versions that produced it).
 ``tests/test_resampler.py`` compares ``fomm_tutorial.resampler.resampler`` against it.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,16 +28,29 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tfa_resampler.npz"
+OUT = (
+    Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tfa_resampler.npz"
+)
 
 
 def cases(rng):
     """(name, data, warp): random shapes, non-square, warp ranks 3 and 4, coordinates out of range."""
     yield "square", rng.random((2, 6, 6, 3)), rng.uniform(-1.5, 6.5, (2, 5, 5, 2))
-    yield "nonsquare", rng.random((3, 5, 8, 2)), np.stack(
-        [rng.uniform(-2.0, 9.0, (3, 4, 7)), rng.uniform(-2.0, 6.0, (3, 4, 7))], axis=-1)
-    yield "points", rng.random((2, 7, 4, 4)), np.stack(
-        [rng.uniform(-1.2, 4.2, (2, 9)), rng.uniform(-1.2, 7.2, (2, 9))], axis=-1)
+    yield (
+        "nonsquare",
+        rng.random((3, 5, 8, 2)),
+        np.stack(
+            [rng.uniform(-2.0, 9.0, (3, 4, 7)), rng.uniform(-2.0, 6.0, (3, 4, 7))],
+            axis=-1,
+        ),
+    )
+    yield (
+        "points",
+        rng.random((2, 7, 4, 4)),
+        np.stack(
+            [rng.uniform(-1.2, 4.2, (2, 9)), rng.uniform(-1.2, 7.2, (2, 9))], axis=-1
+        ),
+    )
     # exact integers and half-integers, incl. the borders -1, 0, W-1, W
     xs = np.array([-1.0, -0.5, 0.0, 0.5, 2.0, 3.5, 4.0, 4.5, 5.0])
     ys = np.array([-1.0, 0.0, 1.25, 3.0, 3.5, 4.0])
@@ -49,7 +63,11 @@ def main():
     import tensorflow_addons as tfa
 
     rng = np.random.default_rng(2024)
-    arrays = {"versions": np.array(f"tensorflow {tf.__version__}, tensorflow-addons {tfa.__version__}")}
+    arrays = {
+        "versions": np.array(
+            f"tensorflow {tf.__version__}, tensorflow-addons {tfa.__version__}"
+        )
+    }
     for name, data, warp in cases(rng):
         data = tf.constant(data, tf.float32)
         warp = tf.constant(warp, tf.float32)
@@ -59,8 +77,14 @@ def main():
             cot = tf.constant(rng.standard_normal(out.shape), tf.float32)
             loss = tf.reduce_sum(out * cot)
         grad_data, grad_warp = tape.gradient(loss, [data, warp])
-        for key, value in (("data", data), ("warp", warp), ("out", out), ("cot", cot),
-                           ("grad_data", grad_data), ("grad_warp", grad_warp)):
+        for key, value in (
+            ("data", data),
+            ("warp", warp),
+            ("out", out),
+            ("cot", cot),
+            ("grad_data", grad_data),
+            ("grad_warp", grad_warp),
+        ):
             arrays[f"{name}_{key}"] = value.numpy().astype(np.float32)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT, **arrays)

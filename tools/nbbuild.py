@@ -7,6 +7,7 @@ A source is a Python file whose cells start with ``# %%`` (code) or ``# %% [mark
 ``book/<name>.ipynb`` and executed on the CPU (cwd ``book/``) with a fixed seed, so that the
 committed outputs are what nbval re-creates.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,10 @@ def parse(path: Path):
             return
         text = "\n".join(lines).strip("\n")
         if kind == "markdown":
-            text = "\n".join(re.sub(r"^# ?", "", ln) if ln.startswith("#") else ln
-                             for ln in text.splitlines())
+            text = "\n".join(
+                re.sub(r"^# ?", "", ln) if ln.startswith("#") else ln
+                for ln in text.splitlines()
+            )
             cells.append(nbformat.v4.new_markdown_cell(text))
         elif text.strip():
             cells.append(nbformat.v4.new_code_cell(text))
@@ -48,7 +51,11 @@ def parse(path: Path):
 def build(src: Path, execute: bool = True) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = parse(src)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     out = ROOT / "book" / (src.stem + ".ipynb")
     if execute:
@@ -57,8 +64,12 @@ def build(src: Path, execute: bool = True) -> Path:
         env_bin = str(Path(sys.executable).parent)
         os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT / "book")}})
+        client = NotebookClient(
+            nb,
+            timeout=900,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(ROOT / "book")}},
+        )
         client.execute()
     # Stable ids keep diffs small between rebuilds.
     for i, cell in enumerate(nb.cells):

@@ -21,11 +21,16 @@
 # %%
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPOSITORY_URL = "https://github.com/fomm-tutorial/fomm-tutorial"
 if "google.colab" in sys.modules:
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"], check=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        check=True,
+    )
 
 # %%
 import inspect
@@ -51,8 +56,8 @@ with quiet_stderr():
 
 # %%
 # Parameters: small images on a CPU (nbval, CI), larger ones on a GPU.
-SIZE = rt.choose(cpu=96, gpu=256)          # side of the synthetic test images
-STEREO_SCALE = rt.choose(cpu=4, gpu=2)     # downsampling of the 500 x 741 stereo pair
+SIZE = rt.choose(cpu=96, gpu=256)  # side of the synthetic test images
+STEREO_SCALE = rt.choose(cpu=4, gpu=2)  # downsampling of the 500 x 741 stereo pair
 WINDOW, LEVELS, ITERATIONS = 15, 3, 5
 print("device:", rt.device, "| image:", SIZE, "| stereo scale: 1 /", STEREO_SCALE)
 
@@ -75,7 +80,12 @@ print("constancy:   ", d["constancy"])
 print("first order: ", d["first_order"])
 print("constraint:  ", d["constraint"], "= 0")
 I = d["I"](x, y, t)
-assert sp.simplify(d["constraint"] - (sp.diff(I, x) * u + sp.diff(I, y) * v + sp.diff(I, t))) == 0
+assert (
+    sp.simplify(
+        d["constraint"] - (sp.diff(I, x) * u + sp.diff(I, y) * v + sp.diff(I, t))
+    )
+    == 0
+)
 
 # %% [markdown]
 # With the shorthand $I_x = \partial I/\partial x$ etc. this is the **optical-flow constraint**
@@ -106,15 +116,23 @@ assert sp.simplify(residual) == 0
 print(inspect.getsource(of.image_gradients))
 
 # %%
-astronaut = tf.image.resize(skdata.astronaut()[None].astype(np.float32) / 255.0, (SIZE, SIZE),
-                            method="area")
+astronaut = tf.image.resize(
+    skdata.astronaut()[None].astype(np.float32) / 255.0, (SIZE, SIZE), method="area"
+)
 grey = of.to_grayscale(astronaut)
 ix, iy = of.image_gradients(grey)
 # Check on a linear ramp: the central difference of a linear function is exact.
-ramp = tf.constant(np.add.outer(-0.05 * np.arange(8), 0.03 * np.arange(10))[None, ..., None], tf.float32)
+ramp = tf.constant(
+    np.add.outer(-0.05 * np.arange(8), 0.03 * np.arange(10))[None, ..., None],
+    tf.float32,
+)
 rx, ry = of.image_gradients(ramp)
-print(f"ramp I_x = {float(rx[0, 3, 4, 0]):.4f} (0.0300), I_y = {float(ry[0, 3, 4, 0]):.4f} (-0.0500)")
-assert np.allclose(rx.numpy()[0, :, 1:-1], 0.03, atol=1e-6) and np.allclose(ry.numpy()[0, 1:-1], -0.05, atol=1e-6)
+print(
+    f"ramp I_x = {float(rx[0, 3, 4, 0]):.4f} (0.0300), I_y = {float(ry[0, 3, 4, 0]):.4f} (-0.0500)"
+)
+assert np.allclose(rx.numpy()[0, :, 1:-1], 0.03, atol=1e-6) and np.allclose(
+    ry.numpy()[0, 1:-1], -0.05, atol=1e-6
+)
 
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
 for ax, img, title in zip(axes, [grey, ix, iy], ["grey image", "$I_x$", "$I_y$"]):
@@ -168,7 +186,9 @@ a11, a12, a22, b1, b2, lam = sp.symbols("a11 a12 a22 b1 b2 lambda", real=True)
 A = sp.Matrix([[a11 + lam, a12], [a12, a22 + lam]])
 solution = A.solve(sp.Matrix([b1, b2]))
 det = (a11 + lam) * (a22 + lam) - a12**2
-code_solution = sp.Matrix([((a22 + lam) * b1 - a12 * b2) / det, ((a11 + lam) * b2 - a12 * b1) / det])
+code_solution = sp.Matrix(
+    [((a22 + lam) * b1 - a12 * b2) / det, ((a11 + lam) * b2 - a12 * b1) / det]
+)
 print("du =", sp.simplify(solution[0]))
 assert sp.simplify(solution - code_solution) == sp.zeros(2, 1)
 
@@ -200,7 +220,9 @@ for shift in [(0.6, -0.3), (2.0, 1.0), (-4.5, 3.0)]:
     est = of.lucas_kanade(image0, astronaut, WINDOW, LEVELS, ITERATIONS)
     med = np.median(est.numpy()[0, 8:-8, 8:-8], axis=(0, 1))
     epe = of.endpoint_error(est, flow, border=8)
-    print(f"true ({shift[0]:+.2f}, {shift[1]:+.2f})  median estimate ({med[0]:+.3f}, {med[1]:+.3f})  EPE {epe:.3f} px")
+    print(
+        f"true ({shift[0]:+.2f}, {shift[1]:+.2f})  median estimate ({med[0]:+.3f}, {med[1]:+.3f})  EPE {epe:.3f} px"
+    )
     assert epe < 0.05 and np.allclose(med, shift, atol=0.02)
 
 # %% [markdown]
@@ -234,7 +256,9 @@ plt.show()
 # leaves the frame. The "zero" column is the EPE of predicting no motion.
 
 # %%
-chelsea = tf.image.resize(skdata.chelsea()[None].astype(np.float32) / 255.0, (SIZE, SIZE), method="area")
+chelsea = tf.image.resize(
+    skdata.chelsea()[None].astype(np.float32) / 255.0, (SIZE, SIZE), method="area"
+)
 MOTIONS = [("translation", 3.0), ("rotation", 5.0), ("zoom", 0.08), ("smooth", 3.0)]
 synthetic_epe = {}
 for img_name, img in [("astronaut", astronaut), ("chelsea", chelsea)]:
@@ -243,7 +267,9 @@ for img_name, img in [("astronaut", astronaut), ("chelsea", chelsea)]:
         est = of.lucas_kanade(of.warp_image(img, gt), img, WINDOW, LEVELS, ITERATIONS)
         synthetic_epe[img_name, kind] = of.endpoint_error(est, gt, border=8)
         zero = of.endpoint_error(tf.zeros_like(gt), gt, border=8)
-        print(f"{img_name:9s} {kind:11s} EPE {synthetic_epe[img_name, kind]:.3f} px   zero {zero:.3f} px")
+        print(
+            f"{img_name:9s} {kind:11s} EPE {synthetic_epe[img_name, kind]:.3f} px   zero {zero:.3f} px"
+        )
 
 # %% [markdown]
 # ## 8. A real stereo pair with ground truth
@@ -259,11 +285,15 @@ for img_name, img in [("astronaut", astronaut), ("chelsea", chelsea)]:
 # %%
 left, right, disparity = skdata.stereo_motorcycle()
 size = (left.shape[0] // STEREO_SCALE, left.shape[1] // STEREO_SCALE)
-to_tensor = lambda im: tf.image.resize(im[None].astype(np.float32) / 255.0, size, method="area")
+to_tensor = lambda im: tf.image.resize(
+    im[None].astype(np.float32) / 255.0, size, method="area"
+)
 left, right = to_tensor(left), to_tensor(right)
 gt_stereo, mask = of.stereo_flow(disparity, STEREO_SCALE)
-print(f"pair {size[0]} x {size[1]}, valid pixels {mask.mean():.3f}, "
-      f"disparity {-gt_stereo[..., 0][mask].max():.2f} .. {-gt_stereo[..., 0][mask].min():.2f} px")
+print(
+    f"pair {size[0]} x {size[1]}, valid pixels {mask.mean():.3f}, "
+    f"disparity {-gt_stereo[..., 0][mask].max():.2f} .. {-gt_stereo[..., 0][mask].min():.2f} px"
+)
 err_good = np.abs(of.warp_image(right, gt_stereo).numpy() - left.numpy())[mask].mean()
 err_bad = np.abs(of.warp_image(right, -gt_stereo).numpy() - left.numpy())[mask].mean()
 print(f"mean |warp(right, u) - left|: u = -d {err_good:.4f}, u = +d {err_bad:.4f}")
@@ -277,10 +307,15 @@ print(f"stereo EPE: Lucas-Kanade {epe_stereo:.2f} px, zero flow {epe_zero:.2f} p
 
 fig, axes = plt.subplots(2, 2, figsize=(10, 7))
 vmax = float(np.abs(gt_stereo[..., 0][mask]).max())
-axes[0, 0].imshow(np.clip(left[0], 0, 1)); axes[0, 0].set_title("left (image0)")
-axes[0, 1].imshow(of.endpoint_error_map(est_stereo, gt_stereo)[0] * mask[0], cmap="magma", vmax=5)
+axes[0, 0].imshow(np.clip(left[0], 0, 1))
+axes[0, 0].set_title("left (image0)")
+axes[0, 1].imshow(
+    of.endpoint_error_map(est_stereo, gt_stereo)[0] * mask[0], cmap="magma", vmax=5
+)
 axes[0, 1].set_title("end-point error (px, masked, clipped at 5)")
-axes[1, 0].imshow(np.where(mask[0], gt_stereo[0, ..., 0], np.nan), cmap="viridis", vmin=-vmax, vmax=0)
+axes[1, 0].imshow(
+    np.where(mask[0], gt_stereo[0, ..., 0], np.nan), cmap="viridis", vmin=-vmax, vmax=0
+)
 axes[1, 0].set_title("true u = -disparity (white: invalid)")
 axes[1, 1].imshow(est_stereo[0, ..., 0], cmap="viridis", vmin=-vmax, vmax=0)
 axes[1, 1].set_title("Lucas-Kanade u")
@@ -309,11 +344,16 @@ print("checks passed")
 # true flow, the right one the estimate (arrows and colours share one scale). Small windows are
 # noisy (aperture problem), large ones blur motion boundaries and rotations.
 
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 def show_flow(motion="rotation", amount=4.0, window=15):
-    gt = of.synthetic_flow(motion, SIZE, SIZE, amount if motion != "zoom" else amount / 50)
-    est = of.lucas_kanade(of.warp_image(astronaut, gt), astronaut, window, LEVELS, ITERATIONS)
+    gt = of.synthetic_flow(
+        motion, SIZE, SIZE, amount if motion != "zoom" else amount / 50
+    )
+    est = of.lucas_kanade(
+        of.warp_image(astronaut, gt), astronaut, window, LEVELS, ITERATIONS
+    )
     scale = float(tf.reduce_max(tf.norm(gt, axis=-1))) + 1e-6
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
     for ax, f, title in [(axes[0], gt, "true flow"), (axes[1], est, "Lucas-Kanade")]:
@@ -325,9 +365,12 @@ def show_flow(motion="rotation", amount=4.0, window=15):
     plt.show()
 
 
-interact(show_flow, motion=Dropdown(options=["translation", "rotation", "zoom"], value="rotation"),
-         amount=FloatSlider(value=4.0, min=-8.0, max=8.0, step=0.5),
-         window=IntSlider(value=15, min=3, max=31, step=2));
+interact(
+    show_flow,
+    motion=Dropdown(options=["translation", "rotation", "zoom"], value="rotation"),
+    amount=FloatSlider(value=4.0, min=-8.0, max=8.0, step=0.5),
+    window=IntSlider(value=15, min=3, max=31, step=2),
+)
 
 # %% [markdown]
 # ## Summary

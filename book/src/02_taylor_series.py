@@ -19,11 +19,16 @@
 # %%
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPOSITORY_URL = "https://github.com/fomm-tutorial/fomm-tutorial"
 if "google.colab" in sys.modules:
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"], check=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        check=True,
+    )
 
 # %%
 import inspect
@@ -48,8 +53,8 @@ with quiet_stderr():
 
 # %%
 # Parameters: the computations here are tiny; a GPU only gets a denser sampling.
-NUM_POINTS = rt.choose(cpu=201, gpu=1001)      # samples of the 1-D error plots
-NUM_DISTANCES = rt.choose(cpu=9, gpu=25)       # distances of the quadratic-error fit
+NUM_POINTS = rt.choose(cpu=201, gpu=1001)  # samples of the 1-D error plots
+NUM_DISTANCES = rt.choose(cpu=9, gpu=25)  # distances of the quadratic-error fit
 print("device:", rt.device, "| points:", NUM_POINTS, "| distances:", NUM_DISTANCES)
 
 # %% [markdown]
@@ -80,7 +85,12 @@ for name in ["cos", "sin", "exp"]:
         for x0 in [0, sp.Rational(1, 3), sp.pi / 4]:
             p = ty.taylor_polynomial(name, None, x0, order)
             assert sp.simplify(p - ty.taylor_closed_form(name, order, x0)) == 0
-            assert sp.simplify(sp.expand(p - ty.FUNCTIONS[name].series(x, x0, order + 1).removeO())) == 0
+            assert (
+                sp.simplify(
+                    sp.expand(p - ty.FUNCTIONS[name].series(x, x0, order + 1).removeO())
+                )
+                == 0
+            )
 print("derivative definition = closed form = sympy series for cos, sin, exp")
 
 # %% [markdown]
@@ -110,8 +120,14 @@ fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
 for ax, name in zip(axes, ["cos", "sin", "exp"]):
     for order in [1, 2, 3, 5]:
         err = ty.taylor_error(name, order, 0.5, 0.5 + dist)
-        line, = ax.loglog(dist, err + 1e-300, label=f"N={order}")
-        ax.loglog(dist, ty.lagrange_bound(name, order, 0.5, 0.5 + dist), "--", color=line.get_color(), lw=0.8)
+        (line,) = ax.loglog(dist, err + 1e-300, label=f"N={order}")
+        ax.loglog(
+            dist,
+            ty.lagrange_bound(name, order, 0.5, 0.5 + dist),
+            "--",
+            color=line.get_color(),
+            lw=0.8,
+        )
     ax.set_xlabel("$|x - x_0|$ ($x_0 = 0.5$)")
     ax.set_title(f"{name}: error (solid), Lagrange bound (dashed)")
     ax.set_ylim(1e-14, 1e2)
@@ -126,9 +142,13 @@ for name in ["cos", "sin", "exp"]:
     slopes = []
     for order in [1, 2, 3]:
         xs_check = np.linspace(-3, 3, NUM_POINTS)
-        assert np.all(ty.taylor_error(name, order, 0.5, xs_check)
-                      <= ty.lagrange_bound(name, order, 0.5, xs_check) + 1e-12)
-        slopes.append(ty.loglog_slope(near, ty.taylor_error(name, order, 0.5, 0.5 + near)))
+        assert np.all(
+            ty.taylor_error(name, order, 0.5, xs_check)
+            <= ty.lagrange_bound(name, order, 0.5, xs_check) + 1e-12
+        )
+        slopes.append(
+            ty.loglog_slope(near, ty.taylor_error(name, order, 0.5, 0.5 + near))
+        )
     print(name, "slopes for N = 1, 2, 3:", [f"{s:.2f}" for s in slopes])
     assert np.allclose(slopes, [2, 3, 4], atol=0.15)
 
@@ -138,17 +158,27 @@ for name in ["cos", "sin", "exp"]:
 # Move the expansion point $x_0$ and the order $N$; the shaded band is where the error is below
 # 0.01.
 
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 def show_taylor(function="cos", order=3, x0=0.0):
     xs_w = np.linspace(-5, 5, 401)
     f = sp.lambdify(x, ty.FUNCTIONS[function], "numpy")
-    poly = sp.lambdify(x, ty.taylor_polynomial(function, None, sp.nsimplify(x0), order), "numpy")
+    poly = sp.lambdify(
+        x, ty.taylor_polynomial(function, None, sp.nsimplify(x0), order), "numpy"
+    )
     err = ty.taylor_error(function, order, x0, xs_w)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     axes[0].plot(xs_w, f(xs_w), "k", lw=2, label=function)
-    axes[0].plot(xs_w, poly(xs_w) * np.ones_like(xs_w), "C1", label=f"$P_{{{order}}}$ about {x0:.2f}")
-    axes[0].fill_between(xs_w, -3, 3, where=err < 1e-2, color="C2", alpha=0.15, label="error < 0.01")
+    axes[0].plot(
+        xs_w,
+        poly(xs_w) * np.ones_like(xs_w),
+        "C1",
+        label=f"$P_{{{order}}}$ about {x0:.2f}",
+    )
+    axes[0].fill_between(
+        xs_w, -3, 3, where=err < 1e-2, color="C2", alpha=0.15, label="error < 0.01"
+    )
     axes[0].axvline(x0, color="gray", lw=0.8)
     axes[0].set_ylim(-3, 3 if function != "exp" else 20)
     axes[0].legend(fontsize=8)
@@ -159,9 +189,12 @@ def show_taylor(function="cos", order=3, x0=0.0):
     plt.show()
 
 
-interact(show_taylor, function=Dropdown(options=["cos", "sin", "exp"], value="cos"),
-         order=IntSlider(value=3, min=0, max=12), x0=FloatSlider(value=0.0, min=-3, max=3, step=0.25));
-
+interact(
+    show_taylor,
+    function=Dropdown(options=["cos", "sin", "exp"], value="cos"),
+    order=IntSlider(value=3, min=0, max=12),
+    x0=FloatSlider(value=0.0, min=-3, max=3, step=0.25),
+)
 # %% [markdown]
 # ## 2. Several variables: the Jacobian
 #
@@ -184,7 +217,9 @@ print("J(1, 0) =", J_a.tolist())
 print("expansion about (1, 0):", [sp.expand(e) for e in expansion])
 assert J == sp.Matrix([[1, sp.cos(v_) / 5], [u_ / 5, 1]])
 affine = [3 * u_ - v_ + 1, 2 * v_ - 5]
-assert sp.simplify(ty.first_order_expansion(affine, [u_, v_], (7, -2))[0] - sp.Matrix(affine)) == sp.zeros(2, 1)
+assert sp.simplify(
+    ty.first_order_expansion(affine, [u_, v_], (7, -2))[0] - sp.Matrix(affine)
+) == sp.zeros(2, 1)
 
 # %% [markdown]
 # ## 3. The motion model of the paper
@@ -215,7 +250,9 @@ mm = ty.motion_model_derivation()
 print("J_k =", sp.simplify(mm["J_k"]).tolist())
 print("approximation (4), x component:", sp.simplify(mm["approximation"][0]))
 assert sp.simplify(mm["J_k"] * mm["J_D"] - mm["J_S"]) == sp.zeros(2, 2)
-assert sp.simplify(mm["approximation"].subs(dict(zip(mm["z"], mm["T_D_pk"]))) - mm["T_S_pk"]) == sp.zeros(2, 1)
+assert sp.simplify(
+    mm["approximation"].subs(dict(zip(mm["z"], mm["T_D_pk"]))) - mm["T_S_pk"]
+) == sp.zeros(2, 1)
 
 # %% [markdown]
 # ### Exact for affine maps
@@ -241,19 +278,26 @@ assert aff["difference"] == sp.zeros(2, 1)
 # $\mathcal{T}_{D\leftarrow R}$ by Newton's method for the exact answer, and
 # `first_order_errors` measures $|\text{exact} - (4)|$ at growing distances from $z_k$.
 
+
 # %%
 def T_SR(p):
     px, py = p[..., 0], p[..., 1]
-    return tf.stack([0.9 * px + 0.2 * tf.sin(py) + 0.1, 0.1 * px * py + 1.1 * py - 0.2], -1)
+    return tf.stack(
+        [0.9 * px + 0.2 * tf.sin(py) + 0.1, 0.1 * px * py + 1.1 * py - 0.2], -1
+    )
 
 
 def T_DR(p):
     px, py = p[..., 0], p[..., 1]
-    return tf.stack([px + 0.15 * tf.tanh(py) + 0.05 * px**2, 0.8 * py - 0.1 * px + 0.3], -1)
+    return tf.stack(
+        [px + 0.15 * tf.tanh(py) + 0.05 * px**2, 0.8 * py - 0.1 * px + 0.3], -1
+    )
 
 
 p_k = (0.2, -0.3)
-approx, J_k = ty.motion_model_approximation(T_SR, T_DR, p_k, T_DR(tf.constant([p_k], tf.float64)))
+approx, J_k = ty.motion_model_approximation(
+    T_SR, T_DR, p_k, T_DR(tf.constant([p_k], tf.float64))
+)
 print("J_k =", np.round(J_k.numpy(), 4).tolist())
 # Autodiff against the hand-written Jacobians of the two warps.
 px, py = p_k
@@ -274,18 +318,34 @@ print("quadratic: checked")
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 axes[0].loglog(distances, errors, "o-", label="|exact - eq. (4)|")
-axes[0].loglog(distances, errors[0] * (distances / distances[0]) ** 2, "k--", lw=0.8, label="slope 2")
+axes[0].loglog(
+    distances,
+    errors[0] * (distances / distances[0]) ** 2,
+    "k--",
+    lw=0.8,
+    label="slope 2",
+)
 axes[0].set_xlabel("distance $|z - z_k|$")
 axes[0].set_title(f"first-order error, fitted slope {slope:.2f}")
 axes[0].legend()
 # The exact backward map and the local affine model on a small grid around z_k.
 z_k = T_DR(tf.constant([p_k], tf.float64)).numpy()[0]
-g = np.stack(np.meshgrid(np.linspace(-0.5, 0.5, 11), np.linspace(-0.5, 0.5, 11)), -1).reshape(-1, 2) + z_k
+g = (
+    np.stack(
+        np.meshgrid(np.linspace(-0.5, 0.5, 11), np.linspace(-0.5, 0.5, 11)), -1
+    ).reshape(-1, 2)
+    + z_k
+)
 exact = T_SR(ty.invert_map(T_DR, tf.constant(g), initial=tf.constant(g))).numpy()
 local, _ = ty.motion_model_approximation(T_SR, T_DR, p_k, tf.constant(g))
 axes[1].scatter(*exact.T, s=10, label="exact $T_{S<-D}(z)$")
 axes[1].scatter(*local.numpy().T, s=10, marker="x", label="first order about $z_k$")
-axes[1].scatter(*T_SR(tf.constant([p_k], tf.float64)).numpy().T, c="r", s=40, label="$T_{S<-R}(p_k)$")
+axes[1].scatter(
+    *T_SR(tf.constant([p_k], tf.float64)).numpy().T,
+    c="r",
+    s=40,
+    label="$T_{S<-R}(p_k)$",
+)
 axes[1].set_title("11 x 11 grid around $z_k$ mapped into S")
 axes[1].legend(fontsize=8)
 plt.tight_layout()
@@ -339,7 +399,12 @@ assert abs(float(losses[-1][1]) - float(losses[0][1])) < 1e-3 * float(losses[0][
 
 fig, ax = plt.subplots(figsize=(5, 3.4))
 ax.loglog(scales, [float(r) for r, _ in losses], "o-", label="raw $|J_X - J_w J_Y|$")
-ax.loglog(scales, [float(i) for _, i in losses], "s-", label="identity $|1 - J_X^{-1} J_w J_Y|$")
+ax.loglog(
+    scales,
+    [float(i) for _, i in losses],
+    "s-",
+    label="identity $|1 - J_X^{-1} J_w J_Y|$",
+)
 ax.set_xlabel("scale s of the predicted Jacobians")
 ax.set_ylabel("L1 loss")
 ax.legend(fontsize=8)

@@ -17,11 +17,16 @@
 # %%
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPOSITORY_URL = "https://github.com/fomm-tutorial/fomm-tutorial"
 if "google.colab" in sys.modules:
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"], check=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        check=True,
+    )
 
 # %%
 import inspect
@@ -124,11 +129,16 @@ plt.show()
 # %%
 g, p, W, a, b, i = sp.symbols("g p W a b i", real=True)
 maps, inverses = {}, {}
-for align, (left, right) in {True: (0, W - 1), False: (-sp.Rational(1, 2), W - sp.Rational(1, 2))}.items():
+for align, (left, right) in {
+    True: (0, W - 1),
+    False: (-sp.Rational(1, 2), W - sp.Rational(1, 2)),
+}.items():
     sol = sp.solve([sp.Eq(a * -1 + b, left), sp.Eq(a * 1 + b, right)], [a, b])
     maps[align] = sp.simplify(sol[a] * g + sol[b])  # pixel coordinate p(g)
     inverses[align] = sp.simplify(sp.solve(sp.Eq(p, maps[align]), g)[0])  # g(p)
-    print(f"align_corners={align}:  p(g) = {sp.factor(maps[align])}   g(p) = {sp.factor(inverses[align])}")
+    print(
+        f"align_corners={align}:  p(g) = {sp.factor(maps[align])}   g(p) = {sp.factor(inverses[align])}"
+    )
 
 # %% [markdown]
 # With `align_corners=True`, pixel $i$ has $g = 2i/(W-1) - 1$: exactly `make_coordinate_grid`.
@@ -142,8 +152,17 @@ fomm_grid_value = 2 * i / (W - 1) - 1  # make_coordinate_grid, pixel i
 sampled_at = sp.simplify(maps[False].subs(g, fomm_grid_value))
 print("pixel i is sampled at:", sp.factor(sampled_at))
 print("offset from i:", sp.factor(sp.simplify(sampled_at - i)))
-print("offset at i=0:", sampled_at.subs(i, 0), "| at i=W-1:", sp.simplify(sampled_at.subs(i, W - 1) - (W - 1)))
-print("at W=64 the last pixel is off by", float(sp.simplify(sampled_at.subs(i, W - 1) - (W - 1)).subs(W, 64)), "px")
+print(
+    "offset at i=0:",
+    sampled_at.subs(i, 0),
+    "| at i=W-1:",
+    sp.simplify(sampled_at.subs(i, W - 1) - (W - 1)),
+)
+print(
+    "at W=64 the last pixel is off by",
+    float(sp.simplify(sampled_at.subs(i, W - 1) - (W - 1)).subs(W, 64)),
+    "px",
+)
 
 # %% [markdown]
 # The "identity" grid is stretched by $W/(W-1)$ about the centre: half a pixel too far out at both
@@ -162,8 +181,12 @@ for h, w in [(4, 5), (HEIGHT, WIDTH), (7, 2)]:
     grid = make_coordinate_grid(h, w).numpy().astype(np.float64)
     gx = sp.lambdify(p, inverses[True].subs(W, w))(np.arange(w))
     gy = sp.lambdify(p, inverses[True].subs(W, h))(np.arange(h))
-    assert np.allclose(grid[0, :, 0], gx, atol=1e-6) and np.allclose(grid[:, 0, 1], gy, atol=1e-6)
-    assert np.allclose(grid[..., 0], grid[:1, :, 0]) and np.allclose(grid[..., 1], grid[:, :1, 1])
+    assert np.allclose(grid[0, :, 0], gx, atol=1e-6) and np.allclose(
+        grid[:, 0, 1], gy, atol=1e-6
+    )
+    assert np.allclose(grid[..., 0], grid[:1, :, 0]) and np.allclose(
+        grid[..., 1], grid[:, :1, 1]
+    )
     back = sp.lambdify(g, maps[True].subs(W, w))(grid[0, :, 0])
     assert np.allclose(back, np.arange(w), atol=1e-5)
     off = sp.lambdify(i, (sampled_at - i).subs(W, w))(np.arange(w))
@@ -192,16 +215,30 @@ print(inspect.getsource(kp2gaussian))
 # `(B, K, H, W)`.
 
 # %%
-kp_value = tf.constant(np.random.default_rng(0).uniform(-0.7, 0.7, (1, NUM_KP, 2)), tf.float32)
+kp_value = tf.constant(
+    np.random.default_rng(0).uniform(-0.7, 0.7, (1, NUM_KP, 2)), tf.float32
+)
 heatmaps = kp2gaussian(kp_value, (HEIGHT, WIDTH)).numpy()
-print("heatmaps:", heatmaps.shape, "| max per keypoint:", np.round(heatmaps.max(axis=(0, 1, 2)), 4))
+print(
+    "heatmaps:",
+    heatmaps.shape,
+    "| max per keypoint:",
+    np.round(heatmaps.max(axis=(0, 1, 2)), 4),
+)
 print("sigma in pixels along x:", f"{0.1 * (WIDTH - 1) / 2:.4f}")
-extent = (-1 - 1 / (WIDTH - 1), 1 + 1 / (WIDTH - 1), 1 + 1 / (HEIGHT - 1), -1 - 1 / (HEIGHT - 1))
+extent = (
+    -1 - 1 / (WIDTH - 1),
+    1 + 1 / (WIDTH - 1),
+    1 + 1 / (HEIGHT - 1),
+    -1 - 1 / (HEIGHT - 1),
+)
 fig, axes = plt.subplots(1, NUM_KP + 1, figsize=(3.3 * (NUM_KP + 1), 3))
 for k in range(NUM_KP):
     axes[k].imshow(heatmaps[0, :, :, k], extent=extent, vmin=0, vmax=1, cmap="magma")
     axes[k].plot(*kp_value[0, k].numpy(), "c+", ms=12)
-    axes[k].set_title(f"keypoint {k}: ({kp_value[0, k, 0]:.2f}, {kp_value[0, k, 1]:.2f})")
+    axes[k].set_title(
+        f"keypoint {k}: ({kp_value[0, k, 0]:.2f}, {kp_value[0, k, 1]:.2f})"
+    )
 axes[-1].imshow(heatmaps[0].max(axis=-1), extent=extent, vmin=0, vmax=1, cmap="magma")
 axes[-1].set_title("max over keypoints")
 fig.tight_layout()
@@ -216,12 +253,16 @@ grid = make_coordinate_grid(HEIGHT, WIDTH).numpy()
 row, col = HEIGHT // 3, 2 * WIDTH // 3
 kp_on_centre = grid[row, col][None, None]  # (1, 1, 2)
 hm = kp2gaussian(kp_on_centre, (HEIGHT, WIDTH)).numpy()[0, :, :, 0]
-assert np.unravel_index(hm.argmax(), hm.shape) == (row, col) and np.isclose(hm[row, col], 1.0)
+assert np.unravel_index(hm.argmax(), hm.shape) == (row, col) and np.isclose(
+    hm[row, col], 1.0
+)
 profile = np.exp(-0.5 * (grid[row, :, 0] - grid[row, col, 0]) ** 2 / 0.01)
 assert np.allclose(hm[row], profile, atol=1e-6)
 d = min(col, WIDTH - 1 - col)
-assert np.allclose(hm[row, col - d:col], hm[row, col + d:col:-1], atol=1e-6)
-print(f"peak {hm[row, col]:.4f} at row {row}, column {col}; profile matches the closed form")
+assert np.allclose(hm[row, col - d : col], hm[row, col + d : col : -1], atol=1e-6)
+print(
+    f"peak {hm[row, col]:.4f} at row {row}, column {col}; profile matches the closed form"
+)
 
 # %% [markdown]
 # ## 5. Widget: move a keypoint
@@ -230,10 +271,13 @@ print(f"peak {hm[row, col]:.4f} at row {row}, column {col}; profile matches the 
 # width in pixels grows with $\sqrt{\text{variance}}\,(W-1)/2$, and near the border the Gaussian is
 # simply cut off (nothing is renormalised).
 
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 def show_heatmap(x=0.3, y=-0.2, variance=0.01):
-    hm = kp2gaussian(np.array([[[x, y]]], np.float32), (HEIGHT, WIDTH), kp_variance=variance)
+    hm = kp2gaussian(
+        np.array([[[x, y]]], np.float32), (HEIGHT, WIDTH), kp_variance=variance
+    )
     plt.figure(figsize=(4, 3.2))
     plt.imshow(hm.numpy()[0, :, :, 0], extent=extent, vmin=0, vmax=1, cmap="magma")
     plt.plot(x, y, "c+", ms=14)
@@ -242,9 +286,14 @@ def show_heatmap(x=0.3, y=-0.2, variance=0.01):
     plt.show()
 
 
-interact(show_heatmap, x=FloatSlider(value=0.3, min=-1.2, max=1.2, step=0.05),
-         y=FloatSlider(value=-0.2, min=-1.2, max=1.2, step=0.05),
-         variance=FloatSlider(value=0.01, min=0.001, max=0.1, step=0.001, readout_format=".3f"));
+interact(
+    show_heatmap,
+    x=FloatSlider(value=0.3, min=-1.2, max=1.2, step=0.05),
+    y=FloatSlider(value=-0.2, min=-1.2, max=1.2, step=0.05),
+    variance=FloatSlider(
+        value=0.01, min=0.001, max=0.1, step=0.001, readout_format=".3f"
+    ),
+)
 
 # %% [markdown]
 # ## Summary

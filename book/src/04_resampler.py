@@ -20,11 +20,16 @@
 # %%
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPOSITORY_URL = "https://github.com/fomm-tutorial/fomm-tutorial"
 if "google.colab" in sys.modules:
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"], check=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        check=True,
+    )
 
 # %%
 import importlib.util
@@ -55,7 +60,9 @@ with quiet_stderr():
 # %%
 # Parameters: small on a CPU (nbval, CI), full size on a GPU.
 SIZE = rt.choose(cpu=128, gpu=256)
-astronaut = skimage.transform.resize(skimage.data.astronaut(), (SIZE, SIZE), anti_aliasing=True)
+astronaut = skimage.transform.resize(
+    skimage.data.astronaut(), (SIZE, SIZE), anti_aliasing=True
+)
 astronaut = astronaut.astype(np.float32)  # (H, W, 3) in [0, 1]
 print("device:", rt.device, "| image:", astronaut.shape)
 
@@ -94,8 +101,15 @@ weights = {f: sp.factor(bilinear.coeff(f)) for f in (f00, f01, f10, f11)}
 for f, w in weights.items():
     print(f"weight of {f}: {w}")
 print("sum of weights:", sp.simplify(sum(weights.values())))
-order_swapped = sp.expand(lerp.subs({f0: lerp.subs({f0: f00, f1: f10, t: v}),
-                                     f1: lerp.subs({f0: f01, f1: f11, t: v}), t: u}))
+order_swapped = sp.expand(
+    lerp.subs(
+        {
+            f0: lerp.subs({f0: f00, f1: f10, t: v}),
+            f1: lerp.subs({f0: f01, f1: f11, t: v}),
+            t: u,
+        }
+    )
+)
 print("x first == y first:", sp.simplify(bilinear - order_swapped) == 0)
 d_du, d_dv = sp.factor(sp.diff(bilinear, u)), sp.factor(sp.diff(bilinear, v))
 print("d/du =", d_du)
@@ -112,9 +126,17 @@ print("d/dv =", d_dv)
 rng = np.random.default_rng(0)
 patch = rng.random((1, 2, 2, 1)).astype(np.float64)  # patch[0, row, col, 0]
 points = rng.random((1, 6, 2))  # (x, y) = (u, v) in [0, 1)
-subs_img = {f00: patch[0, 0, 0, 0], f01: patch[0, 0, 1, 0], f10: patch[0, 1, 0, 0], f11: patch[0, 1, 1, 0]}
+subs_img = {
+    f00: patch[0, 0, 0, 0],
+    f01: patch[0, 0, 1, 0],
+    f10: patch[0, 1, 0, 0],
+    f11: patch[0, 1, 1, 0],
+}
 value_fn = sp.lambdify((u, v), bilinear.subs(subs_img))
-du_fn, dv_fn = sp.lambdify((u, v), d_du.subs(subs_img)), sp.lambdify((u, v), d_dv.subs(subs_img))
+du_fn, dv_fn = (
+    sp.lambdify((u, v), d_du.subs(subs_img)),
+    sp.lambdify((u, v), d_dv.subs(subs_img)),
+)
 warp = tf.constant(points)
 with tf.GradientTape() as tape:
     tape.watch(warp)
@@ -125,7 +147,11 @@ expected = np.array([value_fn(x, y) for x, y in points[0]])
 assert np.allclose(values.numpy(), expected, atol=1e-12)
 assert np.allclose(grad[:, 0], [du_fn(x, y) for x, y in points[0]], atol=1e-12)
 assert np.allclose(grad[:, 1], [dv_fn(x, y) for x, y in points[0]], atol=1e-12)
-print("resampler == sympy bilinear (value and position gradient) at", len(expected), "points")
+print(
+    "resampler == sympy bilinear (value and position gradient) at",
+    len(expected),
+    "points",
+)
 
 # %% [markdown]
 # ## 3. The implementation
@@ -178,6 +204,7 @@ print(inspect.getsource(grid_sample))
 # output pixel. **Backward warping** asks, for every output pixel, where it comes from (the
 # inverse rotation) and samples the source there with `grid_sample`.
 
+
 # %%
 def rotation(angle_deg, scale=1.0, shear=0.0):
     """2 x 2 matrix acting on normalised (x, y): rotation, then scale, then x-shear."""
@@ -190,7 +217,9 @@ def backward_warp(image, matrix, align_corners=True, padding_mode="zeros"):
     """Output pixel at z shows the input at matrix^-1 z: a backward warp with grid_sample."""
     h, w = image.shape[:2]
     identity = make_coordinate_grid(h, w).numpy()  # (h, w, 2)
-    grid = identity @ np.linalg.inv(matrix).T.astype(np.float32)  # each (x, y) -> A^-1 (x, y)
+    grid = identity @ np.linalg.inv(matrix).T.astype(
+        np.float32
+    )  # each (x, y) -> A^-1 (x, y)
     return grid_sample(image[None], grid[None], align_corners, padding_mode)[0].numpy()
 
 
@@ -219,13 +248,22 @@ def ok_count(matrix, size):
 A = rotation(20.0, scale=1.1)
 forward, hit = forward_warp(astronaut, A)
 backward = backward_warp(astronaut, A)
-inside = backward_warp(np.ones_like(astronaut[..., :1]), A)[..., 0] > 0.999  # fully inside the source
-print(f"forward warp: {100 * (1 - hit[inside].mean()):.2f} % of the output pixels inside the image are holes, "
-      f"{100 * (1 - hit.sum() / ok_count(A, SIZE)):.2f} % of the splatted source pixels collided")
-print(f"backward warp: {100 * inside.mean():.2f} % of the output pixels read the source, 0 holes by construction")
+inside = (
+    backward_warp(np.ones_like(astronaut[..., :1]), A)[..., 0] > 0.999
+)  # fully inside the source
+print(
+    f"forward warp: {100 * (1 - hit[inside].mean()):.2f} % of the output pixels inside the image are holes, "
+    f"{100 * (1 - hit.sum() / ok_count(A, SIZE)):.2f} % of the splatted source pixels collided"
+)
+print(
+    f"backward warp: {100 * inside.mean():.2f} % of the output pixels read the source, 0 holes by construction"
+)
 fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
-for ax, im, title in zip(axes, (astronaut, forward, backward),
-                         ("source", "forward warp (splatting)", "backward warp (grid_sample)")):
+for ax, im, title in zip(
+    axes,
+    (astronaut, forward, backward),
+    ("source", "forward warp (splatting)", "backward warp (grid_sample)"),
+):
     ax.imshow(np.clip(im, 0, 1))
     ax.set_title(title)
     ax.axis("off")
@@ -249,19 +287,36 @@ plt.show()
 # the border, half of each bilinear tap falls outside the image and reads zero.
 
 # %%
-small = skimage.transform.resize(astronaut, (16, 16), anti_aliasing=True).astype(np.float32)
+small = skimage.transform.resize(astronaut, (16, 16), anti_aliasing=True).astype(
+    np.float32
+)
 ident = make_coordinate_grid(16, 16).numpy()[None]
 same = grid_sample(small[None], ident, align_corners=True)[0].numpy()
 shifted = grid_sample(small[None], ident, align_corners=False)[0].numpy()
-ones = grid_sample(np.ones((1, 16, 16, 1), np.float32), ident, align_corners=False)[0, ..., 0].numpy()
-print(f"align_corners=True : max |identity warp - image| = {np.abs(same - small).max():.6f}")
-print(f"align_corners=False: max |identity warp - image| = {np.abs(shifted - small).max():.4f}")
-print(f"'identity' warp of an all-ones image, align_corners=False: corner {ones[0, 0]:.4f}, "
-      f"edge {ones[0, 8]:.4f}, interior {ones[8, 8]:.4f}")
+ones = grid_sample(np.ones((1, 16, 16, 1), np.float32), ident, align_corners=False)[
+    0, ..., 0
+].numpy()
+print(
+    f"align_corners=True : max |identity warp - image| = {np.abs(same - small).max():.6f}"
+)
+print(
+    f"align_corners=False: max |identity warp - image| = {np.abs(shifted - small).max():.4f}"
+)
+print(
+    f"'identity' warp of an all-ones image, align_corners=False: corner {ones[0, 0]:.4f}, "
+    f"edge {ones[0, 8]:.4f}, interior {ones[8, 8]:.4f}"
+)
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.6))
-for ax, im, title in zip(axes, (small, same, shifted, ones),
-                         ("16 x 16 image", "identity, align_corners=True",
-                          "identity, align_corners=False", "all-ones, align_corners=False")):
+for ax, im, title in zip(
+    axes,
+    (small, same, shifted, ones),
+    (
+        "16 x 16 image",
+        "identity, align_corners=True",
+        "identity, align_corners=False",
+        "all-ones, align_corners=False",
+    ),
+):
     ax.imshow(np.clip(im, 0, 1), cmap="gray", vmin=0, vmax=1)
     ax.set_title(title, fontsize=10)
     ax.axis("off")
@@ -323,21 +378,31 @@ if importlib.util.find_spec("torch") is not None:
     for (ac, pm), (out, g_im, g_gr) in errors.items():
         im_t = torch.tensor(img).permute(0, 3, 1, 2).requires_grad_(True)
         gr_t = torch.tensor(grd).requires_grad_(True)
-        ref = torch.nn.functional.grid_sample(im_t, gr_t, mode="bilinear", padding_mode=pm, align_corners=ac)
+        ref = torch.nn.functional.grid_sample(
+            im_t, gr_t, mode="bilinear", padding_mode=pm, align_corners=ac
+        )
         (ref * torch.tensor(cot).permute(0, 3, 1, 2)).sum().backward()
-        e = (np.abs(out - ref.detach().permute(0, 2, 3, 1).numpy()).max(),
-             np.abs(g_im - im_t.grad.permute(0, 2, 3, 1).numpy()).max(),
-             np.abs(g_gr - gr_t.grad.numpy()).max())
+        e = (
+            np.abs(out - ref.detach().permute(0, 2, 3, 1).numpy()).max(),
+            np.abs(g_im - im_t.grad.permute(0, 2, 3, 1).numpy()).max(),
+            np.abs(g_gr - gr_t.grad.numpy()).max(),
+        )
         assert e[0] < 1e-5 and e[1] < 1e-5 and e[2] < 1e-4, (ac, pm, e)
-    print(f"matches torch grid_sample (value, d/dimage, d/dgrid) in all {len(modes)} modes")
+    print(
+        f"matches torch grid_sample (value, d/dimage, d/dgrid) in all {len(modes)} modes"
+    )
 else:
     cols, rows = np.meshgrid(np.arange(7), np.arange(5))
     on_pixels = np.stack([2 * cols / 6 - 1, 2 * rows / 4 - 1], -1)[None].repeat(2, 0)
     assert np.allclose(grid_sample(img, on_pixels).numpy(), img, atol=1e-12)
     ramp = np.broadcast_to(np.arange(7.0)[None, None, :, None], (1, 5, 7, 1))
     inside = rng.uniform(-1, 1, (1, 4, 6, 2))
-    assert np.allclose(grid_sample(ramp, inside).numpy()[..., 0], (inside[..., 0] + 1) * 3, atol=1e-12)
-    print(f"torch is not installed: checked the closed form instead ({len(modes)} modes ran)")
+    assert np.allclose(
+        grid_sample(ramp, inside).numpy()[..., 0], (inside[..., 0] + 1) * 3, atol=1e-12
+    )
+    print(
+        f"torch is not installed: checked the closed form instead ({len(modes)} modes ran)"
+    )
 
 # %% [markdown]
 # The same cell's float32 computation also runs inside `tf.function(jit_compile=True)` (XLA), which
@@ -345,8 +410,10 @@ else:
 
 # %%
 xla_sample = tf.function(lambda i, g: grid_sample(i, g), jit_compile=True)
-err = np.abs(xla_sample(tf.constant(img, tf.float32), tf.constant(grd, tf.float32)).numpy()
-             - errors[(True, "zeros")][0]).max()
+err = np.abs(
+    xla_sample(tf.constant(img, tf.float32), tf.constant(grd, tf.float32)).numpy()
+    - errors[(True, "zeros")][0]
+).max()
 assert err < 1e-5
 print("XLA == eager:", err < 1e-5)
 
@@ -356,10 +423,15 @@ print("XLA == eager:", err < 1e-5)
 # Rotate, scale and shear the astronaut. The widget builds the 2 x 2 matrix $A$, maps every output
 # position $z$ to $A^{-1} z$ and samples there: a backward warp with the chosen padding.
 
+
 # %%
 # NBVAL_IGNORE_OUTPUT
-def show_warp(angle=20.0, scale=1.0, shear=0.0, align_corners=True, padding_mode="zeros"):
-    warped = backward_warp(astronaut, rotation(angle, scale, shear), align_corners, padding_mode)
+def show_warp(
+    angle=20.0, scale=1.0, shear=0.0, align_corners=True, padding_mode="zeros"
+):
+    warped = backward_warp(
+        astronaut, rotation(angle, scale, shear), align_corners, padding_mode
+    )
     plt.figure(figsize=(4.5, 4.5))
     plt.imshow(np.clip(warped, 0, 1))
     plt.title(f"angle {angle:.0f}, scale {scale:.2f}, shear {shear:.2f}")
@@ -367,10 +439,14 @@ def show_warp(angle=20.0, scale=1.0, shear=0.0, align_corners=True, padding_mode
     plt.show()
 
 
-interact(show_warp, angle=FloatSlider(value=20.0, min=-180.0, max=180.0, step=5.0),
-         scale=FloatSlider(value=1.0, min=0.3, max=2.5, step=0.05),
-         shear=FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.05),
-         align_corners=True, padding_mode=["zeros", "border", "reflection"]);
+interact(
+    show_warp,
+    angle=FloatSlider(value=20.0, min=-180.0, max=180.0, step=5.0),
+    scale=FloatSlider(value=1.0, min=0.3, max=2.5, step=0.05),
+    shear=FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.05),
+    align_corners=True,
+    padding_mode=["zeros", "border", "reflection"],
+)
 
 # %% [markdown]
 # ## Summary

@@ -26,11 +26,16 @@
 # %%
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPOSITORY_URL = "https://github.com/fomm-tutorial/fomm-tutorial"
 if "google.colab" in sys.modules:
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"], check=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        check=True,
+    )
 
 # %%
 import inspect
@@ -52,7 +57,12 @@ with quiet_stderr():
     from fomm_tutorial.config import load_config
     from fomm_tutorial.checkpoint import build_models, load_original_checkpoint
     from fomm_tutorial.grids import make_coordinate_grid
-    from fomm_tutorial.keypoints import KeypointDetector, gaussian2kp, heatmap_jacobian, heatmap_softmax
+    from fomm_tutorial.keypoints import (
+        KeypointDetector,
+        gaussian2kp,
+        heatmap_jacobian,
+        heatmap_softmax,
+    )
     from fomm_tutorial.reference import find_reference_dir
 
     rt = configure(seed=0)
@@ -63,12 +73,26 @@ with quiet_stderr():
 # Parameters. The networks of this chapter are compared with a float32 reference, so they are
 # built in float32 even on a GPU (where `configure` switched mixed precision on).
 keras.mixed_precision.set_global_policy("float32")
-SIZE = rt.choose(cpu=128, gpu=256)          # image side for the photographs
-CONFIG = load_config("vox-256-tiny")        # the reference fixture's config (5 keypoints, 128 px)
-REFERENCE_DIR = find_reference_dir()        # None where ../shared/reference/fomm-tiny is absent
+SIZE = rt.choose(cpu=128, gpu=256)  # image side for the photographs
+CONFIG = load_config(
+    "vox-256-tiny"
+)  # the reference fixture's config (5 keypoints, 128 px)
+REFERENCE_DIR = (
+    find_reference_dir()
+)  # None where ../shared/reference/fomm-tiny is absent
 NUM_KP = CONFIG["model_params"]["common_params"]["num_kp"]
-print("device:", rt.device, "| image:", SIZE, "x", SIZE, "| keypoints:", NUM_KP,
-      "| reference fixture:", "present" if REFERENCE_DIR is not None else "absent")
+print(
+    "device:",
+    rt.device,
+    "| image:",
+    SIZE,
+    "x",
+    SIZE,
+    "| keypoints:",
+    NUM_KP,
+    "| reference fixture:",
+    "present" if REFERENCE_DIR is not None else "absent",
+)
 
 # %% [markdown]
 # ## 1. Soft-argmax: a keypoint is an expected coordinate
@@ -85,8 +109,11 @@ print("device:", rt.device, "| image:", SIZE, "x", SIZE, "| keypoints:", NUM_KP,
 # %%
 x, mu = sp.symbols("x mu", real=True)
 s = sp.symbols("sigma", positive=True)
-density = sp.exp(-(x - mu) ** 2 / (2 * s ** 2))
-expectation = sp.simplify(sp.integrate(x * density, (x, -sp.oo, sp.oo)) / sp.integrate(density, (x, -sp.oo, sp.oo)))
+density = sp.exp(-((x - mu) ** 2) / (2 * s**2))
+expectation = sp.simplify(
+    sp.integrate(x * density, (x, -sp.oo, sp.oo))
+    / sp.integrate(density, (x, -sp.oo, sp.oo))
+)
 print("E[x] under a Gaussian bump centred at mu:", expectation)
 assert sp.simplify(expectation - mu) == 0
 
@@ -149,14 +176,20 @@ assert sp.simplify(J_identity - sp.eye(2)) == sp.zeros(2, 2)
 
 # %%
 n, j, t = sp.symbols("n j t", positive=True)
-true_coord = 2 * (j + 3) / (n - 1) - 1          # centre of feature pixel j + 3 on the n-pixel grid
-reported = 2 * j / (n - 7) - 1                  # cell j on the (n - 6)-cell heatmap grid
-j_of_t = sp.solve(sp.Eq(true_coord, t), j)[0]   # the cell whose centre is at true coordinate t
+true_coord = (
+    2 * (j + 3) / (n - 1) - 1
+)  # centre of feature pixel j + 3 on the n-pixel grid
+reported = 2 * j / (n - 7) - 1  # cell j on the (n - 6)-cell heatmap grid
+j_of_t = sp.solve(sp.Eq(true_coord, t), j)[
+    0
+]  # the cell whose centre is at true coordinate t
 stretch = sp.simplify(reported.subs(j, j_of_t) / t)
 print("reported coordinate = stretch * true coordinate, stretch =", stretch)
 for features in (64, 32):
-    print(f"  {features} x {features} features -> {features - 6} x {features - 6} heatmaps, stretch "
-          f"{float(stretch.subs(n, features)):.4f}")
+    print(
+        f"  {features} x {features} features -> {features - 6} x {features - 6} heatmaps, stretch "
+        f"{float(stretch.subs(n, features)):.4f}"
+    )
 assert sp.simplify(reported.subs(j, j_of_t) - stretch * t) == 0
 
 # %% [markdown]
@@ -202,21 +235,26 @@ print(inspect.getsource(heatmap_jacobian))
 # initial weights. Either way we run the pieces one at a time on a real photograph and print the
 # shapes.
 
+
 # %%
 def load_models():
     """The fixture's converted networks, or freshly built ones where the fixture is absent."""
     if REFERENCE_DIR is not None:
-        return load_original_checkpoint(REFERENCE_DIR / "vox-256-tiny-cpk.pth.tar", CONFIG)
+        return load_original_checkpoint(
+            REFERENCE_DIR / "vox-256-tiny-cpk.pth.tar", CONFIG
+        )
     return build_models(CONFIG)
 
 
 models = load_models()
 kp_detector = models["kp_detector"]
 
-astronaut = tf.image.resize(skdata.astronaut()[None].astype(np.float32) / 255.0, (SIZE, SIZE),
-                            method="area")
-chelsea = tf.image.resize(skdata.chelsea()[None].astype(np.float32) / 255.0, (SIZE, SIZE),
-                          method="area")
+astronaut = tf.image.resize(
+    skdata.astronaut()[None].astype(np.float32) / 255.0, (SIZE, SIZE), method="area"
+)
+chelsea = tf.image.resize(
+    skdata.chelsea()[None].astype(np.float32) / 255.0, (SIZE, SIZE), method="area"
+)
 images = tf.concat([astronaut, chelsea], axis=0)
 
 x_down = kp_detector.down(images)
@@ -226,16 +264,26 @@ heatmap = heatmap_softmax(logits, kp_detector.temperature)
 value = gaussian2kp(heatmap)
 jacobian_map = kp_detector.jacobian(feature_map)
 jacobian = heatmap_jacobian(heatmap, jacobian_map)
-for name, tensor in [("images", images), ("down (x 0.25)", x_down), ("feature_map", feature_map),
-                     ("kp logits (7x7 valid)", logits), ("heatmap", heatmap), ("value", value),
-                     ("jacobian_map", jacobian_map), ("jacobian", jacobian)]:
+for name, tensor in [
+    ("images", images),
+    ("down (x 0.25)", x_down),
+    ("feature_map", feature_map),
+    ("kp logits (7x7 valid)", logits),
+    ("heatmap", heatmap),
+    ("value", value),
+    ("jacobian_map", jacobian_map),
+    ("jacobian", jacobian),
+]:
     print(f"{name:>22}: {tuple(tensor.shape)}")
 
 kp = kp_detector(images, training=False)
 assert np.allclose(kp["value"].numpy(), value.numpy(), atol=1e-6)
 assert np.allclose(kp["jacobian"].numpy(), jacobian.numpy(), atol=1e-6)
 print("piecewise == kp_detector(images): True")
-print("every heatmap sums to 1:", bool(np.allclose(heatmap.numpy().sum(axis=(1, 2)), 1, atol=1e-5)))
+print(
+    "every heatmap sums to 1:",
+    bool(np.allclose(heatmap.numpy().sum(axis=(1, 2)), 1, atol=1e-5)),
+)
 
 # %% [markdown]
 # The vox-256 detector has the same structure, 32 base channels and 5 hourglass blocks. Building
@@ -246,7 +294,12 @@ print("every heatmap sums to 1:", bool(np.allclose(heatmap.numpy().sum(axis=(1, 
 vox_detector = KeypointDetector.from_config_dict(load_config("vox-256"))
 vox_out = vox_detector(tf.zeros((1, 256, 256, 3)), training=False, return_heatmap=True)
 vox_trainable = int(sum(np.prod(v.shape) for v in vox_detector.trainable_weights))
-print("vox-256 heatmap:", tuple(vox_out["heatmap"].shape), "| trainable parameters:", f"{vox_trainable:,}")
+print(
+    "vox-256 heatmap:",
+    tuple(vox_out["heatmap"].shape),
+    "| trainable parameters:",
+    f"{vox_trainable:,}",
+)
 assert tuple(vox_out["heatmap"].shape) == (1, 58, 58, 10)
 assert vox_trainable == 14_215_368
 del vox_detector, vox_out
@@ -296,6 +349,7 @@ for ax in axes.ravel():
 plt.tight_layout()
 plt.show()
 
+
 # %%
 def rounded(array, digits=3):
     """Nested lists of rounded strings: deterministic prints (no float32 reprs)."""
@@ -316,7 +370,9 @@ print("Jacobian of keypoint 0, astronaut:", rounded(kp["jacobian"][0, 0].numpy()
 # region and the keypoint moves there, continuously (section 1's limit is the argmax).
 
 # %%
-brightness = tf.reduce_mean(kp_detector.down(astronaut), axis=-1, keepdims=True)  # (1, h, w, 1)
+brightness = tf.reduce_mean(
+    kp_detector.down(astronaut), axis=-1, keepdims=True
+)  # (1, h, w, 1)
 temperatures = [1.0, 0.1, 0.03, 0.01]
 fig, axes = plt.subplots(1, len(temperatures), figsize=(3 * len(temperatures), 3.2))
 for ax, temp in zip(axes, temperatures):
@@ -394,31 +450,41 @@ else:
 # later enforces for all transformations. Lowering the temperature sharpens the heatmap and
 # moves the keypoint to the strongest logit.
 
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 def show_keypoint(k=0, temperature=0.1, shift_x=0, shift_y=0):
     shifted = tf.roll(astronaut, shift=(shift_y, shift_x), axis=(1, 2)).numpy()
-    if shift_y > 0: shifted[:, :shift_y] = 0
-    if shift_y < 0: shifted[:, shift_y:] = 0
-    if shift_x > 0: shifted[:, :, :shift_x] = 0
-    if shift_x < 0: shifted[:, :, shift_x:] = 0
-    feats = kp_detector.predictor(kp_detector.down(tf.constant(shifted)), training=False)
+    if shift_y > 0:
+        shifted[:, :shift_y] = 0
+    if shift_y < 0:
+        shifted[:, shift_y:] = 0
+    if shift_x > 0:
+        shifted[:, :, :shift_x] = 0
+    if shift_x < 0:
+        shifted[:, :, shift_x:] = 0
+    feats = kp_detector.predictor(
+        kp_detector.down(tf.constant(shifted)), training=False
+    )
     heat = heatmap_softmax(kp_detector.kp(feats), temperature)
     val = gaussian2kp(heat).numpy()[0]
     jac = heatmap_jacobian(heat, kp_detector.jacobian(feats)).numpy()[0]
     fig, axes = plt.subplots(1, 2, figsize=(8, 4))
     axes[0].imshow(shifted[0])
-    draw_keypoints(axes[0], val[k:k + 1], jac[k:k + 1], SIZE)
+    draw_keypoints(axes[0], val[k : k + 1], jac[k : k + 1], SIZE)
     axes[1].imshow(heat.numpy()[0, :, :, k], cmap="magma", extent=extent_heat)
     axes[1].plot(*val[k], "c+", ms=14, mew=2)
     axes[1].set_title(f"keypoint {k}: ({val[k, 0]:.3f}, {val[k, 1]:.3f})")
     plt.show()
 
 
-interact(show_keypoint, k=IntSlider(value=0, min=0, max=NUM_KP - 1),
-         temperature=FloatLogSlider(value=0.1, base=10, min=-3, max=1, step=0.1),
-         shift_x=IntSlider(value=0, min=-SIZE // 4, max=SIZE // 4, step=4),
-         shift_y=IntSlider(value=0, min=-SIZE // 4, max=SIZE // 4, step=4));
+interact(
+    show_keypoint,
+    k=IntSlider(value=0, min=0, max=NUM_KP - 1),
+    temperature=FloatLogSlider(value=0.1, base=10, min=-3, max=1, step=0.1),
+    shift_x=IntSlider(value=0, min=-SIZE // 4, max=SIZE // 4, step=4),
+    shift_y=IntSlider(value=0, min=-SIZE // 4, max=SIZE // 4, step=4),
+)
 
 # %% [markdown]
 # ## Summary

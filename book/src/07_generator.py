@@ -44,11 +44,16 @@
 # %%
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPOSITORY_URL = "https://github.com/fomm-tutorial/fomm-tutorial"
 if "google.colab" in sys.modules:
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"], check=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        check=True,
+    )
 
 # %%
 import inspect
@@ -69,7 +74,11 @@ with quiet_stderr():
     from fomm_tutorial.runtime import configure
     from fomm_tutorial.config import load_config
     from fomm_tutorial.checkpoint import build_models, load_original_checkpoint
-    from fomm_tutorial.generator import OcclusionAwareGenerator, deform_input, warp_shared_source
+    from fomm_tutorial.generator import (
+        OcclusionAwareGenerator,
+        deform_input,
+        warp_shared_source,
+    )
     from fomm_tutorial.grids import make_coordinate_grid
     from fomm_tutorial.resampler import grid_sample
     from fomm_tutorial.reference import find_reference_dir
@@ -82,13 +91,27 @@ with quiet_stderr():
 # Parameters. The networks of this chapter are compared with a float32 reference, so they are
 # built in float32 even on a GPU (where `configure` switched mixed precision on).
 keras.mixed_precision.set_global_policy("float32")
-SIZE = rt.choose(cpu=128, gpu=256)          # image side for the photograph
-CONFIG = load_config("vox-256-tiny")        # the reference fixture's config (5 keypoints, 128 px)
-REFERENCE_DIR = find_reference_dir()        # None where ../shared/reference/fomm-tiny is absent
+SIZE = rt.choose(cpu=128, gpu=256)  # image side for the photograph
+CONFIG = load_config(
+    "vox-256-tiny"
+)  # the reference fixture's config (5 keypoints, 128 px)
+REFERENCE_DIR = (
+    find_reference_dir()
+)  # None where ../shared/reference/fomm-tiny is absent
 GEN = CONFIG["model_params"]["generator_params"]
 NUM_KP = CONFIG["model_params"]["common_params"]["num_kp"]
-print("device:", rt.device, "| image:", SIZE, "x", SIZE, "| keypoints:", NUM_KP,
-      "| reference fixture:", "present" if REFERENCE_DIR is not None else "absent")
+print(
+    "device:",
+    rt.device,
+    "| image:",
+    SIZE,
+    "x",
+    SIZE,
+    "| keypoints:",
+    NUM_KP,
+    "| reference fixture:",
+    "present" if REFERENCE_DIR is not None else "absent",
+)
 print("generator:", {k: v for k, v in GEN.items() if k != "dense_motion_params"})
 
 # %% [markdown]
@@ -106,9 +129,12 @@ print("generator:", {k: v for k, v in GEN.items() if k != "dense_motion_params"}
 # %%
 x, j = sp.symbols("x j", real=True)
 w_ = sp.symbols("w", positive=True)
-to_pixel = (x + 1) / 2 * (w_ - 1)            # grid_sample, align_corners=True
-identity_x = 2 * j / (w_ - 1) - 1             # make_coordinate_grid, column j
-print("pixel read by the identity grid at column j:", sp.simplify(to_pixel.subs(x, identity_x)))
+to_pixel = (x + 1) / 2 * (w_ - 1)  # grid_sample, align_corners=True
+identity_x = 2 * j / (w_ - 1) - 1  # make_coordinate_grid, column j
+print(
+    "pixel read by the identity grid at column j:",
+    sp.simplify(to_pixel.subs(x, identity_x)),
+)
 assert sp.simplify(to_pixel.subs(x, identity_x) - j) == 0
 
 # %% [markdown]
@@ -130,10 +156,14 @@ print("d(warped feature)/dx =", d_warped)
 assert sp.simplify(d_warped - (w_ - 1) / 2 * (F_n1 - F_n)) == 0
 
 alpha = sp.symbols("alpha", real=True)
-weights_row = sp.Matrix([[1 - alpha, alpha]])                      # bilinear weights of 2 pixels
-features_2x2 = sp.Matrix(2, 2, sp.symbols("F_0a F_0b F_1a F_1b"))  # rows: pixels, columns: channels
-mixing = sp.Matrix(2, 2, sp.symbols("m_aa m_ab m_ba m_bb"))        # a 1x1 convolution
-assert sp.expand(weights_row * (features_2x2 * mixing) - (weights_row * features_2x2) * mixing) == sp.zeros(1, 2)
+weights_row = sp.Matrix([[1 - alpha, alpha]])  # bilinear weights of 2 pixels
+features_2x2 = sp.Matrix(
+    2, 2, sp.symbols("F_0a F_0b F_1a F_1b")
+)  # rows: pixels, columns: channels
+mixing = sp.Matrix(2, 2, sp.symbols("m_aa m_ab m_ba m_bb"))  # a 1x1 convolution
+assert sp.expand(
+    weights_row * (features_2x2 * mixing) - (weights_row * features_2x2) * mixing
+) == sp.zeros(1, 2)
 print("warp(features @ M) == warp(features) @ M: True")
 
 # %% [markdown]
@@ -185,11 +215,16 @@ def local_motion(p_s, J_s, p_d, J_d):
 same = sp.simplify(local_motion(p_src, J_src, p_src, J_src))
 affine = sp.simplify(local_motion(p_src, J_src, A_sym * p_src + t_sym, A_sym * J_src))
 print("same keypoints:   T_k(z) =", list(same))
-print("affine keypoints: T_k(z) - A^-1 (z - t) =", list(sp.simplify(affine - A_sym.inv() * (z - t_sym))))
+print(
+    "affine keypoints: T_k(z) - A^-1 (z - t) =",
+    list(sp.simplify(affine - A_sym.inv() * (z - t_sym))),
+)
 assert same == z
 assert sp.simplify(affine - A_sym.inv() * (z - t_sym)) == sp.zeros(2, 1)
 M0 = sp.symbols("M_0", nonnegative=True)
-M_fg = sp.symbols("M_1:3", nonnegative=True)  # two foreground motions, sum of all masks = 1
+M_fg = sp.symbols(
+    "M_1:3", nonnegative=True
+)  # two foreground motions, sum of all masks = 1
 mix = M0 * z + sum((Mk * same for Mk in M_fg), sp.zeros(2, 1))
 assert sp.simplify(mix.subs(M0, 1 - sum(M_fg)) - z) == sp.zeros(2, 1)
 print("sum_k M_k T_k = z when every T_k = z and sum_k M_k = 1: True")
@@ -215,7 +250,12 @@ print("sum_k M_k T_k = z when every T_k = z and sum_k M_k = 1: True")
 
 # %%
 m_side = sp.symbols("m", positive=True, integer=True)
-ND, NB, BE, MF = GEN["num_down_blocks"], GEN["num_bottleneck_blocks"], GEN["block_expansion"], GEN["max_features"]
+ND, NB, BE, MF = (
+    GEN["num_down_blocks"],
+    GEN["num_bottleneck_blocks"],
+    GEN["block_expansion"],
+    GEN["max_features"],
+)
 
 
 def conv_side(side, k, p):
@@ -241,15 +281,21 @@ def generator_sides(side, num_down, num_bottleneck):
     return rows
 
 
-H_general = 2 ** ND * m_side
+H_general = 2**ND * m_side
 sides = generator_sides(H_general, ND, NB)
 for name, side in sides:
-    print(f"{name:>17}: {str(side):>4} -> {int(side.subs(m_side, SIZE // 2 ** ND)):>4} at H = {SIZE}")
+    print(
+        f"{name:>17}: {str(side):>4} -> {int(side.subs(m_side, SIZE // 2**ND)):>4} at H = {SIZE}"
+    )
 assert sides[-1][1] == H_general
 # The dense-motion network works at ceil(H * scale_factor) = ceil(H / 4) (chapter 6).
 motion_side = sp.ceiling(H_general * sp.Rational(1, 4))
 assert sp.simplify(motion_side - sides[ND + 1][1]) == 0
-print("motion resolution ceil(H/4) =", motion_side, "== feature resolution: the warp needs no resize")
+print(
+    "motion resolution ceil(H/4) =",
+    motion_side,
+    "== feature resolution: the warp needs no resize",
+)
 
 # %% [markdown]
 # The output has the input's size only if $H$ is divisible by $2^{n_d} = 4$; the dense-motion
@@ -278,21 +324,38 @@ def receptive_field(layers):
 
 encoder_layers = [(7, 1, 3)] + [(3, 1, 1), (2, 2, 0)] * ND
 field, jump, start = receptive_field(encoder_layers)
-closed_form = 7 + sp.summation(3 * 2 ** i_sym, (i_sym, 0, nd_sym - 1))
-print("encoder receptive field, closed form:", sp.simplify(closed_form), "->", closed_form.subs(nd_sym, ND),
-      "pixels; jump", jump, "; feature pixel i covers image pixels", f"[{jump}i {start:+d}, {jump}i {start + field - 1:+d}]")
-assert field == closed_form.subs(nd_sym, ND) and jump == 2 ** ND
+closed_form = 7 + sp.summation(3 * 2**i_sym, (i_sym, 0, nd_sym - 1))
+print(
+    "encoder receptive field, closed form:",
+    sp.simplify(closed_form),
+    "->",
+    closed_form.subs(nd_sym, ND),
+    "pixels; jump",
+    jump,
+    "; feature pixel i covers image pixels",
+    f"[{jump}i {start:+d}, {jump}i {start + field - 1:+d}]",
+)
+assert field == closed_form.subs(nd_sym, ND) and jump == 2**ND
 
 # Centre of that field vs. the position the align_corners grid gives feature pixel i.
 h_sym = sp.symbols("h", positive=True, integer=True)
 centre = jump * i_sym + sp.Rational(2 * start + field - 1, 2)
 grid_position = i_sym * (jump * h_sym - 1) / (h_sym - 1)
 offset = sp.factor(sp.simplify(grid_position - centre))
-print("grid position - receptive-field centre =", offset, "pixels: from", offset.subs(i_sym, 0),
-      "(i = 0) to", sp.simplify(offset.subs(i_sym, h_sym - 1)), "(i = h - 1)")
+print(
+    "grid position - receptive-field centre =",
+    offset,
+    "pixels: from",
+    offset.subs(i_sym, 0),
+    "(i = 0) to",
+    sp.simplify(offset.subs(i_sym, h_sym - 1)),
+    "(i = h - 1)",
+)
 bottleneck_field = 1 + 2 * 2 * NB
-print(f"bottleneck: {NB} residual blocks of two 3x3 convs -> receptive field {bottleneck_field} feature pixels "
-      f"(vox-256, 6 blocks: {1 + 2 * 2 * 6})")
+print(
+    f"bottleneck: {NB} residual blocks of two 3x3 convs -> receptive field {bottleneck_field} feature pixels "
+    f"(vox-256, 6 blocks: {1 + 2 * 2 * 6})"
+)
 
 # %% [markdown]
 # So each warped feature describes a $16 \times 16$ patch of the source, and the bottleneck
@@ -309,24 +372,53 @@ print(f"bottleneck: {NB} residual blocks of two 3x3 convs -> receptive field {bo
 
 # %%
 c_in, c_out, k_sym, c_sym = sp.symbols("C_in C_out k C", positive=True, integer=True)
-conv_params = k_sym ** 2 * c_in * c_out + c_out
+conv_params = k_sym**2 * c_in * c_out + c_out
 norm_params, norm_trainable = 4 * c_out, 2 * c_out
-conv_norm_block = conv_params + norm_params                     # SameBlock2d, DownBlock2d, UpBlock2d
-res_block = 2 * conv_params.subs({c_in: c_sym, c_out: c_sym, k_sym: 3}) + 2 * norm_params.subs(c_out, c_sym)
+conv_norm_block = conv_params + norm_params  # SameBlock2d, DownBlock2d, UpBlock2d
+res_block = 2 * conv_params.subs(
+    {c_in: c_sym, c_out: c_sym, k_sym: 3}
+) + 2 * norm_params.subs(c_out, c_sym)
 res_block_trainable = res_block - 2 * 2 * c_sym
-print("conv + BN block:", sp.factor(conv_norm_block), "(trainable:", sp.factor(conv_params + norm_trainable), ")")
-print("residual block :", sp.expand(res_block), "(trainable:", sp.expand(res_block_trainable), ")")
+print(
+    "conv + BN block:",
+    sp.factor(conv_norm_block),
+    "(trainable:",
+    sp.factor(conv_params + norm_trainable),
+    ")",
+)
+print(
+    "residual block :",
+    sp.expand(res_block),
+    "(trainable:",
+    sp.expand(res_block_trainable),
+    ")",
+)
 
 
-def block_specs(num_channels, block_expansion, max_features, num_down_blocks, num_bottleneck_blocks):
+def block_specs(
+    num_channels, block_expansion, max_features, num_down_blocks, num_bottleneck_blocks
+):
     """(name, kind, C_in, C_out, k) of every block, as OcclusionAwareGenerator builds them."""
-    ch = lambda i: min(max_features, block_expansion * 2 ** i)  # noqa: E731
+    ch = lambda i: min(max_features, block_expansion * 2**i)  # noqa: E731
     specs = [("first", "block", num_channels, block_expansion, 7)]
-    specs += [(f"down_blocks_{i}", "block", ch(i), ch(i + 1), 3) for i in range(num_down_blocks)]
-    specs += [(f"bottleneck_r{i}", "res", ch(num_down_blocks), ch(num_down_blocks), 3)
-              for i in range(num_bottleneck_blocks)]
-    specs += [(f"up_blocks_{i}", "block", ch(num_down_blocks - i), ch(num_down_blocks - i - 1), 3)
-              for i in range(num_down_blocks)]
+    specs += [
+        (f"down_blocks_{i}", "block", ch(i), ch(i + 1), 3)
+        for i in range(num_down_blocks)
+    ]
+    specs += [
+        (f"bottleneck_r{i}", "res", ch(num_down_blocks), ch(num_down_blocks), 3)
+        for i in range(num_bottleneck_blocks)
+    ]
+    specs += [
+        (
+            f"up_blocks_{i}",
+            "block",
+            ch(num_down_blocks - i),
+            ch(num_down_blocks - i - 1),
+            3,
+        )
+        for i in range(num_down_blocks)
+    ]
     specs += [("final", "conv", block_expansion, num_channels, 7)]
     return specs
 
@@ -334,8 +426,13 @@ def block_specs(num_channels, block_expansion, max_features, num_down_blocks, nu
 def formula(kind, cin, cout, k, trainable=False):
     if kind == "res":
         return int((res_block_trainable if trainable else res_block).subs(c_sym, cin))
-    expr = conv_params if kind == "conv" else (conv_params + norm_trainable if trainable else conv_norm_block)
+    expr = (
+        conv_params
+        if kind == "conv"
+        else (conv_params + norm_trainable if trainable else conv_norm_block)
+    )
     return int(expr.subs({c_in: cin, c_out: cout, k_sym: k}))
+
 
 # %% [markdown]
 # Section 3 asserts these formulas block by block against the layers of the tiny generator. For
@@ -347,18 +444,37 @@ def formula(kind, cin, cout, k, trainable=False):
 VOX = load_config("vox-256")
 vox_gen = OcclusionAwareGenerator.from_config_dict(VOX)
 vox_p = VOX["model_params"]["generator_params"]
-vox_specs = block_specs(3, vox_p["block_expansion"], vox_p["max_features"], vox_p["num_down_blocks"],
-                        vox_p["num_bottleneck_blocks"])
+vox_specs = block_specs(
+    3,
+    vox_p["block_expansion"],
+    vox_p["max_features"],
+    vox_p["num_down_blocks"],
+    vox_p["num_bottleneck_blocks"],
+)
 h_vox = vox_gen.first(tf.zeros((1, 8, 8, 3)))
 for block in vox_gen.down_blocks + vox_gen.bottleneck + vox_gen.up_blocks:
     h_vox = block(h_vox, training=False)
 vox_gen.final(h_vox)
-vox_layers = [vox_gen.first, *vox_gen.down_blocks, *vox_gen.bottleneck, *vox_gen.up_blocks, vox_gen.final]
-vox_trainable = sum(int(sum(np.prod(v.shape) for v in layer.trainable_weights)) for layer in vox_layers)
-vox_formula = sum(formula(kind, cin, cout, k, trainable=True) for _, kind, cin, cout, k in vox_specs)
-print(f"vox-256 encoder + bottleneck + decoder: formula {vox_formula:,} | built {vox_trainable:,} | "
-      f"spec 45,575,391 - 37,730,268 = {45_575_391 - 37_730_268:,} trainable")
-print(f"  of which the 6 residual blocks: {sum(formula(k_, a_, b_, c_, True) for _, k_, a_, b_, c_ in vox_specs if k_ == 'res'):,}")
+vox_layers = [
+    vox_gen.first,
+    *vox_gen.down_blocks,
+    *vox_gen.bottleneck,
+    *vox_gen.up_blocks,
+    vox_gen.final,
+]
+vox_trainable = sum(
+    int(sum(np.prod(v.shape) for v in layer.trainable_weights)) for layer in vox_layers
+)
+vox_formula = sum(
+    formula(kind, cin, cout, k, trainable=True) for _, kind, cin, cout, k in vox_specs
+)
+print(
+    f"vox-256 encoder + bottleneck + decoder: formula {vox_formula:,} | built {vox_trainable:,} | "
+    f"spec 45,575,391 - 37,730,268 = {45_575_391 - 37_730_268:,} trainable"
+)
+print(
+    f"  of which the 6 residual blocks: {sum(formula(k_, a_, b_, c_, True) for _, k_, a_, b_, c_ in vox_specs if k_ == 'res'):,}"
+)
 assert vox_formula == vox_trainable == 45_575_391 - 37_730_268
 del vox_gen, h_vox, vox_layers
 
@@ -398,24 +514,31 @@ print(inspect.getsource(deform_input))
 # astronaut; the driving keypoints are the source's, moved by a global affine motion (a
 # rotation by 20 degrees, scale 1.1 and a shift), so section 1 tells us what the deformation must be.
 
+
 # %%
 def load_models():
     """The fixture's converted networks, or freshly built ones where the fixture is absent."""
     if REFERENCE_DIR is not None:
-        return load_original_checkpoint(REFERENCE_DIR / "vox-256-tiny-cpk.pth.tar", CONFIG)
+        return load_original_checkpoint(
+            REFERENCE_DIR / "vox-256-tiny-cpk.pth.tar", CONFIG
+        )
     return build_models(CONFIG)
 
 
 models = load_models()
 kp_detector, generator = models["kp_detector"], models["generator"]
-source = tf.image.resize(skdata.astronaut()[None].astype(np.float32) / 255.0, (SIZE, SIZE), method="area")
+source = tf.image.resize(
+    skdata.astronaut()[None].astype(np.float32) / 255.0, (SIZE, SIZE), method="area"
+)
 kp_source = kp_detector(source, training=False)
 
 
 def affine_driving(kp, angle=20.0, scale=1.1, shift=(0.15, 0.05)):
     """Driving keypoints p_D = A p_S + t, J_D = A J_S: a global affine motion of the source keypoints."""
     rad = np.deg2rad(angle)
-    A = (scale * np.array([[np.cos(rad), -np.sin(rad)], [np.sin(rad), np.cos(rad)]])).astype(np.float32)
+    A = (
+        scale * np.array([[np.cos(rad), -np.sin(rad)], [np.sin(rad), np.cos(rad)]])
+    ).astype(np.float32)
     t = np.asarray(shift, np.float32)
     value = tf.einsum("ij,bkj->bki", A, kp["value"]) + t
     jacobian = tf.einsum("ij,bkjl->bkil", A, kp["jacobian"])
@@ -431,8 +554,13 @@ for block in generator.down_blocks:
     down.append(block(down[-1], training=False))
 features = down[-1]
 source_down = generator.dense_motion_network.downsample(source)
-dense = generator.dense_motion_network(source, kp_driving=kp_driving, kp_source=kp_source,
-                                       training=False, source_down=source_down)
+dense = generator.dense_motion_network(
+    source,
+    kp_driving=kp_driving,
+    kp_source=kp_source,
+    training=False,
+    source_down=source_down,
+)
 deformation, occlusion_map = dense["deformation"], dense["occlusion_map"]
 warped = deform_input(features, deformation)
 occluded = warped * occlusion_map
@@ -446,27 +574,46 @@ logits = generator.final(up[-1])
 prediction = tf.sigmoid(logits)
 deformed = deform_input(source, deformation)
 
-steps = ([("source", source), ("first", first)]
-         + [(f"down_blocks_{i}", d) for i, d in enumerate(down[1:])]
-         + [("source_down (motion)", source_down), ("mask", dense["mask"]),
-            ("sparse_deformed", dense["sparse_deformed"]), ("deformation", deformation),
-            ("occlusion_map", occlusion_map), ("warped features", warped), ("x occlusion_map", occluded)]
-         + [(f"bottleneck_r{i}", b) for i, b in enumerate(bottleneck[1:])]
-         + [(f"up_blocks_{i}", u) for i, u in enumerate(up[1:])]
-         + [("final (logits)", logits), ("prediction", prediction), ("deformed (pixels)", deformed)])
+steps = (
+    [("source", source), ("first", first)]
+    + [(f"down_blocks_{i}", d) for i, d in enumerate(down[1:])]
+    + [
+        ("source_down (motion)", source_down),
+        ("mask", dense["mask"]),
+        ("sparse_deformed", dense["sparse_deformed"]),
+        ("deformation", deformation),
+        ("occlusion_map", occlusion_map),
+        ("warped features", warped),
+        ("x occlusion_map", occluded),
+    ]
+    + [(f"bottleneck_r{i}", b) for i, b in enumerate(bottleneck[1:])]
+    + [(f"up_blocks_{i}", u) for i, u in enumerate(up[1:])]
+    + [
+        ("final (logits)", logits),
+        ("prediction", prediction),
+        ("deformed (pixels)", deformed),
+    ]
+)
 for name, tensor in steps:
     print(f"{name:>22}: {tuple(tensor.shape)}")
 
 # The sides match the sympy table of section 2.
-table = dict((name, int(side.subs(m_side, SIZE // 2 ** ND))) for name, side in sides)
+table = dict((name, int(side.subs(m_side, SIZE // 2**ND))) for name, side in sides)
 for name, tensor in steps:
     if name in table:
         assert tensor.shape[1] == table[name], name
-assert occluded.shape[1] == table["warp x occlusion"] and prediction.shape[1] == table["final"]
+assert (
+    occluded.shape[1] == table["warp x occlusion"]
+    and prediction.shape[1] == table["final"]
+)
 
 output = generator(source, kp_source=kp_source, kp_driving=kp_driving, training=False)
-for key, mine in [("deformation", deformation), ("occlusion_map", occlusion_map), ("deformed", deformed),
-                  ("prediction", prediction)]:
+for key, mine in [
+    ("deformation", deformation),
+    ("occlusion_map", occlusion_map),
+    ("deformed", deformed),
+    ("prediction", prediction),
+]:
     assert np.abs(output[key].numpy() - mine.numpy()).max() < 1e-5, key
 print("piecewise == generator(source, kp_source=..., kp_driving=...):", sorted(output))
 
@@ -476,22 +623,35 @@ print("piecewise == generator(source, kp_source=..., kp_driving=...):", sorted(o
 
 # %%
 tiny_specs = block_specs(3, BE, MF, ND, NB)
-tiny_layers = [generator.first, *generator.down_blocks, *generator.bottleneck, *generator.up_blocks,
-               generator.final]
+tiny_layers = [
+    generator.first,
+    *generator.down_blocks,
+    *generator.bottleneck,
+    *generator.up_blocks,
+    generator.final,
+]
 print(f"{'block':>14} {'C_in':>5} {'C_out':>5} {'k':>2} {'formula':>8} {'built':>8}")
 for (name, kind, cin, cout, k), layer in zip(tiny_specs, tiny_layers):
-    print(f"{name:>14} {cin:>5} {cout:>5} {k:>2} {formula(kind, cin, cout, k):>8} {layer.count_params():>8}")
+    print(
+        f"{name:>14} {cin:>5} {cout:>5} {k:>2} {formula(kind, cin, cout, k):>8} {layer.count_params():>8}"
+    )
     assert formula(kind, cin, cout, k) == layer.count_params(), name
 total_tiny = sum(layer.count_params() for layer in tiny_layers)
-print(f"encoder + bottleneck + decoder: {total_tiny:,} | dense-motion network: "
-      f"{generator.dense_motion_network.count_params():,} | generator: {generator.count_params():,}")
-assert total_tiny + generator.dense_motion_network.count_params() == generator.count_params()
+print(
+    f"encoder + bottleneck + decoder: {total_tiny:,} | dense-motion network: "
+    f"{generator.dense_motion_network.count_params():,} | generator: {generator.count_params():,}"
+)
+assert (
+    total_tiny + generator.dense_motion_network.count_params()
+    == generator.count_params()
+)
 
 # %% [markdown]
 # And the receptive fields of section 2, measured: the gradient of one feature pixel (all
 # channels) with respect to the image is non-zero exactly on a $16 \times 16$ square starting at
 # $4i - 6$; the gradient of one bottleneck output with respect to its input is non-zero on a
 # $9 \times 9$ square of feature pixels.
+
 
 # %%
 def support(gradient):
@@ -508,8 +668,10 @@ with tf.GradientTape() as tape:
     picked = tf.reduce_sum(feat[0, centre_px, centre_px])
 box = support(tape.gradient(picked, image_in).numpy()[0])
 expected_box = (jump * centre_px + start, jump * centre_px + start + field - 1) * 2
-print(f"feature pixel ({centre_px}, {centre_px}) sees image rows {box[0]}-{box[1]}, columns {box[2]}-{box[3]}; "
-      f"predicted {expected_box[0]}-{expected_box[1]}")
+print(
+    f"feature pixel ({centre_px}, {centre_px}) sees image rows {box[0]}-{box[1]}, columns {box[2]}-{box[3]}; "
+    f"predicted {expected_box[0]}-{expected_box[1]}"
+)
 assert box == expected_box
 
 warped_in = tf.Variable(occluded)
@@ -519,9 +681,13 @@ with tf.GradientTape() as tape:
         out = block(out, training=False)
     picked = tf.reduce_sum(out[0, centre_px, centre_px])
 box = support(tape.gradient(picked, warped_in).numpy()[0])
-print(f"bottleneck output ({centre_px}, {centre_px}) sees warped features {box[0]}-{box[1]} x {box[2]}-{box[3]}: "
-      f"{box[1] - box[0] + 1} x {box[3] - box[2] + 1}")
-assert box[1] - box[0] + 1 == bottleneck_field and box[3] - box[2] + 1 == bottleneck_field
+print(
+    f"bottleneck output ({centre_px}, {centre_px}) sees warped features {box[0]}-{box[1]} x {box[2]}-{box[3]}: "
+    f"{box[1] - box[0] + 1} x {box[3] - box[2] + 1}"
+)
+assert (
+    box[1] - box[0] + 1 == bottleneck_field and box[3] - box[2] + 1 == bottleneck_field
+)
 
 # %% [markdown]
 # Section 1 predicted the deformation of a global affine motion: $M_0(z)\,z + (1 - M_0(z))\,
@@ -532,8 +698,10 @@ grid = make_coordinate_grid(deformation.shape[1], deformation.shape[2]).numpy()
 m0 = dense["mask"].numpy()[0, :, :, :1]
 predicted = m0 * grid + (1 - m0) * ((grid - t) @ np.linalg.inv(A).T)
 err = np.abs(deformation.numpy()[0] - predicted).max()
-print(f"max |deformation - closed form| < 1e-5: {err < 1e-5}; background weight M_0: mean {m0.mean():.4f}, "
-      f"min {m0.min():.4f}, max {m0.max():.4f}")
+print(
+    f"max |deformation - closed form| < 1e-5: {err < 1e-5}; background weight M_0: mean {m0.mean():.4f}, "
+    f"min {m0.min():.4f}, max {m0.max():.4f}"
+)
 assert err < 1e-5
 
 # %% [markdown]
@@ -559,14 +727,33 @@ def to_pixels(coords, size):
 def show_outputs(axes, out, kp_s, kp_d):
     axes[0].imshow(source[0].numpy())
     for k in range(NUM_KP):
-        axes[0].plot(*to_pixels(kp_s["value"][0, k].numpy(), SIZE), "+", color=COLOURS[k], ms=10, mew=2)
-        axes[0].plot(*to_pixels(kp_d["value"][0, k].numpy(), SIZE), "x", color=COLOURS[k], ms=8, mew=2)
+        axes[0].plot(
+            *to_pixels(kp_s["value"][0, k].numpy(), SIZE),
+            "+",
+            color=COLOURS[k],
+            ms=10,
+            mew=2,
+        )
+        axes[0].plot(
+            *to_pixels(kp_d["value"][0, k].numpy(), SIZE),
+            "x",
+            color=COLOURS[k],
+            ms=8,
+            mew=2,
+        )
     axes[1].imshow(np.clip(out["deformed"][0].numpy(), 0, 1))
     axes[2].imshow(out["mask"][0, :, :, 0].numpy(), cmap="viridis", vmin=0, vmax=1)
-    axes[3].imshow(out["occlusion_map"][0, :, :, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[3].imshow(
+        out["occlusion_map"][0, :, :, 0].numpy(), cmap="gray", vmin=0, vmax=1
+    )
     axes[4].imshow(out["prediction"][0].numpy())
-    titles = ["source, kp_source (+), kp_driving (x)", "deformed (pixels)", "background mask M_0",
-              "occlusion_map", "prediction"]
+    titles = [
+        "source, kp_source (+), kp_driving (x)",
+        "deformed (pixels)",
+        "background mask M_0",
+        "occlusion_map",
+        "prediction",
+    ]
     for ax, title in zip(axes, titles):
         ax.set_title(title, fontsize=8)
         ax.set_xticks([]), ax.set_yticks([])
@@ -588,13 +775,22 @@ print(f"occlusion_map: min {occ.min():.4f}, mean {occ.mean():.4f}, max {occ.max(
 # zero padding outside the source is visible as the flat border.
 
 # %%
-feat_np, warped_np, occluded_np = features.numpy()[0], warped.numpy()[0], occluded.numpy()[0]
+feat_np, warped_np, occluded_np = (
+    features.numpy()[0],
+    warped.numpy()[0],
+    occluded.numpy()[0],
+)
 channels = np.argsort(-feat_np.std(axis=(0, 1)))[:3]
 fig, axes = plt.subplots(3, 3, figsize=(8, 8))
 for col, c in enumerate(channels):
     hi = feat_np[..., c].max()  # features are >= 0 (ReLU, then average pooling)
-    for row, (array, label) in enumerate([(feat_np, "features"), (warped_np, "warped"),
-                                          (occluded_np, "warped x occlusion")]):
+    for row, (array, label) in enumerate(
+        [
+            (feat_np, "features"),
+            (warped_np, "warped"),
+            (occluded_np, "warped x occlusion"),
+        ]
+    ):
         axes[row, col].imshow(array[..., c], cmap="magma", vmin=0, vmax=hi)
         axes[row, col].set_title(f"{label}, channel {c}", fontsize=8)
         axes[row, col].set_xticks([]), axes[row, col].set_yticks([])
@@ -616,27 +812,42 @@ plt.show()
 # %%
 i_px = sp.symbols("i", nonnegative=True)
 H_img, h_mot = sp.symbols("H h", positive=True)
-index = (i_px + sp.Rational(1, 2)) * h_mot / H_img - sp.Rational(1, 2)    # before clipping
-u_of_i = index * (H_img - 1) / (h_mot - 1)                                 # grid value -> image pixel
+index = (i_px + sp.Rational(1, 2)) * h_mot / H_img - sp.Rational(
+    1, 2
+)  # before clipping
+u_of_i = index * (H_img - 1) / (h_mot - 1)  # grid value -> image pixel
 shift_px = sp.simplify(u_of_i - i_px)
 print("u(i) - i (interior pixels) =", sp.factor(shift_px))
 h_m = deformation.shape[1]
-u_fn = sp.lambdify(i_px, sp.Min(sp.Max(index, 0), h_m - 1).subs({h_mot: h_m, H_img: SIZE}) * (SIZE - 1) / (h_m - 1))
+u_fn = sp.lambdify(
+    i_px,
+    sp.Min(sp.Max(index, 0), h_m - 1).subs({h_mot: h_m, H_img: SIZE})
+    * (SIZE - 1)
+    / (h_m - 1),
+)
 positions = np.array([float(u_fn(i)) for i in range(SIZE)])
-print(f"H = {SIZE}, h = {h_m}: |u(i) - i| up to {np.abs(positions - np.arange(SIZE)).max():.4f} pixels")
+print(
+    f"H = {SIZE}, h = {h_m}: |u(i) - i| up to {np.abs(positions - np.arange(SIZE)).max():.4f} pixels"
+)
 
 # %%
 kp_same = {key: tf.identity(value) for key, value in kp_source.items()}
 same_out = generator(source, kp_source=kp_source, kp_driving=kp_same, training=False)
 identity_err = np.abs(same_out["deformation"].numpy()[0] - grid).max()
-feature_err = np.abs(deform_input(features, same_out["deformation"]).numpy() - features.numpy()).max()
-resampled_grid = np.stack(np.meshgrid(2 * positions / (SIZE - 1) - 1, 2 * positions / (SIZE - 1) - 1), axis=-1)
+feature_err = np.abs(
+    deform_input(features, same_out["deformation"]).numpy() - features.numpy()
+).max()
+resampled_grid = np.stack(
+    np.meshgrid(2 * positions / (SIZE - 1) - 1, 2 * positions / (SIZE - 1) - 1), axis=-1
+)
 expected_deformed = grid_sample(source, resampled_grid[None].astype(np.float32)).numpy()
 deformed_err = np.abs(same_out["deformed"].numpy() - expected_deformed).max()
 print(f"max |deformation - identity grid| < 1e-5: {identity_err < 1e-5}")
 print(f"max |warped features - features| < 1e-5: {feature_err < 1e-5}")
-print(f"deformed == source sampled at u(i) (1e-4): {deformed_err < 1e-4}; "
-      f"mean |deformed - source| = {np.abs(same_out['deformed'].numpy() - source.numpy()).mean():.4f}")
+print(
+    f"deformed == source sampled at u(i) (1e-4): {deformed_err < 1e-4}; "
+    f"mean |deformed - source| = {np.abs(same_out['deformed'].numpy() - source.numpy()).mean():.4f}"
+)
 assert identity_err < 1e-5 and feature_err < 1e-5 and deformed_err < 1e-4
 
 fig, axes = plt.subplots(1, 5, figsize=(15, 3.4))
@@ -661,19 +872,36 @@ plt.show()
 # %%
 print(inspect.getsource(warp_shared_source))
 angles = [-20.0, 0.0, 20.0]
-kp_batch = [affine_driving(kp_source, angle=ang, scale=1.0, shift=(0.0, 0.0))[0] for ang in angles]
-kp_driving_b = {key: tf.concat([kp[key] for kp in kp_batch], axis=0) for key in kp_source}
-kp_source_b = {key: tf.repeat(value, len(angles), axis=0) for key, value in kp_source.items()}
+kp_batch = [
+    affine_driving(kp_source, angle=ang, scale=1.0, shift=(0.0, 0.0))[0]
+    for ang in angles
+]
+kp_driving_b = {
+    key: tf.concat([kp[key] for kp in kp_batch], axis=0) for key in kp_source
+}
+kp_source_b = {
+    key: tf.repeat(value, len(angles), axis=0) for key, value in kp_source.items()
+}
 encoded = generator.encode_source(source)
-shared = generator(source, kp_source=kp_source_b, kp_driving=kp_driving_b, source_features=encoded)
-copied = generator(tf.repeat(source, len(angles), axis=0), kp_source=kp_source_b, kp_driving=kp_driving_b)
+shared = generator(
+    source, kp_source=kp_source_b, kp_driving=kp_driving_b, source_features=encoded
+)
+copied = generator(
+    tf.repeat(source, len(angles), axis=0),
+    kp_source=kp_source_b,
+    kp_driving=kp_driving_b,
+)
 print("encoded source:", {key: tuple(value.shape) for key, value in encoded.items()})
 for key in ("deformation", "occlusion_map", "deformed", "prediction"):
-    print(f"{key:>14}: {tuple(shared[key].shape)}, max |shared - copied| < 1e-6: "
-          f"{np.abs(shared[key].numpy() - copied[key].numpy()).max() < 1e-6}")
+    print(
+        f"{key:>14}: {tuple(shared[key].shape)}, max |shared - copied| < 1e-6: "
+        f"{np.abs(shared[key].numpy() - copied[key].numpy()).max() < 1e-6}"
+    )
     assert np.abs(shared[key].numpy() - copied[key].numpy()).max() < 1e-6, key
 stacked = warp_shared_source(encoded["features"], shared["deformation"])
-repeated = grid_sample(tf.repeat(encoded["features"], len(angles), axis=0), shared["deformation"])
+repeated = grid_sample(
+    tf.repeat(encoded["features"], len(angles), axis=0), shared["deformation"]
+)
 assert np.abs(stacked.numpy() - repeated.numpy()).max() < 1e-6
 print("warp_shared_source == grid_sample of the repeated features: True")
 
@@ -702,6 +930,7 @@ plt.show()
 # rounding ($\sim 10^{-7}$) is multiplied by the image gradient (the fixture's source is noise,
 # up to $\sim 64$ per unit of position), so they get $5 \times 10^{-5}$, as in `tests/test_parity.py`.
 
+
 # %%
 def numpy_backward_warp(feature_map, sampling_grid):
     """Bilinear backward warp, align_corners=True, zeros outside: (h, w, C), (h', w', 2) -> (h', w', C)."""
@@ -715,7 +944,9 @@ def numpy_backward_warp(feature_map, sampling_grid):
             xi, yi = x0 + dx, y0 + dy
             weight = (1 - np.abs(px - xi)) * (1 - np.abs(py - yi))
             inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-            result += (weight * inside)[..., None] * feature_map[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
+            result += (weight * inside)[..., None] * feature_map[
+                np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)
+            ]
     return result
 
 
@@ -724,9 +955,13 @@ rng = np.random.default_rng(0)
 coarse = rng.normal(scale=0.3, size=(1, 4, 4, 2)).astype(np.float32)
 random_deformation = grid[None] * 1.1 + tf.image.resize(coarse, grid.shape[:2]).numpy()
 ours = deform_input(features, tf.constant(random_deformation)).numpy()[0]
-reference_warp = numpy_backward_warp(features.numpy()[0].astype(np.float64), random_deformation[0].astype(np.float64))
-print(f"positions outside the map: {100 * (np.abs(random_deformation) > 1).any(-1).mean():.2f} %; "
-      f"max |deform_input - NumPy| < 1e-5: {np.abs(ours - reference_warp).max() < 1e-5}")
+reference_warp = numpy_backward_warp(
+    features.numpy()[0].astype(np.float64), random_deformation[0].astype(np.float64)
+)
+print(
+    f"positions outside the map: {100 * (np.abs(random_deformation) > 1).any(-1).mean():.2f} %; "
+    f"max |deform_input - NumPy| < 1e-5: {np.abs(ours - reference_warp).max() < 1e-5}"
+)
 assert np.abs(ours - reference_warp).max() < 1e-5
 
 # (b) eq. 8: the prediction is the decoder applied to warped features times the occlusion map
@@ -741,17 +976,32 @@ print("prediction == sigmoid(final(decoder(warp(features) * occlusion_map))): Tr
 # (c) the reference fixture: generator outputs computed by the original PyTorch code
 if REFERENCE_DIR is not None:
     ref = dict(np.load(REFERENCE_DIR / "vox-256-tiny-reference.npz"))
-    ref_kp = {prefix: {key: tf.constant(ref[f"{prefix}/{key}"]) for key in ("value", "jacobian")}
-              for prefix in ("kp_source", "kp_driving")}
-    fixture_out = generator(tf.constant(ref["source"]), kp_source=ref_kp["kp_source"],
-                            kp_driving=ref_kp["kp_driving"], training=False)
-    tolerance = {"mask": 1e-5, "occlusion_map": 1e-5, "prediction": 1e-5,
-                 "sparse_deformed": 5e-5, "deformed": 5e-5}
+    ref_kp = {
+        prefix: {
+            key: tf.constant(ref[f"{prefix}/{key}"]) for key in ("value", "jacobian")
+        }
+        for prefix in ("kp_source", "kp_driving")
+    }
+    fixture_out = generator(
+        tf.constant(ref["source"]),
+        kp_source=ref_kp["kp_source"],
+        kp_driving=ref_kp["kp_driving"],
+        training=False,
+    )
+    tolerance = {
+        "mask": 1e-5,
+        "occlusion_map": 1e-5,
+        "prediction": 1e-5,
+        "sparse_deformed": 5e-5,
+        "deformed": 5e-5,
+    }
     for key, atol in tolerance.items():
         assert fixture_out[key].shape == ref[f"generator/{key}"].shape, key
         err = np.abs(fixture_out[key].numpy() - ref[f"generator/{key}"]).max()
         assert err < atol, (key, err)
-        print(f"generator/{key} {tuple(fixture_out[key].shape)}: max |TF - PyTorch| < {atol:.0e}: True")
+        print(
+            f"generator/{key} {tuple(fixture_out[key].shape)}: max |TF - PyTorch| < {atol:.0e}: True"
+        )
 else:
     print("reference fixture absent: parity check skipped")
 
@@ -764,10 +1014,13 @@ else:
 # outside the source: `deformed` turns black there, and a trained occlusion map would turn dark
 # to tell the decoder to inpaint.
 
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 def show_generator(angle=20.0, scale=1.1, shift_x=0.15, shift_y=0.05):
-    kp_d, _, _ = affine_driving(kp_source, angle=angle, scale=scale, shift=(shift_x, shift_y))
+    kp_d, _, _ = affine_driving(
+        kp_source, angle=angle, scale=scale, shift=(shift_x, shift_y)
+    )
     out = generator(source, kp_source=kp_source, kp_driving=kp_d, training=False)
     fig, axes = plt.subplots(1, 5, figsize=(15, 3.4))
     show_outputs(axes, out, kp_source, kp_d)
@@ -775,11 +1028,13 @@ def show_generator(angle=20.0, scale=1.1, shift_x=0.15, shift_y=0.05):
     plt.show()
 
 
-interact(show_generator,
-         angle=FloatSlider(value=20.0, min=-60.0, max=60.0, step=5.0),
-         scale=FloatSlider(value=1.1, min=0.6, max=1.6, step=0.05),
-         shift_x=FloatSlider(value=0.15, min=-0.6, max=0.6, step=0.05),
-         shift_y=FloatSlider(value=0.05, min=-0.6, max=0.6, step=0.05));
+interact(
+    show_generator,
+    angle=FloatSlider(value=20.0, min=-60.0, max=60.0, step=5.0),
+    scale=FloatSlider(value=1.1, min=0.6, max=1.6, step=0.05),
+    shift_x=FloatSlider(value=0.15, min=-0.6, max=0.6, step=0.05),
+    shift_y=FloatSlider(value=0.05, min=-0.6, max=0.6, step=0.05),
+)
 
 # %% [markdown]
 # ## Summary

@@ -17,11 +17,16 @@
 # %%
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPOSITORY_URL = "https://github.com/fomm-tutorial/fomm-tutorial"
 if "google.colab" in sys.modules:
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"], check=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        check=True,
+    )
 
 # %%
 import inspect
@@ -50,7 +55,7 @@ with quiet_stderr():
 # %%
 # Parameters: image size of the demonstrations (the full model trains at 256).
 SIZE = rt.choose(cpu=128, gpu=256)
-SCALES = [1, 0.5, 0.25, 0.125]          # train_params['scales'] of every published config
+SCALES = [1, 0.5, 0.25, 0.125]  # train_params['scales'] of every published config
 print("device:", rt.device, "| size:", SIZE)
 
 # %% [markdown]
@@ -65,7 +70,9 @@ print("device:", rt.device, "| size:", SIZE)
 print(inspect.getsource(L.ImagePyramid))
 
 # %%
-astronaut = resize(skdata.astronaut(), (SIZE, SIZE), anti_aliasing=True).astype(np.float32)
+astronaut = resize(skdata.astronaut(), (SIZE, SIZE), anti_aliasing=True).astype(
+    np.float32
+)
 image = tf.constant(astronaut[None])
 pyramid = L.ImagePyramid(SCALES, 3)(image)
 for key, level in pyramid.items():
@@ -107,7 +114,9 @@ else:
     except FileNotFoundError as exc:
         print("no VGG19 weights here:", str(exc).split(".")[0])
 if vgg is not None:
-    for name, f in zip(["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], vgg(image)):
+    for name, f in zip(
+        ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], vgg(image)
+    ):
         print(f"{name}: {tuple(f.shape)}")
 
 # %% [markdown]
@@ -121,7 +130,9 @@ if vgg is not None:
     for d in shifts:
         shifted = tf.roll(image, shift=d, axis=2)
         pyr_gen = L.ImagePyramid(SCALES, 3)(shifted)
-        values.append(float(L.perceptual_loss(vgg, pyr_gen, pyr_real, SCALES, [10] * 5)))
+        values.append(
+            float(L.perceptual_loss(vgg, pyr_gen, pyr_real, SCALES, [10] * 5))
+        )
     for d, v in zip(shifts, values):
         print(f"shift {d} px: perceptual {v:.2f}")
     assert values[0] == 0 and all(a < b for a, b in zip(values, values[1:]))
@@ -167,8 +178,8 @@ print(f"L_G = {float(L.generator_gan_loss(maps_fake, [1], 1)):.4f}")
 # %%
 x, y = sp.symbols("x y", real=True)
 Tx, Ty, Gx, Gy = [sp.Function(n) for n in ("T_x", "T_y", "G_x", "G_y")]
-G = sp.Matrix([Gx(x, y), Gy(x, y)])                    # a local frame: reference -> X'
-T_of_G = sp.Matrix([Tx(*G), Ty(*G)])                   # reference -> X  (through T)
+G = sp.Matrix([Gx(x, y), Gy(x, y)])  # a local frame: reference -> X'
+T_of_G = sp.Matrix([Tx(*G), Ty(*G)])  # reference -> X  (through T)
 J_composed = T_of_G.jacobian([x, y])
 u, v = sp.symbols("u v", real=True)
 J_T = sp.Matrix([Tx(u, v), Ty(u, v)]).jacobian([u, v]).subs({u: G[0], v: G[1]})
@@ -195,13 +206,25 @@ print("J_{T o G} = J_T(G) J_G: verified")
 w, cx, cy = sp.symbols("w c_x c_y", real=True)
 a11, a12, a21, a22, t1, t2 = sp.symbols("a11 a12 a21 a22 t1 t2", real=True)
 d = sp.Abs(x - cx) + sp.Abs(y - cy)
-U = d ** 2 * sp.log(d + sp.Rational(1, 10 ** 6))
+U = d**2 * sp.log(d + sp.Rational(1, 10**6))
 T = sp.Matrix([a11 * x + a12 * y + t1 + w * U, a21 * x + a22 * y + t2 + w * U])
 J = T.jacobian([x, y])
-dU = 2 * d * sp.log(d + sp.Rational(1, 10 ** 6)) + d ** 2 / (d + sp.Rational(1, 10 ** 6))
+dU = 2 * d * sp.log(d + sp.Rational(1, 10**6)) + d**2 / (d + sp.Rational(1, 10**6))
 g = [w * dU * sp.sign(x - cx), w * dU * sp.sign(y - cy)]
 closed = sp.Matrix([[a11 + g[0], a12 + g[1]], [a21 + g[0], a22 + g[1]]])
-point = {x: 0.3, y: -0.2, cx: 0.5, cy: 0.5, w: 0.7, a11: 1.1, a12: 0.1, a21: -0.2, a22: 0.9, t1: 0, t2: 0}
+point = {
+    x: 0.3,
+    y: -0.2,
+    cx: 0.5,
+    cy: 0.5,
+    w: 0.7,
+    a11: 1.1,
+    a12: 0.1,
+    a21: -0.2,
+    a22: 0.9,
+    t1: 0,
+    t2: 0,
+}
 diff = (J - closed).subs(point).evalf()
 assert max(abs(float(e)) for e in diff) < 1e-12
 print(sp.Matrix(J.subs(point).evalf(6)))
@@ -219,15 +242,25 @@ print(inspect.getsource(L.Transform.jacobian))
 # the keypoint detector).
 
 # %%
-transform = L.Transform(4, sigma_affine=0.05, sigma_tps=0.005, points_tps=5, seed=tf.constant([0, 1]))
-coords = tf.Variable(tf.random.stateless_uniform((4, 10, 2), [2, 3], minval=-1, maxval=1))
+transform = L.Transform(
+    4, sigma_affine=0.05, sigma_tps=0.005, points_tps=5, seed=tf.constant([0, 1])
+)
+coords = tf.Variable(
+    tf.random.stateless_uniform((4, 10, 2), [2, 3], minval=-1, maxval=1)
+)
 with tf.GradientTape(persistent=True) as tape:
     j_closed = transform.jacobian(coords)
     j_auto = transform.jacobian_autodiff(coords)
-    s_closed, s_auto = tf.reduce_sum(j_closed ** 2), tf.reduce_sum(j_auto ** 2)
+    s_closed, s_auto = tf.reduce_sum(j_closed**2), tf.reduce_sum(j_auto**2)
 err = float(tf.reduce_max(tf.abs(j_closed - j_auto)))
-err2 = float(tf.reduce_max(tf.abs(tape.gradient(s_closed, coords) - tape.gradient(s_auto, coords))))
-print(f"max |J_closed - J_autodiff| < 1e-5: {err < 1e-5}; of their gradients < 1e-4: {err2 < 1e-4}")
+err2 = float(
+    tf.reduce_max(
+        tf.abs(tape.gradient(s_closed, coords) - tape.gradient(s_auto, coords))
+    )
+)
+print(
+    f"max |J_closed - J_autodiff| < 1e-5: {err < 1e-5}; of their gradients < 1e-4: {err2 < 1e-4}"
+)
 assert err < 1e-5 and err2 < 1e-4
 
 # %% [markdown]
@@ -238,18 +271,26 @@ assert err < 1e-5 and err2 < 1e-4
 # exaggerated (10x the training sigmas) to make it visible; the grid shows where each output
 # pixel samples from.
 
+
 # %%
 def show_tps(sigma_affine=0.5, sigma_tps=0.05, seed=0):
-    t = L.Transform(1, sigma_affine=sigma_affine, sigma_tps=sigma_tps, points_tps=5,
-                    seed=tf.constant([seed, 7]))
+    t = L.Transform(
+        1,
+        sigma_affine=sigma_affine,
+        sigma_tps=sigma_tps,
+        points_tps=5,
+        seed=tf.constant([seed, 7]),
+    )
     warped = t.transform_frame(image)[0].numpy()
     lines = np.linspace(-1, 1, 9, dtype=np.float32)
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
     axes[0].imshow(astronaut)
     axes[0].set_title("driving frame D")
     for a in lines:
-        for pts in (np.stack([np.linspace(-1, 1, 50), np.full(50, a)], -1),
-                    np.stack([np.full(50, a), np.linspace(-1, 1, 50)], -1)):
+        for pts in (
+            np.stack([np.linspace(-1, 1, 50), np.full(50, a)], -1),
+            np.stack([np.full(50, a), np.linspace(-1, 1, 50)], -1),
+        ):
             q = t.warp_coordinates(pts[None].astype(np.float32))[0].numpy()
             axes[1].plot(q[:, 0], q[:, 1], "b-", lw=0.8)
     cp = t.control_points[0].numpy()
@@ -269,10 +310,12 @@ show_tps()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-interact(show_tps, sigma_affine=FloatSlider(value=0.2, min=0.0, max=0.5, step=0.05),
-         sigma_tps=FloatSlider(value=0.02, min=0.0, max=0.1, step=0.005),
-         seed=(0, 20));
-
+interact(
+    show_tps,
+    sigma_affine=FloatSlider(value=0.2, min=0.0, max=0.5, step=0.05),
+    sigma_tps=FloatSlider(value=0.02, min=0.0, max=0.1, step=0.005),
+    seed=(0, 20),
+)
 # %% [markdown]
 # ## 6. The full models
 #
@@ -299,23 +342,36 @@ if reference_dir is not None:
 
     with open(reference_dir / "vox-256-tiny.yaml") as f:
         config = yaml.safe_load(f)
-    models = load_original_checkpoint(reference_dir / "vox-256-tiny-cpk.pth.tar", config)
+    models = load_original_checkpoint(
+        reference_dir / "vox-256-tiny-cpk.pth.tar", config
+    )
     with np.load(reference_dir / "vox-256-tiny-reference.npz") as f:
         ref = {k: f[k] for k in f.files}
     tp = config["train_params"]
-    gen_full = L.GeneratorFullModel(models["kp_detector"], models["generator"], models["discriminator"],
-                                    tp, vgg=vgg)
-    disc_full = L.DiscriminatorFullModel(models["kp_detector"], models["generator"],
-                                         models["discriminator"], tp)
-    recorded = L.Transform(2, theta=ref["transform/theta"], control_points=ref["transform/control_points"],
-                           control_params=ref["transform/control_params"])
-    x_in = {"source": tf.constant(ref["source"]), "driving": tf.constant(ref["driving"])}
+    gen_full = L.GeneratorFullModel(
+        models["kp_detector"], models["generator"], models["discriminator"], tp, vgg=vgg
+    )
+    disc_full = L.DiscriminatorFullModel(
+        models["kp_detector"], models["generator"], models["discriminator"], tp
+    )
+    recorded = L.Transform(
+        2,
+        theta=ref["transform/theta"],
+        control_points=ref["transform/control_points"],
+        control_params=ref["transform/control_params"],
+    )
+    x_in = {
+        "source": tf.constant(ref["source"]),
+        "driving": tf.constant(ref["driving"]),
+    }
     loss_values, generated = gen_full(x_in, training=False, transform=recorded)
     loss_values.update(disc_full(x_in, generated, training=False))
     for name, value in loss_values.items():
         rel = abs(float(value) / float(ref["loss/" + name]) - 1)
-        print(f"{name:22s} ours {float(value):10.5g}  original {float(ref['loss/' + name]):10.5g}  "
-              f"rel. error < 1e-4: {rel < 1e-4}")
+        print(
+            f"{name:22s} ours {float(value):10.5g}  original {float(ref['loss/' + name]):10.5g}  "
+            f"rel. error < 1e-4: {rel < 1e-4}"
+        )
         assert rel < 1e-4
 else:
     print("reference fixture not found: set FOMM_REFERENCE_DIR to run this check")

@@ -20,11 +20,16 @@
 # %%
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPOSITORY_URL = "https://github.com/fomm-tutorial/fomm-tutorial"
 if "google.colab" in sys.modules:
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"], check=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        check=True,
+    )
 
 # %%
 import inspect
@@ -45,8 +50,14 @@ with quiet_stderr():
     import keras
     from fomm_tutorial.runtime import configure
     from fomm_tutorial import training
-    from fomm_tutorial.training import (Trainer, multistep_lr, train_sprites_demo, sprite_keypoints,
-                                        keypoint_regression_error, mean_position_error)
+    from fomm_tutorial.training import (
+        Trainer,
+        multistep_lr,
+        train_sprites_demo,
+        sprite_keypoints,
+        keypoint_regression_error,
+        mean_position_error,
+    )
     from fomm_tutorial.checkpoint import build_models
 
     rt = configure(seed=0)
@@ -83,8 +94,12 @@ w = tf.Variable([1.0, -2.0, 3.0])
 opt = training.make_optimizer(2e-4)
 opt.apply_gradients([(tf.constant([0.5, -4.0, 1e-3]), w)])
 # Keras puts epsilon on the un-corrected sqrt(v) ("epsilon hat"): tiny differences only
-np.testing.assert_allclose(w.numpy(), [1.0 - 2e-4, -2.0 + 2e-4, 3.0 - 2e-4 * 1e-3 / (1e-3 + 1e-8)],
-                           rtol=0, atol=1e-6)  # float32 weights
+np.testing.assert_allclose(
+    w.numpy(),
+    [1.0 - 2e-4, -2.0 + 2e-4, 3.0 - 2e-4 * 1e-3 / (1e-3 + 1e-8)],
+    rtol=0,
+    atol=1e-6,
+)  # float32 weights
 print("Adam first step == lr * sign(g): OK")
 
 # %% [markdown]
@@ -136,10 +151,19 @@ print(inspect.getsource(Trainer._replica_step))
 # NBVAL_IGNORE_OUTPUT
 RUN = Path("runs/sprites-training")
 shutil.rmtree(RUN, ignore_errors=True)  # a fresh, reproducible run
-trainer, history, config, root = train_sprites_demo(RUN, steps=STEPS, seed=0, simple_losses=True)
-print("steps:", int(trainer.step.numpy()), "| epochs completed:", int(trainer.epoch.numpy()))
+trainer, history, config, root = train_sprites_demo(
+    RUN, steps=STEPS, seed=0, simple_losses=True
+)
+print(
+    "steps:",
+    int(trainer.step.numpy()),
+    "| epochs completed:",
+    int(trainer.epoch.numpy()),
+)
 for name, values in history.items():
-    print(f"{name:20s} first 20: {np.mean(values[:20]):.4f}   last 20: {np.mean(values[-20:]):.4f}")
+    print(
+        f"{name:20s} first 20: {np.mean(values[:20]):.4f}   last 20: {np.mean(values[-20:]):.4f}"
+    )
 print((RUN / "log" / "log.txt").read_text().splitlines()[0][:80])
 
 # %%
@@ -185,8 +209,11 @@ px = (config["dataset_params"]["frame_shape"][0] - 1) / 2
 # %%
 # NBVAL_IGNORE_OUTPUT
 print(f"train frames {len(kp_train)}, test frames {len(kp_test)}")
-for name, e in [("trained keypoints", err_trained), ("untrained detector", err_untrained),
-                ("mean position", err_mean)]:
+for name, e in [
+    ("trained keypoints", err_trained),
+    ("untrained detector", err_untrained),
+    ("mean position", err_mean),
+]:
     print(f"{name:20s}: {e:.4f} (normalised) = {e * px:.2f} px")
 
 # %%
@@ -209,9 +236,13 @@ from fomm_tutorial import data as fomm_data
 
 test_names = fomm_data.list_videos(root / "test")
 size = config["dataset_params"]["frame_shape"][:2]
-test_frames = np.concatenate([fomm_data.read_frames(root / "test" / n, (*size, 3)) for n in test_names])
-pred_test = (np.concatenate([kp_test.reshape(len(kp_test), -1), np.ones((len(kp_test), 1))], 1) @ W
-             ).reshape(gt_test.shape)
+test_frames = np.concatenate(
+    [fomm_data.read_frames(root / "test" / n, (*size, 3)) for n in test_names]
+)
+pred_test = (
+    np.concatenate([kp_test.reshape(len(kp_test), -1), np.ones((len(kp_test), 1))], 1)
+    @ W
+).reshape(gt_test.shape)
 
 
 def show(i=0):

@@ -20,11 +20,16 @@
 # %%
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPOSITORY_URL = "https://github.com/fomm-tutorial/fomm-tutorial"
 if "google.colab" in sys.modules:
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"], check=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        check=True,
+    )
 
 # %%
 import inspect
@@ -52,8 +57,10 @@ with quiet_stderr():
 
 # %%
 # Parameters: small on a CPU (nbval, CI), full size on a GPU.
-SPRITE_STEPS = rt.choose(cpu=300, gpu=3000)  # training steps of the sprite model (chapter 9's helper)
-BATCH_SIZE = rt.choose(cpu=8, gpu=64)        # driving frames per animation step
+SPRITE_STEPS = rt.choose(
+    cpu=300, gpu=3000
+)  # training steps of the sprite model (chapter 9's helper)
+BATCH_SIZE = rt.choose(cpu=8, gpu=64)  # driving frames per animation step
 print("device:", rt.device)
 
 # %% [markdown]
@@ -93,9 +100,11 @@ print("device:", rt.device)
 #
 # Let sympy confirm it with fully symbolic $2\times 2$ matrices:
 
+
 # %%
 def sym_matrix(name):
     return sp.Matrix(2, 2, lambda i, j: sp.Symbol(f"{name}_{i}{j}"))
+
 
 J_S, J_D0, J_Dt = sym_matrix("S"), sym_matrix("D0"), sym_matrix("Dt")
 J_new = J_Dt * J_D0.inv() * J_S
@@ -124,11 +133,17 @@ print("J_new at t=0 - J_S =", sp.simplify(J_new.subs(dict(zip(J_Dt, J_D0))) - J_
 c, tx, ty = sp.symbols("c t_x t_y", positive=True)
 xs, ys = sp.symbols("x0:3"), sp.symbols("y0:3")
 
+
 def shoelace(px, py):
-    return sp.Rational(1, 2) * sum(px[i] * py[(i + 1) % 3] - px[(i + 1) % 3] * py[i] for i in range(3))
+    return sp.Rational(1, 2) * sum(
+        px[i] * py[(i + 1) % 3] - px[(i + 1) % 3] * py[i] for i in range(3)
+    )
+
 
 area_driving = shoelace(xs, ys)
-area_source = shoelace([c * x + tx for x in xs], [c * y + ty for y in ys])  # scaled and moved copy
+area_source = shoelace(
+    [c * x + tx for x in xs], [c * y + ty for y in ys]
+)  # scaled and moved copy
 print("area ratio:", sp.simplify(area_source / area_driving))
 print("s =", sp.sqrt(sp.simplify(area_source / area_driving)))
 
@@ -162,34 +177,61 @@ print(inspect.getsource(normalize_kp))
 # %%
 rng = np.random.default_rng(0)
 K = 10
+
+
 def random_kp(batch):
-    return {"value": rng.uniform(-0.6, 0.6, (batch, K, 2)).astype(np.float32),
-            "jacobian": (np.eye(2) + 0.3 * rng.standard_normal((batch, K, 2, 2))).astype(np.float32)}
+    return {
+        "value": rng.uniform(-0.6, 0.6, (batch, K, 2)).astype(np.float32),
+        "jacobian": (np.eye(2) + 0.3 * rng.standard_normal((batch, K, 2, 2))).astype(
+            np.float32
+        ),
+    }
+
 
 kp_s, kp_d0, kp_dt = random_kp(1), random_kp(1), random_kp(5)
-rel = normalize_kp(kp_s, kp_dt, kp_d0, use_relative_movement=True, use_relative_jacobian=True)
+rel = normalize_kp(
+    kp_s, kp_dt, kp_d0, use_relative_movement=True, use_relative_jacobian=True
+)
 absolute = normalize_kp(kp_s, kp_dt, kp_d0)
 
 # Jacobians against the sympy formula, keypoint by keypoint.
 j_new = sp.lambdify([J_S, J_D0, J_Dt], J_new, "numpy")
 for b in range(5):
     for k in range(K):
-        expected = np.array(j_new(sp.Matrix(kp_s["jacobian"][0, k]), sp.Matrix(kp_d0["jacobian"][0, k]),
-                                  sp.Matrix(kp_dt["jacobian"][b, k])), dtype=np.float64)
+        expected = np.array(
+            j_new(
+                sp.Matrix(kp_s["jacobian"][0, k]),
+                sp.Matrix(kp_d0["jacobian"][0, k]),
+                sp.Matrix(kp_dt["jacobian"][b, k]),
+            ),
+            dtype=np.float64,
+        )
         assert np.allclose(rel["jacobian"][b, k], expected, atol=1e-4)
 # Values: source + driving change; absolute = driving as it is.
-assert np.allclose(rel["value"], kp_s["value"] + (kp_dt["value"] - kp_d0["value"]), atol=1e-6)
+assert np.allclose(
+    rel["value"], kp_s["value"] + (kp_dt["value"] - kp_d0["value"]), atol=1e-6
+)
 assert np.array_equal(np.asarray(absolute["value"]), kp_dt["value"])
 # t = 0: relative keypoints are the source's own.
-first = normalize_kp(kp_s, kp_d0, kp_d0, adapt_movement_scale=True, use_relative_movement=True,
-                     use_relative_jacobian=True)
+first = normalize_kp(
+    kp_s,
+    kp_d0,
+    kp_d0,
+    adapt_movement_scale=True,
+    use_relative_movement=True,
+    use_relative_jacobian=True,
+)
 assert np.allclose(first["value"], kp_s["value"], atol=1e-6)
 assert np.allclose(first["jacobian"], kp_s["jacobian"], atol=1e-5)
 # Scale: a source that is a 0.5x copy of the first driving frame halves the movement.
 half = {"value": 0.5 * kp_d0["value"] + 0.1, "jacobian": kp_d0["jacobian"]}
 assert abs(animation.movement_scale(half, kp_d0) - 0.5) < 1e-6
-scaled = normalize_kp(half, kp_dt, kp_d0, adapt_movement_scale=True, use_relative_movement=True)
-assert np.allclose(scaled["value"], half["value"] + 0.5 * (kp_dt["value"] - kp_d0["value"]), atol=1e-6)
+scaled = normalize_kp(
+    half, kp_dt, kp_d0, adapt_movement_scale=True, use_relative_movement=True
+)
+assert np.allclose(
+    scaled["value"], half["value"] + 0.5 * (kp_dt["value"] - kp_d0["value"]), atol=1e-6
+)
 print("normalize_kp agrees with the derivation")
 
 # %% [markdown]
@@ -198,34 +240,58 @@ print("normalize_kp agrees with the derivation")
 # moves it by the *driving* distance (too far for a small object); adapting the scale moves it by
 # a proportionally smaller amount.
 
+
 # %%
 def toy_keypoints(scale, angle, shift):
     base = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1], [0, 0.4]], np.float64) * 0.25
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    return {"value": (scale * base @ rot.T + shift)[None].astype(np.float32),
-            "jacobian": np.tile(rot, (1, 5, 1, 1)).astype(np.float32)}
+    return {
+        "value": (scale * base @ rot.T + shift)[None].astype(np.float32),
+        "jacobian": np.tile(rot, (1, 5, 1, 1)).astype(np.float32),
+    }
+
 
 toy_source = toy_keypoints(0.5, 0.0, [-0.5, 0.0])
 toy_d0 = toy_keypoints(1.2, 0.0, [0.0, 0.0])
 
+
 def plot_modes(angle=0.4, shift=0.4, ax=None):
     toy_dt = toy_keypoints(1.2, angle, [shift, 0.0])
-    modes = {"absolute": normalize_kp(toy_source, toy_dt, toy_d0),
-             "relative": normalize_kp(toy_source, toy_dt, toy_d0, use_relative_movement=True,
-                                      use_relative_jacobian=True),
-             "relative + adapt scale": normalize_kp(toy_source, toy_dt, toy_d0, adapt_movement_scale=True,
-                                                    use_relative_movement=True, use_relative_jacobian=True)}
+    modes = {
+        "absolute": normalize_kp(toy_source, toy_dt, toy_d0),
+        "relative": normalize_kp(
+            toy_source,
+            toy_dt,
+            toy_d0,
+            use_relative_movement=True,
+            use_relative_jacobian=True,
+        ),
+        "relative + adapt scale": normalize_kp(
+            toy_source,
+            toy_dt,
+            toy_d0,
+            adapt_movement_scale=True,
+            use_relative_movement=True,
+            use_relative_jacobian=True,
+        ),
+    }
     axes = ax if ax is not None else plt.subplots(1, 3, figsize=(11, 3.6))[1]
     for a, (name, kp) in zip(axes, modes.items()):
-        for pts, style, label in ((toy_d0["value"][0], "o--", "driving t=0"),
-                                  (toy_dt["value"][0], "o-", "driving t"),
-                                  (toy_source["value"][0], "s--", "source"),
-                                  (np.asarray(kp["value"])[0], "s-", "new")):
+        for pts, style, label in (
+            (toy_d0["value"][0], "o--", "driving t=0"),
+            (toy_dt["value"][0], "o-", "driving t"),
+            (toy_source["value"][0], "s--", "source"),
+            (np.asarray(kp["value"])[0], "s-", "new"),
+        ):
             closed = np.vstack([pts[:4], pts[:1]])
             a.plot(closed[:, 0], closed[:, 1], style, label=label, ms=4)
-        a.set_title(name); a.set_xlim(-1, 1.2); a.set_ylim(1, -1); a.set_aspect("equal")
+        a.set_title(name)
+        a.set_xlim(-1, 1.2)
+        a.set_ylim(1, -1)
+        a.set_aspect("equal")
     axes[0].legend(fontsize=7, loc="lower left")
     return axes
+
 
 plot_modes()
 plt.show()
@@ -278,14 +344,23 @@ import shutil
 SPRITE_RUN = Path("runs/sprites-animation")
 shutil.rmtree(SPRITE_RUN, ignore_errors=True)  # a fresh, reproducible run
 # simple_losses: the reconstruction + equivariance losses only, so no VGG19 weights are needed here.
-trainer, history, sprite_config, sprite_root = train_sprites_demo(SPRITE_RUN, steps=SPRITE_STEPS, seed=0,
-                                                                  simple_losses=True)
+trainer, history, sprite_config, sprite_root = train_sprites_demo(
+    SPRITE_RUN, steps=SPRITE_STEPS, seed=0, simple_losses=True
+)
 kp_detector, generator = trainer.models["kp_detector"], trainer.models["generator"]
 SPRITE_SIZE = sprite_config["dataset_params"]["frame_shape"][0]
-print("trained steps:", int(trainer.step.numpy()), "| losses at the end:",
-      {k: round(float(np.mean(v[-20:])), 3) for k, v in history.items()})
-print("keypoints:",
-      sprite_config["model_params"]["common_params"]["num_kp"], "| frame size:", SPRITE_SIZE)
+print(
+    "trained steps:",
+    int(trainer.step.numpy()),
+    "| losses at the end:",
+    {k: round(float(np.mean(v[-20:])), 3) for k, v in history.items()},
+)
+print(
+    "keypoints:",
+    sprite_config["model_params"]["common_params"]["num_kp"],
+    "| frame size:",
+    SPRITE_SIZE,
+)
 assert int(trainer.step.numpy()) == SPRITE_STEPS
 assert all(np.isfinite(v).all() for v in history.values())
 
@@ -299,25 +374,43 @@ assert all(np.isfinite(v).all() for v in history.values())
 # the asserts check properties instead.
 test_names = fomm_data.list_videos(sprite_root / "test")
 test_videos = [media.read_video(sprite_root / "test" / name) for name in test_names]
-test_positions = [fomm_data.load_sprite_positions(sprite_root, "test", name) for name in test_names]
+test_positions = [
+    fomm_data.load_sprite_positions(sprite_root, "test", name) for name in test_names
+]
 print("test videos:", test_names)
 driving_frames = test_videos[0]
-source_image = next(v for n, v in zip(test_names, test_videos)
-                    if n.split("#")[0] != test_names[0].split("#")[0])[0]
+source_image = next(
+    v
+    for n, v in zip(test_names, test_videos)
+    if n.split("#")[0] != test_names[0].split("#")[0]
+)[0]
 NUM_FRAMES = len(driving_frames)
 
 results = {}
-for name, relative, adapt in (("absolute", False, False), ("relative", True, False),
-                              ("relative + adapt scale", True, True)):
-    results[name] = make_animation(source_image, driving_frames, kp_detector, generator,
-                                   relative=relative, adapt_scale=adapt, batch_size=BATCH_SIZE,
-                                   progress=False, return_keypoints=True)
+for name, relative, adapt in (
+    ("absolute", False, False),
+    ("relative", True, False),
+    ("relative + adapt scale", True, True),
+):
+    results[name] = make_animation(
+        source_image,
+        driving_frames,
+        kp_detector,
+        generator,
+        relative=relative,
+        adapt_scale=adapt,
+        batch_size=BATCH_SIZE,
+        progress=False,
+        return_keypoints=True,
+    )
 for name, (video, kps) in results.items():
     print(f"{name:24s} frames {video.shape}  movement scale {kps['scale']:.3f}")
 video, kps = results["relative"]
 # Relative motion starts from the source's own keypoints: frame 0 reconstructs the source.
 assert np.allclose(kps["kp_norm"]["value"][0], kps["kp_source"]["value"][0], atol=1e-5)
-print(f"L1(frame 0, source) in relative mode: {np.abs(video[0] - source_image).mean():.3f}")
+print(
+    f"L1(frame 0, source) in relative mode: {np.abs(video[0] - source_image).mean():.3f}"
+)
 
 # %% [markdown]
 # Side by side: the source with its keypoints, the driving video with its keypoints, and the
@@ -325,38 +418,61 @@ print(f"L1(frame 0, source) in relative mode: {np.abs(video[0] - source_image).m
 # `gist_rainbow` as the original `Visualizer`).
 
 # %%
-frames_sbs = animation.side_by_side(source_image, driving_frames, video,
-                                    kp_source=kps["kp_source"]["value"][0],
-                                    kp_driving=kps["kp_driving"]["value"], kp_norm=kps["kp_norm"]["value"],
-                                    kp_size=max(1, SPRITE_SIZE // 40))
+frames_sbs = animation.side_by_side(
+    source_image,
+    driving_frames,
+    video,
+    kp_source=kps["kp_source"]["value"][0],
+    kp_driving=kps["kp_driving"]["value"],
+    kp_norm=kps["kp_norm"]["value"],
+    kp_size=max(1, SPRITE_SIZE // 40),
+)
 fig, axes = plt.subplots(1, 4, figsize=(12, 3))
 for ax, t in zip(axes, np.linspace(0, NUM_FRAMES - 1, 4).astype(int)):
-    ax.imshow(frames_sbs[t]); ax.set_title(f"frame {t}: source | driving | result", fontsize=8); ax.axis("off")
+    ax.imshow(frames_sbs[t])
+    ax.set_title(f"frame {t}: source | driving | result", fontsize=8)
+    ax.axis("off")
 plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-anim = animation.animation_figure([frames_sbs, results["absolute"][0]], fps=8, scale=3,
-                                  titles=["source | driving | relative", "absolute"])
+anim = animation.animation_figure(
+    [frames_sbs, results["absolute"][0]],
+    fps=8,
+    scale=3,
+    titles=["source | driving | relative", "absolute"],
+)
 HTML(anim.to_jshtml())
 
 # %% [markdown]
 # Browse the frames and compare the modes:
 
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 def show_frame(t=0, mode="relative"):
     video_m, kps_m = results[mode]
-    panel = animation.side_by_side(source_image, driving_frames[t:t + 1], video_m[t:t + 1],
-                                   kp_source=kps_m["kp_source"]["value"][0],
-                                   kp_driving=kps_m["kp_driving"]["value"][t:t + 1],
-                                   kp_norm=kps_m["kp_norm"]["value"][t:t + 1], kp_size=max(1, SPRITE_SIZE // 40))
-    plt.figure(figsize=(9, 3)); plt.imshow(panel[0]); plt.axis("off")
-    plt.title(f"{mode}, frame {t}"); plt.show()
+    panel = animation.side_by_side(
+        source_image,
+        driving_frames[t : t + 1],
+        video_m[t : t + 1],
+        kp_source=kps_m["kp_source"]["value"][0],
+        kp_driving=kps_m["kp_driving"]["value"][t : t + 1],
+        kp_norm=kps_m["kp_norm"]["value"][t : t + 1],
+        kp_size=max(1, SPRITE_SIZE // 40),
+    )
+    plt.figure(figsize=(9, 3))
+    plt.imshow(panel[0])
+    plt.axis("off")
+    plt.title(f"{mode}, frame {t}")
+    plt.show()
 
-interact(show_frame, t=IntSlider(min=0, max=NUM_FRAMES - 1, step=1, value=0),
-         mode=list(results));
 
+interact(
+    show_frame,
+    t=IntSlider(min=0, max=NUM_FRAMES - 1, step=1, value=0),
+    mode=list(results),
+)
 # %% [markdown]
 # ## 5. Evaluation
 #
@@ -377,16 +493,23 @@ interact(show_frame, t=IntSlider(min=0, max=NUM_FRAMES - 1, step=1, value=0),
 # the asserts check properties instead.
 from fomm_tutorial.checkpoint import build_models
 
-rec = evaluation.reconstruction(test_videos, kp_detector, generator, batch_size=BATCH_SIZE)
+rec = evaluation.reconstruction(
+    test_videos, kp_detector, generator, batch_size=BATCH_SIZE
+)
 untrained = build_models(sprite_config)
-rec_untrained = evaluation.reconstruction(test_videos, untrained["kp_detector"], untrained["generator"],
-                                          batch_size=BATCH_SIZE)
-copy_first = np.mean(np.concatenate([np.abs(v - v[:1]).mean(axis=(1, 2, 3)) for v in test_videos]))
+rec_untrained = evaluation.reconstruction(
+    test_videos, untrained["kp_detector"], untrained["generator"], batch_size=BATCH_SIZE
+)
+copy_first = np.mean(
+    np.concatenate([np.abs(v - v[:1]).mean(axis=(1, 2, 3)) for v in test_videos])
+)
 print(f"reconstruction L1 over {rec['num_frames']} frames: {rec['l1']:.3f}")
 print(f"the same networks untrained:         {rec_untrained['l1']:.3f}")
 print(f"copy-the-first-frame baseline:       {copy_first:.3f}")
 assert rec["l1"] < 0.5 * rec_untrained["l1"]
-assert abs(rec["l1"] - np.concatenate(rec["per_frame"]).mean()) < 1e-9  # frame-weighted mean
+assert (
+    abs(rec["l1"] - np.concatenate(rec["per_frame"]).mean()) < 1e-9
+)  # frame-weighted mean
 
 # %% [markdown]
 # ### Keypoints against the ground truth
@@ -410,7 +533,9 @@ assert abs(rec["l1"] - np.concatenate(rec["per_frame"]).mean()) < 1e-9  # frame-
 # NBVAL_IGNORE_OUTPUT
 # The trained numbers differ in their last digits between CPUs (oneDNN kernels differ):
 # the asserts check properties instead.
-kp_pred = np.concatenate([evaluation.detect_keypoints(video, kp_detector) for video in test_videos])
+kp_pred = np.concatenate(
+    [evaluation.detect_keypoints(video, kp_detector) for video in test_videos]
+)
 kp_true = np.concatenate(test_positions)
 metrics = evaluation.keypoint_metrics(kp_pred, kp_true, image_size=SPRITE_SIZE)
 print("part -> keypoint:", metrics["assignment"].tolist())
@@ -425,15 +550,30 @@ assert len(set(metrics["assignment"].tolist())) == len(metrics["assignment"])
 colours = animation.kp_colours(kp_pred.shape[1])
 fig, ax = plt.subplots(1, 2, figsize=(8, 4))
 frame0 = test_videos[0][0]
-ax[0].imshow(animation.draw_keypoints(frame0, kp_pred[0], kp_size=max(1, SPRITE_SIZE // 40)))
-ax[0].plot((kp_true[0, :, 0] + 1) / 2 * SPRITE_SIZE, (kp_true[0, :, 1] + 1) / 2 * SPRITE_SIZE, "wx", ms=10)
-ax[0].set_title("learned keypoints (disks), true parts (x)"); ax[0].axis("off")
+ax[0].imshow(
+    animation.draw_keypoints(frame0, kp_pred[0], kp_size=max(1, SPRITE_SIZE // 40))
+)
+ax[0].plot(
+    (kp_true[0, :, 0] + 1) / 2 * SPRITE_SIZE,
+    (kp_true[0, :, 1] + 1) / 2 * SPRITE_SIZE,
+    "wx",
+    ms=10,
+)
+ax[0].set_title("learned keypoints (disks), true parts (x)")
+ax[0].axis("off")
 for p, k in enumerate(metrics["assignment"]):
     if k >= 0:
-        ax[1].plot(kp_true[:NUM_FRAMES, p, 0], kp_pred[:NUM_FRAMES, k, 0], ".", color=colours[k],
-                   label=f"part {p} ~ kp {k}")
+        ax[1].plot(
+            kp_true[:NUM_FRAMES, p, 0],
+            kp_pred[:NUM_FRAMES, k, 0],
+            ".",
+            color=colours[k],
+            label=f"part {p} ~ kp {k}",
+        )
 ax[1].plot([-1, 1], [-1, 1], "k:", lw=1)
-ax[1].set_xlabel("true x"); ax[1].set_ylabel("matched keypoint x"); ax[1].legend(fontsize=7)
+ax[1].set_xlabel("true x")
+ax[1].set_ylabel("matched keypoint x")
+ax[1].legend(fontsize=7)
 plt.show()
 
 
@@ -455,14 +595,17 @@ plt.show()
 # does the same with `fomm-tutorial convert vox-cpk.pth.tar --config vox-256 --out vox-keras`.
 
 # %%
-VOX_URL = ("https://github.com/graphemecluster/first-order-model-demo/releases/download/"
-           "checkpoints/vox-cpk.pth.tar")
+VOX_URL = (
+    "https://github.com/graphemecluster/first-order-model-demo/releases/download/"
+    "checkpoints/vox-cpk.pth.tar"
+)
 VOX_CHECKPOINT = Path(os.environ.get("FOMM_VOX_CHECKPOINT", "vox-cpk.pth.tar"))
 VOX_KERAS = Path("vox-keras")
 DOWNLOAD_VOX = False  # set True on Colab to fetch the published checkpoint
 
 if DOWNLOAD_VOX and not VOX_CHECKPOINT.exists():
     import urllib.request
+
     urllib.request.urlretrieve(VOX_URL, VOX_CHECKPOINT)
 print("published checkpoint present:", VOX_CHECKPOINT.exists())
 
@@ -476,10 +619,14 @@ if VOX_CHECKPOINT.exists():
     if not (VOX_KERAS / "generator.weights.h5").exists():
         convert_checkpoint(str(VOX_CHECKPOINT), vox_config, str(VOX_KERAS))
     vox = animation.load_models(vox_config, VOX_KERAS)
-    print("converted and loaded:", sorted(p.name for p in VOX_KERAS.glob("*.weights.h5")))
+    print(
+        "converted and loaded:", sorted(p.name for p in VOX_KERAS.glob("*.weights.h5"))
+    )
 else:
-    print("No vox-cpk.pth.tar here: the real-face cells below show the media path with the small "
-          "random reference checkpoint instead. On Colab, set DOWNLOAD_VOX = True above and re-run.")
+    print(
+        "No vox-cpk.pth.tar here: the real-face cells below show the media path with the small "
+        "random reference checkpoint instead. On Colab, set DOWNLOAD_VOX = True above and re-run."
+    )
 
 # %% [markdown]
 # ### The media path
@@ -495,44 +642,74 @@ from fomm_tutorial import media
 from fomm_tutorial.reference import find_data_dir, find_reference_dir
 
 data_dir = find_data_dir()
-SOURCE_IMAGE = os.environ.get("FOMM_SOURCE_IMAGE", str(data_dir / "source.png") if data_dir else "")
-DRIVING_VIDEO = os.environ.get("FOMM_DRIVING_VIDEO", str(data_dir / "driving.mp4") if data_dir else "")
-have_media = bool(SOURCE_IMAGE) and Path(SOURCE_IMAGE).exists() and Path(DRIVING_VIDEO).exists()
+SOURCE_IMAGE = os.environ.get(
+    "FOMM_SOURCE_IMAGE", str(data_dir / "source.png") if data_dir else ""
+)
+DRIVING_VIDEO = os.environ.get(
+    "FOMM_DRIVING_VIDEO", str(data_dir / "driving.mp4") if data_dir else ""
+)
+have_media = (
+    bool(SOURCE_IMAGE) and Path(SOURCE_IMAGE).exists() and Path(DRIVING_VIDEO).exists()
+)
 
 if vox is not None:
     face_models = vox
 else:
     reference_dir = find_reference_dir()
-    face_models = (animation.load_models(str(reference_dir / "vox-256-tiny.yaml"),
-                                         reference_dir / "vox-256-tiny-cpk.pth.tar")
-                   if reference_dir is not None else None)
-face_size = (tuple(face_models["config"]["dataset_params"]["frame_shape"][:2])
-             if face_models is not None else None)
+    face_models = (
+        animation.load_models(
+            str(reference_dir / "vox-256-tiny.yaml"),
+            reference_dir / "vox-256-tiny-cpk.pth.tar",
+        )
+        if reference_dir is not None
+        else None
+    )
+face_size = (
+    tuple(face_models["config"]["dataset_params"]["frame_shape"][:2])
+    if face_models is not None
+    else None
+)
 
 if have_media and face_models is not None:
     face_source = media.read_image(SOURCE_IMAGE, size=face_size)
     face_driving = media.read_video(DRIVING_VIDEO, size=face_size)
     if vox is None:
-        face_driving = face_driving[:rt.choose(cpu=24, gpu=len(face_driving))]
+        face_driving = face_driving[: rt.choose(cpu=24, gpu=len(face_driving))]
     print("source", face_source.shape, "| driving", face_driving.shape)
-    face_result, face_kps = make_animation(face_source, face_driving, face_models["kp_detector"],
-                                           face_models["generator"], relative=True, adapt_scale=True,
-                                           batch_size=8, progress=False, return_keypoints=True)
+    face_result, face_kps = make_animation(
+        face_source,
+        face_driving,
+        face_models["kp_detector"],
+        face_models["generator"],
+        relative=True,
+        adapt_scale=True,
+        batch_size=8,
+        progress=False,
+        return_keypoints=True,
+    )
     assert face_result.shape == face_driving.shape and np.isfinite(face_result).all()
     print("animated", face_result.shape)
 else:
     face_result = None
-    print("No sample media (../shared/data) or no model here: set SOURCE_IMAGE and DRIVING_VIDEO "
-          "to your own files.")
+    print(
+        "No sample media (../shared/data) or no model here: set SOURCE_IMAGE and DRIVING_VIDEO "
+        "to your own files."
+    )
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 if face_result is not None:
-    face_frames = animation.side_by_side(face_source, face_driving, face_result,
-                                         kp_source=face_kps["kp_source"]["value"][0],
-                                         kp_driving=face_kps["kp_driving"]["value"],
-                                         kp_norm=face_kps["kp_norm"]["value"])
-    display(HTML(animation.animation_figure([face_frames], fps=15, scale=5).to_jshtml()))
+    face_frames = animation.side_by_side(
+        face_source,
+        face_driving,
+        face_result,
+        kp_source=face_kps["kp_source"]["value"][0],
+        kp_driving=face_kps["kp_driving"]["value"],
+        kp_norm=face_kps["kp_norm"]["value"],
+    )
+    display(
+        HTML(animation.animation_figure([face_frames], fps=15, scale=5).to_jshtml())
+    )
 
 # %% [markdown]
 # With the small **random** reference checkpoint the right-hand column is of course not a face:

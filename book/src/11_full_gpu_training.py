@@ -23,11 +23,16 @@
 # %%
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPOSITORY_URL = "https://github.com/fomm-tutorial/fomm-tutorial"
 if "google.colab" in sys.modules:
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"], check=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        check=True,
+    )
 
 # %%
 import copy
@@ -50,7 +55,14 @@ with quiet_stderr():
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
 
-print("device:", rt.device, "| mixed precision:", rt.mixed_precision, "| XLA:", rt.jit_compile)
+print(
+    "device:",
+    rt.device,
+    "| mixed precision:",
+    rt.mixed_precision,
+    "| XLA:",
+    rt.jit_compile,
+)
 
 
 # %% [markdown]
@@ -66,19 +78,27 @@ print("device:", rt.device, "| mixed precision:", rt.mixed_precision, "| XLA:", 
 # %%
 s, e, n_b = sp.symbols("s e n_b", positive=True)
 
+
 def conv_flops(k, c_in, c_out, side):
     return 2 * k**2 * c_in * c_out * side**2
 
-generator_flops = (conv_flops(7, 3, e, s)                                    # first 7x7 conv
-                   + conv_flops(3, e, 2 * e, s / 2) + conv_flops(3, 2 * e, 4 * e, s / 4)  # down
-                   + n_b * 2 * conv_flops(3, 4 * e, 4 * e, s / 4)             # residual bottleneck
-                   + conv_flops(3, 4 * e, 2 * e, s / 2) + conv_flops(3, 2 * e, e, s)      # up
-                   + conv_flops(7, e, 3, s))                                   # final 7x7 conv
+
+generator_flops = (
+    conv_flops(7, 3, e, s)  # first 7x7 conv
+    + conv_flops(3, e, 2 * e, s / 2)
+    + conv_flops(3, 2 * e, 4 * e, s / 4)  # down
+    + n_b * 2 * conv_flops(3, 4 * e, 4 * e, s / 4)  # residual bottleneck
+    + conv_flops(3, 4 * e, 2 * e, s / 2)
+    + conv_flops(3, 2 * e, e, s)  # up
+    + conv_flops(7, e, 3, s)
+)  # final 7x7 conv
 generator_flops = sp.expand(generator_flops)
 print("F(s, e, n_b) =", sp.factor(generator_flops))
 print("F(2s) / F(s) =", sp.simplify(generator_flops.subs(s, 2 * s) / generator_flops))
 vox = {s: 256, e: 64, n_b: 6}
-print(f"vox-256: {float(generator_flops.subs(vox)) / 1e9:.1f} GFLOP per frame (generator image path)")
+print(
+    f"vox-256: {float(generator_flops.subs(vox)) / 1e9:.1f} GFLOP per frame (generator image path)"
+)
 
 # %% [markdown]
 # The cost grows with the square of the image side and of the width: 512 x 512 costs four times as
@@ -90,15 +110,23 @@ print(f"vox-256: {float(generator_flops.subs(vox)) / 1e9:.1f} GFLOP per frame (g
 #
 # A check of the building block: TensorFlow's own FLOP count of one convolution equals the formula.
 
+
 # %%
 def profiled_flops(fn, spec):
     tf.get_logger().setLevel("ERROR")  # the v1 profiler logs deprecation notices
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-    frozen = convert_variables_to_constants_v2(tf.function(fn).get_concrete_function(spec))
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    frozen = convert_variables_to_constants_v2(
+        tf.function(fn).get_concrete_function(spec)
+    )
     opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
-    return tf.compat.v1.profiler.profile(graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(),
-                                         cmd="op", options=opts).total_float_ops
+    return tf.compat.v1.profiler.profile(
+        graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op", options=opts
+    ).total_float_ops
+
 
 conv = keras.layers.Conv2D(16, 3, padding="same", use_bias=False, dtype="float32")
 counted = profiled_flops(lambda x: conv(x), tf.TensorSpec((1, 32, 32, 8), tf.float32))
@@ -118,14 +146,27 @@ print("profiler:", counted, "= formula:", conv_flops(3, 8, 16, 32))
 # (and skips that step) and doubles it after 2000 finite steps.
 
 # %%
-smallest_normal, smallest_subnormal, largest = sp.Integer(2)**-14, sp.Integer(2)**-24, (2 - sp.Integer(2)**-10) * 2**15
-print("float16: smallest normal", smallest_normal, "| smallest subnormal", smallest_subnormal, "| largest", largest)
+smallest_normal, smallest_subnormal, largest = (
+    sp.Integer(2) ** -14,
+    sp.Integer(2) ** -24,
+    (2 - sp.Integer(2) ** -10) * 2**15,
+)
+print(
+    "float16: smallest normal",
+    smallest_normal,
+    "| smallest subnormal",
+    smallest_subnormal,
+    "| largest",
+    largest,
+)
 assert float(np.finfo(np.float16).tiny) == float(smallest_normal)
 assert float(np.finfo(np.float16).max) == float(largest)
 g, S = 1e-8, 2.0**15
-assert np.float16(g) == 0                                     # lost without scaling
-assert abs(float(np.float16(g * S)) / S - g) / g < 1e-3        # kept with scaling
-print(f"1e-8 in float16: {float(np.float16(g))}, scaled by 2^15 and unscaled: {float(np.float16(g * S)) / S:.4e}")
+assert np.float16(g) == 0  # lost without scaling
+assert abs(float(np.float16(g * S)) / S - g) / g < 1e-3  # kept with scaling
+print(
+    f"1e-8 in float16: {float(np.float16(g))}, scaled by 2^15 and unscaled: {float(np.float16(g * S)) / S:.4e}"
+)
 
 # %% [markdown]
 # The training step of chapter 9 already does this: with the `mixed_float16` policy it wraps each
@@ -151,31 +192,64 @@ from fomm_tutorial.training import Trainer, sprite_config
 from fomm_tutorial import animation
 
 FRAME_SIZE = rt.choose(cpu=64, gpu=256)
-TOTAL_STEPS = rt.choose(cpu=4, gpu=20_000)     # stop here; run the training cell again to go on
+TOTAL_STEPS = rt.choose(
+    cpu=4, gpu=20_000
+)  # stop here; run the training cell again to go on
 CHECKPOINT_EVERY = rt.choose(cpu=2, gpu=1_000)
 PREVIEW_EVERY = rt.choose(cpu=2, gpu=1_000)
 BATCH_SIZE = rt.choose(cpu=2, gpu=40)
+
 
 def vox_256_config(size=256, batch_size=40):
     """vox-256.yaml's networks and training parameters (the published configuration)."""
     cfg = sprite_config(size=size, num_kp=10, batch_size=batch_size)
     mp = cfg["model_params"]
-    mp["kp_detector_params"].update(block_expansion=32, max_features=1024, scale_factor=0.25, num_blocks=5)
-    mp["generator_params"].update(block_expansion=64, max_features=512, num_bottleneck_blocks=6)
-    mp["generator_params"]["dense_motion_params"].update(block_expansion=64, max_features=1024,
-                                                         num_blocks=5, scale_factor=0.25)
-    mp["discriminator_params"].update(block_expansion=32, max_features=512, num_blocks=4, sn=True)
-    cfg["train_params"].update(num_epochs=100, num_repeats=75, epoch_milestones=[60, 90],
-                               scales=[1, 0.5, 0.25, 0.125], checkpoint_freq=50)
+    mp["kp_detector_params"].update(
+        block_expansion=32, max_features=1024, scale_factor=0.25, num_blocks=5
+    )
+    mp["generator_params"].update(
+        block_expansion=64, max_features=512, num_bottleneck_blocks=6
+    )
+    mp["generator_params"]["dense_motion_params"].update(
+        block_expansion=64, max_features=1024, num_blocks=5, scale_factor=0.25
+    )
+    mp["discriminator_params"].update(
+        block_expansion=32, max_features=512, num_blocks=4, sn=True
+    )
+    cfg["train_params"].update(
+        num_epochs=100,
+        num_repeats=75,
+        epoch_milestones=[60, 90],
+        scales=[1, 0.5, 0.25, 0.125],
+        checkpoint_freq=50,
+    )
     cfg["dataset_params"]["augmentation_params"] = {
         "flip_param": {"horizontal_flip": True, "time_flip": True},
-        "jitter_param": {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1}}
+        "jitter_param": {
+            "brightness": 0.1,
+            "contrast": 0.1,
+            "saturation": 0.1,
+            "hue": 0.1,
+        },
+    }
     return cfg
 
-config = (vox_256_config(FRAME_SIZE, BATCH_SIZE) if rt.gpu
-          else sprite_config(size=FRAME_SIZE, num_kp=4, num_epochs=10**6, batch_size=BATCH_SIZE))
-print("frame shape:", config["dataset_params"]["frame_shape"], "| batch:", BATCH_SIZE,
-      "| keypoints:", config["model_params"]["common_params"]["num_kp"])
+
+config = (
+    vox_256_config(FRAME_SIZE, BATCH_SIZE)
+    if rt.gpu
+    else sprite_config(
+        size=FRAME_SIZE, num_kp=4, num_epochs=10**6, batch_size=BATCH_SIZE
+    )
+)
+print(
+    "frame shape:",
+    config["dataset_params"]["frame_shape"],
+    "| batch:",
+    BATCH_SIZE,
+    "| keypoints:",
+    config["model_params"]["common_params"]["num_kp"],
+)
 
 
 # %% [markdown]
@@ -197,12 +271,22 @@ from fomm_tutorial import data as fomm_data
 
 DATA_ROOT = Path(os.environ.get("FOMM_DATA_ROOT", "/content/data/vox"))
 
+
 def has_original_layout(root):
     root = Path(root)
     try:
-        return root.is_dir() and len(fomm_data.list_videos(root / "train" if (root / "train").is_dir() else root)) > 0
+        return (
+            root.is_dir()
+            and len(
+                fomm_data.list_videos(
+                    root / "train" if (root / "train").is_dir() else root
+                )
+            )
+            > 0
+        )
     except (FileNotFoundError, ValueError):
         return False
+
 
 if has_original_layout(DATA_ROOT):
     data_root = DATA_ROOT
@@ -210,12 +294,21 @@ if has_original_layout(DATA_ROOT):
 else:
     data_root = Path("runs/sprite-data")
     if not has_original_layout(data_root):
-        fomm_data.write_sprite_dataset(data_root, num_videos=rt.choose(cpu=10, gpu=400),
-                                       num_frames=rt.choose(cpu=8, gpu=64), size=FRAME_SIZE, seed=0)
+        fomm_data.write_sprite_dataset(
+            data_root,
+            num_videos=rt.choose(cpu=10, gpu=400),
+            num_frames=rt.choose(cpu=8, gpu=64),
+            size=FRAME_SIZE,
+            seed=0,
+        )
     print(f"no dataset at {DATA_ROOT}: training on the sprite dataset")
 config["dataset_params"]["root_dir"] = str(data_root)
-print("train videos:", len(fomm_data.list_videos(data_root / "train")),
-      "| test videos:", len(fomm_data.list_videos(data_root / "test")))
+print(
+    "train videos:",
+    len(fomm_data.list_videos(data_root / "train")),
+    "| test videos:",
+    len(fomm_data.list_videos(data_root / "test")),
+)
 
 # %% [markdown]
 # ## 5. Where the checkpoints go
@@ -230,12 +323,20 @@ print("train videos:", len(fomm_data.list_videos(data_root / "train")),
 MOUNT_DRIVE = True
 if "google.colab" in sys.modules and MOUNT_DRIVE:
     from google.colab import drive
+
     drive.mount("/content/drive")
 DRIVE = Path("/content/drive/MyDrive")
-RUN_DIR = DRIVE / "fomm-tutorial" / "vox-256-run" if DRIVE.is_dir() else Path("runs") / "full-gpu-training"
+RUN_DIR = (
+    DRIVE / "fomm-tutorial" / "vox-256-run"
+    if DRIVE.is_dir()
+    else Path("runs") / "full-gpu-training"
+)
 if not rt.gpu and RUN_DIR.exists():
     import shutil
-    shutil.rmtree(RUN_DIR)  # the CPU smoke run starts from scratch, so that its output is reproducible
+
+    shutil.rmtree(
+        RUN_DIR
+    )  # the CPU smoke run starts from scratch, so that its output is reproducible
 RUN_DIR.mkdir(parents=True, exist_ok=True)
 print("run folder on Drive:", DRIVE.is_dir())
 
@@ -248,7 +349,10 @@ if "google.colab" in sys.modules:
     get_ipython().run_line_magic("load_ext", "tensorboard")
     get_ipython().run_line_magic("tensorboard", f"--logdir '{RUN_DIR}'")
 else:
-    print("TensorBoard: tensorboard --logdir", RUN_DIR.name if not DRIVE.is_dir() else RUN_DIR)
+    print(
+        "TensorBoard: tensorboard --logdir",
+        RUN_DIR.name if not DRIVE.is_dir() else RUN_DIR,
+    )
 
 
 # %% [markdown]
@@ -264,27 +368,54 @@ else:
 # CPU smoke run uses chapter 9's light reconstruction losses.
 
 # %%
-preview_video = media.read_video(data_root / "test" / fomm_data.list_videos(data_root / "test")[0],
-                                 size=FRAME_SIZE, max_frames=rt.choose(cpu=4, gpu=32))
+preview_video = media.read_video(
+    data_root / "test" / fomm_data.list_videos(data_root / "test")[0],
+    size=FRAME_SIZE,
+    max_frames=rt.choose(cpu=4, gpu=32),
+)
+
 
 def preview(trainer, step, losses):
     if step % PREVIEW_EVERY:
         return
     frames = make_animation_preview(trainer)
-    media.write_image(RUN_DIR / "previews" / f"step-{step:08d}.png", np.concatenate(list(frames), axis=1))
+    media.write_image(
+        RUN_DIR / "previews" / f"step-{step:08d}.png",
+        np.concatenate(list(frames), axis=1),
+    )
+
 
 def make_animation_preview(trainer):
-    return animation.make_animation(preview_video[0], preview_video, trainer.models["kp_detector"],
-                                    trainer.models["generator"], relative=False, adapt_scale=False,
-                                    batch_size=len(preview_video), progress=False)
+    return animation.make_animation(
+        preview_video[0],
+        preview_video,
+        trainer.models["kp_detector"],
+        trainer.models["generator"],
+        relative=False,
+        adapt_scale=False,
+        batch_size=len(preview_video),
+        progress=False,
+    )
+
 
 def dataset_fn(epoch):
     return fomm_data.make_dataset(config, batch_size=BATCH_SIZE, seed=0, epoch=epoch)
 
+
 def make_trainer():
-    return Trainer(config, RUN_DIR, dataset_fn, mixed_precision=rt.mixed_precision,
-                   jit_compile=rt.jit_compile, seed=0, checkpoint_every=CHECKPOINT_EVERY,
-                   simple_losses=not rt.gpu, progress=rt.gpu, callbacks=[preview])
+    return Trainer(
+        config,
+        RUN_DIR,
+        dataset_fn,
+        mixed_precision=rt.mixed_precision,
+        jit_compile=rt.jit_compile,
+        seed=0,
+        checkpoint_every=CHECKPOINT_EVERY,
+        simple_losses=not rt.gpu,
+        progress=rt.gpu,
+        callbacks=[preview],
+    )
+
 
 (RUN_DIR / "previews").mkdir(exist_ok=True)
 trainer = make_trainer()
@@ -314,7 +445,10 @@ assert all(np.isfinite(v).all() for v in history.values())
 print("step", int(trainer.step.numpy()), "| losses:", sorted(history))
 print("checkpoints:", sorted(p.name for p in (RUN_DIR / "checkpoints").glob("step-*")))
 print("previews:", sorted(p.name for p in (RUN_DIR / "previews").glob("*.png")))
-print("TensorBoard event files:", len(list((RUN_DIR / "tensorboard").glob("events.*"))) > 0)
+print(
+    "TensorBoard event files:",
+    len(list((RUN_DIR / "tensorboard").glob("events.*"))) > 0,
+)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -322,9 +456,13 @@ print({k: round(v[-1], 3) for k, v in history.items()})
 
 # %%
 previews = sorted((RUN_DIR / "previews").glob("*.png"))
-fig, axes = plt.subplots(len(previews), 1, figsize=(8, 2 * len(previews)), squeeze=False)
+fig, axes = plt.subplots(
+    len(previews), 1, figsize=(8, 2 * len(previews)), squeeze=False
+)
 for ax, path in zip(axes[:, 0], previews):
-    ax.imshow(media.read_image(path)); ax.set_title(path.stem, fontsize=8); ax.axis("off")
+    ax.imshow(media.read_image(path))
+    ax.set_title(path.stem, fontsize=8)
+    ax.axis("off")
 plt.show()
 
 # %% [markdown]
@@ -336,18 +474,33 @@ plt.show()
 # %%
 # NBVAL_IGNORE_OUTPUT
 import time
+
 frames = np.repeat(preview_video[:1], rt.choose(cpu=4, gpu=64), axis=0)
-animation.make_animation(frames[0], frames, trainer.models["kp_detector"], trainer.models["generator"],
-                         batch_size=len(frames), progress=False)
+animation.make_animation(
+    frames[0],
+    frames,
+    trainer.models["kp_detector"],
+    trainer.models["generator"],
+    batch_size=len(frames),
+    progress=False,
+)
 t0 = time.perf_counter()
-animation.make_animation(frames[0], frames, trainer.models["kp_detector"], trainer.models["generator"],
-                         batch_size=len(frames), progress=False)
+animation.make_animation(
+    frames[0],
+    frames,
+    trainer.models["kp_detector"],
+    trainer.models["generator"],
+    batch_size=len(frames),
+    progress=False,
+)
 anim_fps = len(frames) / (time.perf_counter() - t0)
 t0 = time.perf_counter()
 trainer.train(max_steps=TOTAL_STEPS + 2, resume=False)
 train_fps = 2 * BATCH_SIZE / (time.perf_counter() - t0)
-print(f"{rt.device}: animation {anim_fps:.1f} frames/s, training {train_fps:.2f} samples/s "
-      f"at {FRAME_SIZE}x{FRAME_SIZE}")
+print(
+    f"{rt.device}: animation {anim_fps:.1f} frames/s, training {train_fps:.2f} samples/s "
+    f"at {FRAME_SIZE}x{FRAME_SIZE}"
+)
 assert anim_fps > 0 and train_fps > 0
 
 
