@@ -3,13 +3,17 @@
     python tools/nbbuild.py book/src/03_coordinate_grids.py [more.py ...] [--no-exec]
 
 A source is a Python file whose cells start with ``# %%`` (code) or ``# %% [markdown]``
-(markdown; every line of the cell starts with ``# `` or is ``#``). The notebook is written to
+(markdown; every line of the cell starts with ``# `` or is ``#``). Cell tags follow the
+header as in jupytext, ``# %% tags=["remove-input", "nbval-ignore-output"]``: nbval reads
+``nbval-ignore-output``/``nbval-skip``, Jupyter Book reads ``remove-input``/``hide-input``/
+``remove-output``, so no test or layout control is visible in a cell's code. The notebook is written to
 ``book/<name>.ipynb`` and executed on the CPU (cwd ``book/``) with a fixed seed, so that the
 committed outputs are what nbval re-creates.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -19,10 +23,11 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 _CELL = re.compile(r"^# %%(.*)$")
+_TAGS = re.compile(r"tags=(\[[^\]]*\])")
 
 
 def parse(path: Path):
-    cells, kind, lines = [], None, []
+    cells, kind, lines, tags = [], None, [], []
 
     def flush():
         if kind is None:
@@ -35,17 +40,42 @@ def parse(path: Path):
             )
             cells.append(nbformat.v4.new_markdown_cell(text))
         elif text.strip():
-            cells.append(nbformat.v4.new_code_cell(text))
+            cell = nbformat.v4.new_code_cell(text)
+            if tags:
+                cell.metadata["tags"] = tags
+            cells.append(cell)
 
     for line in path.read_text().splitlines():
         m = _CELL.match(line)
         if m:
             flush()
             kind, lines = ("markdown" if "[markdown]" in m.group(1) else "code"), []
+            t = _TAGS.search(m.group(1))
+            tags = json.loads(t.group(1)) if t else []
         elif kind is not None:
             lines.append(line)
     flush()
     return cells
+
+
+def merge_streams(outputs):
+    """Join consecutive stdout (or stderr) outputs into one, as nbval compares them.
+
+    A cell that prints several times would otherwise show one grey box per ``print``.
+    """
+    merged = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (
+            prev is not None
+            and out.output_type == "stream"
+            and prev.output_type == "stream"
+            and prev.name == out.name
+        ):
+            prev.text += out.text
+        else:
+            merged.append(out)
+    return merged
 
 
 def build(src: Path, execute: bool = True) -> Path:
@@ -71,6 +101,9 @@ def build(src: Path, execute: bool = True) -> Path:
             resources={"metadata": {"path": str(ROOT / "book")}},
         )
         client.execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     # Stable ids keep diffs small between rebuilds.
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{src.stem[:2]}-{i:03d}"
