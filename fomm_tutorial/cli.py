@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="compile steps with XLA (default: on a GPU)",
     )
+    p.add_argument(
+        "--simple-losses",
+        action="store_true",
+        help="multi-scale L1 + equivariance instead of the original losses (no VGG19, "
+        "no discriminator step)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(_module="fomm_tutorial.training")
 

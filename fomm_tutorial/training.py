@@ -844,6 +844,7 @@ def run_cli(args) -> int:
         jit_compile=xla,
         seed=seed,
         checkpoint_every=args.checkpoint_every,
+        simple_losses=bool(getattr(args, "simple_losses", False)),
     )
     if args.resume and trainer.latest_checkpoint() is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {out / 'checkpoints'}")

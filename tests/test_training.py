@@ -291,3 +291,27 @@ def test_cli_train_and_resume(tmp_path):
         )
         == 2
     )
+
+
+def test_cli_train_simple_losses(tmp_path):
+    import yaml
+    from fomm_tutorial import cli
+    from fomm_tutorial.data import write_sprite_dataset
+
+    root = write_sprite_dataset(
+        tmp_path / "sprites", num_videos=4, num_frames=4, size=SIZE
+    )
+    cfg = tiny_config()
+    cfg["dataset_params"]["root_dir"] = str(root)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "log"
+    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
+    args += ["--out", str(out), "--steps", "1", "--no-xla", "--simple-losses"]
+    assert cli.main(args) == 0
+    log = (out / "tensorboard").glob("events.*")
+    tags = set()
+    for f in log:
+        for raw in tf.data.TFRecordDataset(str(f)):
+            ev = tf.compat.v1.Event.FromString(raw.numpy())
+            tags |= {v.tag for v in ev.summary.value}
+    assert "loss/reconstruction" in tags and "loss/perceptual" not in tags
