@@ -63,35 +63,62 @@ __all__ = [
 # helpers
 # --------------------------------------------------------------------------------------------
 def normalize_size(size: Size) -> Optional[Tuple[int, int]]:
-    """``None`` -> None, ``s`` -> ``(s, s)``, ``(h, w)`` -> ``(h, w)`` (positive ints)."""
+    """``None`` -> None, ``s`` -> ``(s, s)``, ``(h, w)`` or ``(h, w, c)`` -> ``(h, w)``.
+
+    Sizes are positive integers (Python or NumPy ints, or integral floats such as ``64.0``);
+    anything else (a string, ``64.5``, ``True``) raises a ValueError naming the size.
+    """
     if size is None:
         return None
-    if isinstance(size, (int, np.integer)):
-        h = w = int(size)
-    else:
-        size = tuple(size)
-        if len(size) == 3:  # accept a frame_shape (h, w, c)
-            size = size[:2]
-        if len(size) != 2:
-            raise ValueError(f"size must be an int or (height, width), got {size!r}")
-        h, w = int(size[0]), int(size[1])
+    if isinstance(size, (str, bytes)):
+        raise ValueError(
+            f"size must be an int or (height, width) of ints, got the string {size!r}; "
+            "write size=64 or size=(64, 64)."
+        )
+    items = (size,) if np.ndim(size) == 0 else tuple(np.asarray(size).ravel().tolist())
+    if len(items) == 3:  # accept a frame_shape (h, w, c)
+        items = items[:2]
+    if len(items) not in (1, 2):
+        raise ValueError(f"size must be an int or (height, width), got {size!r}.")
+    dims = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)) or not isinstance(
+            item, (int, float, np.integer, np.floating)
+        ):
+            raise ValueError(
+                f"size must be an int or (height, width) of ints, got {size!r}."
+            )
+        if float(item) != int(item):
+            raise ValueError(
+                f"size must be whole pixels, got {size!r}; give integers such as size=64."
+            )
+        dims.append(int(item))
+    h, w = (dims[0], dims[0]) if len(dims) == 1 else dims
     if h <= 0 or w <= 0:
-        raise ValueError(f"size must be positive, got {(h, w)}")
+        raise ValueError(f"size must be positive, got {(h, w)}.")
     return h, w
 
 
 def to_float_rgb(array, name: str = "image") -> np.ndarray:
-    """Convert one image ``(H, W)`` / ``(H, W, C)`` of any integer/float dtype to float32 RGB [0, 1].
+    """Images ``(H, W)`` or ``(..., H, W, C)`` of any integer/float dtype -> float32 RGB in [0, 1].
 
-    uint8 is divided by 255, uint16 by 65535, other integers by their max; floats are clipped to
-    [0, 1]; bool -> {0, 1}. Grey -> RGB, grey+alpha -> grey -> RGB, RGBA -> RGB (alpha dropped).
+    The one image normalisation of the package (files, the CLI and :mod:`fomm_tutorial.animation`
+    use it). A 2-D array is one grey image; otherwise the last axis holds the channels:
+    grey -> RGB, grey+alpha -> grey -> RGB, RGBA -> RGB (alpha dropped, as the original's
+    ``[..., :3]``). uint8 is divided by 255, uint16 by 65535, other integers by their max,
+    bool -> {0, 1}; floats must already be in [0, 1] (up to 1e-3 rounding, then clipped):
+    NaN/inf or values such as 0..255 raise a ValueError rather than turning white.
+
+    Returns:
+      ``(..., H, W, 3)`` float32, C-contiguous.
     """
     a = np.asarray(array)
     if a.ndim == 2:
         a = a[..., None]
-    if a.ndim != 3:
+    if a.ndim < 3 or min(a.shape[-3:-1], default=0) < 1:
         raise ValueError(
-            f"{name}: expected an image of shape (H, W) or (H, W, C), got {a.shape}"
+            f"{name}: expected an image of shape (H, W) or (H, W, C) (or a stack "
+            f"(..., H, W, C)), got {a.shape}."
         )
     c = a.shape[-1]
     if c in (1, 2):
@@ -108,9 +135,20 @@ def to_float_rgb(array, name: str = "image") -> np.ndarray:
     elif np.issubdtype(a.dtype, np.integer):
         out = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
     elif np.issubdtype(a.dtype, np.floating):
-        out = np.clip(a.astype(np.float32), 0.0, 1.0)
+        out = a.astype(np.float32)
+        if not np.all(np.isfinite(out)):
+            raise ValueError(f"{name} contains NaN or infinite values.")
+        lo, hi = float(out.min(initial=0.0)), float(out.max(initial=0.0))
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise ValueError(
+                f"{name} has values in [{lo:.3g}, {hi:.3g}]; expected floats in [0, 1] "
+                "(divide 0..255 data by 255)."
+            )
+        out = np.clip(out, 0.0, 1.0)
     else:
-        raise ValueError(f"{name}: unsupported dtype {a.dtype}")
+        raise ValueError(
+            f"{name}: unsupported dtype {a.dtype}; give floats in [0, 1] or uint8."
+        )
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
