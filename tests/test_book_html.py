@@ -1,0 +1,102 @@
+"""The rendered book as a reader sees it: build the HTML with Jupyter Book, check every chapter.
+
+The HTML renders the committed notebook outputs, so these checks look at what a reader of the
+web page gets: typeset math instead of sympy reprs, no test plumbing, light pages, chapters
+linked to each other, and a Summary and Exercises at the end of each.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+bs4 = pytest.importorskip("bs4")
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_PAGE_BYTES = 2 * 1024 * 1024
+# What sympy objects look like when printed instead of typeset (str/repr/tolist).
+SYMPY_REPR = re.compile(
+    r"\b(Derivative|Eq|Matrix|ImmutableMatrix|Symbol|Function|Subs|Integral|Piecewise)\("
+    r"|\[\[[^\]]*\b[a-zA-Z_]\w*\*{1,2}\w"
+)
+
+
+def _chapters():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [Path(ch["file"]).name for part in toc["parts"] for ch in part["chapters"]]
+
+
+CHAPTERS = _chapters()
+
+
+@pytest.fixture(scope="module")
+def html_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(ROOT), "--path-output", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out / "_build" / "html"
+
+
+def _page(html_dir, chapter):
+    path = html_dir / "book" / f"{chapter}.html"
+    assert path.exists(), f"{path.name} was not built"
+    return path, bs4.BeautifulSoup(path.read_text(), "html.parser")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_page_weight(html_dir, chapter):
+    path, soup = _page(html_dir, chapter)
+    total = path.stat().st_size
+    for img in soup.select("article img[src]"):
+        src = img["src"]
+        if not src.startswith("data:"):
+            total += (path.parent / src).stat().st_size
+    assert total <= MAX_PAGE_BYTES, (
+        f"{chapter}: {total / 2**20:.1f} MB (HTML plus images), at most 2 MB"
+    )
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_outputs_read_like_a_textbook(html_dir, chapter):
+    _, soup = _page(html_dir, chapter)
+    text = soup.select_one("article").get_text()
+    assert "NBVAL" not in text, f"{chapter}: nbval control visible; use cell tags"
+    assert "getsource" not in text, f"{chapter}: a getsource dump; use show_source"
+    for output in soup.select("div.cell_output"):
+        out = output.get_text()
+        match = SYMPY_REPR.search(out)
+        assert match is None, (
+            f"{chapter}: raw sympy output {out[:200]!r}; use show_math"
+        )
+        assert not re.search(r"<function [\w.]+", out), f"{chapter}: a function repr"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_structure(html_dir, chapter):
+    _, soup = _page(html_dir, chapter)
+    others = {f"{c}.html" for c in CHAPTERS if c != chapter}
+    links = {a["href"].split("#")[0].split("/")[-1] for a in soup.select("a[href]")}
+    assert links & others, f"{chapter}: links no other chapter"
+    headings = [
+        h.get_text(" ", strip=True).rstrip("#").strip() for h in soup.select("h2")
+    ]
+    assert any("Summary" in h for h in headings), f"{chapter}: no Summary section"
+    assert any("Exercises" in h for h in headings), f"{chapter}: no Exercises section"
+    number = int(chapter[:2])
+    numbered = [h.split()[0] for h in headings if re.match(r"\d+\.\d+\b", h)]
+    expected = [f"{number}.{k}" for k in range(1, len(numbered) + 1)]
+    assert numbered == expected, f"{chapter}: sections numbered {numbered}"
+    if soup.find(string=re.compile("widget-view")) or soup.select(
+        'script[type="application/vnd.jupyter.widget-view+json"]'
+    ):
+        assert "Live widget" in soup.get_text(), f"{chapter}: a widget without its note"
