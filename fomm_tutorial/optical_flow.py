@@ -1,6 +1,8 @@
 """Optical flow: brightness constancy, image gradients, dense Lucas-Kanade, visualisation, EPE.
 
-Conventions (chapter 1):
+Explained in chapter 1 (book/01_optical_flow.ipynb).
+
+Conventions:
 
 * Images are NHWC float32 ``(B, H, W, C)`` in [0, 1]; flows are ``(B, H, W, 2)`` in **pixels**,
   ``flow[..., 0] = u`` (along x, the width) and ``flow[..., 1] = v`` (along y, the height).
@@ -20,6 +22,7 @@ import sympy as sp
 import tensorflow as tf
 
 from fomm_tutorial.resampler import grid_sample
+from fomm_tutorial.visualization import hsv_to_rgb
 
 __all__ = [
     "brightness_constancy_derivation",
@@ -423,18 +426,6 @@ def endpoint_error(flow, flow_gt, mask=None, border: int = 0) -> float:
     return float(epe[valid].mean())
 
 
-def _hsv_to_rgb(h, s, v):
-    i = np.floor(h * 6.0).astype(int) % 6
-    f = h * 6.0 - np.floor(h * 6.0)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    choices = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
-    rgb = np.zeros(h.shape + (3,))
-    for k, (r, g, b) in enumerate(choices):
-        sel = i == k
-        rgb[sel] = np.stack([r[sel], g[sel], b[sel]], -1)
-    return rgb
-
-
 def flow_to_color(flow, max_flow: float | None = None):
     """Colour-code a flow: hue = direction, saturation = magnitude / ``max_flow`` (white = still).
 
@@ -459,7 +450,7 @@ def flow_to_color(flow, max_flow: float | None = None):
     max_flow = max(float(max_flow), 1e-12)
     hue = (np.arctan2(f[..., 1], f[..., 0]) / (2 * np.pi)) % 1.0
     sat = np.clip(mag / max_flow, 0.0, 1.0)
-    return _hsv_to_rgb(hue, sat, np.ones_like(hue))
+    return hsv_to_rgb(hue, sat, np.ones_like(hue))
 
 
 def color_wheel(size: int = 101):
