@@ -1,5 +1,7 @@
 """Reading and writing images and videos (float32 RGB in [0, 1], NHWC).
 
+Explained in chapter 10 (book/10_animation.ipynb).
+
 Formats (as the original ``frames_dataset.read_video``, spec 7.1, plus ``.avi``):
 
 * images: anything Pillow / imageio reads (``.png``, ``.jpg``, ...);
@@ -22,8 +24,10 @@ Public API::
     write_image(path, image)
     write_video(path, frames, fps=25)          # .mp4 (libx264, yuv420p) / .gif / .png strip / folder
 
-``size`` is ``None`` (keep), an int ``s`` (-> ``(s, s)``) or ``(h, w)``; resizing uses
-``skimage.transform.resize`` with anti-aliasing.
+``size`` is ``None`` (keep), an int ``s`` (-> ``(s, s)``) or ``(h, w)`` (:func:`normalize_size`);
+resizing uses ``skimage.transform.resize`` with anti-aliasing (:func:`resize_frames`, the
+package's one resizer). :func:`to_float_rgb` is the package's one image normalisation.
+GIFs are written frame by frame, so every frame is kept (identical frames too).
 """
 
 from __future__ import annotations
@@ -505,6 +509,70 @@ def _to_uint8(frames: np.ndarray, name: str) -> np.ndarray:
     )
 
 
+def _gif_image_block(data: bytes) -> Tuple[bytes, bytes]:
+    """The logical screen descriptor and the image block of a one-frame GIF written by Pillow.
+
+    Returns ``(screen_descriptor (7 bytes), image block)``; the image block is the image
+    descriptor with the frame's colour table as a *local* table, then the LZW data.
+    """
+    screen = data[6:13]
+    packed = screen[4]
+    table = 3 * 2 ** ((packed & 7) + 1) if packed & 0x80 else 0
+    global_table = data[13 : 13 + table]
+    pos = 13 + table
+    while data[pos] == 0x21:  # skip extensions: introducer, label, then sub-blocks
+        pos += 2
+        while data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    if data[pos] != 0x2C:
+        raise RuntimeError("Pillow wrote a GIF without an image block")
+    descriptor = bytearray(data[pos : pos + 10])
+    pos += 10
+    if not descriptor[9] & 0x80 and global_table:
+        # Move the global table into the frame: every frame keeps its own palette.
+        descriptor[9] = (descriptor[9] & 0x40) | 0x80 | (packed & 7)
+        local_table = global_table
+    else:
+        size = 3 * 2 ** ((descriptor[9] & 7) + 1) if descriptor[9] & 0x80 else 0
+        local_table = data[pos : pos + size]
+        pos += size
+    start = pos
+    pos += 1  # LZW minimum code size
+    while data[pos]:
+        pos += data[pos] + 1
+    pos += 1
+    return bytes(screen), bytes(descriptor) + local_table + data[start:pos]
+
+
+def _write_gif(path: Path, data: np.ndarray, fps: float) -> None:
+    """Write every frame of ``(T, H, W, 3)`` uint8 as a looping GIF, one palette per frame.
+
+    Pillow's multi-frame writer merges identical consecutive frames (after palette quantisation)
+    into one longer frame, so a GIF of T frames could read back with fewer; here each frame is
+    encoded by Pillow on its own and the frames are joined, so T frames are written and read.
+    """
+    import io
+
+    from PIL import Image
+
+    # GIF delays are in 1/100 s; viewers show delays below 2 as 10, so 50 fps is the fastest.
+    delay = max(2, int(round(100.0 / fps)))
+    blocks = []
+    screen = None
+    for frame in data:
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="GIF")
+        frame_screen, block = _gif_image_block(buffer.getvalue())
+        screen = screen or frame_screen
+        control = b"\x21\xf9\x04\x04" + delay.to_bytes(2, "little") + b"\x00\x00"
+        blocks.append(control + block)
+    # Same canvas, no global colour table (each frame carries its own), colour resolution kept.
+    screen = screen[:4] + bytes([screen[4] & 0x70, 0, 0])
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"  # loop forever
+    path.write_bytes(b"GIF89a" + screen + loop + b"".join(blocks) + b"\x3b")
+
+
 def write_video(
     path: PathLike, frames, fps: float = 25, quality: Optional[float] = 8
 ) -> Path:
@@ -544,17 +612,7 @@ def write_video(
         finally:
             writer.close()
     elif ext in GIF_EXTENSIONS:
-        from PIL import Image
-
-        images = [Image.fromarray(f) for f in data]
-        images[0].save(
-            path,
-            save_all=True,
-            append_images=images[1:],
-            loop=0,
-            duration=max(1, int(round(1000.0 / fps))),
-            optimize=False,
-        )
+        _write_gif(path, data, fps)
     elif ext in IMAGE_EXTENSIONS:
         from PIL import Image
 

@@ -157,3 +157,46 @@ def test_write_errors(tmp_path):
         media.write_video(tmp_path / "out.webp2", np.zeros((2, 4, 4, 3), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         media.write_video(tmp_path / "n.gif", np.full((2, 4, 4, 3), np.nan, np.float32))
+
+
+def test_gif_keeps_every_frame(tmp_path):
+    # Pillow's multi-frame writer merged identical consecutive frames (20 -> 1).
+    rng = np.random.default_rng(0)
+    still = np.repeat(rng.random((1, 16, 24, 3)).astype(np.float32), 20, axis=0)
+    media.write_video(tmp_path / "still.gif", still, fps=10)
+    assert media.count_frames(tmp_path / "still.gif") == 20
+    assert media.video_fps(tmp_path / "still.gif") == pytest.approx(10)
+    # Frames that differ by less than a palette step were merged too (20 -> 15 or 16).
+    slow = np.stack(
+        [np.full((8, 8, 3), 0.5 + 0.001 * k, np.float32) for k in range(20)]
+    )
+    media.write_video(tmp_path / "slow.gif", slow, fps=25)
+    back = media.read_video(tmp_path / "slow.gif")
+    assert back.shape == slow.shape and np.abs(back - slow).max() < 0.01
+
+
+@pytest.mark.parametrize("size", ["64", 64.5, True, (64, "64"), (64, 64, 3, 1), -4])
+def test_bad_sizes_raise(size, data_dir):
+    # size="64" used to be read as ("6", "4") -> 6x4 frames; 64.5 gave a TypeError.
+    with pytest.raises(ValueError, match="size"):
+        media.normalize_size(size)
+    with pytest.raises(ValueError, match="size"):
+        media.read_video(data_dir / "driving.mp4", size=size, max_frames=1)
+
+
+def test_sizes():
+    assert media.normalize_size(64) == (64, 64)
+    assert media.normalize_size(np.int64(32)) == (32, 32)
+    assert media.normalize_size((48.0, 64)) == (48, 64)
+    assert media.normalize_size((48, 64, 3)) == (48, 64)
+    assert media.normalize_size(None) is None
+
+
+def test_to_float_rgb_stacks_and_ranges():
+    video = np.zeros((2, 3, 4, 5, 1), np.uint8)  # any leading axes, grey
+    assert media.to_float_rgb(video).shape == (2, 3, 4, 5, 3)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        media.to_float_rgb(np.full((4, 4, 3), 255.0))
+    with pytest.raises(ValueError, match="NaN"):
+        media.to_float_rgb(np.full((4, 4, 3), np.nan))
+    np.testing.assert_array_equal(media.to_float_rgb(np.full((2, 2), 1.0005)), 1.0)
