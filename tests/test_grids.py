@@ -90,3 +90,17 @@ def test_kp2gaussian_bad_shape(shape):
 def test_kp2gaussian_bad_spatial_size(size):
     with pytest.raises(ValueError, match=r"\(H, W\)"):
         kp2gaussian(np.zeros((1, 2, 2), np.float32), size)
+
+
+def test_grid_unknown_size_is_a_clear_error():
+    # Inside a graph traced with unknown spatial sizes the grid used to fail with
+    # "int() argument must be ... not 'NoneType'".
+    with pytest.raises(ValueError, match="static sizes"):
+        make_coordinate_grid(None, 8)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3))])
+    def grid_of(images):
+        return make_coordinate_grid(images.shape[1], images.shape[2])
+
+    with pytest.raises(ValueError, match="static sizes"):
+        grid_of(tf.zeros((1, 4, 4, 3)))
