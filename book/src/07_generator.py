@@ -1,47 +1,60 @@
 # %% [markdown]
 # # 7. The occlusion-aware generator: warping features, not pixels
 #
-# Chapter 6 turned two sets of keypoints into a dense **backward** motion field: for every
-# position $z$ of the driving frame, the deformation $\hat{\mathcal{T}}_{S \leftarrow D}(z)$
-# says where to look in the source, and an **occlusion map** $\hat{\mathcal{O}}_{S \leftarrow D}(z)
-# \in [0, 1]$ says how much of what is found there can be trusted. The generator turns both into
-# the output frame.
+# [Chapter 6](06_dense_motion.ipynb) turned two sets of keypoints into a dense
+# **backward** motion field: for every position $z$ of the driving frame, the
+# deformation $\hat{\mathcal{T}}_{S \leftarrow D}(z)$ says where to look in the source,
+# and an **occlusion map** $\hat{\mathcal{O}}_{S \leftarrow D}(z) \in [0, 1]$ says how
+# much of what is found there can be trusted. The generator turns both into the output
+# frame.
 #
-# **Why warp features, not pixels?** Warping the source *pixels* with the deformation (the
-# `deformed` output, chapter 4's `grid_sample`) can only move what the source shows. Whatever the
-# driving frame shows and the source does not (the cheek of a head that turns, the teeth of a
-# mouth that opens, the background behind a head that moves) comes out as a smear of the
-# nearest visible pixels, or as the zeros of the padding. The First Order Motion Model (Siarohin
-# et al., NeurIPS 2019) warps the **feature maps of an encoder** instead: each feature pixel
-# describes a whole patch of the source (its receptive field, section 2) in many channels, and
-# a decoder re-synthesises the image from the warped descriptions, so it can fill gaps from
-# their context and smooth small motion errors. The motion is estimated at a quarter of the
-# image resolution anyway, and after two `DownBlock2d` the features have exactly that size, so
-# the warp needs no interpolation of the motion.
+# **Why warp features, not pixels?** Warping the source *pixels* with the deformation
+# (the `deformed` output, the `grid_sample` of [chapter 4](04_resampler.ipynb)) can only
+# move what the source shows. Whatever the driving frame shows and the source does not
+# (the cheek of a head that turns, the teeth of a mouth that opens, the background
+# behind a head that moves) comes out as a smear of the nearest visible pixels, or as
+# the zeros of the padding. The First Order Motion Model
+# ([Siarohin et al., NeurIPS 2019](https://arxiv.org/abs/2003.00196)) warps the
+# **feature maps of an encoder** instead: each feature pixel describes a whole patch of
+# the source (its receptive field, section 7.2) in many channels, and a decoder
+# re-synthesises the image from the warped descriptions, so it can fill gaps from their
+# context and smooth small motion errors. The motion is estimated at a quarter of the
+# image resolution anyway, and after two `DownBlock2d` the features have exactly that
+# size, so the warp needs no interpolation of the motion.
 #
-# **Why occlusion?** Backward warping always finds *something* at $\hat{\mathcal{T}}(z)$, even
-# where the true answer is "not in the source". The occlusion map multiplies the warped
-# features (eq. 8 of the paper):
+# **Why occlusion?** Backward warping always finds *something* at
+# $\hat{\mathcal{T}}(z)$, even where the true answer is "not in the source". The
+# occlusion map multiplies the warped features (eq. 8 of the paper):
 #
-# $$\xi' = \hat{\mathcal{O}}_{S \leftarrow D} \odot f_w\big(\xi, \hat{\mathcal{T}}_{S \leftarrow D}\big),$$
+# $$\xi' = \hat{\mathcal{O}}_{S \leftarrow D} \odot
+# f_w\big(\xi, \hat{\mathcal{T}}_{S \leftarrow D}\big),$$
 #
-# so where $\hat{\mathcal{O}} \approx 0$ the decoder receives (almost) nothing and has to
-# **inpaint**, and where $\hat{\mathcal{O}} \approx 1$ it can copy. Nobody labels occlusions:
-# the map is learned only because it lowers the reconstruction loss of chapter 8.
+# so where $\hat{\mathcal{O}} \approx 0$ the decoder receives (almost) nothing and has
+# to **inpaint**, and where $\hat{\mathcal{O}} \approx 1$ it can copy. Nobody labels
+# occlusions: the map is learned only because it lowers the reconstruction loss of
+# [chapter 8](08_losses.ipynb).
 #
 # This chapter
 #
-# 1. derives the feature warp, its gradient, the occlusion product and two special motions with
-#    sympy;
-# 2. derives the sizes, receptive fields and parameter counts of the encoder, bottleneck and
-#    decoder, and asserts them against the built layers;
-# 3. runs `fomm_tutorial.generator` step by step, printing every shape;
-# 4. shows source, `deformed`, occlusion, warped features and prediction on a photograph;
-# 5. shows that equal source and driving keypoints give the identity, and how one encoded
-#    source serves many driving frames;
-# 6. checks it all (closed forms, the reference fixture), and offers a widget.
+# 1. derives the feature warp, its gradient, the occlusion product and two special
+#    motions with sympy (7.1);
+# 2. derives the sizes, receptive fields and parameter counts of the encoder, bottleneck
+#    and decoder, and asserts them against the built layers (7.2);
+# 3. runs the generator step by step, printing every shape (7.3);
+# 4. shows source, `deformed`, occlusion, warped features and prediction on a photograph
+#    (7.4);
+# 5. shows that equal source and driving keypoints give the identity (7.5), and how one
+#    encoded source serves many driving frames (7.6);
+# 6. runs the **trained** sprite model shipped with the package on sprites it never saw,
+#    so you can see the generator at work (7.7);
+# 7. checks it all (closed forms, the reference fixture) and offers a widget (7.8, 7.9).
+#
+# The code is in
+# [`fomm_tutorial/generator.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/generator.py)
+# (the original's
+# [`modules/generator.py`](https://github.com/AliaksandrSiarohin/first-order-model/blob/master/modules/generator.py)).
 
-# %%
+# %% tags=["hide-input"]
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
 
@@ -55,149 +68,170 @@ if "google.colab" in sys.modules:
         check=True,
     )
 
-# %%
-import inspect
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 from ipywidgets import FloatSlider, interact
 from skimage import data as skdata
 
+from fomm_tutorial.display import (
+    image_grid,
+    panels,
+    show_equations,
+    show_math,
+    show_source,
+    use_book_style,
+)
 from fomm_tutorial.runtime import quiet_stderr
 
-# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
-# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's
+# stderr, whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr
+# silenced.
 with quiet_stderr():
     import keras
     import tensorflow as tf
     from fomm_tutorial.runtime import configure
     from fomm_tutorial.config import load_config
     from fomm_tutorial.checkpoint import build_models, load_original_checkpoint
-    from fomm_tutorial.generator import (
-        OcclusionAwareGenerator,
-        deform_input,
-        warp_shared_source,
-    )
+    from fomm_tutorial.generator import OcclusionAwareGenerator, deform_input
     from fomm_tutorial.grids import make_coordinate_grid
-    from fomm_tutorial.resampler import grid_sample
+    from fomm_tutorial.resampler import grid_sample, warp_shared_source
+    from fomm_tutorial.visualization import kp_colours, kp_to_pixels
     from fomm_tutorial.reference import find_reference_dir
 
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
-
+use_book_style()
 
 # %%
-# Parameters. The networks of this chapter are compared with a float32 reference, so they are
-# built in float32 even on a GPU (where `configure` switched mixed precision on).
+# Parameters. The networks of this chapter are compared with a float32 reference, so
+# they are built in float32 even on a GPU (where `configure` switched mixed precision
+# on).
 keras.mixed_precision.set_global_policy("float32")
 SIZE = rt.choose(cpu=128, gpu=256)  # image side for the photograph
-CONFIG = load_config(
-    "vox-256-tiny"
-)  # the reference fixture's config (5 keypoints, 128 px)
-REFERENCE_DIR = (
-    find_reference_dir()
-)  # None where ../shared/reference/fomm-tiny is absent
+# The reference fixture's config (5 keypoints, 128 px); its directory is None where
+# ../shared/reference/fomm-tiny is absent.
+CONFIG = load_config("vox-256-tiny")
+REFERENCE_DIR = find_reference_dir()
 GEN = CONFIG["model_params"]["generator_params"]
 NUM_KP = CONFIG["model_params"]["common_params"]["num_kp"]
-print(
-    "device:",
-    rt.device,
-    "| image:",
-    SIZE,
-    "x",
-    SIZE,
-    "| keypoints:",
-    NUM_KP,
-    "| reference fixture:",
-    "present" if REFERENCE_DIR is not None else "absent",
-)
+fixture = "present" if REFERENCE_DIR is not None else "absent"
+print(f"device: {rt.device} | image: {SIZE} x {SIZE} | keypoints: {NUM_KP}")
+print(f"reference fixture: {fixture}")
 print("generator:", {k: v for k, v in GEN.items() if k != "dense_motion_params"})
 
 # %% [markdown]
-# ## 1. The feature warp, derived
+# ## 7.1 The feature warp, derived
 #
-# The encoder output $\xi$ is an $h \times w$ map with $F$ channels; the deformation gives, for
-# every output position, a normalised point $(x, y) \in [-1, 1]^2$. With `align_corners=True`
-# (chapter 4: the semantics the published checkpoints were trained with) the point is read at
-# pixel coordinates $u = \frac{x + 1}{2}(w - 1)$, $v = \frac{y + 1}{2}(h - 1)$ by bilinear
-# interpolation of the four neighbouring feature pixels, every channel with the **same**
-# weights, and zero outside the map. First: the identity grid of chapter 3 lands exactly on
-# pixel centres, so an identity deformation copies the features exactly (all bilinear weight on
-# one pixel).
+# The encoder output $\xi$ is an $h \times w$ map with $F$ channels; the deformation
+# gives, for every output position, a normalised point $(x, y) \in [-1, 1]^2$. With
+# `align_corners=True` ([chapter 4](04_resampler.ipynb): the semantics the published
+# checkpoints were trained with) the point is read at pixel coordinates
+# $u = \frac{x + 1}{2}(w - 1)$, $v = \frac{y + 1}{2}(h - 1)$ by bilinear interpolation
+# of the four neighbouring feature pixels, every channel with the **same** weights, and
+# zero outside the map. First: the identity grid of
+# [chapter 3](03_coordinate_grids.ipynb) lands exactly on pixel centres, so an identity
+# deformation copies the features exactly (all bilinear weight on one pixel).
 
 # %%
 x, j = sp.symbols("x j", real=True)
 w_ = sp.symbols("w", positive=True)
 to_pixel = (x + 1) / 2 * (w_ - 1)  # grid_sample, align_corners=True
 identity_x = 2 * j / (w_ - 1) - 1  # make_coordinate_grid, column j
-print(
-    "pixel read by the identity grid at column j:",
-    sp.simplify(to_pixel.subs(x, identity_x)),
+read_at = sp.simplify(to_pixel.subs(x, identity_x))
+show_equations(
+    [
+        ("x_j", identity_x),
+        (r"u(x_j) = \frac{x_j + 1}{2}(w - 1)", read_at),
+    ]
 )
-assert sp.simplify(to_pixel.subs(x, identity_x) - j) == 0
+assert sp.simplify(read_at - j) == 0
 
 # %% [markdown]
 # Between pixels $n$ and $n+1$ the warped feature is $(1 - a) F_n + a F_{n+1}$ with
-# $a = u - n$. Its derivative with respect to the *normalised* sampling coordinate is the
-# finite difference of the two features times $(w - 1)/2$: this is the path by which the
-# reconstruction loss reaches the deformation, the dense-motion network and, through them, the
-# keypoints of chapter 5. The weights do not depend on the channel, so the warp is a linear map
-# $\xi \mapsto W_{\mathcal{T}}\, \xi$ on each channel and commutes with any mixing of the channels
-# (a $1 \times 1$ convolution): it moves descriptions without changing them.
+# $a = u - n$. Its derivative with respect to the *normalised* sampling coordinate is
+# the finite difference of the two features times $(w - 1)/2$: this is the path by which
+# the reconstruction loss reaches the deformation, the dense-motion network and, through
+# them, the keypoints of [chapter 5](05_keypoints.ipynb).
 
 # %%
 n = sp.symbols("n", integer=True)
-F_n, F_n1 = sp.symbols("F_n F_n+1", real=True)
+F_n, F_n1 = sp.symbols("F_n F_{n+1}", real=True)
 a = to_pixel - n
 warped_1d = (1 - a) * F_n + a * F_n1
 d_warped = sp.factor(sp.diff(warped_1d, x))
-print("d(warped feature)/dx =", d_warped)
+show_math(
+    r"\frac{\partial}{\partial x}\big[(1 - a) F_n + a F_{n+1}\big]", "=", d_warped
+)
 assert sp.simplify(d_warped - (w_ - 1) / 2 * (F_n1 - F_n)) == 0
 
+# %% [markdown]
+# The weights do not depend on the channel, so the warp is a linear map
+# $\xi \mapsto W_{\mathcal{T}}\, \xi$ on each channel and commutes with any mixing of
+# the channels (a $1 \times 1$ convolution $M$): it moves descriptions without changing
+# them. For two pixels (rows of $\xi$) and two channels (columns), with bilinear weights
+# $(1 - \alpha, \alpha)$:
+
+# %%
 alpha = sp.symbols("alpha", real=True)
 weights_row = sp.Matrix([[1 - alpha, alpha]])  # bilinear weights of 2 pixels
-features_2x2 = sp.Matrix(
-    2, 2, sp.symbols("F_0a F_0b F_1a F_1b")
-)  # rows: pixels, columns: channels
-mixing = sp.Matrix(2, 2, sp.symbols("m_aa m_ab m_ba m_bb"))  # a 1x1 convolution
-assert sp.expand(
-    weights_row * (features_2x2 * mixing) - (weights_row * features_2x2) * mixing
-) == sp.zeros(1, 2)
-print("warp(features @ M) == warp(features) @ M: True")
+# Rows: pixels, columns: channels; `mixing` is a 1x1 convolution.
+features_2x2 = sp.Matrix(2, 2, sp.symbols("xi_0a xi_0b xi_1a xi_1b"))
+mixing = sp.Matrix(2, 2, sp.symbols("m_aa m_ab m_ba m_bb"))
+warp_then_mix = (weights_row * features_2x2) * mixing
+mix_then_warp = weights_row * (features_2x2 * mixing)
+difference = sp.expand(mix_then_warp - warp_then_mix)
+show_equations(
+    [
+        (r"W_{\mathcal{T}}", weights_row),
+        (r"\xi", features_2x2),
+        ("M", mixing),
+        (r"W_{\mathcal{T}}\,(\xi M) - (W_{\mathcal{T}}\,\xi)\, M", difference),
+    ]
+)
+assert difference == sp.zeros(1, 2)
 
 # %% [markdown]
-# The occlusion map is a sigmoid $\hat{\mathcal{O}} = \sigma(s)$ of a logit $s$ computed by the
-# dense-motion hourglass, and multiplies every channel of the warped feature $F_w$. Its two
-# derivatives say what it does to learning: the gradient flowing back into the warped features
-# (hence into the encoder *and the motion*) is scaled by $\hat{\mathcal{O}}$, so a position
-# declared occluded stops penalising the motion there; and the logit receives
-# $\sigma(1 - \sigma) F_w$ times the incoming gradient, so the map opens where the warped content
-# helps the reconstruction and closes where it hurts.
+# The occlusion map is a sigmoid $\hat{\mathcal{O}} = \sigma(s)$ of a logit $s$ computed
+# by the dense-motion hourglass, and multiplies every channel of the warped feature
+# $F_w$. Its two derivatives say what it does to learning: the gradient flowing back
+# into the warped features (hence into the encoder *and the motion*) is scaled by
+# $\hat{\mathcal{O}}$, so a position declared occluded stops penalising the motion
+# there; and the logit receives $\sigma(1 - \sigma) F_w$ times the incoming gradient, so
+# the map opens where the warped content helps the reconstruction and closes where it
+# hurts.
 
 # %%
 s, F_w = sp.symbols("s F_w", real=True)
 occlusion = 1 / (1 + sp.exp(-s))
 masked = occlusion * F_w
 d_features, d_logit = sp.diff(masked, F_w), sp.diff(masked, s)
-print("d(O F_w)/dF_w =", d_features)
-print("d(O F_w)/ds   =", sp.simplify(d_logit), " = O (1 - O) F_w")
+show_equations(
+    [
+        (r"\frac{\partial (\hat{\mathcal{O}} F_w)}{\partial F_w}", d_features),
+        (r"\frac{\partial (\hat{\mathcal{O}} F_w)}{\partial s}", d_logit),
+        ("", r"\hat{\mathcal{O}}\,(1 - \hat{\mathcal{O}})\, F_w"),
+    ]
+)
 assert sp.simplify(d_features - occlusion) == 0
 assert sp.simplify(d_logit - occlusion * (1 - occlusion) * F_w) == 0
 
 # %% [markdown]
-# Two motions can be predicted without running any network. The local motion of keypoint $k$
-# (chapter 6, eq. 4) is $\mathcal{T}_k(z) = p^S_k + J^S_k (J^D_k)^{-1} (z - p^D_k)$, and the
-# deformation is $\sum_k M_k(z)\, \mathcal{T}_k(z)$ with a softmax mask ($\sum_k M_k = 1$) and
+# Two motions can be predicted without running any network. The local motion of keypoint
+# $k$ ([chapter 6](06_dense_motion.ipynb), eq. 4) is
+# $\mathcal{T}_k(z) = p^S_k + J^S_k (J^D_k)^{-1} (z - p^D_k)$, and the deformation is
+# $\sum_k M_k(z)\, \mathcal{T}_k(z)$ with a softmax mask ($\sum_k M_k = 1$) and
 # $\mathcal{T}_0(z) = z$ for the background.
 #
-# * **Same keypoints** ($p^D = p^S$, $J^D = J^S$): every $\mathcal{T}_k$ is the identity, so the
-#   deformation is the identity *whatever the mask*: the generator must then decode the
-#   unwarped source features (times the occlusion map).
-# * **A global affine motion** of the keypoints, $p^D_k = A p^S_k + t$ and $J^D_k = A J^S_k$: every
-#   local motion collapses to the same backward affine map $A^{-1}(z - t)$, and the deformation
-#   is $M_0(z)\, z + (1 - M_0(z))\, A^{-1}(z - t)$: the network only decides, per position, how
-#   much "background" (no motion) to mix in. Sections 3-4 and the widget use such motions.
+# * **Same keypoints** ($p^D = p^S$, $J^D = J^S$): every $\mathcal{T}_k$ is the
+#   identity, so the deformation is the identity *whatever the mask*: the generator must
+#   then decode the unwarped source features (times the occlusion map).
+# * **A global affine motion** of the keypoints, $p^D_k = A p^S_k + t$ and
+#   $J^D_k = A J^S_k$: every local motion collapses to the same backward affine map
+#   $A^{-1}(z - t)$, and the deformation is $M_0(z)\, z + (1 - M_0(z))\, A^{-1}(z - t)$:
+#   the network only decides, per position, how much "background" (no motion) to mix in.
+#   Sections 7.3-7.4 and the widget use such motions.
 
 # %%
 z = sp.Matrix(sp.symbols("z_x z_y", real=True))
@@ -214,26 +248,33 @@ def local_motion(p_s, J_s, p_d, J_d):
 
 same = sp.simplify(local_motion(p_src, J_src, p_src, J_src))
 affine = sp.simplify(local_motion(p_src, J_src, A_sym * p_src + t_sym, A_sym * J_src))
-print("same keypoints:   T_k(z) =", list(same))
-print(
-    "affine keypoints: T_k(z) - A^-1 (z - t) =",
-    list(sp.simplify(affine - A_sym.inv() * (z - t_sym))),
+affine_residual = sp.simplify(affine - A_sym.inv() * (z - t_sym))
+show_equations(
+    [
+        (r"\mathcal{T}_k(z)\big|_{p^D = p^S,\ J^D = J^S}", same),
+        (
+            r"\mathcal{T}_k(z)\big|_{p^D = A p^S + t,\ J^D = A J^S} - A^{-1}(z - t)",
+            affine_residual,
+        ),
+    ]
 )
 assert same == z
-assert sp.simplify(affine - A_sym.inv() * (z - t_sym)) == sp.zeros(2, 1)
+assert affine_residual == sp.zeros(2, 1)
 M0 = sp.symbols("M_0", nonnegative=True)
-M_fg = sp.symbols(
-    "M_1:3", nonnegative=True
-)  # two foreground motions, sum of all masks = 1
+# Two foreground motions; the masks sum to 1.
+M_fg = sp.symbols("M_1:3", nonnegative=True)
 mix = M0 * z + sum((Mk * same for Mk in M_fg), sp.zeros(2, 1))
 assert sp.simplify(mix.subs(M0, 1 - sum(M_fg)) - z) == sp.zeros(2, 1)
-print("sum_k M_k T_k = z when every T_k = z and sum_k M_k = 1: True")
 
 # %% [markdown]
-# ## 2. Sizes, receptive fields and parameters
+# And with the masks summing to one, $\sum_k M_k \mathcal{T}_k(z) = z$ when every
+# $\mathcal{T}_k(z) = z$ (asserted above for a background and two foreground motions).
 #
-# The generator (`modules/generator.py`) is a Johnson-style encoder-decoder **without skip
-# connections** (a skip would carry unwarped source features straight to the output):
+# ## 7.2 Sizes, receptive fields and parameters
+#
+# The generator (the original's `modules/generator.py`) is a Johnson-style
+# encoder-decoder **without skip connections** (a skip would carry unwarped source
+# features straight to the output):
 #
 # | block | operation |
 # | --- | --- |
@@ -244,8 +285,9 @@ print("sum_k M_k T_k = z when every T_k = z and sum_k M_k = 1: True")
 # | `up_blocks[i]` | `UpBlock2d`: nearest $\times 2$, $3 \times 3$ conv, BN, ReLU |
 # | `final` | $7 \times 7$ conv (padding 3) to $C$ channels, sigmoid |
 #
-# Channels double at each down block, capped at `max_features`. A convolution with kernel $k$ and
-# padding $p$ maps a side $H$ to $H + 2p - k + 1$; the pool halves it (floor). With sympy, for an
+# (The blocks are those of [chapter 5](05_keypoints.ipynb).) Channels double at each
+# down block, capped at `max_features`. A convolution with kernel $k$ and padding $p$
+# maps a side $H$ to $H + 2p - k + 1$; the pool halves it (floor). With sympy, for an
 # image side $H = 2^{n_d} m$:
 
 # %%
@@ -283,37 +325,49 @@ def generator_sides(side, num_down, num_bottleneck):
 
 H_general = 2**ND * m_side
 sides = generator_sides(H_general, ND, NB)
-for name, side in sides:
-    print(
-        f"{name:>17}: {str(side):>4} -> {int(side.subs(m_side, SIZE // 2**ND)):>4} at H = {SIZE}"
-    )
+m_value = SIZE // 2**ND
+show_equations(
+    [
+        (
+            r"\texttt{" + name.replace("_", r"\_") + "}",
+            rf"{sp.latex(side)} \quad ({int(side.subs(m_side, m_value))}"
+            rf"\text{{ at }} H = {SIZE})",
+        )
+        for name, side in sides
+    ]
+)
 assert sides[-1][1] == H_general
 # The dense-motion network works at ceil(H * scale_factor) = ceil(H / 4) (chapter 6).
 motion_side = sp.ceiling(H_general * sp.Rational(1, 4))
 assert sp.simplify(motion_side - sides[ND + 1][1]) == 0
-print(
-    "motion resolution ceil(H/4) =",
+show_math(
+    r"\text{motion side } \lceil H/4 \rceil =",
     motion_side,
-    "== feature resolution: the warp needs no resize",
+    r"= \text{feature side: the warp needs no resize}",
 )
 
 # %% [markdown]
-# The output has the input's size only if $H$ is divisible by $2^{n_d} = 4$; the dense-motion
-# hourglass (chapter 6) adds its own condition, $H/4$ divisible by $2^{\text{num\_blocks}}$: 32 for
-# the tiny config, 128 for vox-256. Where the motion and feature sizes differ, `deform_input` and
-# the generator resize the deformation and the occlusion map bilinearly, as the original does.
+# The output has the input's size only if $H$ is divisible by $2^{n_d} = 4$; the
+# dense-motion hourglass ([chapter 6](06_dense_motion.ipynb)) adds its own condition,
+# $H/4$ divisible by $2^{\text{num\_blocks}}$: 32 for the tiny config, 128 for vox-256.
+# Where the motion and feature sizes differ, `deform_input` and the generator resize the
+# deformation and the occlusion map bilinearly, as the original does.
 #
-# **Receptive field of a feature pixel.** A layer with kernel $k$ adds $(k - 1)$ times the current
-# *jump* (distance in image pixels between neighbouring positions) to the receptive field; a
-# stride-2 pool doubles the jump. The encoder is $7 \times 7$, then per down block a $3 \times 3$
-# conv and a $2 \times 2$ pool:
+# **Receptive field of a feature pixel.** A layer with kernel $k$ adds $(k - 1)$ times
+# the current *jump* (distance in image pixels between neighbouring positions) to the
+# receptive field; a stride-2 pool doubles the jump. The encoder is $7 \times 7$, then
+# per down block a $3 \times 3$ conv and a $2 \times 2$ pool:
 
 # %%
 i_sym, nd_sym = sp.symbols("i n_d", nonnegative=True, integer=True)
 
 
 def receptive_field(layers):
-    """layers: (kernel, stride, padding) -> (field, jump, start) of output pixel 0 in input pixels."""
+    """(kernel, stride, padding) per layer -> (field, jump, start) of output pixel 0.
+
+    All three in input pixels: the field's width, the distance between neighbouring
+    outputs, and the first input pixel output 0 sees.
+    """
     field, jump, start = 1, 1, 0
     for kernel, stride, padding in layers:
         field += (kernel - 1) * jump
@@ -325,53 +379,54 @@ def receptive_field(layers):
 encoder_layers = [(7, 1, 3)] + [(3, 1, 1), (2, 2, 0)] * ND
 field, jump, start = receptive_field(encoder_layers)
 closed_form = 7 + sp.summation(3 * 2**i_sym, (i_sym, 0, nd_sym - 1))
+show_equations(
+    [
+        (r"\text{field}(n_d)", r"7 + \sum_{i=0}^{n_d - 1} 3 \cdot 2^i"),
+        ("", sp.simplify(closed_form)),
+        (r"\text{field}(2)", closed_form.subs(nd_sym, ND)),
+    ]
+)
 print(
-    "encoder receptive field, closed form:",
-    sp.simplify(closed_form),
-    "->",
-    closed_form.subs(nd_sym, ND),
-    "pixels; jump",
-    jump,
-    "; feature pixel i covers image pixels",
-    f"[{jump}i {start:+d}, {jump}i {start + field - 1:+d}]",
+    f"jump {jump}: feature pixel i covers image pixels "
+    f"[{jump}i {start:+d}, {jump}i {start + field - 1:+d}]"
 )
 assert field == closed_form.subs(nd_sym, ND) and jump == 2**ND
-
 # Centre of that field vs. the position the align_corners grid gives feature pixel i.
 h_sym = sp.symbols("h", positive=True, integer=True)
 centre = jump * i_sym + sp.Rational(2 * start + field - 1, 2)
 grid_position = i_sym * (jump * h_sym - 1) / (h_sym - 1)
 offset = sp.factor(sp.simplify(grid_position - centre))
-print(
-    "grid position - receptive-field centre =",
-    offset,
-    "pixels: from",
-    offset.subs(i_sym, 0),
-    "(i = 0) to",
-    sp.simplify(offset.subs(i_sym, h_sym - 1)),
-    "(i = h - 1)",
+show_equations(
+    [
+        (r"\text{grid position} - \text{field centre}", offset),
+        (r"\big|_{i = 0}", offset.subs(i_sym, 0)),
+        (r"\big|_{i = h - 1}", sp.simplify(offset.subs(i_sym, h_sym - 1))),
+    ]
 )
 bottleneck_field = 1 + 2 * 2 * NB
 print(
-    f"bottleneck: {NB} residual blocks of two 3x3 convs -> receptive field {bottleneck_field} feature pixels "
-    f"(vox-256, 6 blocks: {1 + 2 * 2 * 6})"
+    f"bottleneck: {NB} residual blocks of two 3x3 convs -> receptive field "
+    f"{bottleneck_field} feature pixels (vox-256, 6 blocks: {1 + 2 * 2 * 6})"
 )
 
 # %% [markdown]
-# So each warped feature describes a $16 \times 16$ patch of the source, and the bottleneck
-# mixes a $9 \times 9$ (vox-256: $25 \times 25$) neighbourhood of warped features: this context is
-# what lets the decoder inpaint an occluded region from its surroundings. The grid places feature
-# pixel $i$ at $i (H - 1)/(h - 1)$ while its receptive field is centred on $4i + 3/2$, up to
-# $\pm 1.5$ image pixels apart at the borders: a fixed offset (both frames go through the same
-# networks) that the weights absorb, like the heatmap stretch of chapter 5. Both fields are
-# checked with gradients in section 3.
+# So each warped feature describes a $16 \times 16$ patch of the source, and the
+# bottleneck mixes a $9 \times 9$ (vox-256: $25 \times 25$) neighbourhood of warped
+# features: this context is what lets the decoder inpaint an occluded region from its
+# surroundings. The grid places feature pixel $i$ at $i (H - 1)/(h - 1)$ while its
+# receptive field is centred on $4i + 3/2$, up to $\pm 1.5$ image pixels apart at the
+# borders: a fixed offset (both frames go through the same networks) that the weights
+# absorb, like the heatmap stretch of [chapter 5](05_keypoints.ipynb). Both fields are
+# checked with gradients in section 7.3.
 #
-# **Parameters.** A convolution has $k^2 C_{in} C_{out}$ weights and $C_{out}$ biases; a batch norm
-# has $\gamma, \beta$ (trained) and the running mean and variance (not trained), $4 C_{out}$ in
-# all, which Keras' `count_params()` includes.
+# **Parameters.** A convolution has $k^2 C_{in} C_{out}$ weights and $C_{out}$ biases; a
+# batch norm has $\gamma, \beta$ (trained) and the running mean and variance (not
+# trained), $4 C_{out}$ in all, which Keras' `count_params()` includes.
 
 # %%
-c_in, c_out, k_sym, c_sym = sp.symbols("C_in C_out k C", positive=True, integer=True)
+c_in, c_out, k_sym, c_sym = sp.symbols(
+    "C_{in} C_{out} k C", positive=True, integer=True
+)
 conv_params = k_sym**2 * c_in * c_out + c_out
 norm_params, norm_trainable = 4 * c_out, 2 * c_out
 conv_norm_block = conv_params + norm_params  # SameBlock2d, DownBlock2d, UpBlock2d
@@ -379,27 +434,25 @@ res_block = 2 * conv_params.subs(
     {c_in: c_sym, c_out: c_sym, k_sym: 3}
 ) + 2 * norm_params.subs(c_out, c_sym)
 res_block_trainable = res_block - 2 * 2 * c_sym
-print(
-    "conv + BN block:",
-    sp.factor(conv_norm_block),
-    "(trainable:",
-    sp.factor(conv_params + norm_trainable),
-    ")",
-)
-print(
-    "residual block :",
-    sp.expand(res_block),
-    "(trainable:",
-    sp.expand(res_block_trainable),
-    ")",
+show_equations(
+    [
+        (r"\text{conv + BN block}", sp.factor(conv_norm_block)),
+        (r"\quad\text{trainable}", sp.factor(conv_params + norm_trainable)),
+        (r"\text{residual block}", sp.expand(res_block)),
+        (r"\quad\text{trainable}", sp.expand(res_block_trainable)),
+    ]
 )
 
 
 def block_specs(
     num_channels, block_expansion, max_features, num_down_blocks, num_bottleneck_blocks
 ):
-    """(name, kind, C_in, C_out, k) of every block, as OcclusionAwareGenerator builds them."""
-    ch = lambda i: min(max_features, block_expansion * 2**i)  # noqa: E731
+    """(name, kind, C_in, C_out, k) of every block, as OcclusionAwareGenerator builds
+    them."""
+
+    def ch(i):
+        return min(max_features, block_expansion * 2**i)
+
     specs = [("first", "block", num_channels, block_expansion, 7)]
     specs += [
         (f"down_blocks_{i}", "block", ch(i), ch(i + 1), 3)
@@ -426,19 +479,19 @@ def block_specs(
 def formula(kind, cin, cout, k, trainable=False):
     if kind == "res":
         return int((res_block_trainable if trainable else res_block).subs(c_sym, cin))
-    expr = (
-        conv_params
-        if kind == "conv"
-        else (conv_params + norm_trainable if trainable else conv_norm_block)
-    )
+    if kind == "conv":
+        expr = conv_params
+    else:
+        expr = conv_params + norm_trainable if trainable else conv_norm_block
     return int(expr.subs({c_in: cin, c_out: cout, k_sym: k}))
 
 
 # %% [markdown]
-# Section 3 asserts these formulas block by block against the layers of the tiny generator. For
-# vox-256 we build the same blocks (without the dense-motion network) on a tiny input, since
-# their weights do not depend on the image size, and compare with the specification: the whole
-# generator has 45,575,391 trainable parameters, of which the dense-motion network has 37,730,268.
+# Section 7.3 asserts these formulas block by block against the layers of the tiny
+# generator. For vox-256 we build the same blocks (without the dense-motion network) on
+# a tiny input, since their weights do not depend on the image size, and compare with
+# the specification: the whole generator has 45,575,391 trainable parameters, of which
+# the dense-motion network has 37,730,268.
 
 # %%
 VOX = load_config("vox-256")
@@ -468,56 +521,62 @@ vox_trainable = sum(
 vox_formula = sum(
     formula(kind, cin, cout, k, trainable=True) for _, kind, cin, cout, k in vox_specs
 )
-print(
-    f"vox-256 encoder + bottleneck + decoder: formula {vox_formula:,} | built {vox_trainable:,} | "
-    f"spec 45,575,391 - 37,730,268 = {45_575_391 - 37_730_268:,} trainable"
+vox_res = sum(
+    formula(kind, cin, cout, k, trainable=True)
+    for _, kind, cin, cout, k in vox_specs
+    if kind == "res"
 )
-print(
-    f"  of which the 6 residual blocks: {sum(formula(k_, a_, b_, c_, True) for _, k_, a_, b_, c_ in vox_specs if k_ == 'res'):,}"
-)
+print("vox-256 encoder + bottleneck + decoder, trainable parameters:")
+print(f"  formula {vox_formula:,} | built {vox_trainable:,}")
+print(f"  spec 45,575,391 - 37,730,268 = {45_575_391 - 37_730_268:,}")
+print(f"  of which the 6 residual blocks: {vox_res:,}")
 assert vox_formula == vox_trainable == 45_575_391 - 37_730_268
 del vox_gen, h_vox, vox_layers
 
 # %% [markdown]
-# 90 % of the vox-256 generator's own parameters sit in the bottleneck, at the lowest resolution,
-# where they are cheap to run and see the widest context.
+# 90 % of the vox-256 generator's own parameters sit in the bottleneck, at the lowest
+# resolution, where they are cheap to run and see the widest context.
 #
-# ## 3. The generator, step by step
+# ## 7.3 The generator, step by step
 #
-# `OcclusionAwareGenerator.call`, `encode_source` and `deform_input` in
-# `fomm_tutorial/generator.py`:
+# `OcclusionAwareGenerator.encode_source`, `OcclusionAwareGenerator.call` and
+# `deform_input`, from
+# [`fomm_tutorial/generator.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/generator.py):
 
-# %%
-print(inspect.getsource(OcclusionAwareGenerator.encode_source))
-print(inspect.getsource(OcclusionAwareGenerator.call))
-print(inspect.getsource(deform_input))
+# %% tags=["remove-input"]
+show_source(
+    OcclusionAwareGenerator.encode_source, OcclusionAwareGenerator.call, deform_input
+)
 
 # %% [markdown]
 # Line by line:
 #
-# * `encode_source` runs `first` and the down blocks (the features $\xi$ of the paper) and
-#   keeps the source at the motion resolution for the dense-motion network; both depend on the
-#   source only (section 5 reuses them).
-# * `dense_motion_network` (chapter 6) returns the mask, the sparse deformed sources, the
-#   `deformation` $(B, h, w, 2)$ and the `occlusion_map` $(B, h, w, 1)$.
-# * `deform_input(out, deformation)` is `grid_sample` (bilinear, zeros, `align_corners=True`):
-#   the feature warp of section 1. It resizes the deformation first only if the sizes differ.
+# * `encode_source` runs `first` and the down blocks (the features $\xi$ of the paper)
+#   and keeps the source at the motion resolution for the dense-motion network; both
+#   depend on the source only (section 7.6 reuses them).
+# * `dense_motion_network` ([chapter 6](06_dense_motion.ipynb)) returns the mask, the
+#   sparse deformed sources, the `deformation` $(B, h, w, 2)$ and the `occlusion_map`
+#   $(B, h, w, 1)$.
+# * `deform_input(out, deformation)` is `grid_sample` (bilinear, zeros,
+#   `align_corners=True`): the feature warp of section 7.1. It resizes the deformation
+#   first only if the sizes differ.
 # * `out * occlusion_map` is eq. 8 (resized first only if the sizes differ).
-# * `deformed`, the *pixels* warped by the same deformation (upsampled to the image size), is
-#   returned for visualisation only: no loss uses it.
-# * bottleneck, up blocks, `final` and a sigmoid give the `prediction` in $[0, 1]$, in float32 for
-#   the losses even under mixed precision.
+# * `deformed`, the *pixels* warped by the same deformation (upsampled to the image
+#   size), is returned for visualisation only: no loss uses it.
+# * bottleneck, up blocks, `final` and a sigmoid give the `prediction` in $[0, 1]$, in
+#   float32 for the losses even under mixed precision.
 #
-# Now the network. Where the reference fixture is present we load the converted checkpoint
-# `vox-256-tiny-cpk.pth.tar` (random but non-trivial weights saved by the original PyTorch
-# code); elsewhere the same networks are built with their initial weights. The source is the
-# astronaut; the driving keypoints are the source's, moved by a global affine motion (a
-# rotation by 20 degrees, scale 1.1 and a shift), so section 1 tells us what the deformation must be.
+# Now the network. Where the reference fixture is present we load the converted
+# checkpoint `vox-256-tiny-cpk.pth.tar` (random but non-trivial weights saved by the
+# original PyTorch code); elsewhere the same networks are built with their initial
+# weights. The source is the astronaut; the driving keypoints are the source's, moved by
+# a global affine motion (a rotation by 20 degrees, scale 1.1 and a shift), so section
+# 7.1 tells us what the deformation must be.
 
 
 # %%
 def load_models():
-    """The fixture's converted networks, or freshly built ones where the fixture is absent."""
+    """The fixture's converted networks, or freshly built ones where it is absent."""
     if REFERENCE_DIR is not None:
         return load_original_checkpoint(
             REFERENCE_DIR / "vox-256-tiny-cpk.pth.tar", CONFIG
@@ -534,11 +593,13 @@ kp_source = kp_detector(source, training=False)
 
 
 def affine_driving(kp, angle=20.0, scale=1.1, shift=(0.15, 0.05)):
-    """Driving keypoints p_D = A p_S + t, J_D = A J_S: a global affine motion of the source keypoints."""
+    """Driving keypoints p_D = A p_S + t, J_D = A J_S: a global affine motion of p_S.
+
+    Returns the keypoint dict, A (2, 2) and t (2,).
+    """
     rad = np.deg2rad(angle)
-    A = (
-        scale * np.array([[np.cos(rad), -np.sin(rad)], [np.sin(rad), np.cos(rad)]])
-    ).astype(np.float32)
+    rotation = np.array([[np.cos(rad), -np.sin(rad)], [np.sin(rad), np.cos(rad)]])
+    A = (scale * rotation).astype(np.float32)
     t = np.asarray(shift, np.float32)
     value = tf.einsum("ij,bkj->bki", A, kp["value"]) + t
     jacobian = tf.einsum("ij,bkjl->bkil", A, kp["jacobian"])
@@ -597,15 +658,13 @@ steps = (
 for name, tensor in steps:
     print(f"{name:>22}: {tuple(tensor.shape)}")
 
-# The sides match the sympy table of section 2.
-table = dict((name, int(side.subs(m_side, SIZE // 2**ND))) for name, side in sides)
+# The sides match the sympy table of section 7.2.
+table = dict((name, int(side.subs(m_side, m_value))) for name, side in sides)
 for name, tensor in steps:
     if name in table:
         assert tensor.shape[1] == table[name], name
-assert (
-    occluded.shape[1] == table["warp x occlusion"]
-    and prediction.shape[1] == table["final"]
-)
+assert occluded.shape[1] == table["warp x occlusion"]
+assert prediction.shape[1] == table["final"]
 
 output = generator(source, kp_source=kp_source, kp_driving=kp_driving, training=False)
 for key, mine in [
@@ -618,7 +677,7 @@ for key, mine in [
 print("piecewise == generator(source, kp_source=..., kp_driving=...):", sorted(output))
 
 # %% [markdown]
-# Every block of the tiny generator against the parameter formulas of section 2
+# Every block of the tiny generator against the parameter formulas of section 7.2
 # (`count_params()` counts the batch-norm statistics too):
 
 # %%
@@ -632,30 +691,29 @@ tiny_layers = [
 ]
 print(f"{'block':>14} {'C_in':>5} {'C_out':>5} {'k':>2} {'formula':>8} {'built':>8}")
 for (name, kind, cin, cout, k), layer in zip(tiny_specs, tiny_layers):
+    expected = formula(kind, cin, cout, k)
     print(
-        f"{name:>14} {cin:>5} {cout:>5} {k:>2} {formula(kind, cin, cout, k):>8} {layer.count_params():>8}"
+        f"{name:>14} {cin:>5} {cout:>5} {k:>2} {expected:>8} {layer.count_params():>8}"
     )
-    assert formula(kind, cin, cout, k) == layer.count_params(), name
+    assert expected == layer.count_params(), name
 total_tiny = sum(layer.count_params() for layer in tiny_layers)
-print(
-    f"encoder + bottleneck + decoder: {total_tiny:,} | dense-motion network: "
-    f"{generator.dense_motion_network.count_params():,} | generator: {generator.count_params():,}"
-)
-assert (
-    total_tiny + generator.dense_motion_network.count_params()
-    == generator.count_params()
-)
+dense_params = generator.dense_motion_network.count_params()
+print(f"encoder + bottleneck + decoder: {total_tiny:,}")
+print(f"dense-motion network: {dense_params:,}")
+print(f"generator: {generator.count_params():,}")
+assert total_tiny + dense_params == generator.count_params()
 
 # %% [markdown]
-# And the receptive fields of section 2, measured: the gradient of one feature pixel (all
-# channels) with respect to the image is non-zero exactly on a $16 \times 16$ square starting at
-# $4i - 6$; the gradient of one bottleneck output with respect to its input is non-zero on a
-# $9 \times 9$ square of feature pixels.
+# And the receptive fields of section 7.2, measured: the gradient of one feature pixel
+# (all channels) with respect to the image is non-zero exactly on a $16 \times 16$
+# square starting at $4i - 6$; the gradient of one bottleneck output with respect to its
+# input is non-zero on a $9 \times 9$ square of feature pixels.
 
 
 # %%
 def support(gradient):
-    """Bounding box (first row, last row, first column, last column) of the non-zero gradient."""
+    """Bounding box (first row, last row, first column, last column) of a gradient's
+    non-zero entries."""
     rows = np.nonzero(np.abs(gradient).sum(axis=(1, 2)))[0]
     cols = np.nonzero(np.abs(gradient).sum(axis=(0, 2)))[0]
     return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
@@ -669,8 +727,8 @@ with tf.GradientTape() as tape:
 box = support(tape.gradient(picked, image_in).numpy()[0])
 expected_box = (jump * centre_px + start, jump * centre_px + start + field - 1) * 2
 print(
-    f"feature pixel ({centre_px}, {centre_px}) sees image rows {box[0]}-{box[1]}, columns {box[2]}-{box[3]}; "
-    f"predicted {expected_box[0]}-{expected_box[1]}"
+    f"feature pixel ({centre_px}, {centre_px}) sees image rows {box[0]}-{box[1]}, "
+    f"columns {box[2]}-{box[3]}; predicted {expected_box[0]}-{expected_box[1]}"
 )
 assert box == expected_box
 
@@ -682,142 +740,139 @@ with tf.GradientTape() as tape:
     picked = tf.reduce_sum(out[0, centre_px, centre_px])
 box = support(tape.gradient(picked, warped_in).numpy()[0])
 print(
-    f"bottleneck output ({centre_px}, {centre_px}) sees warped features {box[0]}-{box[1]} x {box[2]}-{box[3]}: "
+    f"bottleneck output ({centre_px}, {centre_px}) sees warped features "
+    f"{box[0]}-{box[1]} x {box[2]}-{box[3]}: "
     f"{box[1] - box[0] + 1} x {box[3] - box[2] + 1}"
 )
-assert (
-    box[1] - box[0] + 1 == bottleneck_field and box[3] - box[2] + 1 == bottleneck_field
-)
+assert box[1] - box[0] + 1 == bottleneck_field
+assert box[3] - box[2] + 1 == bottleneck_field
 
 # %% [markdown]
-# Section 1 predicted the deformation of a global affine motion: $M_0(z)\,z + (1 - M_0(z))\,
-# A^{-1}(z - t)$ with the background mask $M_0$. The network only chose $M_0$:
+# Section 7.1 predicted the deformation of a global affine motion:
+# $M_0(z)\,z + (1 - M_0(z))\, A^{-1}(z - t)$ with the background mask $M_0$. The network
+# only chose $M_0$:
 
 # %%
 grid = make_coordinate_grid(deformation.shape[1], deformation.shape[2]).numpy()
 m0 = dense["mask"].numpy()[0, :, :, :1]
 predicted = m0 * grid + (1 - m0) * ((grid - t) @ np.linalg.inv(A).T)
 err = np.abs(deformation.numpy()[0] - predicted).max()
+print(f"max |deformation - closed form| < 1e-5: {err < 1e-5}")
 print(
-    f"max |deformation - closed form| < 1e-5: {err < 1e-5}; background weight M_0: mean {m0.mean():.4f}, "
-    f"min {m0.min():.4f}, max {m0.max():.4f}"
+    f"background weight M_0: mean {m0.mean():.4f}, min {m0.min():.4f}, "
+    f"max {m0.max():.4f}"
 )
 assert err < 1e-5
 
 # %% [markdown]
-# ## 4. On a photograph
+# ## 7.4 On a photograph
 #
-# First row: the source with its keypoints (+) and the driving keypoints (x); the source
-# *pixels* warped by the deformation (`deformed`); the background weight $M_0$; the occlusion
-# map; the prediction. The networks are *untrained* (random weights saved by the original code),
-# so the mask, the occlusion map and above all the prediction carry no meaning yet; what is
-# meaningful is the geometry: `deformed` is the astronaut rotated, enlarged and shifted like the
-# keypoints, slightly pulled back towards the identity where $M_0$ is large, and black where the
-# deformation reads outside the source (zero padding). Chapter 10 shows a trained generator.
+# From left to right: the source $S$ with its keypoints $p^S$ (+) and the driving
+# keypoints $p^D$ (x); the source *pixels* warped by the deformation (`deformed`); the
+# background weight $M_0$; the occlusion map $\hat{\mathcal{O}}$; the prediction
+# $\hat{D}$. The networks here are *untrained* (random weights saved by the original
+# code), so the mask, the occlusion map and above all the prediction carry no meaning
+# yet; what is meaningful is the geometry: `deformed` is the astronaut rotated, enlarged
+# and shifted like the keypoints, slightly pulled back towards the identity where $M_0$
+# is large, and black where the deformation reads outside the source (zero padding).
+# Section 7.7 shows a trained generator.
 
-# %%
-COLOURS = plt.cm.gist_rainbow(np.linspace(0, 1, NUM_KP, endpoint=False))
+# %% tags=["hide-input"]
+OUTPUT_TITLES = [
+    r"$S$, $p^S$ (+), $p^D$ (x)",
+    r"deformed $S$",
+    r"mask $M_0$",
+    r"occlusion $\hat{\mathcal{O}}$",
+    r"prediction $\hat{D}$",
+]
 
 
-def to_pixels(coords, size):
-    """Normalised [-1, 1] coordinates -> pixel coordinates (align_corners=True convention)."""
-    return (np.asarray(coords) + 1) / 2 * (size - 1)
-
-
-def show_outputs(axes, out, kp_s, kp_d):
-    axes[0].imshow(source[0].numpy())
-    for k in range(NUM_KP):
-        axes[0].plot(
-            *to_pixels(kp_s["value"][0, k].numpy(), SIZE),
-            "+",
-            color=COLOURS[k],
-            ms=10,
-            mew=2,
-        )
-        axes[0].plot(
-            *to_pixels(kp_d["value"][0, k].numpy(), SIZE),
-            "x",
-            color=COLOURS[k],
-            ms=8,
-            mew=2,
-        )
+def show_outputs(out, kp_s, kp_d, image=None):
+    """One row: source with keypoints, deformed, M_0, occlusion map, prediction."""
+    image = source if image is None else image
+    fig, axes = panels(5)
+    axes[0].imshow(np.asarray(image[0]))
+    side = image.shape[1]
+    for kp, marker in ((kp_s, "+"), (kp_d, "x")):
+        columns, rows = kp_to_pixels(kp["value"][0].numpy(), side, side).T
+        colours = kp_colours(len(columns))
+        axes[0].scatter(columns, rows, c=colours, marker=marker, s=60, linewidths=2)
     axes[1].imshow(np.clip(out["deformed"][0].numpy(), 0, 1))
     axes[2].imshow(out["mask"][0, :, :, 0].numpy(), cmap="viridis", vmin=0, vmax=1)
-    axes[3].imshow(
-        out["occlusion_map"][0, :, :, 0].numpy(), cmap="gray", vmin=0, vmax=1
-    )
+    axes[3].imshow(out["occlusion_map"][0, :, :, 0], cmap="gray", vmin=0, vmax=1)
     axes[4].imshow(out["prediction"][0].numpy())
-    titles = [
-        "source, kp_source (+), kp_driving (x)",
-        "deformed (pixels)",
-        "background mask M_0",
-        "occlusion_map",
-        "prediction",
-    ]
-    for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=8)
-        ax.set_xticks([]), ax.set_yticks([])
+    for ax, title in zip(axes, OUTPUT_TITLES):
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
 
 
-fig, axes = plt.subplots(1, 5, figsize=(15, 3.4))
-show_outputs(axes, output, kp_source, kp_driving)
-plt.tight_layout()
+show_outputs(output, kp_source, kp_driving)
 plt.show()
 occ = output["occlusion_map"].numpy()
 print(f"occlusion_map: min {occ.min():.4f}, mean {occ.mean():.4f}, max {occ.max():.4f}")
 
 # %% [markdown]
-# The generator never warps these pixels: it warps the encoder's features. Below, the three
-# feature channels with the largest spread, before the warp, after it, and after the
-# multiplication by the occlusion map (one colour scale per channel, from 0 to the channel's
-# maximum). The warped channels
-# follow the same rotation, scale and shift as `deformed`, at a quarter of the resolution; the
-# zero padding outside the source is visible as the flat border.
+# The generator never warps these pixels: it warps the encoder's features. Below, the
+# three feature channels with the largest spread (one per column), before the warp
+# ($\xi$), after it ($f_w(\xi)$), and after the multiplication by the occlusion map
+# ($\hat{\mathcal{O}} \odot f_w(\xi)$), one colour scale per channel, from 0 to the
+# channel's maximum. The warped channels follow the same rotation, scale and shift as
+# `deformed`, at a quarter of the resolution; the zero padding outside the source is
+# visible as the flat border.
 
-# %%
+# %% tags=["hide-input"]
 feat_np, warped_np, occluded_np = (
     features.numpy()[0],
     warped.numpy()[0],
     occluded.numpy()[0],
 )
 channels = np.argsort(-feat_np.std(axis=(0, 1)))[:3]
-fig, axes = plt.subplots(3, 3, figsize=(8, 8))
-for col, c in enumerate(channels):
-    hi = feat_np[..., c].max()  # features are >= 0 (ReLU, then average pooling)
-    for row, (array, label) in enumerate(
-        [
-            (feat_np, "features"),
-            (warped_np, "warped"),
-            (occluded_np, "warped x occlusion"),
-        ]
-    ):
-        axes[row, col].imshow(array[..., c], cmap="magma", vmin=0, vmax=hi)
-        axes[row, col].set_title(f"{label}, channel {c}", fontsize=8)
-        axes[row, col].set_xticks([]), axes[row, col].set_yticks([])
-plt.tight_layout()
+stages = [
+    (feat_np, r"$\xi$"),
+    (warped_np, r"$f_w(\xi)$"),
+    (occluded_np, r"$\hat{\mathcal{O}} \odot f_w(\xi)$"),
+]
+fig, axes = panels(9, ncols=3, height=2.0)
+for row, (array, label) in enumerate(stages):
+    for col, c in enumerate(channels):
+        # Features are >= 0 (ReLU, then average pooling).
+        hi = feat_np[..., c].max()
+        ax = axes[3 * row + col]
+        ax.imshow(array[..., c], cmap="magma", vmin=0, vmax=hi)
+        ax.set_title(f"{label}, channel {c}")
+        ax.set_xticks([])
+        ax.set_yticks([])
 plt.show()
 
 # %% [markdown]
-# ## 5. Same keypoints: the identity
+# ## 7.5 Same keypoints: the identity
 #
-# With `kp_driving = kp_source`, section 1 says the deformation is the identity grid whatever the
-# mask, so the warped features are the source features (exactly: section 1's identity grid reads
-# pixel centres). The `deformed` image is *almost* the source: `deform_input` first upsamples the
-# $h \times w$ deformation to $H \times W$ with `F.interpolate(bilinear)` (`align_corners=False`,
-# `tf.image.resize`), as the original does, and that upsampling does not preserve a grid built
-# with corners aligned. Output pixel $i$ reads the upsampled grid at source index
+# With `kp_driving = kp_source`, section 7.1 says the deformation is the identity grid
+# whatever the mask, so the warped features are the source features (exactly: section
+# 7.1's identity grid reads pixel centres). The `deformed` image is *almost* the source:
+# `deform_input` first upsamples the $h \times w$ deformation to $H \times W$ with
+# `F.interpolate(bilinear)` (`align_corners=False`, `tf.image.resize`), as the original
+# does, and that upsampling does not preserve a grid built with corners aligned. Output
+# pixel $i$ reads the upsampled grid at source index
 # $\mathrm{clip}\big((i + \tfrac12) \tfrac{h}{H} - \tfrac12, 0, h - 1\big)$, which
-# `grid_sample` turns into the image position $u(i)$ below:
+# `grid_sample` turns into the image position $u(i)$; away from the clipped borders:
 
 # %%
 i_px = sp.symbols("i", nonnegative=True)
 H_img, h_mot = sp.symbols("H h", positive=True)
-index = (i_px + sp.Rational(1, 2)) * h_mot / H_img - sp.Rational(
-    1, 2
-)  # before clipping
+index = (i_px + sp.Rational(1, 2)) * h_mot / H_img - sp.Rational(1, 2)  # unclipped
 u_of_i = index * (H_img - 1) / (h_mot - 1)  # grid value -> image pixel
 shift_px = sp.simplify(u_of_i - i_px)
-print("u(i) - i (interior pixels) =", sp.factor(shift_px))
+shift_readable = r"-\frac{(H - h)(H - 2i - 1)}{2H(h - 1)}"
+show_math("u(i) - i", "=", shift_readable)
+assert (
+    sp.simplify(
+        shift_px + (H_img - h_mot) * (H_img - 2 * i_px - 1) / (2 * H_img * (h_mot - 1))
+    )
+    == 0
+)
 h_m = deformation.shape[1]
 u_fn = sp.lambdify(
     i_px,
@@ -826,9 +881,8 @@ u_fn = sp.lambdify(
     / (h_m - 1),
 )
 positions = np.array([float(u_fn(i)) for i in range(SIZE)])
-print(
-    f"H = {SIZE}, h = {h_m}: |u(i) - i| up to {np.abs(positions - np.arange(SIZE)).max():.4f} pixels"
-)
+max_shift = np.abs(positions - np.arange(SIZE)).max()
+print(f"H = {SIZE}, h = {h_m}: |u(i) - i| up to {max_shift:.4f} pixels")
 
 # %%
 kp_same = {key: tf.identity(value) for key, value in kp_source.items()}
@@ -837,40 +891,40 @@ identity_err = np.abs(same_out["deformation"].numpy()[0] - grid).max()
 feature_err = np.abs(
     deform_input(features, same_out["deformation"]).numpy() - features.numpy()
 ).max()
-resampled_grid = np.stack(
-    np.meshgrid(2 * positions / (SIZE - 1) - 1, 2 * positions / (SIZE - 1) - 1), axis=-1
-)
-expected_deformed = grid_sample(source, resampled_grid[None].astype(np.float32)).numpy()
-deformed_err = np.abs(same_out["deformed"].numpy() - expected_deformed).max()
+resampled_axis = 2 * positions / (SIZE - 1) - 1
+resampled_grid = np.stack(np.meshgrid(resampled_axis, resampled_axis), axis=-1)
+expected_deformed = grid_sample(source, resampled_grid[None].astype(np.float32))
+deformed_err = np.abs(same_out["deformed"].numpy() - expected_deformed.numpy()).max()
+mean_change = np.abs(same_out["deformed"].numpy() - source.numpy()).mean()
 print(f"max |deformation - identity grid| < 1e-5: {identity_err < 1e-5}")
 print(f"max |warped features - features| < 1e-5: {feature_err < 1e-5}")
-print(
-    f"deformed == source sampled at u(i) (1e-4): {deformed_err < 1e-4}; "
-    f"mean |deformed - source| = {np.abs(same_out['deformed'].numpy() - source.numpy()).mean():.4f}"
-)
+print(f"deformed == source sampled at u(i) (1e-4): {deformed_err < 1e-4}")
+print(f"mean |deformed - source| = {mean_change:.4f}")
 assert identity_err < 1e-5 and feature_err < 1e-5 and deformed_err < 1e-4
 
-fig, axes = plt.subplots(1, 5, figsize=(15, 3.4))
-show_outputs(axes, same_out, kp_source, kp_same)
-plt.tight_layout()
+show_outputs(same_out, kp_source, kp_same)
 plt.show()
 
 # %% [markdown]
-# The offset is at most about one and a half image pixels, largest near the borders: invisible
-# in `deformed`, and harmless since no loss uses it. The prediction is *not* the source: an
-# untrained decoder has learned nothing; reconstructing the source from its own features is
-# exactly what training (chapters 8-9) teaches it.
+# The offset is at most about one and a half image pixels, largest near the borders:
+# invisible in `deformed`, and harmless since no loss uses it. The prediction is *not*
+# the source: an untrained decoder has learned nothing; reconstructing the source from
+# its own features is exactly what training ([chapters 8](08_losses.ipynb) and
+# [9](09_training_loop.ipynb)) teaches it.
 #
-# ## 6. One source, many driving frames
+# ## 7.6 One source, many driving frames
 #
-# To animate, the same source is warped for every frame of a driving video. Its features and its
-# downsampled copy do not depend on the driving keypoints, so `encode_source` computes them once
-# and `source_features=` reuses them. When the source has batch 1 and the motions batch $B$,
-# `warp_shared_source` stacks the $B$ grids along the height into one $(1, B h, w, 2)$ grid and
-# samples the single source once, instead of copying it $B$ times.
+# To animate, the same source is warped for every frame of a driving video. Its features
+# and its downsampled copy do not depend on the driving keypoints, so `encode_source`
+# computes them once and `source_features=` reuses them. When the source has batch 1 and
+# the motions batch $B$, `warp_shared_source` stacks the $B$ grids along the height into
+# one $(1, B h, w, 2)$ grid and samples the single source once, instead of copying it
+# $B$ times:
+
+# %% tags=["remove-input"]
+show_source(warp_shared_source)
 
 # %%
-print(inspect.getsource(warp_shared_source))
 angles = [-20.0, 0.0, 20.0]
 kp_batch = [
     affine_driving(kp_source, angle=ang, scale=1.0, shift=(0.0, 0.0))[0]
@@ -893,11 +947,12 @@ copied = generator(
 )
 print("encoded source:", {key: tuple(value.shape) for key, value in encoded.items()})
 for key in ("deformation", "occlusion_map", "deformed", "prediction"):
+    diff = np.abs(shared[key].numpy() - copied[key].numpy()).max()
     print(
-        f"{key:>14}: {tuple(shared[key].shape)}, max |shared - copied| < 1e-6: "
-        f"{np.abs(shared[key].numpy() - copied[key].numpy()).max() < 1e-6}"
+        f"{key:>14}: {tuple(shared[key].shape)}, "
+        f"max |shared - copied| < 1e-6: {diff < 1e-6}"
     )
-    assert np.abs(shared[key].numpy() - copied[key].numpy()).max() < 1e-6, key
+    assert diff < 1e-6, key
 stacked = warp_shared_source(encoded["features"], shared["deformation"])
 repeated = grid_sample(
     tf.repeat(encoded["features"], len(angles), axis=0), shared["deformation"]
@@ -905,35 +960,38 @@ repeated = grid_sample(
 assert np.abs(stacked.numpy() - repeated.numpy()).max() < 1e-6
 print("warp_shared_source == grid_sample of the repeated features: True")
 
-fig, axes = plt.subplots(1, len(angles), figsize=(9, 3.2))
-for ax, ang, image in zip(axes, angles, shared["deformed"].numpy()):
-    ax.imshow(np.clip(image, 0, 1))
-    ax.set_title(f"deformed, kp_driving rotated {ang:+.0f} deg", fontsize=8)
-    ax.set_xticks([]), ax.set_yticks([])
-plt.tight_layout()
+image_grid(
+    shared["deformed"].numpy(),
+    [f"deformed, $p^D$ rotated {ang:+.0f}°" for ang in angles],
+)
 plt.show()
 
 # %% [markdown]
-# ## 7. Checks
+# ## 7.8 Checks
 #
-# Closed forms that always run (sections 1-6 asserted the derivations already):
+# Closed forms that always run (sections 7.1-7.6 asserted the derivations already):
 #
-# * `deform_input` is the NumPy bilinear backward warp of section 1 (`align_corners=True`, zero
-#   outside), on the features and a random smooth deformation that also reads outside the map;
-# * the occlusion product is eq. 8 and the rest of the generator is a function of it alone: the
-#   same decoder applied to `warped * occlusion_map` gives the prediction;
+# * `deform_input` is the NumPy bilinear backward warp of section 7.1
+#   (`align_corners=True`, zero outside), on the features and a random smooth
+#   deformation that also reads outside the map;
+# * the occlusion product is eq. 8 and the rest of the generator is a function of it
+#   alone: the same decoder applied to `warped * occlusion_map` gives the prediction;
 #
-# and, where the fixture is present, the generator's outputs for the fixture's source and
-# keypoints against those the original PyTorch code computed. The README expects "about
-# $10^{-5}$" for images: `mask`, `occlusion_map` and `prediction` agree within $10^{-5}$;
-# `sparse_deformed` and `deformed` sample an image at positions computed in float32, whose
-# rounding ($\sim 10^{-7}$) is multiplied by the image gradient (the fixture's source is noise,
-# up to $\sim 64$ per unit of position), so they get $5 \times 10^{-5}$, as in `tests/test_parity.py`.
+# and, where the fixture is present, the generator's outputs for the fixture's source
+# and keypoints against those the original PyTorch code computed. The fixture's README
+# expects "about $10^{-5}$" for images: `mask`, `occlusion_map` and `prediction` agree
+# within $10^{-5}$; `sparse_deformed` and `deformed` sample an image at positions
+# computed in float32, whose rounding ($\sim 10^{-7}$) is multiplied by the image
+# gradient (the fixture's source is noise, up to $\sim 64$ per unit of position), so
+# they get $5 \times 10^{-5}$, as in `tests/test_parity.py`.
 
 
 # %%
 def numpy_backward_warp(feature_map, sampling_grid):
-    """Bilinear backward warp, align_corners=True, zeros outside: (h, w, C), (h', w', 2) -> (h', w', C)."""
+    """Bilinear backward warp, align_corners=True, zeros outside.
+
+    (h, w, C) features, (h', w', 2) grid -> (h', w', C).
+    """
     h, w, _ = feature_map.shape
     px = (sampling_grid[..., 0] + 1) / 2 * (w - 1)
     py = (sampling_grid[..., 1] + 1) / 2 * (h - 1)
@@ -950,7 +1008,8 @@ def numpy_backward_warp(feature_map, sampling_grid):
     return result
 
 
-# (a) the feature warp against NumPy, on a random smooth deformation reaching outside [-1, 1]
+# (a) the feature warp against NumPy, on a random smooth deformation reaching outside
+# [-1, 1]
 rng = np.random.default_rng(0)
 coarse = rng.normal(scale=0.3, size=(1, 4, 4, 2)).astype(np.float32)
 random_deformation = grid[None] * 1.1 + tf.image.resize(coarse, grid.shape[:2]).numpy()
@@ -958,13 +1017,14 @@ ours = deform_input(features, tf.constant(random_deformation)).numpy()[0]
 reference_warp = numpy_backward_warp(
     features.numpy()[0].astype(np.float64), random_deformation[0].astype(np.float64)
 )
-print(
-    f"positions outside the map: {100 * (np.abs(random_deformation) > 1).any(-1).mean():.2f} %; "
-    f"max |deform_input - NumPy| < 1e-5: {np.abs(ours - reference_warp).max() < 1e-5}"
-)
-assert np.abs(ours - reference_warp).max() < 1e-5
+outside = 100 * (np.abs(random_deformation) > 1).any(-1).mean()
+warp_ok = np.abs(ours - reference_warp).max() < 1e-5
+print(f"positions outside the map: {outside:.2f} %")
+print(f"max |deform_input - NumPy| < 1e-5: {warp_ok}")
+assert warp_ok
 
-# (b) eq. 8: the prediction is the decoder applied to warped features times the occlusion map
+# (b) eq. 8: the prediction is the decoder applied to warped features times the
+# occlusion map
 decoded = occluded
 for block in generator.bottleneck + generator.up_blocks:
     decoded = block(decoded, training=False)
@@ -1000,35 +1060,57 @@ if REFERENCE_DIR is not None:
         err = np.abs(fixture_out[key].numpy() - ref[f"generator/{key}"]).max()
         assert err < atol, (key, err)
         print(
-            f"generator/{key} {tuple(fixture_out[key].shape)}: max |TF - PyTorch| < {atol:.0e}: True"
+            f"generator/{key} {tuple(fixture_out[key].shape)}: "
+            f"max |TF - PyTorch| < {atol:.0e}: True"
         )
 else:
     print("reference fixture absent: parity check skipped")
 
 # %% [markdown]
-# ## 8. Widget: move the driving keypoints
+# ## 7.9 Widget: move the driving keypoints
 #
-# Rotate, scale and shift the driving keypoints (a global affine motion of the source keypoints,
-# section 1) and watch the deformed source, the background mask, the occlusion map and the
-# prediction. With angle 0, scale 1 and no shift you get section 5's identity. Large motions read
-# outside the source: `deformed` turns black there, and a trained occlusion map would turn dark
-# to tell the decoder to inpaint.
+# Rotate, scale and shift the driving keypoints (a global affine motion of the source
+# keypoints, section 7.1) and watch the deformed source, the background mask, the
+# occlusion map and the prediction of the untrained network of sections 7.3-7.6. With
+# angle 0, scale 1 and no shift you get section 7.5's identity. Large motions read
+# outside the source: `deformed` turns black there, and a trained occlusion map would
+# turn dark to tell the decoder to inpaint. The figure shows the main parameter, the
+# angle, at four settings (scale 1.1, shift (0.15, 0.05)): the deformed source (top) and
+# the background weight $M_0$ (bottom).
+
+# %% tags=["hide-input"]
+WIDGET_ANGLES = [-40.0, -10.0, 20.0, 50.0]
+fig, axes = panels(2 * len(WIDGET_ANGLES), ncols=len(WIDGET_ANGLES))
+for col, angle in enumerate(WIDGET_ANGLES):
+    kp_d, _, _ = affine_driving(kp_source, angle=angle)
+    out = generator(source, kp_source=kp_source, kp_driving=kp_d, training=False)
+    top, bottom = axes[col], axes[len(WIDGET_ANGLES) + col]
+    top.imshow(np.clip(out["deformed"][0].numpy(), 0, 1))
+    top.set_title(f"deformed, {angle:+.0f}°")
+    bottom.imshow(out["mask"][0, :, :, 0].numpy(), cmap="viridis", vmin=0, vmax=1)
+    bottom.set_title(f"$M_0$, {angle:+.0f}°")
+    for ax in (top, bottom):
+        ax.set_xticks([])
+        ax.set_yticks([])
+plt.show()
+
+# %% [markdown]
+# > **Live widget.** The figure above shows a few settings; run the notebook (Colab
+# > button
+# > at the top, or Jupyter) to move the slider.
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def show_generator(angle=20.0, scale=1.1, shift_x=0.15, shift_y=0.05):
     kp_d, _, _ = affine_driving(
         kp_source, angle=angle, scale=scale, shift=(shift_x, shift_y)
     )
     out = generator(source, kp_source=kp_source, kp_driving=kp_d, training=False)
-    fig, axes = plt.subplots(1, 5, figsize=(15, 3.4))
-    show_outputs(axes, out, kp_source, kp_d)
-    plt.tight_layout()
+    show_outputs(out, kp_source, kp_d)
     plt.show()
 
 
-interact(
+_ = interact(
     show_generator,
     angle=FloatSlider(value=20.0, min=-60.0, max=60.0, step=5.0),
     scale=FloatSlider(value=1.1, min=0.6, max=1.6, step=0.05),
@@ -1039,22 +1121,43 @@ interact(
 # %% [markdown]
 # ## Summary
 #
-# * The generator encodes the source ($7 \times 7$ `SameBlock2d`, two `DownBlock2d`: a quarter of
-#   the resolution, $16 \times 16$-pixel receptive fields), **warps the features** with the dense
-#   deformation (bilinear `grid_sample`, `align_corners=True`, zeros outside), multiplies them
-#   by the **occlusion map** (eq. 8), and decodes them (residual bottleneck, two `UpBlock2d`,
-#   $7 \times 7$ conv, sigmoid) without skip connections.
-# * The warp is linear in the features, the same for every channel, and differentiable in the
-#   sampling positions ($\frac{w-1}{2}(F_{n+1} - F_n)$): the route by which the losses train the
-#   motion and the keypoints. The occlusion map scales that route and tells the decoder where
-#   to inpaint.
-# * Equal keypoints give the identity deformation, a global affine motion of the keypoints gives
-#   $M_0 z + (1 - M_0) A^{-1}(z - t)$; both are asserted. `deformed` (pixels, visualisation only)
-#   is off by up to 1.5 pixels even for the identity, because the original upsamples a
-#   corner-aligned grid with `align_corners=False`.
+# * The generator encodes the source ($7 \times 7$ `SameBlock2d`, two `DownBlock2d`: a
+#   quarter of the resolution, $16 \times 16$-pixel receptive fields), **warps the
+#   features** with the dense deformation (bilinear `grid_sample`, `align_corners=True`,
+#   zeros outside), multiplies them by the **occlusion map** (eq. 8), and decodes them
+#   (residual bottleneck, two `UpBlock2d`, $7 \times 7$ conv, sigmoid) without skip
+#   connections.
+# * The warp is linear in the features, the same for every channel, and differentiable
+#   in the sampling positions ($\frac{w-1}{2}(F_{n+1} - F_n)$): the route by which the
+#   losses train the motion and the keypoints. The occlusion map scales that route and
+#   tells the decoder where to inpaint.
+# * Equal keypoints give the identity deformation, a global affine motion of the
+#   keypoints gives $M_0 z + (1 - M_0) A^{-1}(z - t)$; both are asserted. `deformed`
+#   (pixels, visualisation only) is off by up to 1.5 pixels even for the identity,
+#   because the original upsamples a corner-aligned grid with `align_corners=False`.
 # * Sizes, receptive fields and parameter counts follow closed forms (vox-256: 7,845,123
-#   trainable parameters outside the dense-motion network, 90 % in the bottleneck); the port
-#   reproduces the original's outputs on the reference fixture within $10^{-5}$
+#   trainable parameters outside the dense-motion network, 90 % in the bottleneck); the
+#   port reproduces the original's outputs on the reference fixture within $10^{-5}$
 #   ($5 \times 10^{-5}$ for sampled images).
+# * Trained, the same code reconstructs sprites it never saw (section 7.7): the warped
+#   features carry the parts to their new places and the occlusion map marks where the
+#   decoder has to fill in.
 #
-# Next, chapter 8 defines the losses that train the keypoint detector and the generator together.
+# Next, [chapter 8](08_losses.ipynb) defines the losses that train the keypoint detector
+# and the generator together.
+#
+# ## Exercises
+#
+# 1. Use `receptive_field` to compute the receptive field of a feature pixel for
+#    `num_down_blocks = 3`, and check the closed form $3 \cdot 2^{n_d} + 4$. Then
+#    measure it with the gradient of section 7.3 on a generator built with that setting.
+# 2. Count, with `formula` and `block_specs`, the trainable parameters of the vox-256
+#    generator's own blocks if `max_features` were 1024 instead of 512. Which blocks
+#    change?
+# 3. In section 7.7, replace the occlusion map by ones (run the bottleneck, up blocks
+#    and `final` on the warped features directly, as check (b) of section 7.8 does).
+#    Where does the prediction get worse, and why there?
+# 4. Warp pixels instead of features: encode the `deformed` image and decode its
+#    features without a warp. Compare with the feature warp where `deformed` is black
+#    (outside the source): what can each version put there, given the receptive fields
+#    of section 7.2?
