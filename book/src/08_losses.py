@@ -1,20 +1,30 @@
 # %% [markdown]
 # # 8. Losses: what trains the keypoints, the Jacobians and the generator
 #
-# FOMM has no labels: nobody tells it where the keypoints are. Everything is learned from
-# reconstructing the driving frame $D$ from the source frame $S$. Four kinds of loss do it:
+# FOMM has no labels: nobody tells it where the keypoints are. Everything is learned
+# from reconstructing the driving frame $D$ from the source frame $S$ (section 3.4 of
+# the [paper](https://arxiv.org/abs/2003.00196)). Four kinds of loss do it:
 #
-# 1. a **perceptual** reconstruction loss: distances between VGG19 features of the prediction
-#    and of $D$, at four resolutions of an **image pyramid** (20 terms);
-# 2. an optional **LSGAN** loss with a multi-scale discriminator, plus **feature matching**;
-# 3. two **equivariance** losses: the keypoints of a randomly warped frame must move with the
-#    warp (positions), and their Jacobians must transform by the warp's Jacobian.
+# 1. a **perceptual** reconstruction loss: distances between VGG19 features of the
+#    prediction and of $D$, at four resolutions of an **image pyramid** (20 terms);
+# 2. an optional **LSGAN** loss with a multi-scale discriminator, plus **feature
+#    matching**;
+# 3. two **equivariance** losses: the keypoints of a randomly warped frame must move
+#    with the warp (positions), and their Jacobians must transform by the warp's
+#    Jacobian.
 #
-# Everything below is imported from `fomm_tutorial.losses`; the chapter explains it and checks
-# it: the closed-form Jacobian of the random thin-plate-spline (TPS) warp against autodiff, and
-# (when the reference fixture is present) every loss value against the original PyTorch code.
+# Everything below is imported from
+# [`fomm_tutorial/losses.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/losses.py)
+# (the original's
+# [`modules/model.py`](https://github.com/AliaksandrSiarohin/first-order-model/blob/master/modules/model.py));
+# the chapter explains it and checks it: the closed-form Jacobian of the random
+# thin-plate-spline (TPS) warp against autodiff, and (when the reference fixture is
+# present) every loss value against the original PyTorch code. The keypoints and
+# Jacobians are those of [chapter 5](05_keypoints.ipynb), the prediction that of the
+# generator of [chapter 7](07_generator.ipynb); [chapter 9](09_training_loop.ipynb) puts
+# the losses in the training loop.
 
-# %%
+# %% tags=["hide-input"]
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
 
@@ -28,9 +38,7 @@ if "google.colab" in sys.modules:
         check=True,
     )
 
-# %%
-import inspect
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
@@ -38,19 +46,43 @@ from ipywidgets import FloatSlider, interact
 from skimage import data as skdata
 from skimage.transform import resize
 
+from fomm_tutorial.display import (
+    image_grid,
+    panels,
+    show_equations,
+    show_math,
+    show_source,
+    use_book_style,
+)
 from fomm_tutorial.runtime import quiet_stderr
 
-# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
-# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's
+# stderr, whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr
+# silenced.
 with quiet_stderr():
     import tensorflow as tf
     from fomm_tutorial.runtime import configure
-    from fomm_tutorial import losses as L
+    from fomm_tutorial.checkpoint import load_original_checkpoint
+    from fomm_tutorial.config import load_config
+    from fomm_tutorial.losses import (
+        DiscriminatorFullModel,
+        GeneratorFullModel,
+        ImagePyramid,
+        ReconstructionFullModel,
+        Transform,
+        Vgg19,
+        discriminator_gan_loss,
+        equivariance_jacobian_loss,
+        equivariance_value_loss,
+        feature_matching_loss,
+        generator_gan_loss,
+        perceptual_loss,
+    )
     from fomm_tutorial.reference import find_reference_dir
 
     rt = configure(seed=0)
     tf.zeros(1) + 1
-
+use_book_style()
 
 # %%
 # Parameters: image size of the demonstrations (the full model trains at 256).
@@ -59,121 +91,125 @@ SCALES = [1, 0.5, 0.25, 0.125]  # train_params['scales'] of every published conf
 print("device:", rt.device, "| size:", SIZE)
 
 # %% [markdown]
-# ## 1. The image pyramid
+# ## 8.1 The image pyramid
 #
-# The reconstruction is compared at 4 resolutions. Each level is the anti-aliased downsampling of
-# the blocks chapter (Gaussian blur with $\sigma = (1/s - 1)/2$, zero padding, keep every
-# $1/s$-th pixel). Keys are `prediction_<str(scale)>`, exactly as the original (the discriminator
-# looks its inputs up by these names).
+# The reconstruction is compared at 4 resolutions. Each level is the anti-aliased
+# downsampling of [chapter 5](05_keypoints.ipynb)'s `AntiAliasInterpolation2d` (Gaussian
+# blur with $\sigma = (1/s - 1)/2$, zero padding, keep every $1/s$-th pixel). Keys are
+# `prediction_<str(scale)>`, exactly as the original (the discriminator looks its inputs
+# up by these names).
 
-# %%
-print(inspect.getsource(L.ImagePyramid))
+# %% tags=["remove-input"]
+show_source(ImagePyramid)
 
 # %%
 astronaut = resize(skdata.astronaut(), (SIZE, SIZE), anti_aliasing=True).astype(
     np.float32
 )
 image = tf.constant(astronaut[None])
-pyramid = L.ImagePyramid(SCALES, 3)(image)
+pyramid = ImagePyramid(SCALES, 3)(image)
 for key, level in pyramid.items():
     print(f"{key:18s} {tuple(level.shape)}")
-fig, axes = plt.subplots(1, 4, figsize=(12, 3))
-for ax, (key, level) in zip(axes, pyramid.items()):
-    ax.imshow(np.clip(level[0].numpy(), 0, 1))
-    ax.set_title(key)
-    ax.axis("off")
+image_grid(
+    [level[0].numpy() for level in pyramid.values()],
+    [f"{key}: {level.shape[1]} px" for key, level in pyramid.items()],
+)
 plt.show()
 
 # %% [markdown]
-# ## 2. The VGG19 perceptual loss
+# ## 8.2 The VGG19 perceptual loss
 #
 # $$\mathcal{L}_{rec} = \sum_{s\in\text{scales}} \sum_{i=1}^{5} w_i\,
 # \operatorname{mean}\big|N_i(\hat D_s) - N_i(D_s)\big|$$
 #
-# where $N_i$ are the `relu1_1 ... relu5_1` activations of an ImageNet VGG19 (torchvision weights,
-# input normalised with the ImageNet mean/std), frozen. The real branch is wrapped in
-# `tf.stop_gradient` (the original `.detach()`). The weights are `[10] * 5`, so one loss value is
-# a sum of 20 terms, with no averaging over scales.
+# where $N_i$ are the `relu1_1 ... relu5_1` activations of an ImageNet VGG19
+# (torchvision weights, input normalised with the ImageNet mean/std), frozen. The real
+# branch is wrapped in `tf.stop_gradient` (the original `.detach()`). The weights are
+# `[10] * 5`, so one loss value is a sum of 20 terms, with no averaging over scales.
 #
-# **Weights.** `Vgg19.from_file(path)` reads torchvision-layout arrays (`.npz`, or a torch `.pth`);
-# `Vgg19.default()` uses `$FOMM_VGG19_WEIGHTS`, else downloads `keras.applications.VGG19` --
-# Caffe-converted weights, a *different* network (BGR, 0-255 inputs): fine for training, not for
-# parity with the original. Here we use the fixture's torchvision weights when present.
+# **Weights.** `Vgg19.from_file(path)` reads torchvision-layout arrays (`.npz`, or a
+# torch `.pth`); `Vgg19.default()` looks for `$FOMM_VGG19_WEIGHTS`, then torchvision's
+# weights, then `keras.applications.VGG19`: Caffe-converted weights, a *different*
+# network (BGR, 0-255 inputs), fine for training, not for parity with the original. Here
+# we use the fixture's torchvision weights when present.
 
-# %%
-print(inspect.getsource(L.perceptual_loss))
+# %% tags=["remove-input"]
+show_source(perceptual_loss)
 
 # %%
 reference_dir = find_reference_dir()
 vgg = None
 if reference_dir is not None:
-    vgg = L.Vgg19.from_file(reference_dir / "vox-256-tiny-vgg19.npz")
+    vgg = Vgg19.from_file(reference_dir / "vox-256-tiny-vgg19.npz")
 else:
     try:
-        vgg = L.Vgg19.default()
+        vgg = Vgg19.default()
     except FileNotFoundError as exc:
         print("no VGG19 weights here:", str(exc).split(".")[0])
 if vgg is not None:
-    for name, f in zip(
-        ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], vgg(image)
-    ):
+    layer_names = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    for name, f in zip(layer_names, vgg(image)):
         print(f"{name}: {tuple(f.shape)}")
 
 # %% [markdown]
-# The loss grows with the misalignment of the two images: shift the astronaut by a few pixels.
+# The loss grows with the misalignment of the two images: shift the astronaut by a few
+# pixels.
 
 # %%
 if vgg is not None:
-    pyr_real = L.ImagePyramid(SCALES, 3)(image)
+    pyr_real = ImagePyramid(SCALES, 3)(image)
     shifts = [0, 1, 2, 4, 8]
     values = []
     for d in shifts:
         shifted = tf.roll(image, shift=d, axis=2)
-        pyr_gen = L.ImagePyramid(SCALES, 3)(shifted)
-        values.append(
-            float(L.perceptual_loss(vgg, pyr_gen, pyr_real, SCALES, [10] * 5))
-        )
+        pyr_gen = ImagePyramid(SCALES, 3)(shifted)
+        values.append(float(perceptual_loss(vgg, pyr_gen, pyr_real, SCALES, [10] * 5)))
     for d, v in zip(shifts, values):
         print(f"shift {d} px: perceptual {v:.2f}")
     assert values[0] == 0 and all(a < b for a, b in zip(values, values[1:]))
 
 # %% [markdown]
-# ## 3. LSGAN and feature matching
+# ## 8.3 LSGAN and feature matching
 #
-# With `generator_gan != 0` (the `-adv` configs, bair, fashion, mgif, nemo, taichi-adv) a
-# multi-scale PatchGAN discriminator $D$ sees the pyramid (with keypoint heatmaps of the
-# *detached* driving keypoints appended). Least-squares GAN, no $\tfrac12$:
+# With `generator_gan != 0` (the `-adv` configs, bair, fashion, mgif, nemo, taichi-adv)
+# a multi-scale PatchGAN discriminator $D$ sees the pyramid (with keypoint heatmaps of
+# the *detached* driving keypoints appended). Least-squares GAN, no $\tfrac12$:
 #
 # $$\mathcal{L}_{G} = \sum_s \operatorname{mean}(1 - D_s(\hat D))^2,\qquad
 # \mathcal{L}_{D} = \sum_s \operatorname{mean}\big[(1 - D_s(D))^2 + D_s(\hat D)^2\big],$$
 #
-# and feature matching compares the discriminator's 4 block outputs on real and generated images,
-# $\sum_s\sum_i w_i \operatorname{mean}|F_i(D) - F_i(\hat D)|$. In the discriminator step the
-# prediction is detached, so only $D$ learns from $\mathcal{L}_D$.
+# and feature matching compares the discriminator's 4 block outputs on real and
+# generated images, $\sum_s\sum_i w_i \operatorname{mean}|F_i(D) - F_i(\hat D)|$. In the
+# discriminator step the prediction is detached, so only $D$ learns from
+# $\mathcal{L}_D$.
 
-# %%
-print(inspect.getsource(L.generator_gan_loss))
-print(inspect.getsource(L.discriminator_gan_loss))
-
-# %%
-# A discriminator that outputs 1 on real and 0 on fake is perfect: L_D = 0, L_G = weight * #scales.
-maps_real = {"prediction_map_1": tf.ones((2, 5, 5, 1))}
-maps_fake = {"prediction_map_1": tf.zeros((2, 5, 5, 1))}
-print(f"L_D = {float(L.discriminator_gan_loss(maps_real, maps_fake, [1], 1)):.4f}")
-print(f"L_G = {float(L.generator_gan_loss(maps_fake, [1], 1)):.4f}")
+# %% tags=["remove-input"]
+show_source(generator_gan_loss, discriminator_gan_loss, feature_matching_loss)
 
 # %% [markdown]
-# ## 4. Equivariance: deriving the constraints
+# A discriminator that outputs 1 on real and 0 on fake is perfect: $\mathcal{L}_D = 0$,
+# and $\mathcal{L}_G$ is its weight times the number of scales.
+
+# %%
+maps_real = {"prediction_map_1": tf.ones((2, 5, 5, 1))}
+maps_fake = {"prediction_map_1": tf.zeros((2, 5, 5, 1))}
+loss_d = float(discriminator_gan_loss(maps_real, maps_fake, [1], 1))
+loss_g = float(generator_gan_loss(maps_fake, [1], 1))
+print(f"L_D = {loss_d:.4f}, L_G = {loss_g:.4f}")
+assert loss_d == 0 and loss_g == 1
+
+# %% [markdown]
+# ## 8.4 Equivariance: deriving the constraints
 #
-# Let $T$ be a known warp and $X' (z) = X(T(z))$ a warped copy of frame $X$. Keypoints
-# $p_k$ detected on $X$ and $p'_k$ detected on $X'$ describe the same physical points, so
-# $p_k = T(p'_k)$: the **value** loss is $\operatorname{mean}|p_k - T(p'_k)|$.
+# Let $T$ be a known warp and $X'(z) = X(T(z))$ a warped copy of frame $X$. Keypoints
+# $p_k$ detected on $X$ and $p'_k$ detected on $X'$ describe the same physical points,
+# so $p_k = T(p'_k)$: the **value** loss is $\operatorname{mean}|p_k - T(p'_k)|$.
 #
-# The Jacobian $J_k$ describes the local frame around $p_k$ (the map from a reference pose to the
-# frame). Composing with $T$ gives the chain rule $J_k = J_T(p'_k)\,J'_k$, i.e.
-# $J_k^{-1}\, J_T(p'_k)\, J'_k = I$: the **Jacobian** loss is
-# $\operatorname{mean}|I - J_k^{-1} J_T(p'_k) J'_k|$. Sympy confirms the chain rule for generic
-# (symbolic) maps:
+# The Jacobian $J_k$ describes the local frame around $p_k$ (the map from a reference
+# pose to the frame). Composing with $T$ gives the chain rule $J_k = J_T(p'_k)\,J'_k$,
+# i.e. $J_k^{-1}\, J_T(p'_k)\, J'_k = I$: the **Jacobian** loss is
+# $\operatorname{mean}|I - J_k^{-1} J_T(p'_k) J'_k|$. Sympy confirms the chain rule for
+# generic (symbolic) maps $G$ (a local frame: reference to $X'$) and $T$:
 
 # %%
 x, y = sp.symbols("x y", real=True)
@@ -182,36 +218,72 @@ G = sp.Matrix([Gx(x, y), Gy(x, y)])  # a local frame: reference -> X'
 T_of_G = sp.Matrix([Tx(*G), Ty(*G)])  # reference -> X  (through T)
 J_composed = T_of_G.jacobian([x, y])
 u, v = sp.symbols("u v", real=True)
-J_T = sp.Matrix([Tx(u, v), Ty(u, v)]).jacobian([u, v]).subs({u: G[0], v: G[1]})
+J_T = sp.Matrix([Tx(u, v), Ty(u, v)]).jacobian([u, v])
 J_G = G.jacobian([x, y])
-assert sp.simplify(J_composed - J_T * J_G) == sp.zeros(2, 2)
-print("J_{T o G} = J_T(G) J_G: verified")
+chain_residual = sp.simplify(J_composed - J_T.subs({u: G[0], v: G[1]}) * J_G)
+show_equations(
+    [
+        (r"J_T(u, v)", J_T),
+        (r"J_G(x, y)", J_G),
+        (r"J_{T \circ G}(x, y) - J_T\big(G(x, y)\big)\, J_G(x, y)", chain_residual),
+    ]
+)
+assert chain_residual == sp.zeros(2, 2)
 
 # %% [markdown]
+# These two losses are what make the keypoints and the Jacobians meaningful: the
+# reconstruction loss alone is satisfied by any keypoints the generator can decode, and
+# equivariance ties them to the image content, so that they move with it.
+#
 # ### The random TPS warp and its Jacobian
 #
-# The original `Transform` draws $\theta = [I\,|\,0] + \mathcal{N}(0,\sigma_{affine})$ and 25
-# weights $w_k \sim \mathcal{N}(0, \sigma_{tps})$ on a $5\times 5$ grid of control points $c_k$:
+# The original `Transform` draws $\theta = [I\,|\,0] + \mathcal{N}(0,\sigma_{affine})$
+# and 25 weights $w_k \sim \mathcal{N}(0, \sigma_{tps})$ on a $5\times 5$ grid of
+# control points $c_k$:
 #
 # $$T(z) = A z + t + \Big(\sum_k w_k\, U(d_k)\Big)\begin{pmatrix}1\\1\end{pmatrix},\quad
 # U(d) = d^2 \log(d + 10^{-6}),\quad d_k = |x - c_{k,x}| + |y - c_{k,y}|.$$
 #
-# Two quirks, replicated on purpose: the distance is **L1** (a textbook TPS uses the Euclidean
-# one), and the same scalar is added to **both** coordinates. Differentiating with sympy gives the
-# closed form the package uses:
-# $J_T = A + \begin{pmatrix} g_x & g_y\\ g_x & g_y\end{pmatrix}$,
-# $g = \sum_k w_k\,U'(d_k)\,\operatorname{sign}(z - c_k)$.
+# Two quirks, replicated on purpose: the distance is **L1** (a textbook TPS uses the
+# Euclidean one), and the same scalar is added to **both** coordinates. Differentiating
+# one term with sympy gives the closed form the package uses: the derivative of the
+# radial basis, and the Jacobian
 
 # %%
 w, cx, cy = sp.symbols("w c_x c_y", real=True)
-a11, a12, a21, a22, t1, t2 = sp.symbols("a11 a12 a21 a22 t1 t2", real=True)
+a11, a12, a21, a22, t1, t2 = sp.symbols(
+    "a_{11} a_{12} a_{21} a_{22} t_1 t_2", real=True
+)
+d_sym = sp.symbols("d", positive=True)
+eps = sp.Rational(1, 10**6)
+U_of_d = d_sym**2 * sp.log(d_sym + eps)
+dU_of_d = sp.diff(U_of_d, d_sym)
 d = sp.Abs(x - cx) + sp.Abs(y - cy)
-U = d**2 * sp.log(d + sp.Rational(1, 10**6))
-T = sp.Matrix([a11 * x + a12 * y + t1 + w * U, a21 * x + a22 * y + t2 + w * U])
+T = sp.Matrix(
+    [
+        a11 * x + a12 * y + t1 + w * U_of_d.subs(d_sym, d),
+        a21 * x + a22 * y + t2 + w * U_of_d.subs(d_sym, d),
+    ]
+)
 J = T.jacobian([x, y])
-dU = 2 * d * sp.log(d + sp.Rational(1, 10**6)) + d**2 / (d + sp.Rational(1, 10**6))
+dU = dU_of_d.subs(d_sym, d)
 g = [w * dU * sp.sign(x - cx), w * dU * sp.sign(y - cy)]
 closed = sp.Matrix([[a11 + g[0], a12 + g[1]], [a21 + g[0], a22 + g[1]]])
+g_x, g_y = sp.symbols("g_x g_y", real=True)
+show_equations(
+    [
+        ("U'(d)", dU_of_d),
+        (
+            "J_T(z)",
+            sp.Matrix([[a11 + g_x, a12 + g_y], [a21 + g_x, a22 + g_y]]),
+        ),
+        (
+            r"\begin{pmatrix} g_x \\ g_y \end{pmatrix}",
+            r"w\, U'(d)\begin{pmatrix}\operatorname{sign}(x - c_x) \\"
+            r" \operatorname{sign}(y - c_y)\end{pmatrix}",
+        ),
+    ]
+)
 point = {
     x: 0.3,
     y: -0.2,
@@ -227,22 +299,36 @@ point = {
 }
 diff = (J - closed).subs(point).evalf()
 assert max(abs(float(e)) for e in diff) < 1e-12
-print(sp.Matrix(J.subs(point).evalf(6)))
+J_at_point = J.subs(point).evalf()
+show_math(
+    r"J_T\big|_{z = (0.3, -0.2),\ c = (0.5, 0.5),\ w = 0.7}",
+    "=",
+    sp.Matrix(2, 2, [round(float(e), 4) for e in J_at_point]),
+)
 
-# %%
-print(inspect.getsource(L.Transform.warp_coordinates))
-print(inspect.getsource(L.Transform.jacobian))
+# %% [markdown]
+# The sympy Jacobian of $T$ and the closed form agree at that point to $10^{-12}$
+# (asserted). In the package, for a batch of transforms and every control point:
+
+# %% tags=["remove-input"]
+show_source(Transform.warp_coordinates, Transform.jacobian)
+
+# %% [markdown]
+# and the two losses that use them:
+
+# %% tags=["remove-input"]
+show_source(equivariance_value_loss, equivariance_jacobian_loss)
 
 # %% [markdown]
 # ### Check: closed form against autodiff
 #
-# `Transform.jacobian_autodiff` differentiates `warp_coordinates` with nested `GradientTape`s
-# (the original uses `torch.autograd.grad(..., create_graph=True)`). Both must agree, and so must
-# their own gradients with respect to the keypoints (the Jacobian loss is back-propagated into
-# the keypoint detector).
+# `Transform.jacobian_autodiff` differentiates `warp_coordinates` with nested
+# `GradientTape`s (the original uses `torch.autograd.grad(..., create_graph=True)`).
+# Both must agree, and so must their own gradients with respect to the keypoints (the
+# Jacobian loss is back-propagated into the keypoint detector).
 
 # %%
-transform = L.Transform(
+transform = Transform(
     4, sigma_affine=0.05, sigma_tps=0.005, points_tps=5, seed=tf.constant([0, 1])
 )
 coords = tf.Variable(
@@ -258,23 +344,25 @@ err2 = float(
         tf.abs(tape.gradient(s_closed, coords) - tape.gradient(s_auto, coords))
     )
 )
-print(
-    f"max |J_closed - J_autodiff| < 1e-5: {err < 1e-5}; of their gradients < 1e-4: {err2 < 1e-4}"
-)
+print(f"max |J_closed - J_autodiff| < 1e-5: {err < 1e-5}")
+print(f"max |their gradients' difference| < 1e-4: {err2 < 1e-4}")
 assert err < 1e-5 and err2 < 1e-4
 
 # %% [markdown]
-# ## 5. Seeing the warp
+# ## 8.5 Seeing the warp
 #
-# `transform_frame` samples the frame at $T(z)$ with `grid_sample(..., padding_mode="reflection")`:
-# no black borders, so the keypoint detector is not handed an easy cue. Below, the warp is
-# exaggerated (10x the training sigmas) to make it visible; the grid shows where each output
-# pixel samples from.
+# `transform_frame` samples the frame at $T(z)$ with `grid_sample(...,
+# padding_mode="reflection")` ([chapter 4](04_resampler.ipynb)): no black borders, so
+# the keypoint detector is not handed an easy cue. Below, the warp is exaggerated (about
+# 10 times the training sigmas) to make it visible: the driving frame $D$, the warped
+# positions $T(z)$ of a regular grid with the control points (red), and the warped frame
+# $D(T(z))$.
 
 
-# %%
-def show_tps(sigma_affine=0.5, sigma_tps=0.05, seed=0):
-    t = L.Transform(
+# %% tags=["hide-input"]
+def draw_tps(axes, sigma_affine=0.5, sigma_tps=0.05, seed=0):
+    """The warped grid T(z) on axes[0] and the warped frame D(T(z)) on axes[1]."""
+    t = Transform(
         1,
         sigma_affine=sigma_affine,
         sigma_tps=sigma_tps,
@@ -283,78 +371,102 @@ def show_tps(sigma_affine=0.5, sigma_tps=0.05, seed=0):
     )
     warped = t.transform_frame(image)[0].numpy()
     lines = np.linspace(-1, 1, 9, dtype=np.float32)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-    axes[0].imshow(astronaut)
-    axes[0].set_title("driving frame D")
+    along = np.linspace(-1, 1, 50)
     for a in lines:
         for pts in (
-            np.stack([np.linspace(-1, 1, 50), np.full(50, a)], -1),
-            np.stack([np.full(50, a), np.linspace(-1, 1, 50)], -1),
+            np.stack([along, np.full(50, a)], -1),
+            np.stack([np.full(50, a), along], -1),
         ):
             q = t.warp_coordinates(pts[None].astype(np.float32))[0].numpy()
-            axes[1].plot(q[:, 0], q[:, 1], "b-", lw=0.8)
+            axes[0].plot(q[:, 0], q[:, 1], "b-", lw=0.8)
     cp = t.control_points[0].numpy()
-    axes[1].plot(cp[:, 0], cp[:, 1], "r.")
-    axes[1].set_xlim(-1.6, 1.6)
-    axes[1].set_ylim(1.6, -1.6)
-    axes[1].set_aspect("equal")
-    axes[1].set_title("T(z) of a regular grid")
-    axes[2].imshow(np.clip(warped, 0, 1))
-    axes[2].set_title("D(T(z)), reflection padding")
-    for ax in (axes[0], axes[2]):
-        ax.axis("off")
+    axes[0].plot(cp[:, 0], cp[:, 1], "r.")
+    axes[0].set_xlim(-1.6, 1.6)
+    axes[0].set_ylim(1.6, -1.6)
+    axes[0].set_aspect("equal")
+    axes[0].set_xlabel("$x$")
+    axes[0].set_ylabel("$y$")
+    axes[1].imshow(np.clip(warped, 0, 1))
+    axes[1].set_xticks([])
+    axes[1].set_yticks([])
+
+
+def show_tps(sigma_affine=0.5, sigma_tps=0.05, seed=0):
+    fig, axes = panels(3)
+    axes[0].imshow(astronaut)
+    axes[0].set_title("driving frame $D$")
+    axes[0].set_xticks([])
+    axes[0].set_yticks([])
+    draw_tps(axes[1:], sigma_affine, sigma_tps, seed)
+    axes[1].set_title("$T(z)$ of a regular grid")
+    axes[2].set_title("$D(T(z))$, reflection")
     plt.show()
 
 
 show_tps()
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-interact(
+# %% [markdown]
+# The TPS part alone (no affine part, $\sigma_{affine} = 0$), at four strengths: with
+# $\sigma_{tps} = 0$ the warp is the identity; the training value is 0.005 (vox) to
+# 0.01.
+
+# %% tags=["hide-input"]
+TPS_SIGMAS = [0.0, 0.02, 0.05, 0.1]
+fig, axes = panels(2 * len(TPS_SIGMAS), ncols=len(TPS_SIGMAS))
+for col, sigma in enumerate(TPS_SIGMAS):
+    grid_ax, image_ax = axes[col], axes[len(TPS_SIGMAS) + col]
+    draw_tps([grid_ax, image_ax], sigma_affine=0.0, sigma_tps=sigma)
+    grid_ax.set_title(rf"$\sigma_{{tps}} = {sigma}$")
+    image_ax.set_title(rf"$D(T(z))$, $\sigma_{{tps}} = {sigma}$")
+plt.show()
+
+# %% [markdown]
+# > **Live widget.** The figure above shows a few settings; run the notebook (Colab
+# > button
+# > at the top, or Jupyter) to move the slider.
+
+# %% tags=["nbval-ignore-output"]
+_ = interact(
     show_tps,
     sigma_affine=FloatSlider(value=0.2, min=0.0, max=0.5, step=0.05),
     sigma_tps=FloatSlider(value=0.02, min=0.0, max=0.1, step=0.005),
     seed=(0, 20),
 )
-# %% [markdown]
-# ## 6. The full models
-#
-# `GeneratorFullModel(kp_detector, generator, discriminator, train_params, vgg=...)` runs one
-# training iteration's forward pass: keypoints of $S$ and $D$, the generator, the pyramids, then
-# every loss whose weight is non-zero, in the original order `perceptual, gen_gan,
-# feature_matching, equivariance_value, equivariance_jacobian`. `DiscriminatorFullModel` gives
-# `disc_gan`. The detach points are those of the original: the real VGG features, the keypoints
-# fed to the discriminator, and the prediction in the discriminator loss.
 
-# %%
-print(inspect.getsource(L.GeneratorFullModel.__call__))
+# %% [markdown]
+# ## 8.6 The full models
+#
+# `GeneratorFullModel(kp_detector, generator, discriminator, train_params, vgg=...)`
+# runs one training iteration's forward pass: keypoints of $S$ and $D$, the generator,
+# the pyramids, then every loss whose weight is non-zero, in the original order
+# `perceptual, gen_gan, feature_matching, equivariance_value, equivariance_jacobian`.
+# `DiscriminatorFullModel` gives `disc_gan`. The detach points are those of the
+# original: the real VGG features, the keypoints fed to the discriminator, and the
+# prediction in the discriminator loss.
+
+# %% tags=["remove-input"]
+show_source(GeneratorFullModel.__call__)
 
 # %% [markdown]
 # ### Check against the original
 #
-# With the fixture's weights, the same source/driving pair and the *recorded* random transform,
-# all six loss values of the original PyTorch code are reproduced (within $10^{-4}$ relative).
+# With the fixture's weights, the same source/driving pair and the *recorded* random
+# transform, all six loss values of the original PyTorch code are reproduced (within
+# $10^{-4}$ relative).
 
 # %%
 if reference_dir is not None:
-    import yaml
-    from fomm_tutorial.checkpoint import load_original_checkpoint
-
-    with open(reference_dir / "vox-256-tiny.yaml") as f:
-        config = yaml.safe_load(f)
+    config = load_config(reference_dir / "vox-256-tiny.yaml")
     models = load_original_checkpoint(
         reference_dir / "vox-256-tiny-cpk.pth.tar", config
     )
     with np.load(reference_dir / "vox-256-tiny-reference.npz") as f:
         ref = {k: f[k] for k in f.files}
     tp = config["train_params"]
-    gen_full = L.GeneratorFullModel(
-        models["kp_detector"], models["generator"], models["discriminator"], tp, vgg=vgg
-    )
-    disc_full = L.DiscriminatorFullModel(
-        models["kp_detector"], models["generator"], models["discriminator"], tp
-    )
-    recorded = L.Transform(
+    networks = (models["kp_detector"], models["generator"], models["discriminator"])
+    gen_full = GeneratorFullModel(*networks, tp, vgg=vgg)
+    disc_full = DiscriminatorFullModel(*networks, tp)
+    recorded = Transform(
         2,
         theta=ref["transform/theta"],
         control_points=ref["transform/control_points"],
@@ -366,13 +478,47 @@ if reference_dir is not None:
     }
     loss_values, generated = gen_full(x_in, training=False, transform=recorded)
     loss_values.update(disc_full(x_in, generated, training=False))
+    print(f"{'loss':22s} {'ours':>10} {'original':>10}  rel. error < 1e-4")
     for name, value in loss_values.items():
-        rel = abs(float(value) / float(ref["loss/" + name]) - 1)
-        print(
-            f"{name:22s} ours {float(value):10.5g}  original {float(ref['loss/' + name]):10.5g}  "
-            f"rel. error < 1e-4: {rel < 1e-4}"
-        )
+        original = float(ref["loss/" + name])
+        rel = abs(float(value) / original - 1)
+        print(f"{name:22s} {float(value):10.5g} {original:10.5g}  {rel < 1e-4}")
         assert rel < 1e-4
+else:
+    print("reference fixture not found: set FOMM_REFERENCE_DIR to run this check")
+
+# %% [markdown]
+# ## 8.7 A stand-in for the CPU
+#
+# The perceptual loss runs VGG19 on four scales of two images at every step, which is
+# most of a training step's cost on a CPU. `ReconstructionFullModel` (`train
+# --simple-losses`, used by the live training of [chapter 9](09_training_loop.ipynb))
+# keeps the structure but replaces the two expensive parts: the reconstruction is a
+# multi-scale L1 distance between the pixels of $\hat D$ and $D$, and equivariance uses
+# a random affine warp (positions only, no Jacobian term). It is not the paper's loss:
+# use `GeneratorFullModel` to reproduce the paper.
+
+# %% tags=["remove-input"]
+show_source(ReconstructionFullModel.__call__)
+
+# %% [markdown]
+# The same fixture networks and frames through both full models: the stand-in returns
+# its two loss terms, the warped frame and its keypoints (it needs no VGG19).
+
+# %%
+if reference_dir is not None:
+    simple_full = ReconstructionFullModel(
+        models["kp_detector"], models["generator"], train_params=tp
+    )
+    simple_values, simple_generated = simple_full(
+        x_in, training=False, seed=tf.constant([0, 0], tf.int64)
+    )
+    for name, value in simple_values.items():
+        print(f"{name:22s} {float(value):.4f}")
+    assert sorted(simple_values) == ["equivariance_value", "reconstruction"]
+    assert all(np.isfinite(float(v)) and float(v) > 0 for v in simple_values.values())
+    frames = simple_generated["transformed_frame"]
+    assert frames.shape == x_in["driving"].shape
 else:
     print("reference fixture not found: set FOMM_REFERENCE_DIR to run this check")
 
@@ -382,10 +528,25 @@ else:
 # * The reconstruction loss is a VGG19 perceptual loss on a 4-level anti-aliased pyramid
 #   (20 weighted L1 terms); the real branch is detached.
 # * The adversarial configs add an LSGAN loss and discriminator feature matching.
-# * The equivariance losses are what make keypoints and Jacobians meaningful: under a known random
-#   warp $T$, $p = T(p')$ and $J = J_T(p') J'$ (the chain rule, checked with sympy).
-# * The random warp is an affine map plus a TPS-like offset with the original's quirks (L1
-#   distance, one scalar on both coordinates); its Jacobian has a closed form, checked against
-#   nested `GradientTape`s, values and gradients.
-# * `GeneratorFullModel` / `DiscriminatorFullModel` reproduce the original's loss values on the
-#   reference fixture. The next chapter puts them in the training loop.
+# * The equivariance losses are what make keypoints and Jacobians meaningful: under a
+#   known random warp $T$, $p = T(p')$ and $J = J_T(p') J'$ (the chain rule, checked
+#   with sympy).
+# * The random warp is an affine map plus a TPS-like offset with the original's quirks
+#   (L1 distance, one scalar on both coordinates); its Jacobian has a closed form,
+#   checked against nested `GradientTape`s, values and gradients.
+# * `GeneratorFullModel` / `DiscriminatorFullModel` reproduce the original's loss values
+#   on the reference fixture; `ReconstructionFullModel` is a cheaper stand-in for CPU
+#   training. [Chapter 9](09_training_loop.ipynb) puts them in the training loop.
+#
+# ## Exercises
+#
+# 1. Compute the perceptual loss of section 8.2 for shifts along the rows (`axis=1`) and
+#    for a brightness change (`image * 0.9`). Which of the two does VGG19 penalise more,
+#    relative to the pixel L1 distance?
+# 2. Set $\sigma_{tps} = 0$ and derive $J_T$ by hand; check it against
+#    `Transform.jacobian` for a random affine part.
+# 3. Show that the value loss alone cannot constrain the Jacobians: for a pure
+#    translation $T(z) = z + t$, what does the Jacobian loss require of $J_k$ and
+#    $J'_k$?
+# 4. With the fixture networks of section 8.6, double `equivariance_value` in
+#    `train_params["loss_weights"]` and check that exactly that loss term doubles.
