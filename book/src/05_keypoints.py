@@ -1,29 +1,38 @@
 # %% [markdown]
 # # 5. The keypoint detector: heatmaps, soft-argmax and local Jacobians
 #
-# The First Order Motion Model never sees a label. It must still describe the pose of a face or a
-# body compactly, so that a *driving* frame can be compared with a *source* frame. It does so
-# with $K$ **keypoints** $p_k \in [-1, 1]^2$ and, around each, a $2 \times 2$ **Jacobian** $J_k$:
-# the first-order Taylor expansion of chapter 2 needs exactly these two things per keypoint.
+# The First Order Motion Model ([paper](https://arxiv.org/abs/2003.00196), [original
+# code](https://github.com/AliaksandrSiarohin/first-order-model)) never sees a label. It must
+# still describe the pose of a face or a body compactly, so that a *driving* frame can be
+# compared with a *source* frame. It does so with $K$ **keypoints** $p_k \in [-1, 1]^2$ and,
+# around each, a $2 \times 2$ **Jacobian** $J_k$: the first-order Taylor expansion of
+# [chapter 2](02_taylor_series.ipynb) needs exactly these two things per keypoint.
 #
-# The detector has to produce coordinates *differentiably*, since every loss of chapter 8 flows
-# back into it through the motion. An `argmax` over a heatmap has zero gradient almost
-# everywhere; the original takes the **expectation** of the coordinate under a softmax
-# distribution instead ("soft-argmax"). The Jacobian is obtained the same way, as an expectation
-# of a per-pixel $2 \times 2$ prediction under the same distribution.
+# The detector has to produce coordinates *differentiably*, since every loss of
+# [chapter 8](08_losses.ipynb) flows back into it through the motion. An `argmax` over a
+# heatmap has zero gradient almost everywhere; the original takes the **expectation** of the
+# coordinate under a softmax distribution instead ("soft-argmax"). The Jacobian is obtained the
+# same way, as an expectation of a per-pixel $2 \times 2$ prediction under the same
+# distribution.
 #
-# This chapter
+# The code is in the package modules
+# [`fomm_tutorial/keypoints.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/keypoints.py)
+# (the detector) and
+# [`fomm_tutorial/blocks.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/blocks.py)
+# (the hourglass and the anti-aliased downsampling it shares with the other networks). This
+# chapter
 #
-# 1. derives the soft-argmax and the heatmap-weighted Jacobian with sympy;
-# 2. derives why the heatmaps are $58 \times 58$ and not $64 \times 64$ (`pad=0`, issue #52), and what
-#    that does to the coordinates;
-# 3. builds the detector of `fomm_tutorial.keypoints` from its pieces and prints every shape;
-# 4. runs it, with the weights of the converted reference checkpoint, on a real photograph and
-#    draws heatmaps, keypoints and Jacobians;
-# 5. checks everything: closed forms always, the reference fixture where it is present;
-# 6. lets you play with the temperature and a shift of the image in a widget.
+# * 5.1-5.2: derives the soft-argmax and the heatmap-weighted Jacobian with sympy;
+# * 5.3: derives why the heatmaps are $58 \times 58$ and not $64 \times 64$ (`pad=0`,
+#   [issue #52](https://github.com/AliaksandrSiarohin/first-order-model/issues/52)), and what
+#   that does to the coordinates;
+# * 5.4: builds the detector from its pieces and prints every shape;
+# * 5.5: runs it, with the weights of the converted reference checkpoint, on real photographs
+#   and draws heatmaps, keypoints and Jacobians;
+# * 5.6: checks everything: closed forms always, the reference fixture where it is present;
+# * 5.7: lets you play with the temperature and a shift of the image in a widget.
 
-# %%
+# %% tags=["hide-input"]
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
 
@@ -37,15 +46,20 @@ if "google.colab" in sys.modules:
         check=True,
     )
 
-# %%
-import inspect
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 from ipywidgets import FloatLogSlider, IntSlider, interact
 from skimage import data as skdata
 
+from fomm_tutorial.display import (
+    panels,
+    show_equations,
+    show_math,
+    show_source,
+    use_book_style,
+)
 from fomm_tutorial.runtime import quiet_stderr
 
 # TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
@@ -53,9 +67,16 @@ from fomm_tutorial.runtime import quiet_stderr
 with quiet_stderr():
     import keras
     import tensorflow as tf
-    from fomm_tutorial.runtime import configure
-    from fomm_tutorial.config import load_config
+
+    from fomm_tutorial.blocks import (
+        AntiAliasInterpolation2d,
+        Decoder,
+        Encoder,
+        Hourglass,
+        anti_alias_kernel,
+    )
     from fomm_tutorial.checkpoint import build_models, load_original_checkpoint
+    from fomm_tutorial.config import load_config
     from fomm_tutorial.grids import make_coordinate_grid
     from fomm_tutorial.keypoints import (
         KeypointDetector,
@@ -64,47 +85,40 @@ with quiet_stderr():
         heatmap_softmax,
     )
     from fomm_tutorial.reference import find_reference_dir
+    from fomm_tutorial.runtime import configure
+    from fomm_tutorial.visualization import draw_keypoints, kp_colours, kp_to_pixels
 
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
-
+use_book_style()
 
 # %%
-# Parameters. The networks of this chapter are compared with a float32 reference, so they are
-# built in float32 even on a GPU (where `configure` switched mixed precision on).
+# Parameters. The networks of this chapter are compared with a float32 reference, so they
+# are built in float32 even on a GPU (where `configure` switched mixed precision on).
 keras.mixed_precision.set_global_policy("float32")
 SIZE = rt.choose(cpu=128, gpu=256)  # image side for the photographs
-CONFIG = load_config(
-    "vox-256-tiny"
-)  # the reference fixture's config (5 keypoints, 128 px)
-REFERENCE_DIR = (
-    find_reference_dir()
-)  # None where ../shared/reference/fomm-tiny is absent
+# The reference fixture's config (5 keypoints, 128 px).
+CONFIG = load_config("vox-256-tiny")
+# None where ../shared/reference/fomm-tiny is absent.
+REFERENCE_DIR = find_reference_dir()
 NUM_KP = CONFIG["model_params"]["common_params"]["num_kp"]
-print(
-    "device:",
-    rt.device,
-    "| image:",
-    SIZE,
-    "x",
-    SIZE,
-    "| keypoints:",
-    NUM_KP,
-    "| reference fixture:",
-    "present" if REFERENCE_DIR is not None else "absent",
-)
+fixture = "present" if REFERENCE_DIR is not None else "absent"
+print(f"device: {rt.device} | image: {SIZE} x {SIZE} | keypoints: {NUM_KP}")
+print(f"reference fixture: {fixture}")
 
 # %% [markdown]
-# ## 1. Soft-argmax: a keypoint is an expected coordinate
+# ## 5.1 Soft-argmax: a keypoint is an expected coordinate
 #
-# The hourglass predicts, for keypoint $k$, a map of logits $\ell_k(z)$ on a grid of positions
-# $z$. A softmax with temperature $\tau$ turns it into a probability distribution over the grid,
+# The hourglass predicts, for keypoint $k$, a map of logits $\ell_k(z)$ on a grid of
+# positions $z$. A softmax with temperature $\tau$ turns it into a probability distribution
+# over the grid,
 #
 # $$H_k(z) = \frac{\exp(\ell_k(z)/\tau)}{\sum_{z'} \exp(\ell_k(z')/\tau)},$$
 #
-# and the keypoint is the mean of that distribution: $p_k = \sum_z H_k(z)\, z = \mathbb{E}_{H_k}[z]$.
-# Two facts make this work. First, if the logits have a single bump, the expectation sits on
-# the bump: for a Gaussian-shaped distribution the expectation is exactly its centre.
+# and the keypoint is the mean of that distribution:
+# $p_k = \sum_z H_k(z)\, z = \mathbb{E}_{H_k}[z]$. Two facts make this work. First, if the
+# logits have a single bump, the expectation sits on the bump: for a Gaussian-shaped
+# distribution the expectation is exactly its centre.
 
 # %%
 x, mu = sp.symbols("x mu", real=True)
@@ -114,131 +128,170 @@ expectation = sp.simplify(
     sp.integrate(x * density, (x, -sp.oo, sp.oo))
     / sp.integrate(density, (x, -sp.oo, sp.oo))
 )
-print("E[x] under a Gaussian bump centred at mu:", expectation)
 assert sp.simplify(expectation - mu) == 0
+show_math(
+    r"\frac{\int x\, e^{-(x-\mu)^2/2\sigma^2}\,dx}{\int e^{-(x-\mu)^2/2\sigma^2}\,dx}",
+    "=",
+    expectation,
+)
 
 # %% [markdown]
 # Second, unlike an argmax, the expectation has a useful gradient. With three grid positions
-# $z_0, z_1, z_2$ and logits $\ell_0, \ell_1, \ell_2$, sympy gives
-# $\partial p / \partial \ell_i = H_i (z_i - p)/\tau$: raising a logit pulls the keypoint towards
-# that position, in proportion to its probability. That is how every loss reaches the detector.
+# $z_0, z_1, z_2$ and logits $\ell_0, \ell_1, \ell_2$, sympy checks
+# $\partial p / \partial \ell_i = H_i (z_i - p)/\tau$: raising a logit pulls the keypoint
+# towards that position, in proportion to its probability. That is how every loss reaches the
+# detector. And as $\tau \to 0$ the soft-argmax becomes the hard argmax:
 
 # %%
 tau = sp.symbols("tau", positive=True)
-l = sp.symbols("l0:3", real=True)
-zs = sp.symbols("z0:3", real=True)
+l = sp.symbols("ell_0:3", real=True)
+zs = sp.symbols("z_0:3", real=True)
 weights = [sp.exp(li / tau) for li in l]
 H = [w / sum(weights) for w in weights]
 p = sum(h * z for h, z in zip(H, zs))
 for i in range(3):
     assert sp.simplify(sp.diff(p, l[i]) - H[i] * (zs[i] - p) / tau) == 0
-print("d p / d l_i = H_i (z_i - p) / tau  (checked for i = 0, 1, 2)")
-
-# As tau -> 0 the softmax becomes a hard argmax: with l0 > l1 = l2, p -> z0.
+# With ell_0 > ell_1 = ell_2 the softmax concentrates on z_0.
 limit = sp.limit(p.subs({l[0]: 1, l[1]: 0, l[2]: 0}), tau, 0, "+")
-print("tau -> 0 with l0 largest:", limit)
 assert limit == zs[0]
+show_equations(
+    [
+        (r"\frac{\partial p}{\partial \ell_i}", r"H_i\,\frac{z_i - p}{\tau}"),
+        (r"\lim_{\tau \to 0^+} p\big|_{\ell_0 = 1,\ \ell_1 = \ell_2 = 0}", limit),
+    ]
+)
 
 # %% [markdown]
-# The original uses $\tau = 0.1$: the logits of a trained network span several units, so the
-# distribution is sharp but still differentiable.
+# (The first row is checked by sympy for $i = 0, 1, 2$ above.) The original uses
+# $\tau = 0.1$: the logits of a trained network span several units, so the distribution is
+# sharp but still differentiable.
 #
-# ## 2. The Jacobian is a heatmap-weighted average
+# ## 5.2 The Jacobian is a heatmap-weighted average
 #
-# A second head predicts, at every position, four numbers $[a, b, c, d](z)$: a $2 \times 2$ matrix
-# $M(z)$. The keypoint's Jacobian is its expectation under the *same* distribution,
-# $J_k = \sum_z H_k(z)\, M_k(z)$ (the author explains it this way in issues #266 and #470). It is
-# linear in $M$, so a constant map gives back that constant: this is why initialising the head
-# with zero weights and bias $[1, 0, 0, 1]$ gives **identity Jacobians at initialisation**, and
-# why `single_jacobian_map` (one map for all keypoints, the mgif config) still gives each
-# keypoint its own Jacobian (each averages the shared map with its own heatmap).
+# A second head predicts, at every position, four numbers $[a, b, c, d](z)$: a $2 \times 2$
+# matrix $M(z)$. The keypoint's Jacobian is its expectation under the *same* distribution,
+# $J_k = \sum_z H_k(z)\, M_k(z)$ (the author explains it this way in issues
+# [#266](https://github.com/AliaksandrSiarohin/first-order-model/issues/266) and
+# [#470](https://github.com/AliaksandrSiarohin/first-order-model/issues/470)). With three
+# positions and heatmap values $h_0, h_1, h_2$:
 
 # %%
-h = sp.symbols("h0:3", nonnegative=True)
-M = [sp.Matrix(2, 2, sp.symbols(f"a{i} b{i} c{i} d{i}", real=True)) for i in range(3)]
+h = sp.symbols("h_0:3", nonnegative=True)
+M = [
+    sp.Matrix(2, 2, sp.symbols(f"a_{i} b_{i} c_{i} d_{i}", real=True)) for i in range(3)
+]
 J = sum((hi * Mi for hi, Mi in zip(h, M)), sp.zeros(2, 2))
-print("J =", J)
 J_identity = J.subs({sym: val for Mi in M for sym, val in zip(Mi, [1, 0, 0, 1])})
-J_identity = J_identity.subs(h[2], 1 - h[0] - h[1])  # the heatmap sums to 1
-print("constant identity map ->", sp.simplify(J_identity))
-assert sp.simplify(J_identity - sp.eye(2)) == sp.zeros(2, 2)
+J_identity = sp.simplify(J_identity.subs(h[2], 1 - h[0] - h[1]))  # heatmap sums to 1
+assert J_identity == sp.eye(2)
+show_equations(
+    [
+        ("J", J),
+        (r"J\big|_{M(z) = I,\ \sum_z h_z = 1}", J_identity),
+    ]
+)
 
 # %% [markdown]
-# ## 3. Why $58 \times 58$: the `pad=0` quirk (issue #52)
+# It is linear in $M$, so a constant map gives back that constant: this is why initialising
+# the head with zero weights and bias $[1, 0, 0, 1]$ gives **identity Jacobians at
+# initialisation**, and why `single_jacobian_map` (one map for all keypoints, the mgif config)
+# still gives each keypoint its own Jacobian (each averages the shared map with its own
+# heatmap).
+#
+# ## 5.3 Why $58 \times 58$: the `pad=0` quirk (issue #52)
 #
 # The detector sees the image at a quarter of its size (`scale_factor: 0.25`, the anti-aliased
-# downsampling of chapter 4), so a $256$ image gives $n = 64$ feature pixels. The two heads are
-# $7 \times 7$ convolutions created with `padding=pad`, and no published config sets `pad`, so it
-# is 0: the convolutions are *valid* and the heatmaps have $n - 6 = 58$ cells. Heatmap cell $j$ is
-# computed from feature pixels $j \ldots j + 6$, i.e. it is **centred on feature pixel $j + 3$**,
-# but `gaussian2kp` places it on the $58$-cell grid `make_coordinate_grid(58, 58)`, at
-# $2j/57 - 1$. How does the coordinate it reports relate to the true one?
+# downsampling of section 5.4), so a $256$ image gives $n = 64$ feature pixels. The two heads
+# are $7 \times 7$ convolutions created with `padding=pad`, and no published config sets
+# `pad`, so it is 0: the convolutions are *valid* and the heatmaps have $n - 6 = 58$ cells.
+# Heatmap cell $j$ is computed from feature pixels $j \ldots j + 6$, i.e. it is **centred on
+# feature pixel $j + 3$**, but `gaussian2kp` places it on the $58$-cell grid
+# `make_coordinate_grid(58, 58)` of [chapter 3](03_coordinate_grids.ipynb), at $2j/57 - 1$. How
+# does the coordinate it reports relate to the true one? sympy solves for the cell $j$ whose
+# centre has true coordinate $t$ and substitutes:
 
 # %%
 n, j, t = sp.symbols("n j t", positive=True)
-true_coord = (
-    2 * (j + 3) / (n - 1) - 1
-)  # centre of feature pixel j + 3 on the n-pixel grid
+true_coord = 2 * (j + 3) / (n - 1) - 1  # centre of feature pixel j + 3 of n
 reported = 2 * j / (n - 7) - 1  # cell j on the (n - 6)-cell heatmap grid
-j_of_t = sp.solve(sp.Eq(true_coord, t), j)[
-    0
-]  # the cell whose centre is at true coordinate t
+j_of_t = sp.solve(sp.Eq(true_coord, t), j)[0]  # the cell centred at true coordinate t
 stretch = sp.simplify(reported.subs(j, j_of_t) / t)
-print("reported coordinate = stretch * true coordinate, stretch =", stretch)
+assert sp.simplify(reported.subs(j, j_of_t) - stretch * t) == 0
+show_equations(
+    [
+        (r"t_{\text{true}}", true_coord),
+        (r"t_{\text{reported}}", reported),
+        (r"\frac{t_{\text{reported}}}{t_{\text{true}}}", stretch),
+    ]
+)
 for features in (64, 32):
     print(
-        f"  {features} x {features} features -> {features - 6} x {features - 6} heatmaps, stretch "
-        f"{float(stretch.subs(n, features)):.4f}"
+        f"{features} x {features} features -> {features - 6} x {features - 6} "
+        f"heatmaps, stretch {float(stretch.subs(n, features)):.4f}"
     )
-assert sp.simplify(reported.subs(j, j_of_t) - stretch * t) == 0
 
 # %% [markdown]
-# So keypoints are reported $63/57 \approx 1.105$ times farther from the centre than the feature
-# pixel they were computed on (and $31/25 = 1.24$ times for the fixture's $32 \times 32$
-# features). Since the *same* detector is applied to source and driving frames, and the motion
-# model only ever uses keypoints, the network learns around this; but a keypoint detected at the
-# border of the heatmap is reported at $\pm 1$, i.e. on the centre of the border *image* pixel,
-# although its receptive field is centred 3 feature pixels inside. The author kept it for
-# compatibility (issue #52: "if you training from scratch you should use pad=3"). The published
-# checkpoints need `pad=0`, and so does our port; `pad=3` gives $64 \times 64$ heatmaps and a
-# stretch of exactly 1.
+# So keypoints are reported $63/57 \approx 1.105$ times farther from the centre than the
+# feature pixel they were computed on (and $31/25 = 1.24$ times for the fixture's
+# $32 \times 32$ features). Since the *same* detector is applied to source and driving frames,
+# and the motion model only ever uses keypoints, the network learns around this; but a
+# keypoint detected at the border of the heatmap is reported at $\pm 1$, i.e. on the centre
+# of the border *image* pixel, although its receptive field is centred 3 feature pixels
+# inside. The author kept it for compatibility
+# ([issue #52](https://github.com/AliaksandrSiarohin/first-order-model/issues/52): "if you
+# training from scratch you should use pad=3"). The published checkpoints need `pad=0`, and so
+# does our port; `pad=3` gives $64 \times 64$ heatmaps and a stretch of exactly 1.
 #
-# ## 4. The detector, piece by piece
+# ## 5.4 The detector, piece by piece
 #
-# `KeypointDetector.call` in `fomm_tutorial/keypoints.py`:
+# `KeypointDetector.call`:
 
-# %%
-print(inspect.getsource(KeypointDetector.call))
+# %% tags=["remove-input"]
+show_source(KeypointDetector.call)
 
 # %% [markdown]
 # Line by line:
 #
-# * `self.down` is `AntiAliasInterpolation2d(3, 0.25)`: a fixed Gaussian blur ($\sigma = 1.5$,
-#   $13 \times 13$ kernel) and keeping every 4th pixel (chapter 4).
-# * `self.predictor` is an hourglass (encoder of `DownBlock2d`, decoder of `UpBlock2d` with skip
-#   concatenations); its output has `block_expansion + 3` channels at the downsampled size.
-# * `self.kp` is the $7 \times 7$ head with `padding=pad`; its logits are cast to float32 (they become
-#   coordinates), `heatmap_softmax` is the spatial softmax at temperature 0.1 and `gaussian2kp` the
-#   soft-argmax of section 1.
-# * `self.jacobian` predicts 4 channels per keypoint, averaged by `heatmap_jacobian` (section 2).
+# * `self.down` is `AntiAliasInterpolation2d(3, 0.25)`: a fixed Gaussian blur
+#   ($\sigma = (1/0.25 - 1)/2 = 1.5$, $13 \times 13$ kernel) and keeping every 4th pixel, so
+#   that the subsampling does not alias (shown below).
+# * `self.predictor` is an `Hourglass`: an `Encoder` of `DownBlock2d` (convolution, batch
+#   normalisation, ReLU, $2 \times 2$ average pooling) and a `Decoder` of `UpBlock2d`
+#   (nearest-neighbour upsampling, then the same) that concatenates the encoder's output of
+#   the same size after each block (skip connections). Its output has `block_expansion + 3`
+#   channels at the downsampled size.
+# * `self.kp` is the $7 \times 7$ head with `padding=pad`; its logits are cast to float32
+#   (they become coordinates), `heatmap_softmax` is the spatial softmax at temperature 0.1 and
+#   `gaussian2kp` the soft-argmax of section 5.1.
+# * `self.jacobian` predicts 4 channels per keypoint, averaged by `heatmap_jacobian`
+#   (section 5.2).
 #
-# The helper functions, as the package defines them:
+# The blocks, from `fomm_tutorial/blocks.py` (the dense motion network of
+# [chapter 6](06_dense_motion.ipynb) uses the same hourglass and downsampling):
 
-# %%
-print(inspect.getsource(gaussian2kp))
-print(inspect.getsource(heatmap_jacobian))
+# %% tags=["remove-input"]
+show_source(
+    anti_alias_kernel, AntiAliasInterpolation2d.call, Hourglass.call, Encoder.call
+)
+show_source(Decoder.call)
+
+# %% [markdown]
+# The keypoint functions:
+
+# %% tags=["remove-input"]
+show_source(heatmap_softmax, gaussian2kp, heatmap_jacobian)
 
 # %% [markdown]
 # Now the network itself. Where the reference fixture is present we load the converted
-# checkpoint `vox-256-tiny-cpk.pth.tar` (random but non-trivial weights, saved by the original
-# PyTorch code; see the fixture's README); elsewhere the same network is built with its
-# initial weights. Either way we run the pieces one at a time on a real photograph and print the
-# shapes.
+# checkpoint `vox-256-tiny-cpk.pth.tar` (random but non-trivial weights, saved by the
+# original PyTorch code; see the fixture's README); elsewhere the same network is built with
+# its initial weights. Either way we run the pieces one at a time on two photographs and print
+# the shapes.
 
 
 # %%
 def load_models():
-    """The fixture's converted networks, or freshly built ones where the fixture is absent."""
+    """The fixture's converted networks, or freshly built ones without the fixture."""
     if REFERENCE_DIR is not None:
         return load_original_checkpoint(
             REFERENCE_DIR / "vox-256-tiny-cpk.pth.tar", CONFIG
@@ -246,15 +299,15 @@ def load_models():
     return build_models(CONFIG)
 
 
+def photograph(image):
+    """uint8 (H, W, 3) -> (1, SIZE, SIZE, 3) float32 in [0, 1], area-downsampled."""
+    return tf.image.resize(image[None] / 255.0, (SIZE, SIZE), method="area")
+
+
 models = load_models()
 kp_detector = models["kp_detector"]
-
-astronaut = tf.image.resize(
-    skdata.astronaut()[None].astype(np.float32) / 255.0, (SIZE, SIZE), method="area"
-)
-chelsea = tf.image.resize(
-    skdata.chelsea()[None].astype(np.float32) / 255.0, (SIZE, SIZE), method="area"
-)
+astronaut = photograph(skdata.astronaut())
+chelsea = photograph(skdata.chelsea())
 images = tf.concat([astronaut, chelsea], axis=0)
 
 x_down = kp_detector.down(images)
@@ -279,126 +332,141 @@ for name, tensor in [
 kp = kp_detector(images, training=False)
 assert np.allclose(kp["value"].numpy(), value.numpy(), atol=1e-6)
 assert np.allclose(kp["jacobian"].numpy(), jacobian.numpy(), atol=1e-6)
+assert np.allclose(heatmap.numpy().sum(axis=(1, 2)), 1, atol=1e-5)
 print("piecewise == kp_detector(images): True")
-print(
-    "every heatmap sums to 1:",
-    bool(np.allclose(heatmap.numpy().sum(axis=(1, 2)), 1, atol=1e-5)),
-)
+print("every heatmap sums to 1: True")
 
 # %% [markdown]
-# The vox-256 detector has the same structure, 32 base channels and 5 hourglass blocks. Building
-# it (without loading weights) shows the $58 \times 58$ heatmaps of section 3 and its size; the
-# trainable parameter count is the one computed in the specification (section 2.1).
+# The anti-aliasing is worth one picture: keeping every 4th pixel of the raw photograph
+# picks single pixels (jagged edges, speckle in fine texture, and a pattern that changes when
+# the image moves by one pixel); blurring first averages each $4 \times 4$ neighbourhood
+# smoothly. The $13 \times 13$ kernel of `anti_alias_kernel(0.25)` is on the left.
+
+# %%
+kernel = anti_alias_kernel(0.25)
+assert kernel.shape == (13, 13) and abs(float(kernel.sum()) - 1) < 1e-6
+fig, axes = panels(3)
+axes[0].imshow(kernel, cmap="magma")
+axes[0].set_title(r"kernel, $\sigma = 1.5$")
+axes[1].imshow(images[0, ::4, ::4].numpy())
+axes[1].set_title("every 4th pixel")
+axes[2].imshow(np.clip(x_down[0].numpy(), 0, 1))
+axes[2].set_title("blurred, then every 4th")
+for ax in axes:
+    ax.set_xticks([]), ax.set_yticks([])
+plt.show()
+
+# %% [markdown]
+# The vox-256 detector has the same structure, 32 base channels and 5 hourglass blocks.
+# Building it (without loading weights) shows the $58 \times 58$ heatmaps of section 5.3 and
+# its size; the trainable parameter count is the one computed in the specification
+# (section 2.1).
 
 # %%
 vox_detector = KeypointDetector.from_config_dict(load_config("vox-256"))
 vox_out = vox_detector(tf.zeros((1, 256, 256, 3)), training=False, return_heatmap=True)
 vox_trainable = int(sum(np.prod(v.shape) for v in vox_detector.trainable_weights))
-print(
-    "vox-256 heatmap:",
-    tuple(vox_out["heatmap"].shape),
-    "| trainable parameters:",
-    f"{vox_trainable:,}",
-)
 assert tuple(vox_out["heatmap"].shape) == (1, 58, 58, 10)
 assert vox_trainable == 14_215_368
+print(f"vox-256 heatmap: {tuple(vox_out['heatmap'].shape)}")
+print(f"trainable parameters: {vox_trainable:,}")
 del vox_detector, vox_out
 
 # %% [markdown]
-# ## 5. Heatmaps and keypoints on a photograph
+# ## 5.5 Heatmaps and keypoints on a photograph
 #
-# Each row shows a photograph with its keypoints (crosses) and Jacobians (the two arrows are the
-# columns of $J_k$, i.e. where the local $x$ and $y$ axes go), then the $K$ heatmaps. The fixture
-# network is *untrained*: its heatmaps are spread out, so every soft-argmax lands near the
-# centroid of the grid, and its Jacobians are close to the identity of section 2. A trained
-# network (chapter 10) concentrates each heatmap on a part of the object. The $7 \times 7$ valid
-# head is visible as the heatmaps covering a slightly smaller square than the image (section 3).
+# For each photograph: the image with its keypoints (discs, in the colours
+# `fomm_tutorial.visualization` uses everywhere) and Jacobians (the two arrows are the
+# columns of $J_k$, i.e. where the local $x$ and $y$ axes go), then the $K$ heatmaps $H_k$
+# with their soft-argmax (cyan cross). The fixture network is *untrained*: its heatmaps are
+# spread out, so every soft-argmax lands near the centroid of the grid, and its Jacobians are
+# close to the identity of section 5.2. A trained network
+# ([chapter 10](10_animation.ipynb)) concentrates each heatmap on a part of the object. The
+# $7 \times 7$ valid head is visible as the heatmaps covering a slightly smaller square than
+# the image (section 5.3).
 
 # %%
-COLOURS = plt.cm.gist_rainbow(np.linspace(0, 1, NUM_KP, endpoint=False))
+COLOURS = kp_colours(NUM_KP)
+HEAT_EXTENT = [-1, 1, 1, -1]  # heatmaps drawn in normalised coordinates
 
 
-def to_pixels(coords, size):
-    """Normalised [-1, 1] coordinates -> pixel coordinates (align_corners=True convention)."""
-    return (np.asarray(coords) + 1) / 2 * (size - 1)
-
-
-def draw_keypoints(ax, kp_value, kp_jacobian, size, arrow=0.12):
-    for k in range(kp_value.shape[0]):
-        px, py = to_pixels(kp_value[k], size)
-        ax.plot(px, py, "+", color=COLOURS[k], ms=12, mew=2)
-        if kp_jacobian is not None:
+def show_keypoints(ax, image, kp_value, kp_jacobian=None, arrow=0.12):
+    """Image (H, W, 3) with keypoint discs and the two columns of each Jacobian."""
+    size = image.shape[0]
+    ax.imshow(draw_keypoints(image, kp_value, kp_size=3))
+    if kp_jacobian is not None:
+        pixels = kp_to_pixels(kp_value, size, size)
+        for k, ((px, py), jac) in enumerate(zip(pixels, kp_jacobian)):
             for col in range(2):
-                dx, dy = kp_jacobian[k][:, col] * arrow * (size - 1) / 2
+                dx, dy = jac[:, col] * arrow * (size - 1) / 2
                 ax.arrow(px, py, dx, dy, color=COLOURS[k], width=0.4, head_width=2.5)
+    ax.set_xticks([]), ax.set_yticks([])
+
+
+def show_heatmap(ax, heat, kp_xy, title):
+    """One heatmap (h, w) on [-1, 1]^2 with its soft-argmax."""
+    ax.imshow(heat, cmap="magma", extent=HEAT_EXTENT)
+    ax.plot(*kp_xy, "c+", ms=10, mew=2)
+    ax.set_title(title)
+    ax.set_xticks([]), ax.set_yticks([])
 
 
 hm = heatmap.numpy()
-extent_heat = [-1, 1, 1, -1]
-fig, axes = plt.subplots(2, NUM_KP + 1, figsize=(2.2 * (NUM_KP + 1), 4.6))
-for b in range(2):
-    axes[b, 0].imshow(images[b].numpy())
-    draw_keypoints(axes[b, 0], kp["value"][b].numpy(), kp["jacobian"][b].numpy(), SIZE)
-    axes[b, 0].set_title(["astronaut", "chelsea"][b])
+for b, name in enumerate(["astronaut", "chelsea"]):
+    fig, axes = panels(NUM_KP + 1, ncols=3)
+    show_keypoints(
+        axes[0], images[b].numpy(), kp["value"][b].numpy(), kp["jacobian"][b].numpy()
+    )
+    axes[0].set_title(name)
     for k in range(NUM_KP):
-        axes[b, k + 1].imshow(hm[b, :, :, k], cmap="magma", extent=extent_heat)
-        axes[b, k + 1].plot(*kp["value"][b, k].numpy(), "c+", ms=10)
-        axes[b, k + 1].set_title(f"H_{k}  max {hm[b, :, :, k].max():.4f}", fontsize=8)
-for ax in axes.ravel():
-    ax.set_xticks([]), ax.set_yticks([])
-plt.tight_layout()
-plt.show()
-
+        title = rf"$H_{k}$, max {hm[b, :, :, k].max():.4f}"
+        show_heatmap(axes[k + 1], hm[b, :, :, k], kp["value"][b, k].numpy(), title)
+    plt.show()
 
 # %%
-def rounded(array, digits=3):
-    """Nested lists of rounded strings: deterministic prints (no float32 reprs)."""
-    array = np.asarray(array)
-    if array.ndim == 0:
-        return f"{float(array):.{digits}f}"
-    return [rounded(a, digits) for a in array]
-
-
-print("keypoints (x, y), astronaut:", rounded(kp["value"][0].numpy()))
-print("Jacobian of keypoint 0, astronaut:", rounded(kp["jacobian"][0, 0].numpy()))
+print("astronaut     x       y    |  J_00    J_01    J_10    J_11")
+for k in range(NUM_KP):
+    (px, py), jac = kp["value"][0, k].numpy(), kp["jacobian"][0, k].numpy().ravel()
+    print(f"p_{k}      {px:6.3f}  {py:6.3f}  | " + "  ".join(f"{v:6.3f}" for v in jac))
 
 # %% [markdown]
 # To see what a *confident* heatmap does, give the soft-argmax logits with a clear structure:
 # below, the logits are the brightness of the (downsampled) astronaut and the temperature
-# varies. At a high temperature the distribution is almost uniform and the keypoint sits at the
-# centre of mass of the whole grid; as $\tau$ falls the mass concentrates on the brightest
-# region and the keypoint moves there, continuously (section 1's limit is the argmax).
+# varies. At a high temperature the distribution is almost uniform and the keypoint sits at
+# the centre of mass of the whole grid; as $\tau$ falls the mass concentrates on the
+# brightest region and the keypoint moves there, continuously (section 5.1's limit is the
+# argmax).
 
 # %%
-brightness = tf.reduce_mean(
-    kp_detector.down(astronaut), axis=-1, keepdims=True
-)  # (1, h, w, 1)
+brightness = tf.reduce_mean(kp_detector.down(astronaut), axis=-1, keepdims=True)
 temperatures = [1.0, 0.1, 0.03, 0.01]
-fig, axes = plt.subplots(1, len(temperatures), figsize=(3 * len(temperatures), 3.2))
+fig, axes = panels(len(temperatures), height=2.2)
 for ax, temp in zip(axes, temperatures):
     heat_t = heatmap_softmax(brightness, temp)
     kp_t = gaussian2kp(heat_t).numpy()[0, 0]
-    ax.imshow(heat_t.numpy()[0, :, :, 0], cmap="magma", extent=extent_heat)
-    ax.plot(*kp_t, "c+", ms=14, mew=2)
-    ax.set_title(f"tau = {temp}: p = ({kp_t[0]:.3f}, {kp_t[1]:.3f})", fontsize=9)
-    ax.set_xticks([]), ax.set_yticks([])
-plt.tight_layout()
+    title = rf"$\tau = {temp}$" + f"\np = ({kp_t[0]:.2f}, {kp_t[1]:.2f})"
+    show_heatmap(ax, heat_t.numpy()[0, :, :, 0], kp_t, title)
+    ax.set_xticks([-1, 0, 1])
+    ax.set_xlabel("$x$")
+axes[0].set_yticks([-1, 0, 1])
+axes[0].set_ylabel("$y$")
 plt.show()
 
 # %% [markdown]
-# ## 6. Checks
+# ## 5.6 Checks
 #
 # Closed forms that always run:
 #
-# * a freshly built detector has **identity Jacobians** (zero weights, bias $[1,0,0,1]$, heatmaps
-#   summing to 1), for `single_jacobian_map` too;
-# * `gaussian2kp` is the NumPy expectation $\sum_z H(z)\, z$ and `heatmap_jacobian` the NumPy
-#   weighted average;
-# * a one-hot heatmap at cell $j$ reports $2j/(m - 1) - 1$ on the $m$-cell grid, i.e. the stretch
-#   of section 3 relative to the feature pixel it is centred on;
+# * (a) a freshly built detector has **identity Jacobians** (zero weights, bias
+#   $[1,0,0,1]$, heatmaps summing to 1), for `single_jacobian_map` too;
+# * (b) `gaussian2kp` is the NumPy expectation $\sum_z H(z)\, z$ and `heatmap_jacobian` the
+#   NumPy weighted average;
+# * (c) a one-hot heatmap at cell $j$ reports $2j/(m - 1) - 1$ on the $m$-cell grid, i.e.
+#   the stretch of section 5.3 relative to the feature pixel it is centred on;
 #
-# and, where the fixture is present, the keypoints of the converted checkpoint against those the
-# original PyTorch code computed (`kp_source/*`, `kp_driving/*`, within $10^{-4}$).
+# and, where the fixture is present, (d) the keypoints of the converted checkpoint against
+# those the original PyTorch code computed (`kp_source/*`, `kp_driving/*`, within
+# $10^{-4}$).
 
 # %%
 # (a) identity Jacobians at initialisation
@@ -408,7 +476,7 @@ for single in (False, True):
     fresh = KeypointDetector.from_config_dict(cfg)
     jac0 = fresh(images, training=False)["jacobian"].numpy()
     assert np.abs(jac0 - np.eye(2)).max() < 1e-5, single
-    print(f"single_jacobian_map={single}: max |J - I| at init < 1e-5: True")
+    print(f"(a) single_jacobian_map={single}: every J = I at init (1e-5)")
 
 # (b) soft-argmax and Jacobian average vs NumPy
 grid = make_coordinate_grid(hm.shape[1], hm.shape[2]).numpy()
@@ -417,19 +485,25 @@ jm = jacobian_map.numpy().reshape(*jacobian_map.shape[:3], NUM_KP, 2, 2)
 jac_np = np.einsum("bhwk,bhwkij->bkij", hm, jm)
 assert np.abs(value_np - kp["value"].numpy()).max() < 1e-5
 assert np.abs(jac_np - kp["jacobian"].numpy()).max() < 1e-5
-print("soft-argmax and Jacobian average == NumPy (1e-5): True")
+print("(b) soft-argmax and Jacobian average == NumPy (1e-5)")
 
-# (c) the 58-cell grid and the stretch of section 3 (64 features)
+# (c) the 58-cell grid and the stretch of section 5.3 (64 features)
 m_cells, feat = 58, 64
+print("(c) cell   reported x   (63/57) x true x")
 for cell in (0, 10, 29, 57):
     one_hot = np.zeros((1, m_cells, m_cells, 1), np.float32)
     one_hot[0, cell, cell, 0] = 1
     reported_x = float(gaussian2kp(tf.constant(one_hot)).numpy()[0, 0, 0])
     true_x = 2 * (cell + 3) / (feat - 1) - 1
-    assert abs(reported_x - float(stretch.subs(n, feat)) * true_x) < 1e-5
-print("one-hot heatmaps: reported = (63/57) x true coordinate: True")
+    predicted = float(stretch.subs(n, feat)) * true_x
+    assert abs(reported_x - predicted) < 1e-5
+    print(f"    {cell:4d}   {reported_x:10.4f}   {predicted:16.4f}")
 
-# (d) the reference fixture: keypoints computed by the original PyTorch code
+# %% [markdown]
+# (d) The reference fixture. The largest differences are printed (their last digits depend on
+# the CPU, so nbval does not compare this cell's output; the asserts hold everywhere):
+
+# %% tags=["nbval-ignore-output"]
 if REFERENCE_DIR is not None:
     ref = dict(np.load(REFERENCE_DIR / "vox-256-tiny-reference.npz"))
     for frame in ("source", "driving"):
@@ -437,24 +511,29 @@ if REFERENCE_DIR is not None:
         for key in ("value", "jacobian"):
             err = np.abs(out[key].numpy() - ref[f"kp_{frame}/{key}"]).max()
             assert err < 1e-4, (frame, key, err)
-            print(f"kp_{frame}/{key}: max |TF - PyTorch| < 1e-4: True")
+            print(f"kp_{frame}/{key:8}: max |TF - PyTorch| = {err:.1e} < 1e-4")
 else:
     print("reference fixture absent: parity check skipped")
 
 # %% [markdown]
-# ## 7. Widget: temperature and a shifted image
+# ## 5.7 Widget: temperature and a shifted image
 #
-# Choose a keypoint, the softmax temperature and a horizontal/vertical shift of the photograph
-# (in pixels, with zero padding). The network is convolutional, so shifting the image mostly
-# shifts its heatmap: the keypoint follows the content, which is what equivariance (chapter 8)
-# later enforces for all transformations. Lowering the temperature sharpens the heatmap and
-# moves the keypoint to the strongest logit.
+# Choose a keypoint, the softmax temperature and a horizontal/vertical shift of the
+# photograph (in pixels, with zero padding). Lowering the temperature sharpens the heatmap
+# and moves the keypoint to the strongest logit. Shifting the image by $s$ pixels moves its
+# content by $2s/(W - 1)$ in normalised coordinates; a *trained* detector's keypoint follows
+# the content, which is what the equivariance loss of [chapter 8](08_losses.ipynb) enforces
+# for all transformations. The fixture's *untrained* detector shows how far from that a
+# network starts: below, three horizontal shifts of the astronaut by a quarter of the image
+# (content moved by about $\mp 0.5$), and keypoint 0 moves by about 0.1, the *other* way (the
+# black band of padding changes its heatmap more than the content does).
 
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-def show_keypoint(k=0, temperature=0.1, shift_x=0, shift_y=0):
+def detect_shifted(shift_x=0, shift_y=0, temperature=0.1):
+    """Shift the astronaut (zero padding) and run the detector's pieces on it."""
     shifted = tf.roll(astronaut, shift=(shift_y, shift_x), axis=(1, 2)).numpy()
+    # tf.roll wraps around: blank what came in from the other side.
     if shift_y > 0:
         shifted[:, :shift_y] = 0
     if shift_y < 0:
@@ -469,16 +548,37 @@ def show_keypoint(k=0, temperature=0.1, shift_x=0, shift_y=0):
     heat = heatmap_softmax(kp_detector.kp(feats), temperature)
     val = gaussian2kp(heat).numpy()[0]
     jac = heatmap_jacobian(heat, kp_detector.jacobian(feats)).numpy()[0]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
-    axes[0].imshow(shifted[0])
-    draw_keypoints(axes[0], val[k : k + 1], jac[k : k + 1], SIZE)
-    axes[1].imshow(heat.numpy()[0, :, :, k], cmap="magma", extent=extent_heat)
-    axes[1].plot(*val[k], "c+", ms=14, mew=2)
-    axes[1].set_title(f"keypoint {k}: ({val[k, 0]:.3f}, {val[k, 1]:.3f})")
+    return shifted[0], heat.numpy()[0], val, jac
+
+
+shifts = [-SIZE // 4, 0, SIZE // 4]
+fig, axes = panels(2 * len(shifts), ncols=len(shifts), height=2.0)
+for i, shift in enumerate(shifts):
+    shifted, heat, val, jac = detect_shifted(shift_x=shift)
+    show_keypoints(axes[i], shifted, val, jac)
+    axes[i].set_title(f"shift {shift:+d} px ({2 * shift / (SIZE - 1):+.2f})")
+    show_heatmap(
+        axes[i + len(shifts)], heat[..., 0], val[0], f"$H_0$, $x = {val[0, 0]:.3f}$"
+    )
+plt.show()
+
+# %% [markdown]
+# > **Live widget.** The figure above shows a few settings; run the notebook (Colab button at
+# > the top, or Jupyter) to move the slider.
+
+
+# %% tags=["hide-input", "nbval-ignore-output"]
+def show_keypoint(k=0, temperature=0.1, shift_x=0, shift_y=0):
+    shifted, heat, val, jac = detect_shifted(shift_x, shift_y, temperature)
+    fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+    show_keypoints(axes[0], shifted, val, jac)
+    show_heatmap(
+        axes[1], heat[..., k], val[k], f"$H_{k}$: ({val[k, 0]:.3f}, {val[k, 1]:.3f})"
+    )
     plt.show()
 
 
-interact(
+_ = interact(
     show_keypoint,
     k=IntSlider(value=0, min=0, max=NUM_KP - 1),
     temperature=FloatLogSlider(value=0.1, base=10, min=-3, max=1, step=0.1),
@@ -491,11 +591,29 @@ interact(
 #
 # * A keypoint is the **expectation** of the coordinate under a spatial softmax of the logits
 #   (temperature 0.1): differentiable, with $\partial p/\partial \ell_i = H_i (z_i - p)/\tau$.
-# * Its Jacobian is the **heatmap-weighted average** of a per-pixel $2 \times 2$ prediction; the
-#   head starts at the identity.
-# * With `pad=0` (all published checkpoints) the $7 \times 7$ heads are valid convolutions:
-#   $64 \to 58$ cells, and keypoints are reported $63/57$ times farther from the centre than the
-#   feature pixel they come from (issue #52).
+# * Its Jacobian is the **heatmap-weighted average** of a per-pixel $2 \times 2$ prediction;
+#   the head starts at the identity.
+# * The detector is an anti-aliased $\times 0.25$ downsampling, an hourglass (U-Net) and two
+#   $7 \times 7$ heads. With `pad=0` (all published checkpoints) the heads are valid
+#   convolutions: $64 \to 58$ cells, and keypoints are reported $63/57$ times farther from
+#   the centre than the feature pixel they come from (issue #52).
 # * The port reproduces the original's keypoints on the reference fixture within $10^{-4}$.
 #
-# Next, chapter 6 turns two sets of keypoints (source and driving) into a dense motion field.
+# Next, [chapter 6](06_dense_motion.ipynb) turns two sets of keypoints (source and driving)
+# into a dense motion field.
+#
+# ## Exercises
+#
+# 1. **Soft-argmax is not argmax.** With sympy, compute the soft-argmax of two grid positions
+#    $z_0 = -1$, $z_1 = 1$ with logits $\ell$ and $0$ as a function of $\ell$ and $\tau$. How
+#    large must $\ell/\tau$ be for the keypoint to be within 0.01 of $z_0$?
+# 2. **A biased keypoint.** Put a single Gaussian bump of logits near the border of a
+#    $58 \times 58$ grid and compute `gaussian2kp` of its softmax at $\tau = 1$ and
+#    $\tau = 0.1$. Why is the keypoint pulled towards the centre, and which temperature
+#    suffers more?
+# 3. **`pad=3`.** Build the tiny detector with `kp_detector_params.pad = 3`, check that its
+#    heatmaps are $32 \times 32$, and repeat check (c) of section 5.6 with the stretch of
+#    section 5.3 for this case.
+# 4. **Aliasing.** Downsample a fine checkerboard by 4 with and without
+#    `AntiAliasInterpolation2d` and plot both. Which one would give a detector a pattern that
+#    moves when the image moves by one pixel?
