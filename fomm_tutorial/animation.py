@@ -1,4 +1,6 @@
-"""Stage 10: animation -- from a trained (or converted) model to an animated video.
+"""Animation: from a trained (or converted) model to an animated video.
+
+Explained in chapter 10 (book/10_animation.ipynb).
 
 At test time FOMM animates a *source* image with the motion of a *driving* video:
 
@@ -7,19 +9,25 @@ At test time FOMM animates a *source* image with the motion of a *driving* video
 2. :func:`normalize_kp` turns the driving keypoints into keypoints *for the source*: either the
    driving keypoints themselves (**absolute** motion: the source takes the driving object's
    shape) or the source keypoints moved by the driving motion since the first driving frame
-   (**relative** motion: ``kp_source + (kp_driving - kp_driving_initial)``, the recommended mode);
+   (**relative** motion: ``kp_source + (kp_driving - kp_driving_initial)``, the recommended mode
+   and the default of both :func:`make_animation` and ``fomm-tutorial animate``);
 3. the generator warps the source towards the normalised keypoints.
 
 :func:`make_animation` does this for a whole video, batched over frames, with everything that
-depends only on the source computed once. :func:`load_models` loads an original ``.pth.tar`` or
-converted Keras weights; :func:`draw_keypoints` / :func:`side_by_side` make the visualisations;
-:func:`run_cli` is ``fomm-tutorial animate``. Evaluation (reconstruction L1, keypoint metrics) is in
-:mod:`fomm_tutorial.evaluation`.
+depends only on the source computed once; with ``best_frame`` it starts from that driving frame
+and animates forwards to the end and backwards to the start (the original demo's
+``--find_best_frame``, whose frame :func:`find_best_frame` picks with the model's own keypoint
+detector). :func:`load_models` loads an original ``.pth.tar`` or converted Keras weights;
+:func:`run_cli` is ``fomm-tutorial animate``. Images are normalised by
+:func:`fomm_tutorial.media.to_float_rgb`, keypoints drawn by :mod:`fomm_tutorial.visualization`,
+evaluation (reconstruction L1, keypoint metrics) is in :mod:`fomm_tutorial.evaluation`.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import tempfile
 import weakref
 from pathlib import Path
 
@@ -28,17 +36,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from fomm_tutorial import media  # noqa: E402
+from fomm_tutorial.config import load_config  # noqa: E402
+from fomm_tutorial.visualization import side_by_side  # noqa: E402
+
 __all__ = [
     "normalize_kp",
     "convex_hull_area",
     "movement_scale",
     "prepare_image",
     "prepare_video",
+    "find_best_frame",
     "make_animation",
     "load_models",
-    "draw_keypoints",
-    "side_by_side",
-    "kp_colours",
     "run_cli",
 ]
 
@@ -143,55 +153,12 @@ def normalize_kp(
 # --------------------------------------------------------------------------------------------
 # Input preparation
 # --------------------------------------------------------------------------------------------
-def _to_float_rgb(array, what: str) -> np.ndarray:
-    """``(..., H, W[, C])`` of any dtype -> float32 RGB in [0, 1] (grey repeated, alpha dropped)."""
-    a = np.asarray(array)
-    if a.dtype == np.uint8:
-        a = a.astype(np.float32) / 255.0
-    elif a.dtype == np.uint16:
-        a = a.astype(np.float32) / 65535.0
-    elif a.dtype == bool:
-        a = a.astype(np.float32)
-    elif np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float32)
-    else:
-        raise ValueError(
-            f"{what}: unsupported dtype {a.dtype}; give float in [0, 1] or uint8."
-        )
-    if a.shape[-1] not in (1, 3, 4):
-        raise ValueError(
-            f"{what}: expected 1 (grey), 3 (RGB) or 4 (RGBA) channels in the last axis, "
-            f"got shape {a.shape}."
-        )
-    channels = a.shape[-1]
-    if channels == 1:
-        a = np.repeat(a, 3, axis=-1)
-    elif channels == 4:
-        a = a[..., :3]  # drop alpha, as the original demo's `[..., :3]`
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{what} contains NaN or infinite values.")
-    lo, hi = float(a.min(initial=0.0)), float(a.max(initial=0.0))
-    if lo < -1e-3 or hi > 1 + 1e-3:
-        raise ValueError(
-            f"{what} has values in [{lo:.3g}, {hi:.3g}]; expected float32 in [0, 1] "
-            "(divide uint8 images by 255)."
-        )
-    return np.clip(a, 0.0, 1.0)
-
-
-def _resize(frames: np.ndarray, size) -> np.ndarray:
-    """Resize ``(N, H, W, 3)`` to ``size = (h, w)`` with area-weighted bilinear (antialiased)."""
-    h, w = int(size[0]), int(size[1])
-    if frames.shape[1:3] == (h, w):
-        return frames
-    out = tf.image.resize(frames, (h, w), method="bilinear", antialias=True)
-    return np.clip(out.numpy(), 0.0, 1.0).astype(np.float32)
-
-
 def prepare_image(image, size=None) -> np.ndarray:
-    """An image (H, W), (H, W, 1|3|4) or (1, H, W, C), any of float [0, 1] / uint8 -> (H, W, 3) float32.
+    """An image ``(H, W)``, ``(H, W, 1|3|4)`` or ``(1, H, W, C)``, float in [0, 1] or uint8 ->
+    ``(H, W, 3)`` float32 (:func:`fomm_tutorial.media.to_float_rgb`).
 
-    ``size = (h, w)`` resizes (the model's ``frame_shape[:2]``).
+    ``size`` (an int or ``(h, w)``, e.g. the model's ``frame_shape[:2]``) resizes with
+    :func:`fomm_tutorial.media.resize_frames`.
     """
     a = np.asarray(image)
     if a.ndim == 4:
@@ -204,40 +171,106 @@ def prepare_image(image, size=None) -> np.ndarray:
         raise ValueError(
             f"source image: expected shape (H, W, 3) (or (H, W), (H, W, 4)), got {a.shape}."
         )
-    if a.ndim == 2:
-        a = a[..., None]  # greyscale
-    a = _to_float_rgb(a, "source image")
-    if size is not None:
-        a = _resize(a[None], size)[0]
-    return a
+    return media.resize_frames(media.to_float_rgb(a, name="source image"), size)
 
 
 def prepare_video(frames, size=None) -> np.ndarray:
-    """Driving frames (T, H, W[, C]) of float [0, 1] / uint8 -> (T, H, W, 3) float32, resized to ``size``."""
+    """Driving frames ``(T, H, W, 1|3|4)`` (or a grey ``(T, H, W)``), float in [0, 1] or uint8
+    -> ``(T, H, W, 3)`` float32, resized to ``size`` when given.
+
+    One frame ``(H, W, 3)`` is refused rather than read as H grey frames: give ``frame[None]``
+    for a one-frame video.
+    """
     a = np.asarray(frames)
+    if a.ndim == 3 and a.shape[-1] in (3, 4):
+        raise ValueError(
+            f"driving video: got one frame of shape {a.shape}; a video is (T, H, W, 3). "
+            "Give frame[None] for a one-frame video."
+        )
     if a.ndim == 3:
         a = a[..., None]  # (T, H, W) greyscale video
     if a.ndim != 4 or a.shape[0] < 1 or min(a.shape[1:3]) < 2:
         raise ValueError(
             f"driving video: expected frames of shape (T, H, W, 3), got {a.shape}."
         )
-    a = _to_float_rgb(a, "driving video")
-    if size is not None:
-        a = _resize(a, size)
-    return a
+    return media.resize_frames(media.to_float_rgb(a, name="driving video"), size)
+
+
+def _prepare_pair(source_image, driving_frames):
+    source = prepare_image(source_image)
+    driving = prepare_video(driving_frames)
+    if driving.shape[1:3] != source.shape[:2]:
+        raise ValueError(
+            f"source image {source.shape[:2]} and driving frames {driving.shape[1:3]} "
+            "differ in size; resize both to the model's frame_shape (prepare_image/"
+            "prepare_video with size=..., or media.read_* with size=...)."
+        )
+    return source, driving
+
+
+def _check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+    return int(batch_size)
+
+
+# --------------------------------------------------------------------------------------------
+# Best frame
+# --------------------------------------------------------------------------------------------
+def _shape_of(kp_value) -> np.ndarray:
+    """``(K, 2)`` keypoints centred and divided by the square root of their hull area."""
+    centred = kp_value - kp_value.mean(axis=0, keepdims=True)
+    return centred / np.sqrt(convex_hull_area(kp_value))
+
+
+def find_best_frame(source_image, driving_frames, kp_detector, batch_size=8) -> int:
+    """Index of the driving frame whose keypoint *shape* is closest to the source's.
+
+    As the original demo's ``find_best_frame``, but with the model's own keypoint detector
+    instead of a face-landmark detector (so it works for any object): each keypoint set
+    ``(K, 2)`` is centred and divided by ``sqrt(convex hull area)`` (position and size removed),
+    and the frame with the smallest sum of squared differences to the source's wins. Relative
+    motion from that frame starts from the pose most like the source's.
+
+    Args:
+      source_image: ``(H, W, 3)``; driving_frames: ``(T, H, W, 3)`` of the same size.
+      kp_detector: ``kp_detector(images, training=False)["value"]`` -> ``(B, K, 2)``.
+      batch_size: driving frames per detector call.
+
+    Returns:
+      the frame index in ``[0, T)``. Frames with degenerate keypoints (no hull area) are
+      skipped; a ValueError is raised when the source's or every frame's are degenerate.
+    """
+    source, driving = _prepare_pair(source_image, driving_frames)
+    batch_size = _check_batch_size(batch_size)
+    kp_source = np.asarray(kp_detector(source[None], training=False)["value"])[0]
+    try:
+        source_shape = _shape_of(kp_source.astype(np.float64))
+    except ValueError as exc:
+        raise ValueError(
+            f"find_best_frame: the source keypoints are degenerate ({exc}); animate "
+            "from the first frame instead."
+        ) from None
+    distances = []
+    for start in range(0, len(driving), batch_size):
+        batch = tf.convert_to_tensor(driving[start : start + batch_size])
+        values = np.asarray(kp_detector(batch, training=False)["value"], np.float64)
+        for value in values:
+            try:
+                distances.append(float(np.sum((_shape_of(value) - source_shape) ** 2)))
+            except ValueError:  # degenerate keypoints: this frame cannot be compared
+                distances.append(math.inf)
+    if not np.isfinite(distances).any():
+        raise ValueError(
+            "find_best_frame: every driving frame has degenerate keypoints; animate "
+            "from the first frame instead."
+        )
+    return int(np.argmin(distances))
 
 
 # --------------------------------------------------------------------------------------------
 # Animation
 # --------------------------------------------------------------------------------------------
-def _model_size(kp_detector, generator, fallback):
-    for model in (generator, kp_detector):
-        shape = getattr(model, "frame_shape", None)
-        if shape is not None:
-            return tuple(int(s) for s in shape[:2])
-    return fallback
-
-
 def _tile(kp, n):
     return {k: tf.repeat(v, n, axis=0) for k, v in kp.items() if v is not None}
 
@@ -253,9 +286,13 @@ def _kp_to_tensors(kp):
 _STEP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _animation_step(kp_detector, generator, relative: bool, jit_compile: bool):
-    """The compiled per-batch step for a pair of models (cached, so that animating many videos
-    with the same models traces the graph once per batch shape).
+def _animation_step(kp_detector, generator, relative, jit_compile, frame_size):
+    """The compiled per-batch step for a pair of models and one frame size (cached, so that
+    animating many videos with the same models traces the graph once per batch shape).
+
+    One step per ``frame_size = (H, W)``: the networks build coordinate grids and kernels from
+    static spatial sizes, and a single ``reduce_retracing`` function called at two frame sizes
+    would retrace with unknown ``(None, None)`` sizes. Only the batch size may vary in a step.
 
     ``step(frames, source, kp_source, kp_driving_initial, scale, source_features)`` ->
     ``(prediction (B, H, W, 3), kp_driving, kp_norm)``.
@@ -264,7 +301,7 @@ def _animation_step(kp_detector, generator, relative: bool, jit_compile: bool):
         per_generator = _STEP_CACHE.setdefault(generator, {})
     except TypeError:  # not weak-referenceable: no caching
         per_generator = {}
-    key = (id(kp_detector), relative, jit_compile)
+    key = (id(kp_detector), relative, jit_compile, tuple(frame_size))
     if key in per_generator:
         return per_generator[key]
 
@@ -304,54 +341,9 @@ def _animation_step(kp_detector, generator, relative: bool, jit_compile: bool):
     return fn
 
 
-def make_animation(
-    source_image,
-    driving_frames,
-    kp_detector,
-    generator,
-    relative=True,
-    adapt_scale=True,
-    batch_size=8,
-    progress=True,
-    return_keypoints=False,
-    jit_compile=None,
-):
-    """Animate ``source_image`` with the motion of ``driving_frames`` (the original ``demo.make_animation``).
-
-    Args:
-      source_image: ``(H, W, 3)`` (or ``(1, H, W, 3)``) float32 in [0, 1] (uint8, grey and RGBA
-        are converted).
-      driving_frames: ``(T, H, W, 3)`` float32 in [0, 1], same size as the source.
-      kp_detector, generator: the models (``kp_detector(images, training=False)``,
-        ``generator(source, kp_source=..., kp_driving=..., training=False)``).
-      relative: relative keypoint movement and relative Jacobians (``use_relative_movement`` and
-        ``use_relative_jacobian``); ``False`` = absolute keypoints.
-      adapt_scale: scale the relative movement by the convex-hull size ratio (``adapt_movement_scale``).
-      batch_size: driving frames per forward pass. The source keypoints, the movement scale and
-        (where the generator exposes ``encode_source``) the source's encoder features are
-        computed once.
-      progress: show a tqdm progress bar (turn off in notebooks compared by nbval).
-      return_keypoints: also return ``{"kp_source", "kp_driving", "kp_norm"}`` (NumPy arrays,
-        ``kp_driving``/``kp_norm`` with T rows).
-      jit_compile: compile the per-batch step with XLA (default: on a GPU only; on a CPU XLA is
-        slower than TensorFlow's oneDNN kernels for these convolutions).
-
-    Returns:
-      ``(T, H, W, 3)`` float32 predictions in [0, 1] (and the keypoints dict when asked).
-    """
-    source = prepare_image(source_image)
-    driving = prepare_video(driving_frames)
-    if driving.shape[1:3] != source.shape[:2]:
-        raise ValueError(
-            f"source image {source.shape[:2]} and driving frames {driving.shape[1:3]} "
-            "differ in size; resize both to the model's frame_shape (prepare_image/"
-            "prepare_video with size=..., or media.read_* with size=...)."
-        )
-    batch_size = int(batch_size)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    num_frames = driving.shape[0]
-
+def _animate(source, driving, kp_detector, generator, options, bar):
+    """:func:`make_animation` on prepared arrays, relative to ``driving[0]``."""
+    relative, adapt_scale, batch_size, jit_compile, return_keypoints = options
     source_t = tf.convert_to_tensor(source[None])
     kp_source = _kp_to_tensors(kp_detector(source_t, training=False))
     kp_driving_initial = _kp_to_tensors(
@@ -362,21 +354,15 @@ def make_animation(
         if (relative and adapt_scale)
         else 1.0
     )
-
     encode = getattr(generator, "encode_source", None)
     source_features = encode(source_t, training=False) if callable(encode) else None
-    if jit_compile is None:
-        jit_compile = bool(tf.config.list_physical_devices("GPU"))
-    step_fn = _animation_step(kp_detector, generator, bool(relative), bool(jit_compile))
+    step_fn = _animation_step(
+        kp_detector, generator, relative, jit_compile, source.shape[:2]
+    )
     scale_t = tf.constant(scale, tf.float32)
 
     predictions, kps_driving, kps_norm = [], [], []
-    starts = range(0, num_frames, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=num_frames, desc="animate", unit="frame")
-    for start in starts:
+    for start in range(0, len(driving), batch_size):
         frames = tf.convert_to_tensor(driving[start : start + batch_size])
         pred, kp_d, kp_n = step_fn(
             frames, source_t, kp_source, kp_driving_initial, scale_t, source_features
@@ -387,13 +373,11 @@ def make_animation(
             kps_norm.append(
                 {k: v.numpy() for k, v in kp_n.items() if k in ("value", "jacobian")}
             )
-        if progress:
+        if bar is not None:
             bar.update(int(frames.shape[0]))
-    if progress:
-        bar.close()
     result = np.clip(np.concatenate(predictions, axis=0), 0.0, 1.0)
     if not return_keypoints:
-        return result
+        return result, None
 
     def cat(parts):
         return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
@@ -407,235 +391,280 @@ def make_animation(
     return result, keypoints
 
 
+def make_animation(
+    source_image,
+    driving_frames,
+    kp_detector,
+    generator,
+    relative=True,
+    adapt_scale=True,
+    batch_size=8,
+    progress=True,
+    return_keypoints=False,
+    jit_compile=None,
+    best_frame=None,
+):
+    """Animate ``source_image`` with the motion of ``driving_frames`` (the original ``demo.make_animation``).
+
+    Args:
+      source_image: ``(H, W, 3)`` (or ``(1, H, W, 3)``) float32 in [0, 1] (uint8, grey and RGBA
+        are converted).
+      driving_frames: ``(T, H, W, 3)`` float32 in [0, 1], same size as the source.
+      kp_detector, generator: the models (``kp_detector(images, training=False)``,
+        ``generator(source, kp_source=..., kp_driving=..., training=False)``).
+      relative: relative keypoint movement and relative Jacobians (``use_relative_movement`` and
+        ``use_relative_jacobian``); ``False`` = absolute keypoints. Default ``True``, as
+        ``fomm-tutorial animate`` (``--no-relative`` turns it off).
+      adapt_scale: scale the relative movement by the convex-hull size ratio
+        (``adapt_movement_scale``). Default ``True``, as ``fomm-tutorial animate``.
+      batch_size: driving frames per forward pass. The source keypoints, the movement scale and
+        (where the generator exposes ``encode_source``) the source's encoder features are
+        computed once.
+      progress: show a tqdm progress bar (turn off in notebooks compared by nbval).
+      return_keypoints: also return ``{"kp_source", "kp_driving", "kp_norm", "scale"}`` (NumPy
+        arrays, ``kp_driving``/``kp_norm`` with T rows; ``"best_frame"`` when given).
+      jit_compile: compile the per-batch step with XLA (default: on a GPU only; on a CPU XLA is
+        slower than TensorFlow's oneDNN kernels for these convolutions).
+      best_frame: ``None`` (motion relative to frame 0) or a frame index ``i`` (e.g. from
+        :func:`find_best_frame`): frames ``i .. T-1`` are animated forwards and ``i .. 0``
+        backwards, both relative to frame ``i``, and joined in time order.
+
+    Returns:
+      ``(T, H, W, 3)`` float32 predictions in [0, 1] (and the keypoints dict when asked).
+    """
+    source, driving = _prepare_pair(source_image, driving_frames)
+    batch_size = _check_batch_size(batch_size)
+    num_frames = len(driving)
+    if best_frame is not None:
+        if isinstance(best_frame, bool) or int(best_frame) != best_frame:
+            raise ValueError(f"best_frame must be a frame index, got {best_frame!r}.")
+        best_frame = int(best_frame)
+        if not 0 <= best_frame < num_frames:
+            raise ValueError(
+                f"best_frame {best_frame} is outside the driving video's frames "
+                f"0..{num_frames - 1}."
+            )
+    if jit_compile is None:
+        jit_compile = bool(tf.config.list_physical_devices("GPU"))
+    options = (
+        bool(relative),
+        bool(adapt_scale),
+        batch_size,
+        bool(jit_compile),
+        return_keypoints,
+    )
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=num_frames, desc="animate", unit="frame")
+    try:
+        if best_frame is None:
+            result, keypoints = _animate(
+                source, driving, kp_detector, generator, options, bar
+            )
+        else:
+            # The original demo: forwards from the best frame, backwards from it to the start.
+            forward, kp_forward = _animate(
+                source, driving[best_frame:], kp_detector, generator, options, bar
+            )
+            backward, kp_backward = _animate(
+                source,
+                driving[: best_frame + 1][::-1],
+                kp_detector,
+                generator,
+                options,
+                bar,
+            )
+            result = np.concatenate([backward[::-1], forward[1:]], axis=0)
+            keypoints = None
+            if return_keypoints:
+                keypoints = dict(kp_forward, best_frame=best_frame)
+                for name in ("kp_driving", "kp_norm"):
+                    keypoints[name] = {
+                        k: np.concatenate(
+                            [kp_backward[name][k][::-1], kp_forward[name][k][1:]]
+                        )
+                        for k in kp_forward[name]
+                    }
+    finally:
+        if bar is not None:
+            bar.close()
+    return (result, keypoints) if return_keypoints else result
+
+
 # --------------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------------
-def _resolve_config(config):
-    if isinstance(config, dict):
-        return config
-    try:
-        from fomm_tutorial.config import load_config
-    except ImportError:  # pragma: no cover - the config module ships with the package
-        from fomm_tutorial.checkpoint import _as_config as load_config
-    return load_config(config)
+_KERAS_WEIGHTS = ("kp_detector.weights.h5", "generator.weights.h5")
+_TORCH_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar", ".ckpt")
 
 
-def load_models(config, checkpoint):
-    """The keypoint detector and generator of ``config`` with the weights of ``checkpoint``.
-
-    Args:
-      config: a config dict, a YAML path, or the name of a shipped config (``"vox-256"``).
-      checkpoint: an original ``.pth.tar`` (read with :func:`fomm_tutorial.checkpoint.load_original_checkpoint`),
-        a folder written by ``fomm-tutorial convert`` (``kp_detector.weights.h5``,
-        ``generator.weights.h5``), or one of those ``.weights.h5`` files (its sibling is used).
-
-    Returns:
-      ``{"kp_detector", "generator", "discriminator", "config"}`` (models in inference use:
-      call them with ``training=False``).
-    """
-    from fomm_tutorial import checkpoint as ckpt
-
-    config = _resolve_config(config)
+def _checkpoint_kind(checkpoint):
+    """``("keras", folder)`` or ``("torch", file)`` for a checkpoint path, or a one-line error."""
     path = Path(checkpoint)
     if not path.exists():
         raise FileNotFoundError(
             f"checkpoint {path} does not exist: give an original .pth.tar or the "
             "folder written by `fomm-tutorial convert`."
         )
-    name = path.name
-    if path.is_dir() or name.endswith(".weights.h5"):
+    if path.is_dir() or path.name.endswith(".weights.h5"):
         folder = path if path.is_dir() else path.parent
-        missing = [
-            f
-            for f in ("kp_detector.weights.h5", "generator.weights.h5")
-            if not (folder / f).exists()
-        ]
+        missing = [f for f in _KERAS_WEIGHTS if not (folder / f).is_file()]
         if missing:
             raise FileNotFoundError(
                 f"{folder} lacks {', '.join(missing)}: converted weights are a folder "
                 "with kp_detector.weights.h5 and generator.weights.h5 "
                 "(`fomm-tutorial convert CKPT --config C --out FOLDER`)."
             )
-        models = dict(ckpt.build_models(config))
-        for key in ("kp_detector", "generator"):
-            try:
-                models[key].load_weights(str(folder / f"{key}.weights.h5"))
-            except ValueError as exc:
-                raise ValueError(
-                    f"{folder / (key + '.weights.h5')} does not fit the config's {key} "
-                    f"(was it converted with another config?): {exc}"
-                ) from exc
-        disc = folder / "discriminator.weights.h5"
+        return "keras", folder
+    if path.name.endswith(_TORCH_SUFFIXES):
+        return "torch", path
+    raise ValueError(
+        f"checkpoint {path}: expected an original .pth.tar, a converted folder, or a "
+        ".weights.h5 file from `fomm-tutorial convert`."
+    )
+
+
+def _load_keras_weights(model, path: Path, name: str) -> None:
+    try:
+        model.load_weights(str(path))
+    except OSError as exc:  # h5py: truncated file, not an HDF5 file, unreadable
+        raise ValueError(
+            f"{path} cannot be read ({str(exc).splitlines()[0]}): the file is damaged "
+            "or incomplete; convert the checkpoint again (`fomm-tutorial convert`)."
+        ) from None
+    except ValueError as exc:
+        raise ValueError(
+            f"{path} does not fit the config's {name} (was it converted with another "
+            f"config?): {str(exc).splitlines()[0] if str(exc) else exc!r}"
+        ) from None
+
+
+def load_models(config, checkpoint):
+    """The keypoint detector and generator of ``config`` with the weights of ``checkpoint``.
+
+    Args:
+      config: a config dict, a YAML path, or the name of a shipped config (``"vox-256"``),
+        resolved by :func:`fomm_tutorial.config.load_config`.
+      checkpoint: an original ``.pth.tar`` (read with :func:`fomm_tutorial.checkpoint.load_original_checkpoint`),
+        a folder written by ``fomm-tutorial convert`` (``kp_detector.weights.h5``,
+        ``generator.weights.h5``), or one of those ``.weights.h5`` files (its sibling is used).
+
+    Returns:
+      ``{"kp_detector", "generator", "discriminator", "config"}`` (models in inference use:
+      call them with ``training=False``). A missing, damaged or mismatching weights file raises
+      a one-line FileNotFoundError / ValueError.
+    """
+    from fomm_tutorial.checkpoint import build_models, load_original_checkpoint
+
+    config = load_config(config)
+    kind, path = _checkpoint_kind(checkpoint)
+    if kind == "keras":
+        models = dict(build_models(config))
+        for name in ("kp_detector", "generator"):
+            _load_keras_weights(models[name], path / f"{name}.weights.h5", name)
+        disc = path / "discriminator.weights.h5"
         if disc.exists() and "discriminator" in models:
             try:
                 models["discriminator"].load_weights(str(disc))
-            except ValueError:
+            except (ValueError, OSError):
                 pass  # as the original load_cpk: a discriminator that doesn't fit is re-initialised
-    elif name.endswith((".pth.tar", ".pth", ".pt", ".tar", ".ckpt")):
-        models = dict(ckpt.load_original_checkpoint(str(path), config))
     else:
-        raise ValueError(
-            f"checkpoint {path}: expected an original .pth.tar, a converted folder, or a "
-            ".weights.h5 file from `fomm-tutorial convert`."
-        )
+        models = dict(load_original_checkpoint(str(path), config))
     models["config"] = config
     return models
 
 
 # --------------------------------------------------------------------------------------------
-# Visualisation
-# --------------------------------------------------------------------------------------------
-def kp_colours(num_kp: int, colormap: str = "gist_rainbow") -> np.ndarray:
-    """``(K, 3)`` RGB colours ``colormap(k / K)``, as the original Visualizer."""
-    import matplotlib
-
-    cmap = matplotlib.colormaps[colormap]
-    return np.array([cmap(k / num_kp)[:3] for k in range(num_kp)], dtype=np.float32)
-
-
-def draw_keypoints(
-    image, kp_value, kp_size: int = 5, colormap: str = "gist_rainbow"
-) -> np.ndarray:
-    """Draw keypoints on a copy of ``(H, W, 3)`` ``image`` as filled disks (``skimage.draw.disk``).
-
-    ``kp_value`` is ``(K, 2)`` in [-1, 1], (x, y); the disk centre is pixel ``size * (kp + 1) / 2``
-    (row from y, column from x) as the original Visualizer.
-    """
-    from skimage.draw import disk
-
-    image = np.array(image, dtype=np.float32, copy=True)
-    kp = np.asarray(kp_value, dtype=np.float64).reshape(-1, 2)
-    h, w = image.shape[:2]
-    colours = kp_colours(len(kp), colormap)
-    for k, (x, y) in enumerate(kp):
-        col, row = w * (x + 1) / 2, h * (y + 1) / 2
-        rr, cc = disk((row, col), kp_size, shape=(h, w))
-        image[rr, cc] = colours[k]
-    return image
-
-
-def side_by_side(
-    source,
-    driving,
-    prediction,
-    kp_source=None,
-    kp_driving=None,
-    kp_norm=None,
-    kp_size: int = 5,
-    colormap: str = "gist_rainbow",
-    border: int = 2,
-) -> np.ndarray:
-    """Frames ``source | driving | prediction`` with keypoints drawn where given.
-
-    Args:
-      source: ``(H, W, 3)``; driving, prediction: ``(T, H, W, 3)``.
-      kp_source: ``(1|K, ..)`` source keypoint values ``(K, 2)`` or ``(1, K, 2)``.
-      kp_driving, kp_norm: ``(T, K, 2)`` keypoint values drawn on driving / prediction.
-
-    Returns:
-      ``(T, H, 3 W + 2 border, 3)`` float32.
-    """
-    source = prepare_image(source)
-    driving = prepare_video(driving)
-    prediction = prepare_video(prediction)
-    if not (len(driving) == len(prediction)):
-        raise ValueError(
-            f"driving ({len(driving)}) and prediction ({len(prediction)}) frame counts differ."
-        )
-    h, w = source.shape[:2]
-    if driving.shape[1:3] != (h, w) or prediction.shape[1:3] != (h, w):
-        raise ValueError(
-            "source, driving and prediction must have the same frame size."
-        )
-    if kp_source is not None:
-        source = draw_keypoints(
-            source, np.asarray(kp_source).reshape(-1, 2), kp_size, colormap
-        )
-    sep = np.ones((h, border, 3), np.float32)
-    frames = []
-    for t in range(len(driving)):
-        d, p = driving[t], prediction[t]
-        if kp_driving is not None:
-            d = draw_keypoints(d, np.asarray(kp_driving)[t], kp_size, colormap)
-        if kp_norm is not None:
-            p = draw_keypoints(p, np.asarray(kp_norm)[t], kp_size, colormap)
-        frames.append(np.concatenate([source, sep, d, sep, p], axis=1))
-    return np.stack(frames)
-
-
-def animation_figure(videos, titles=None, fps: float = 10, scale: float = 2.5):
-    """A matplotlib ``FuncAnimation`` showing equally long ``(T, H, W, 3)`` videos side by side.
-
-    Use ``HTML(anim.to_jshtml())`` in a notebook (mark that cell ``# NBVAL_IGNORE_OUTPUT``: the
-    HTML embeds random ids). The figure is closed so it is not shown a second time.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib import animation as mpl_animation
-
-    videos = [np.asarray(v) for v in videos]
-    num = len(videos[0])
-    if any(len(v) != num for v in videos):
-        raise ValueError("all videos must have the same number of frames.")
-    fig, axes = plt.subplots(
-        1, len(videos), figsize=(scale * len(videos), scale), squeeze=False
-    )
-    images = []
-    for i, (ax, v) in enumerate(zip(axes[0], videos)):
-        images.append(ax.imshow(np.clip(v[0], 0, 1)))
-        ax.set_axis_off()
-        if titles:
-            ax.set_title(titles[i])
-    fig.tight_layout()
-
-    def update(t):
-        for im, v in zip(images, videos):
-            im.set_data(np.clip(v[t], 0, 1))
-        return images
-
-    anim = mpl_animation.FuncAnimation(
-        fig, update, frames=num, interval=1000 / fps, blit=True
-    )
-    plt.close(fig)
-    return anim
-
-
-# --------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------
-def run_cli(args) -> int:
-    """``fomm-tutorial animate``: source image + driving video -> animated video."""
-    from fomm_tutorial import media
-
-    for what, p in (("--source", args.source), ("--driving", args.driving)):
-        if not Path(p).exists():
-            raise FileNotFoundError(f"{what} {p} does not exist.")
-    out = Path(args.out)
+def _check_output(out) -> Path:
+    """``--out`` names a new or writable ``.mp4``/``.gif`` file whose folder can be written."""
+    out = Path(out)
     if out.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"--out {out}: the output must end in .mp4 or .gif.")
-    models = load_models(args.config, args.checkpoint)
-    size = tuple(int(s) for s in models["config"]["dataset_params"]["frame_shape"][:2])
-    source = prepare_image(media.read_image(args.source, size=size), size)
-    driving = prepare_video(media.read_video(args.driving, size=size), size)
+    if out.is_dir():
+        raise ValueError(
+            f"--out {out} is a folder; give a file name inside it, e.g. {out / 'result.mp4'}."
+        )
+    folder = out.parent
+    while not folder.exists():  # the folders still to be created go under this one
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(
+            f"--out {out}: {folder} is a file, not a folder; choose another output path."
+        )
+    try:  # os.access says yes to root on read-only file systems: try it for real
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"--out {out}: cannot write in {folder} ({exc.strerror}); choose a "
+            "writable folder."
+        ) from None
+    if out.exists() and not os.access(out, os.W_OK):
+        raise ValueError(f"--out {out} exists and is read-only; choose another name.")
+    return out
+
+
+def _check_cli_arguments(args):
+    """Every ``animate`` argument that can be checked without reading files or models."""
+    out = _check_output(args.out)
     fps = args.fps
-    if fps is None:
-        try:
-            fps = media.video_fps(args.driving)
-        except Exception:  # folders of frames / formats without a frame rate
-            fps = None
-        fps = fps or 25
-    batch_size = getattr(args, "batch_size", 8) or 8
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"--fps must be a positive number, got {fps:g}.")
+    _check_batch_size(args.batch_size)
+    if args.best_frame is not None and args.best_frame < 0:
+        raise ValueError(f"--best-frame must be >= 0, got {args.best_frame}.")
+    if args.best_frame is not None and args.find_best_frame:
+        raise ValueError("give either --best-frame N or --find-best-frame, not both.")
+    for what, path in (("--source", args.source), ("--driving", args.driving)):
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{what} {path} does not exist.")
+    if Path(args.source).is_dir():
+        raise ValueError(f"--source {args.source} is a folder; give an image file.")
+    return out
+
+
+def run_cli(args) -> int:
+    """``fomm-tutorial animate``: source image + driving video -> animated video.
+
+    Every argument (paths, output, numbers, config, checkpoint form, media) is checked before
+    a model is built or a weight loaded.
+    """
+    out = _check_cli_arguments(args)
+    config = load_config(args.config)
+    _checkpoint_kind(args.checkpoint)
+    size = tuple(int(s) for s in config["dataset_params"]["frame_shape"][:2])
+    source = media.read_image(args.source, size=size)
+    driving = media.read_video(args.driving, size=size)
+    if args.best_frame is not None and args.best_frame >= len(driving):
+        raise ValueError(
+            f"--best-frame {args.best_frame}: the driving video has {len(driving)} frames."
+        )
+    fps = args.fps or media.video_fps(args.driving)
+    models = load_models(config, args.checkpoint)
+    kp_detector, generator = models["kp_detector"], models["generator"]
+    best_frame = args.best_frame
+    if args.find_best_frame:
+        best_frame = find_best_frame(
+            source, driving, kp_detector, batch_size=args.batch_size
+        )
+        print(f"best frame: {best_frame}")
     prediction, kps = make_animation(
         source,
         driving,
-        models["kp_detector"],
-        models["generator"],
+        kp_detector,
+        generator,
         relative=args.relative,
         adapt_scale=args.adapt_scale,
-        batch_size=batch_size,
+        batch_size=args.batch_size,
         progress=True,
         return_keypoints=True,
+        best_frame=best_frame,
     )
-    if getattr(args, "side_by_side", False):
+    if args.side_by_side:
         prediction = side_by_side(
             source,
             driving,
@@ -644,9 +673,9 @@ def run_cli(args) -> int:
             kp_driving=kps["kp_driving"]["value"],
             kp_norm=kps["kp_norm"]["value"],
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    media.write_video(str(out), prediction, fps=fps)
+    media.write_video(out, prediction, fps=fps)
     print(
-        f"wrote {out} ({len(prediction)} frames, {prediction.shape[2]}x{prediction.shape[1]}, {fps:g} fps)"
+        f"wrote {out} ({len(prediction)} frames, {prediction.shape[2]}x"
+        f"{prediction.shape[1]}, {fps:g} fps)"
     )
     return 0

@@ -1,10 +1,12 @@
 """Animation: normalize_kp against a NumPy transcription of the original formulas, make_animation
-shapes and batching, input preparation and visualisation; the real media path with the tiny
-reference checkpoint."""
+shapes and batching (several frame sizes in one process, starting from a best frame),
+find_best_frame, input preparation; the real media path with the tiny reference checkpoint;
+`fomm-tutorial animate` argument checks (before any model loads) and defaults."""
 
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -325,28 +327,106 @@ def test_prepare_handles_rgba_grey_uint8_and_resizes():
         rng.uniform(size=(3, 8, 8)).astype(np.float32), size=(4, 4)
     )
     assert vid.shape == (3, 4, 4, 3)
-    with pytest.raises(ValueError, match="channels"):
+    with pytest.raises(ValueError, match="channel"):
         animation.prepare_image(np.zeros((8, 8, 5), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         animation.prepare_image(np.full((8, 8, 3), np.nan, np.float32))
 
 
-def test_draw_keypoints_and_side_by_side():
-    img = np.zeros((32, 32, 3), np.float32)
-    out = animation.draw_keypoints(img, np.array([[0.0, 0.0], [-1.0, -1.0]]), kp_size=3)
-    assert out[16, 16].sum() > 0 and img.sum() == 0  # drawn at size*(kp+1)/2, on a copy
-    np.testing.assert_allclose(out[16, 16], animation.kp_colours(2)[0])
-    assert out[0, 0].sum() > 0  # clipped at the border, no error
-    frames = animation.side_by_side(
-        img,
-        np.zeros((4, 32, 32, 3)),
-        np.zeros((4, 32, 32, 3)),
-        kp_source=np.zeros((1, 2, 2)),
-        kp_driving=np.zeros((4, 2, 2)),
-        kp_norm=np.zeros((4, 2, 2)),
-        border=2,
+def test_prepare_video_refuses_one_frame():
+    # One (H, W, 3) frame used to be read as H grey frames of shape (W, 3).
+    frame = np.zeros((16, 16, 3), np.float32)
+    with pytest.raises(ValueError, match=r"frame\[None\]"):
+        animation.prepare_video(frame)
+    with pytest.raises(ValueError, match=r"frame\[None\]"):
+        animation.make_animation(frame, frame, _KP(), _Gen(), progress=False)
+    assert animation.prepare_video(frame[None]).shape == (1, 16, 16, 3)
+
+
+class _GridKP(_KP):
+    """A stand-in that, like the real detector, needs static spatial sizes (a coordinate grid)."""
+
+    def __call__(self, images, training=False):
+        from fomm_tutorial.grids import make_coordinate_grid
+
+        grid = make_coordinate_grid(images.shape[1], images.shape[2])
+        out = super().__call__(images, training)
+        out["value"] = out["value"] + 0.0 * tf.reduce_mean(grid)
+        return out
+
+
+def test_make_animation_at_two_frame_sizes_in_one_process():
+    # The cached step used to retrace with (None, None) spatial sizes at the second size.
+    kp, gen = _GridKP(), _Gen()
+    for size in (16, 12, 16):
+        source, driving = _inputs(3, size)
+        out = animation.make_animation(
+            source, driving, kp, gen, batch_size=2, progress=False
+        )
+        assert out.shape == (3, size, size, 3)
+
+
+class _TableKP:
+    """Keypoints looked up by the frame's mean value (eager only): frame t shows SHAPES[t]."""
+
+    def __init__(self, shapes):
+        self.shapes = shapes
+
+    def __call__(self, images, training=False):
+        index = np.rint(np.asarray(images).mean(axis=(1, 2, 3)) * 10).astype(int)
+        value = np.stack([self.shapes[i] for i in index]).astype(np.float32)
+        return {
+            "value": value,
+            "jacobian": np.tile(np.eye(2), value.shape[:2] + (1, 1)),
+        }
+
+
+def test_find_best_frame_is_the_most_similar_keypoint_shape():
+    square = np.array([[-0.2, -0.2], [0.2, -0.2], [0.2, 0.2], [-0.2, 0.2]])
+    skew = np.array([[-0.5, -0.1], [0.5, -0.1], [0.1, 0.1], [-0.1, 0.1]])
+    shapes = {
+        0: square,  # the source
+        1: skew,
+        2: skew * 0.5 + 0.3,
+        3: square * 2.0 + [0.1, -0.3],  # same shape as the source: moved and scaled
+        4: 0.5 * square + 0.5 * skew,
+    }
+    source = np.zeros((8, 8, 3), np.float32)
+    driving = np.stack([np.full((8, 8, 3), t / 10, np.float32) for t in (1, 2, 3, 4)])
+    assert animation.find_best_frame(source, driving, _TableKP(shapes), 3) == 2
+    shapes[3] = np.array([[0.0, 0.0], [0.1, 0.1], [0.2, 0.2], [0.3, 0.3]])  # collinear
+    assert animation.find_best_frame(source, driving, _TableKP(shapes)) == 3
+    for t in (1, 2, 4):
+        shapes[t] = shapes[3]
+    with pytest.raises(ValueError, match="degenerate"):
+        animation.find_best_frame(source, driving, _TableKP(shapes))
+
+
+def test_make_animation_from_best_frame_runs_both_ways():
+    source, driving = _inputs(7)
+    kp, gen = _KP(), _Gen()
+    options = dict(batch_size=3, progress=False)
+    out, kps = animation.make_animation(
+        source, driving, kp, gen, best_frame=4, return_keypoints=True, **options
     )
-    assert frames.shape == (4, 32, 3 * 32 + 4, 3)
+    forward = animation.make_animation(source, driving[4:], kp, gen, **options)
+    backward = animation.make_animation(source, driving[4::-1], kp, gen, **options)
+    assert out.shape == driving.shape and kps["best_frame"] == 4
+    np.testing.assert_allclose(out[4:], forward, atol=1e-6)
+    np.testing.assert_allclose(out[:5], backward[::-1], atol=1e-6)
+    # Relative motion starts at the best frame: there the source keeps its keypoints.
+    np.testing.assert_allclose(
+        kps["kp_norm"]["value"][4], kps["kp_source"]["value"][0], atol=1e-6
+    )
+    assert kps["kp_driving"]["value"].shape == (7, 5, 2)
+    np.testing.assert_allclose(
+        kps["kp_driving"]["value"], kp(driving)["value"].numpy(), atol=1e-6
+    )
+    for bad in (7, -1, 1.5):
+        with pytest.raises(ValueError, match="best_frame"):
+            animation.make_animation(
+                source, driving, kp, gen, best_frame=bad, **options
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,6 +484,149 @@ def test_real_media_path(tiny_models, data_dir):
         progress=False,
     )
     assert out.shape == (16, 128, 128, 3) and np.isfinite(out).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# fomm-tutorial animate
+# ---------------------------------------------------------------------------------------------
+def test_cli_and_library_defaults_agree(reference_dir):
+    import inspect
+
+    from fomm_tutorial import cli
+
+    paths = ["--config", "vox-256-tiny", "--checkpoint", str(reference_dir)]
+    paths += ["--source", "s.png", "--driving", "d.mp4", "--out", "o.mp4"]
+    args = cli.build_parser().parse_args(["animate", *paths])
+    defaults = inspect.signature(animation.make_animation).parameters
+    assert args.relative is defaults["relative"].default is True
+    assert args.adapt_scale is defaults["adapt_scale"].default is True
+    assert args.batch_size == defaults["batch_size"].default
+    assert args.best_frame is defaults["best_frame"].default is None
+    absolute = cli.build_parser().parse_args(
+        ["animate", *paths, "--no-relative", "--no-adapt-scale"]
+    )
+    assert absolute.relative is False and absolute.adapt_scale is False
+
+
+@pytest.fixture
+def no_models(monkeypatch):
+    """Fail the test if a model is built or loaded: bad arguments must be found first."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(animation, "load_models", forbidden)
+    from fomm_tutorial import checkpoint
+
+    monkeypatch.setattr(checkpoint, "build_models", forbidden)
+
+
+def _animate_args(reference_dir, data_dir, out, *extra):
+    return [
+        "animate",
+        "--config",
+        str(reference_dir / "vox-256-tiny.yaml"),
+        "--checkpoint",
+        str(reference_dir / "vox-256-tiny-cpk.pth.tar"),
+        "--source",
+        str(data_dir / "source.png"),
+        "--driving",
+        str(data_dir / "driving.mp4"),
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def _one_line_error(capsys, *words):
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for word in words:
+        assert word in err, err
+
+
+def test_cli_bad_arguments_fail_before_any_model_loads(
+    reference_dir, data_dir, tmp_path, capsys, no_models
+):
+    from fomm_tutorial import cli
+
+    def run(out, *extra):
+        return cli.main(_animate_args(reference_dir, data_dir, out, *extra))
+
+    good = tmp_path / "result.mp4"
+    assert run(good, "--fps", "0") == 2
+    _one_line_error(capsys, "--fps")
+    assert run(good, "--fps", "nan") == 2
+    _one_line_error(capsys, "--fps")
+    assert run(good, "--batch-size", "0") == 2
+    _one_line_error(capsys, "batch")
+    assert run(good, "--best-frame", "-1") == 2
+    _one_line_error(capsys, "--best-frame")
+    assert run(good, "--best-frame", "2", "--find-best-frame") == 2
+    _one_line_error(capsys, "--find-best-frame")
+    folder = tmp_path / "folder.mp4"
+    folder.mkdir()
+    assert run(folder) == 2
+    _one_line_error(capsys, "is a folder")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert run(afile / "sub" / "result.gif") == 2
+    _one_line_error(capsys, "is a file")
+    assert run(good, "--best-frame", "100000") == 2  # checked once the video is read
+    _one_line_error(capsys, "--best-frame")
+    assert not good.exists()
+
+
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self"), reason="needs a read-only /proc to test with"
+)
+def test_cli_unwritable_out_fails_before_any_model_loads(
+    reference_dir, data_dir, capsys, no_models
+):
+    from fomm_tutorial import cli
+
+    # os.access tells root that anything is writable; a read-only file system is not.
+    assert (
+        cli.main(_animate_args(reference_dir, data_dir, "/proc/fomm-result.mp4")) == 2
+    )
+    _one_line_error(capsys, "cannot write")
+
+
+def test_damaged_weights_are_a_one_line_error(
+    reference_dir, data_dir, tmp_path, capsys
+):
+    from fomm_tutorial import checkpoint, cli
+
+    config = str(reference_dir / "vox-256-tiny.yaml")
+    models = checkpoint.build_models(config)
+    folder = tmp_path / "converted"
+    folder.mkdir()
+    for name in ("kp_detector", "generator"):
+        models[name].save_weights(str(folder / f"{name}.weights.h5"))
+    whole = (folder / "generator.weights.h5").read_bytes()
+    (folder / "generator.weights.h5").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match="damaged or incomplete"):
+        animation.load_models(config, folder)
+    args = _animate_args(reference_dir, data_dir, tmp_path / "o.mp4")
+    args[args.index("--checkpoint") + 1] = str(folder)
+    assert cli.main(args) == 2
+    _one_line_error(capsys, "generator.weights.h5", "damaged")
+
+
+def test_cli_find_best_frame_end_to_end(reference_dir, data_dir, tmp_path, capsys):
+    from fomm_tutorial import cli, media
+
+    frames = media.read_video(data_dir / "driving.mp4", size=64, max_frames=6)
+    driving = tmp_path / "driving.gif"
+    media.write_video(driving, frames, fps=10)
+    out = tmp_path / "result.gif"
+    args = _animate_args(reference_dir, data_dir, out, "--find-best-frame")
+    args[args.index("--driving") + 1] = str(driving)
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "best frame:" in printed
+    assert media.count_frames(out) == 6
+    assert media.video_fps(out) == pytest.approx(10)
 
 
 # ---------------------------------------------------------------------------------------------
