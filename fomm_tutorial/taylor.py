@@ -1,4 +1,6 @@
-"""Taylor series and the first-order motion model (chapter 2, paper equations 3-5).
+"""Taylor series and the first-order motion model (paper equations 3-5).
+
+Explained in chapter 2 (book/02_taylor_series.ipynb).
 
 Notation of the paper: ``R`` is an abstract reference frame, ``S`` the source, ``D`` the driving
 frame; ``T_{S<-R}`` maps reference coordinates to source coordinates, and so on. FOMM needs the
