@@ -457,7 +457,9 @@ def make_animation(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=num_frames, desc="animate", unit="frame")
+        # From a best frame, that frame is animated twice (it starts both directions).
+        total = num_frames + (best_frame is not None)
+        bar = tqdm(total=total, desc="animate", unit="frame")
     try:
         if best_frame is None:
             result, keypoints = _animate(

@@ -584,8 +584,8 @@ def write_video(
     """
     path = Path(path)
     fps = float(fps)
-    if not fps > 0:
-        raise ValueError(f"{path}: fps must be positive, got {fps}")
+    if not (fps > 0 and np.isfinite(fps)):
+        raise ValueError(f"{path}: fps must be a positive number, got {fps}")
     data = _to_uint8(frames, name=str(path))
     ext = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)

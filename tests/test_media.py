@@ -157,6 +157,10 @@ def test_write_errors(tmp_path):
         media.write_video(tmp_path / "out.webp2", np.zeros((2, 4, 4, 3), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         media.write_video(tmp_path / "n.gif", np.full((2, 4, 4, 3), np.nan, np.float32))
+    for fps in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="fps"):
+            media.write_video(tmp_path / "f.gif", np.zeros((2, 4, 4, 3)), fps=fps)
+    assert not (tmp_path / "f.gif").exists()
 
 
 def test_gif_keeps_every_frame(tmp_path):
