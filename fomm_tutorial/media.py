@@ -551,6 +551,8 @@ def _write_gif(path: Path, data: np.ndarray, fps: float) -> None:
     Pillow's multi-frame writer merges identical consecutive frames (after palette quantisation)
     into one longer frame, so a GIF of T frames could read back with fewer; here each frame is
     encoded by Pillow on its own and the frames are joined, so T frames are written and read.
+    As Pillow does, a frame stores only the rectangle that changed since the previous one (the
+    rest stays on screen), which keeps animations with a still part small.
     """
     import io
 
@@ -558,15 +560,26 @@ def _write_gif(path: Path, data: np.ndarray, fps: float) -> None:
 
     # GIF delays are in 1/100 s; viewers show delays below 2 as 10, so 50 fps is the fastest.
     delay = max(2, int(round(100.0 / fps)))
+    control = b"\x21\xf9\x04\x04" + delay.to_bytes(2, "little") + b"\x00\x00"
     blocks = []
     screen = None
+    previous = None
     for frame in data:
+        top, left, bottom, right = 0, 0, frame.shape[0], frame.shape[1]
+        if previous is not None:
+            changed = np.any(frame != previous, axis=-1)
+            rows, cols = np.flatnonzero(changed.any(1)), np.flatnonzero(changed.any(0))
+            if len(rows):
+                top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+            else:  # unchanged: a 1x1 frame keeps the frame (and its duration)
+                bottom, right = 1, 1
+        previous = frame
         buffer = io.BytesIO()
-        Image.fromarray(frame).save(buffer, format="GIF")
+        Image.fromarray(frame[top:bottom, left:right]).save(buffer, format="GIF")
         frame_screen, block = _gif_image_block(buffer.getvalue())
         screen = screen or frame_screen
-        control = b"\x21\xf9\x04\x04" + delay.to_bytes(2, "little") + b"\x00\x00"
-        blocks.append(control + block)
+        offset = int(left).to_bytes(2, "little") + int(top).to_bytes(2, "little")
+        blocks.append(control + block[:1] + offset + block[5:])
     # Same canvas, no global colour table (each frame carries its own), colour resolution kept.
     screen = screen[:4] + bytes([screen[4] & 0x70, 0, 0])
     loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"  # loop forever
