@@ -183,7 +183,9 @@ r_form = [
 for i in range(2):
     solved = r_of_z[r[i]]
     assert sp.simplify(r_form[i].subs(det_D, J_D.det()) - solved) == 0
-# Shown in the order of the prose (each row is asserted above).
+
+# %% tags=["remove-input"]
+# The rows asserted above, written in the order of the prose.
 show_equations(
     [
         (
@@ -616,6 +618,7 @@ def draw_points(ax, kp_s, kp_d, size, only=None):
         ax.plot(*pix_d[k], "o", mfc="none", color=COLOURS[k], ms=9, mew=2)
 
 
+# %% tags=["hide-input"]
 kp_s_np, kp_d_np = kp_source["value"][0].numpy(), kp_driving["value"][0].numpy()
 # (1, K+1, SIZE, SIZE, 2) and the source warped by each: (1, K+1, SIZE, SIZE, 3)
 full_motion = create_sparse_motions(kp_driving, kp_source, (SIZE, SIZE))
@@ -636,14 +639,11 @@ plt.show()
 # First the heatmap differences $H_k$ at the motion resolution (red positive around
 # $p_k^D$, blue negative around $p_k^S$; $H_0 = 0$ is not shown), then the deformed sources
 # the hourglass sees, at the same resolution (deformed source 0 is the downsampled source
-# itself).
+# itself, not shown).
 
-# %%
-heat_np, deformed_np, mask_np = (
-    heatmap[0].numpy(),
-    deformed_source[0].numpy(),
-    mask[0].numpy(),
-)
+# %% tags=["hide-input"]
+heat_np, deformed_np = heatmap[0].numpy(), deformed_source[0].numpy()
+mask_np = mask[0].numpy()
 extent = [-1, 1, 1, -1]  # images drawn in normalised coordinates
 fig, axes = panels(NUM_KP)
 for k, ax in enumerate(axes, start=1):
@@ -652,8 +652,12 @@ for k, ax in enumerate(axes, start=1):
     ax.plot(*kp_s_np[k - 1], "k+", ms=9)
     ax.set_title(f"$H_{k}$ ({PARTS[k - 1]})")
     ax.set_xticks([]), ax.set_yticks([])
+    ax.spines[["top", "right"]].set_visible(True)  # frame the mostly white maps
 plt.show()
-image_grid(deformed_np, [f"deformed source {k}" for k in range(NUM_KP + 1)], ncols=3)
+
+# %% tags=["hide-input"]
+titles = [f"deformed {k}" for k in range(1, NUM_KP + 1)]
+image_grid(deformed_np[1:], titles)
 plt.show()
 
 # %% [markdown]
@@ -663,7 +667,7 @@ plt.show()
 # that moves with keypoint $k$ and the occlusion map dark where $D$ shows something $S$
 # hides.
 
-# %%
+# %% tags=["hide-input"]
 occlusion_np = occlusion_map[0, ..., 0].numpy()
 fig, axes = panels(NUM_KP + 2, ncols=4)
 for k in range(NUM_KP + 1):
@@ -713,11 +717,13 @@ def mask_colours(mask_hw):
     return np.clip(mask_hw @ palette, 0, 1)
 
 
+mask_by_hand = hand_mask(kp_driving, MOTION_SIZE)
+
+# %% tags=["hide-input"]
 identity_hw = make_coordinate_grid(h, w).numpy()
-mask_by_hand = hand_mask(kp_driving, h)
 rows = [("hand-made mask", mask_by_hand), ("network mask", mask)]
 fig, axes = panels(8, ncols=4)
-step = max(1, h // 16)
+step = max(1, h // 8)
 grid_x, grid_y = identity_hw[::step, ::step, 0], identity_hw[::step, ::step, 1]
 for row, (name, mask_used) in enumerate(rows):
     ax_mask, ax_arrows, ax_colour, ax_warped = axes[4 * row : 4 * row + 4]
@@ -908,7 +914,8 @@ else:
 # hand-made mask (only the neighbourhood of $p_k^D$ follows), and by the dense motion of the
 # fixture's network with its mask. Turning the driving Jacobian by $\theta$ turns the part by
 # $\theta$ around $p_k^D$, since $T_k$ applies the inverse rotation to the driving
-# coordinates. Four angles for the face (keypoint 1), dense motion with the hand-made mask:
+# coordinates. Four angles for the face (keypoint 1): its candidate motion $T_1$ alone (top)
+# and the dense motion with the hand-made mask (bottom), where only the face turns:
 
 
 # %%
@@ -931,11 +938,13 @@ def warp_with(k, dx, dy, angle, scale):
 
 angles = [-60, -20, 20, 60]
 warped = [warp_with(0, 0.1, 0.08, angle, 1.0) for angle in angles]
-fig = image_grid(
-    [wp[0][1] for wp in warped], [rf"$\theta_1 = {a}^\circ$" for a in angles]
-)
-for ax, (_, s_np, d_np) in zip(fig.axes, warped):
-    draw_points(ax, s_np, d_np, SIZE, only=0)
+images = [wp[0][0] for wp in warped] + [wp[0][1] for wp in warped]
+titles = [rf"$T_1$ alone: ${a}^\circ$" for a in angles] + [
+    rf"dense: ${a}^\circ$" for a in angles
+]
+fig = image_grid(images, titles, ncols=4)
+for i, (_, s_np, d_np) in enumerate(warped * 2):
+    draw_points(fig.axes[i], s_np, d_np, SIZE, only=0)
 plt.show()
 
 # %% [markdown]
