@@ -204,3 +204,18 @@ def test_to_float_rgb_stacks_and_ranges():
     with pytest.raises(ValueError, match="NaN"):
         media.to_float_rgb(np.full((4, 4, 3), np.nan))
     np.testing.assert_array_equal(media.to_float_rgb(np.full((2, 2), 1.0005)), 1.0)
+
+
+def test_gif_with_a_still_part_reads_back_whole_frames(tmp_path):
+    # Frames store only the changed rectangle; readers composite them onto the previous frame.
+    rng = np.random.default_rng(2)
+    background = (
+        rng.random((20, 30, 3)) * 4
+    ).round() / 4  # few colours: exact in a palette
+    frames = np.repeat(background[None], 6, axis=0)
+    for t in range(6):
+        frames[t, 5:9, 3 * t : 3 * t + 4] = [1.0, 0.0, 0.0]
+    media.write_video(tmp_path / "moving.gif", frames, fps=10)
+    back = media.read_video(tmp_path / "moving.gif")
+    assert back.shape == frames.shape
+    assert np.abs(back - frames).max() < 1 / 255 + 1e-6
