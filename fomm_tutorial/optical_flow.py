@@ -426,6 +426,18 @@ def endpoint_error(flow, flow_gt, mask=None, border: int = 0) -> float:
     return float(epe[valid].mean())
 
 
+def _one_flow(flow) -> np.ndarray:
+    """One flow ``(H, W, 2)`` or ``(1, H, W, 2)`` (array or tensor) -> float64 ``(H, W, 2)``."""
+    f = np.asarray(flow, np.float64)
+    if f.ndim == 4 and f.shape[0] == 1:
+        f = f[0]
+    if f.ndim != 3 or f.shape[-1] != 2:
+        raise ValueError(
+            f"flow must have shape (H, W, 2) or (1, H, W, 2), got {np.shape(flow)}."
+        )
+    return f
+
+
 def flow_to_color(flow, max_flow: float | None = None):
     """Colour-code a flow: hue = direction, saturation = magnitude / ``max_flow`` (white = still).
 
@@ -436,13 +448,7 @@ def flow_to_color(flow, max_flow: float | None = None):
       ``(H, W, 3)`` float64 RGB in [0, 1]. Rightward motion is red, downward (+y) is yellow-green,
       leftward cyan, upward violet (hue runs with the angle ``atan2(v, u)``).
     """
-    f = np.asarray(flow, np.float64)
-    if f.ndim == 4 and f.shape[0] == 1:
-        f = f[0]
-    if f.ndim != 3 or f.shape[-1] != 2:
-        raise ValueError(
-            f"flow must have shape (H, W, 2) or (1, H, W, 2), got {np.shape(flow)}."
-        )
+    f = _one_flow(flow)
     f = np.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0)
     mag = np.hypot(f[..., 0], f[..., 1])
     if max_flow is None:
@@ -475,13 +481,7 @@ def plot_flow_arrows(ax, flow, step: int = 8, color="k", scale: float = 1.0, **k
     Returns:
       The ``Quiver`` artist.
     """
-    f = np.asarray(flow, np.float64)
-    if f.ndim == 4 and f.shape[0] == 1:
-        f = f[0]
-    if f.ndim != 3 or f.shape[-1] != 2:
-        raise ValueError(
-            f"flow must have shape (H, W, 2) or (1, H, W, 2), got {np.shape(flow)}."
-        )
+    f = _one_flow(flow)
     if step < 1:
         raise ValueError(f"step must be >= 1, got {step}.")
     ys, xs = np.mgrid[step // 2 : f.shape[0] : step, step // 2 : f.shape[1] : step]
