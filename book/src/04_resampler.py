@@ -60,7 +60,7 @@ with quiet_stderr():
 
     from fomm_tutorial import resampler as resampler_module
     from fomm_tutorial.grids import make_coordinate_grid
-    from fomm_tutorial.resampler import grid_sample, resampler
+    from fomm_tutorial.resampler import grid_sample, resampler, warp_shared_source
     from fomm_tutorial.runtime import configure
 
     rt = configure(seed=0)
@@ -137,10 +137,12 @@ assert sp.simplify(sum(weights.values())) == 1
 d_du, d_dv = sp.diff(bilinear, u), sp.diff(bilinear, v)
 assert sp.expand(d_du - ((1 - v) * (f01 - f00) + v * (f11 - f10))) == 0
 assert sp.expand(d_dv - ((1 - u) * (f10 - f00) + u * (f11 - f01))) == 0
+
+# %% tags=["remove-input"]
+# The results asserted above, written in the order of the prose.
 show_equations(
     [
         ("f(u, v)", sum(products[f] * f for f in products)),
-        # The asserted derivatives, written in the order of the prose.
         (
             r"\frac{\partial f}{\partial u}",
             r"(1 - v)(f_{01} - f_{00}) + v\,(f_{11} - f_{10})",
@@ -243,6 +245,16 @@ show_source(grid_sample)
 # `resampler(data, warp)` is the same kernel called directly with pixel coordinates, the
 # semantics of `tfa.image.resampler` (the unit tests compare it with outputs of the real
 # tensorflow-addons 0.23, stored in `tests/fixtures/tfa_resampler.npz`).
+#
+# One more entry point serves the dense motion network of
+# [chapter 6](06_dense_motion.ipynb), which warps *one* source image with $K + 1$ grids at
+# once: instead of copying the image $K + 1$ times, `warp_shared_source` stacks the grids
+# along the height into one tall grid and samples the single image with it:
+
+# %% tags=["remove-input"]
+show_source(warp_shared_source)
+
+# %% [markdown]
 #
 # ## 4.4 Forward vs backward warping
 #

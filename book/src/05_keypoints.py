@@ -129,6 +129,8 @@ expectation = sp.simplify(
     / sp.integrate(density, (x, -sp.oo, sp.oo))
 )
 assert sp.simplify(expectation - mu) == 0
+
+# %% tags=["remove-input"]
 show_math(
     r"\frac{\int x\, e^{-(x-\mu)^2/2\sigma^2}\,dx}{\int e^{-(x-\mu)^2/2\sigma^2}\,dx}",
     "=",
@@ -154,6 +156,9 @@ for i in range(3):
 # With ell_0 > ell_1 = ell_2 the softmax concentrates on z_0.
 limit = sp.limit(p.subs({l[0]: 1, l[1]: 0, l[2]: 0}), tau, 0, "+")
 assert limit == zs[0]
+
+# %% tags=["remove-input"]
+# The gradient asserted above (for i = 0, 1, 2) and the limit.
 show_equations(
     [
         (r"\frac{\partial p}{\partial \ell_i}", r"H_i\,\frac{z_i - p}{\tau}"),
@@ -162,7 +167,7 @@ show_equations(
 )
 
 # %% [markdown]
-# (The first row is checked by sympy for $i = 0, 1, 2$ above.) The original uses
+# The original uses
 # $\tau = 0.1$: the logits of a trained network span several units, so the distribution is
 # sharp but still differentiable.
 #
