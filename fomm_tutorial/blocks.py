@@ -36,6 +36,7 @@ __all__ = [
     "AntiAliasInterpolation2d",
     "anti_alias_kernel",
     "TorchNamed",
+    "BuildOnFirstCall",
 ]
 
 # Kinds of variables for the weight port (see fomm_tutorial.checkpoint):
@@ -49,6 +50,19 @@ class TorchNamed:
 
     def torch_variables(self, prefix: str = "") -> dict:
         raise NotImplementedError
+
+
+class BuildOnFirstCall:
+    """Mixin for layers that only hold sub-layers: ``build`` just marks the layer built.
+
+    The sub-layers build on their first (eager) call. Without this Keras would trace the whole
+    ``call`` symbolically once just to build, which costs seconds for the big networks. List it
+    before the Keras base class (``class Encoder(BuildOnFirstCall, keras.layers.Layer)``) so that
+    its ``build`` wins. It adds no attribute: tracked names and the weights layout are unchanged.
+    """
+
+    def build(self, input_shape):
+        self.built = True
 
 
 def _join(prefix: str, name: str) -> str:
@@ -214,7 +228,7 @@ class Conv2d(keras.layers.Layer, TorchNamed):
         }
 
 
-class ResBlock2d(keras.layers.Layer, TorchNamed):
+class ResBlock2d(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
     """Pre-activation residual block: BN -> ReLU -> conv -> BN -> ReLU -> conv, ``+ x``.
 
     ``(B, H, W, C) -> (B, H, W, C)``.
@@ -230,11 +244,6 @@ class ResBlock2d(keras.layers.Layer, TorchNamed):
         )
         self.norm1 = BatchNorm2d(name="norm1")
         self.norm2 = BatchNorm2d(name="norm2")
-
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
 
     def call(self, x, training=False):
         out = tf.nn.relu(self.norm1(x, training=training))
@@ -254,7 +263,7 @@ class ResBlock2d(keras.layers.Layer, TorchNamed):
         return d
 
 
-class _ConvNormBlock(keras.layers.Layer, TorchNamed):
+class _ConvNormBlock(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
     def __init__(
         self, in_features, out_features, kernel_size=3, padding=1, groups=1, **kwargs
     ):
@@ -263,11 +272,6 @@ class _ConvNormBlock(keras.layers.Layer, TorchNamed):
             in_features, out_features, kernel_size, padding, groups, name="conv"
         )
         self.norm = BatchNorm2d(name="norm")
-
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
 
     def _norm_scale_shift(self):
         if not self.norm.built:
@@ -374,7 +378,7 @@ class SameBlock2d(_ConvNormBlock):
         return tf.nn.relu(self.conv_norm(x, training=training))
 
 
-class Encoder(keras.layers.Layer, TorchNamed):
+class Encoder(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
     """Hourglass encoder: ``num_blocks`` DownBlock2d, channels ``min(mf, be * 2**(i+1))``.
 
     Returns the list ``[x, d0(x), d1(d0(x)), ...]`` (``num_blocks + 1`` tensors), as the original.
@@ -395,11 +399,6 @@ class Encoder(keras.layers.Layer, TorchNamed):
             for i in range(num_blocks)
         ]
 
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
-
     def call(self, x, training=False):
         outs = [x]
         for block in self.down_blocks:
@@ -413,7 +412,7 @@ class Encoder(keras.layers.Layer, TorchNamed):
         return d
 
 
-class Decoder(keras.layers.Layer, TorchNamed):
+class Decoder(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
     """Hourglass decoder: UpBlock2d from the deepest level, concatenating ``[up, skip]``.
 
     The concatenation order (upsampled features first, skip second) matters for weight porting.
@@ -435,11 +434,6 @@ class Decoder(keras.layers.Layer, TorchNamed):
             )
         self.out_filters = block_expansion + in_features
 
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
-
     def call(self, x, training=False):
         x = list(x)
         out = x.pop()
@@ -456,7 +450,7 @@ class Decoder(keras.layers.Layer, TorchNamed):
         return d
 
 
-class Hourglass(keras.layers.Layer, TorchNamed):
+class Hourglass(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
     """U-Net ``Encoder`` + ``Decoder``. ``(B, H, W, in_features) -> (B, H, W, out_filters)``.
 
     H and W must be divisible by ``2**num_blocks``.
@@ -473,11 +467,6 @@ class Hourglass(keras.layers.Layer, TorchNamed):
             block_expansion, in_features, num_blocks, max_features, name="decoder"
         )
         self.out_filters = self.decoder.out_filters
-
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
 
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
@@ -503,7 +492,7 @@ def anti_alias_kernel(scale: float) -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)
 
 
-class AntiAliasInterpolation2d(keras.layers.Layer):
+class AntiAliasInterpolation2d(BuildOnFirstCall, keras.layers.Layer):
     """Gaussian blur (fixed kernel, zero padding) then keep pixels ``0, s, 2s, ...`` (s = 1/scale).
 
     ``(B, H, W, C) -> (B, ceil(H/s), ceil(W/s), C)``; identity for ``scale == 1``. The kernel is a
@@ -536,11 +525,6 @@ class AntiAliasInterpolation2d(keras.layers.Layer):
         self.kb = self.ka - 1 if k % 2 == 0 else self.ka
         # depthwise filter (k, k, C, 1): the same kernel for every channel (groups=C in torch).
         self._filter = np.tile(self.kernel[:, :, None, None], (1, 1, self.channels, 1))
-
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
 
     def call(self, x):
         if self.kernel is None:

@@ -15,9 +15,15 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from fomm_tutorial.blocks import AntiAliasInterpolation2d, Conv2d, Hourglass, TorchNamed
+from fomm_tutorial.blocks import (
+    AntiAliasInterpolation2d,
+    BuildOnFirstCall,
+    Conv2d,
+    Hourglass,
+    TorchNamed,
+)
 from fomm_tutorial.grids import kp2gaussian, make_coordinate_grid
-from fomm_tutorial.resampler import grid_sample
+from fomm_tutorial.resampler import grid_sample, warp_shared_source
 
 __all__ = [
     "DenseMotionNetwork",
@@ -89,16 +95,15 @@ def create_deformed_source_image(source_image, sparse_motions):
     shape = tf.shape(sparse_motions)
     b, k1, h, w = shape[0], shape[1], shape[2], shape[3]
     c = tf.shape(source_image)[3]
-    if source_image.shape[0] == 1:
-        # One source for all B*(K+1) motions: stack the grids along the height instead.
-        flat = tf.reshape(sparse_motions, tf.stack([1, b * k1 * h, w, 2]))
-        out = grid_sample(source_image, flat, align_corners=True, padding_mode="zeros")
-        return tf.reshape(out, tf.stack([b, k1, h, w, c]))
-    src = tf.repeat(
-        source_image, k1, axis=0
-    )  # (B*(K+1), h, w, C): batch-major like torch repeat/view
     grids = tf.reshape(sparse_motions, tf.stack([b * k1, h, w, 2]))
-    out = grid_sample(src, grids, align_corners=True, padding_mode="zeros")
+    if source_image.shape[0] == 1:
+        # One source for all B*(K+1) motions: sampled without copying it.
+        out = warp_shared_source(source_image, grids)
+    else:
+        src = tf.repeat(
+            source_image, k1, axis=0
+        )  # (B*(K+1), h, w, C): batch-major like torch repeat/view
+        out = grid_sample(src, grids, align_corners=True, padding_mode="zeros")
     return tf.reshape(out, tf.stack([b, k1, h, w, c]))
 
 
@@ -123,7 +128,7 @@ def combine_motions(mask, sparse_motions):
     return tf.einsum("bhwk,bkhwc->bhwc", mask, sparse_motions)
 
 
-class DenseMotionNetwork(keras.layers.Layer, TorchNamed):
+class DenseMotionNetwork(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
     """``DenseMotionNetwork``: source ``(B, H, W, C)`` + keypoints -> dense motion at ``scale_factor``.
 
     Output dict: ``sparse_deformed (B, K+1, h, w, C)``, ``mask (B, h, w, K+1)``,
@@ -172,11 +177,6 @@ class DenseMotionNetwork(keras.layers.Layer, TorchNamed):
     def downsample(self, source_image):
         """The source at the motion resolution, ``(B, h, w, C)`` (depends on the source only)."""
         return self.down(source_image) if self.down is not None else source_image
-
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
 
     def call(
         self, source_image, kp_driving, kp_source, training=False, source_down=None

@@ -12,7 +12,7 @@ import math
 import keras
 import tensorflow as tf
 
-from fomm_tutorial.blocks import CONV, PLAIN, Conv2d, TorchNamed
+from fomm_tutorial.blocks import CONV, PLAIN, BuildOnFirstCall, Conv2d, TorchNamed
 from fomm_tutorial.grids import kp2gaussian
 
 __all__ = ["SpectralConv2d", "Discriminator", "MultiScaleDiscriminator", "scale_key"]
@@ -110,7 +110,7 @@ class SpectralConv2d(keras.layers.Layer, TorchNamed):
         }
 
 
-class _DiscDownBlock(keras.layers.Layer, TorchNamed):
+class _DiscDownBlock(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
     """4x4 valid conv (spectral-normalised if ``sn``) -> InstanceNorm (if ``norm``) -> LeakyReLU(0.2)
     -> AvgPool2d(2) (if ``pool``)."""
 
@@ -138,11 +138,6 @@ class _DiscDownBlock(keras.layers.Layer, TorchNamed):
         )
         self.pool = pool
 
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
-
     def call(self, x, training=False):
         out = (
             self.conv(x, training=training)
@@ -164,7 +159,7 @@ class _DiscDownBlock(keras.layers.Layer, TorchNamed):
         return d
 
 
-class Discriminator(keras.layers.Layer, TorchNamed):
+class Discriminator(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
     """One scale: image ``(B, H, W, C)`` (+ keypoints if ``use_kp``) -> ``(feature_maps, prediction_map)``.
 
     ``feature_maps`` is the list of the ``num_blocks`` block outputs (NHWC); ``prediction_map`` is
@@ -214,11 +209,6 @@ class Discriminator(keras.layers.Layer, TorchNamed):
             else Conv2d(last, 1, 1, 0, name="conv")
         )
 
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
-
     def call(self, x, kp=None, training=False):
         out = x
         if self.use_kp:
@@ -255,7 +245,7 @@ def scale_key(scale) -> str:
     return str(scale)
 
 
-class MultiScaleDiscriminator(keras.Model, TorchNamed):
+class MultiScaleDiscriminator(BuildOnFirstCall, keras.Model, TorchNamed):
     """``discriminator(pyramid, kp=...)``: one :class:`Discriminator` per ``scales`` entry.
 
     Args (call):
@@ -278,11 +268,6 @@ class MultiScaleDiscriminator(keras.Model, TorchNamed):
             Discriminator(**kwargs, name=f"disc_{s.replace('.', '-')}")
             for s in self.scales
         ]
-
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
 
     def call(self, x, kp=None, training=False):
         out = {}

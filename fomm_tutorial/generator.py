@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from fomm_tutorial.blocks import (
+    BuildOnFirstCall,
     Conv2d,
     DownBlock2d,
     ResBlock2d,
@@ -24,22 +25,9 @@ from fomm_tutorial.blocks import (
     UpBlock2d,
 )
 from fomm_tutorial.dense_motion import DenseMotionNetwork
-from fomm_tutorial.resampler import grid_sample
+from fomm_tutorial.resampler import grid_sample, warp_shared_source
 
-__all__ = ["OcclusionAwareGenerator", "deform_input", "warp_shared_source"]
-
-
-def warp_shared_source(image, grid):
-    """``grid_sample`` (align_corners=True, zeros) of one image ``(1, H, W, C)`` with a batch of
-    grids ``(B, h, w, 2)`` -> ``(B, h, w, C)``, without repeating the image B times.
-
-    The B grids are stacked along the height into one ``(1, B h, w, 2)`` grid.
-    """
-    shape = tf.shape(grid)
-    b, h, w = shape[0], shape[1], shape[2]
-    flat = tf.reshape(grid, tf.stack([1, b * h, w, 2]))
-    out = grid_sample(image, flat, align_corners=True, padding_mode="zeros")
-    return tf.reshape(out, tf.stack([b, h, w, tf.shape(image)[3]]))
+__all__ = ["OcclusionAwareGenerator", "deform_input"]
 
 
 def deform_input(inp, deformation):
@@ -60,7 +48,7 @@ def deform_input(inp, deformation):
     return grid_sample(inp, deformation, align_corners=True, padding_mode="zeros")
 
 
-class OcclusionAwareGenerator(keras.Model, TorchNamed):
+class OcclusionAwareGenerator(BuildOnFirstCall, keras.Model, TorchNamed):
     """``generator(source (B, H, W, C), kp_source=..., kp_driving=...)`` -> dict.
 
     Keys: ``mask (B, h, w, K+1)``, ``sparse_deformed (B, K+1, h, w, C)``, ``deformation (B, h, w, 2)``,
@@ -142,11 +130,6 @@ class OcclusionAwareGenerator(keras.Model, TorchNamed):
         if self.dense_motion_network is not None:
             feats["source_down"] = self.dense_motion_network.downsample(source_image)
         return feats
-
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
 
     def call(
         self,

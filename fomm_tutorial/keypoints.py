@@ -12,7 +12,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fomm_tutorial.blocks import AntiAliasInterpolation2d, Conv2d, Hourglass, TorchNamed
+from fomm_tutorial.blocks import (
+    AntiAliasInterpolation2d,
+    BuildOnFirstCall,
+    Conv2d,
+    Hourglass,
+    TorchNamed,
+)
 from fomm_tutorial.grids import make_coordinate_grid
 
 __all__ = ["KeypointDetector", "heatmap_softmax", "gaussian2kp", "heatmap_jacobian"]
@@ -66,7 +72,7 @@ def heatmap_jacobian(heatmap, jacobian_map):
     return tf.reshape(jac, tf.stack([shape[0], tf.shape(heatmap)[3], 2, 2]))
 
 
-class KeypointDetector(keras.Model, TorchNamed):
+class KeypointDetector(BuildOnFirstCall, keras.Model, TorchNamed):
     """``KPDetector``: image ``(B, H, W, C)`` in [0, 1] -> ``{"value": (B, K, 2), "jacobian": (B, K, 2, 2)}``.
 
     Built from ``model_params.kp_detector_params`` + ``common_params`` of an original config
@@ -128,11 +134,6 @@ class KeypointDetector(keras.Model, TorchNamed):
             if self.scale_factor != 1
             else None
         )
-
-    def build(self, input_shape):
-        # Sub-layers build on their first (eager) call; without this Keras would trace the whole
-        # call symbolically once just to build, which costs seconds for the big networks.
-        self.built = True
 
     def call(self, x, training=False, return_heatmap=False):
         if self.down is not None:

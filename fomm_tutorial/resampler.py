@@ -51,25 +51,32 @@ def _check_image(image, name="image"):
 def _axis_taps(p, size):
     """Per-axis bilinear taps at pixel coordinates ``p`` (B, N) for an axis of ``size`` pixels.
 
-    Returns (i0, i1, w0, w1, m0, m1): the clamped integer indices of the two neighbours, their
-    weights (already zero where the neighbour lies outside [0, size - 1]: it contributes nothing)
-    and the 0/1 masks m0, m1 of the neighbours that are inside (the weights' derivatives are
-    -m0 and +m1).
+    Returns (i0, i1, w0, w1, m0, m1, s0, s1): the indices of the two neighbours (0 where the
+    neighbour lies outside [0, size - 1]), their weights (already multiplied by the 0/1 masks m0,
+    m1 of the neighbours that are inside, so an outside neighbour contributes nothing; the
+    weights' derivatives are -m0 and +m1), and s0, s1: the same weights with 0, not ``NaN * 0``,
+    where the neighbour is outside. The masks compare floats, so a non-finite coordinate is
+    outside on both sides: its output is ``NaN`` as in torch, and with s0, s1 its gradient does
+    not reach any pixel of the image.
     """
     f0 = tf.floor(p)
     w1 = p - f0  # weight of the upper neighbour = fractional part
     w0 = 1.0 - w1
-    i0 = tf.cast(f0, tf.int32)
-    i1 = i0 + 1
-    m0 = tf.cast((i0 >= 0) & (i0 < size), p.dtype)
-    m1 = tf.cast((i1 >= 0) & (i1 < size), p.dtype)
+    last = tf.cast(size, p.dtype) - 1.0
+    in0 = (f0 >= 0.0) & (f0 <= last)
+    in1 = (f0 >= -1.0) & (f0 <= last - 1.0)
+    zero = tf.zeros_like(p)
+    m0 = tf.cast(in0, p.dtype)
+    m1 = tf.cast(in1, p.dtype)
     return (
-        tf.clip_by_value(i0, 0, size - 1),
-        tf.clip_by_value(i1, 0, size - 1),
+        tf.cast(tf.where(in0, f0, zero), tf.int32),
+        tf.cast(tf.where(in1, f0 + 1.0, zero), tf.int32),
         w0 * m0,
         w1 * m1,
         m0,
         m1,
+        tf.where(in0, w0, zero),
+        tf.where(in1, w1, zero),
     )
 
 
@@ -85,8 +92,8 @@ def _bilinear(image, px, py):
     """
     shape = tf.shape(image)
     b, h, w, c = shape[0], shape[1], shape[2], shape[3]
-    x0, x1, wx0, wx1, mx0, mx1 = _axis_taps(px, w)
-    y0, y1, wy0, wy1, my0, my1 = _axis_taps(py, h)
+    x0, x1, wx0, wx1, mx0, mx1, sx0, sx1 = _axis_taps(px, w)
+    y0, y1, wy0, wy1, my0, my1, sy0, sy1 = _axis_taps(py, h)
     r0 = y0 * w
     r1 = y1 * w
     idx = (r0 + x0, r0 + x1, r1 + x0, r1 + x1)  # corners 00, 01, 10, 11 (row, column)
@@ -101,9 +108,10 @@ def _bilinear(image, px, py):
         all_idx = tf.reshape(
             tf.stack([i + base for i in idx], axis=2), [-1]
         )  # (B*N*4,)
-        contrib = tf.stack(
-            [g * wt[..., None] for wt in weights], axis=2
-        )  # (B, N, 4, C)
+        # The weights with 0 (not NaN * 0) at outside corners: a non-finite position adds
+        # nothing to the image gradient (torch skips such corners too).
+        safe = (sy0 * sx0, sy0 * sx1, sy1 * sx0, sy1 * sx1)
+        contrib = tf.stack([g * wt[..., None] for wt in safe], axis=2)  # (B, N, 4, C)
         g_image = tf.math.unsorted_segment_sum(
             tf.reshape(contrib, tf.stack([-1, c])), all_idx, b * h * w
         )
@@ -117,16 +125,31 @@ def _bilinear(image, px, py):
 
 
 def _reflect(coord, twice_low, twice_high):
-    """Reflect coordinates into [twice_low/2, twice_high/2] (torch ``reflect_coordinates``)."""
-    if twice_low == twice_high:
-        return tf.zeros_like(coord)
+    """Reflect coordinates into [twice_low/2, twice_high/2] (torch ``reflect_coordinates``).
+
+    An empty span (a 1-pixel axis) maps everything to 0, with a zero (not a missing) gradient.
+    The remainder is ``floormod``, as torch's ``fmod``: exact for any finite coordinate.
+    """
     low = twice_low / 2.0
     span = (twice_high - twice_low) / 2.0
     coord = tf.abs(coord - low)
-    flips = tf.floor(coord / span)
-    extra = coord - flips * span
+    safe_span = tf.maximum(span, 1.0)  # no division by an empty span
+    flips = tf.floor(coord / safe_span)
+    extra = tf.math.floormod(coord, safe_span)
     even = tf.equal(tf.math.floormod(flips, 2.0), 0.0)
-    return tf.where(even, extra + low, span - extra + low)
+    reflected = tf.where(even, extra + low, span - extra + low)
+    return tf.where(span > 0.0, reflected, coord * 0.0)
+
+
+def _clip_coordinates(p, last):
+    """Clamp pixel coordinates to [0, last] as torch's border/reflection padding does.
+
+    ``NaN`` becomes 0 (torch clamps in that order on purpose) and the gradient is 0 on the borders
+    and outside: torch counts a coordinate exactly on a border as out of bounds.
+    """
+    inside = (p > 0.0) & (p < last)
+    clamped = tf.where(p > 0.0, tf.minimum(p, last), tf.zeros_like(p))
+    return tf.where(inside, p, tf.stop_gradient(clamped))
 
 
 def grid_sample(image, grid, align_corners: bool = True, padding_mode: str = "zeros"):
@@ -171,18 +194,16 @@ def grid_sample(image, grid, align_corners: bool = True, padding_mode: str = "ze
     else:
         px = ((gx + 1.0) * wf - 1.0) / 2.0
         py = ((gy + 1.0) * hf - 1.0) / 2.0
-    if padding_mode == "border":
-        px = tf.clip_by_value(px, 0.0, wf - 1.0)
-        py = tf.clip_by_value(py, 0.0, hf - 1.0)
-    elif padding_mode == "reflection":
+    if padding_mode == "reflection":
         if align_corners:
             px = _reflect(px, 0.0, 2.0 * (wf - 1.0))
             py = _reflect(py, 0.0, 2.0 * (hf - 1.0))
         else:
             px = _reflect(px, -1.0, 2.0 * wf - 1.0)
             py = _reflect(py, -1.0, 2.0 * hf - 1.0)
-        px = tf.clip_by_value(px, 0.0, wf - 1.0)
-        py = tf.clip_by_value(py, 0.0, hf - 1.0)
+    if padding_mode in ("border", "reflection"):
+        px = _clip_coordinates(px, wf - 1.0)
+        py = _clip_coordinates(py, hf - 1.0)
     out = _bilinear(image_c, px, py)
     out = tf.reshape(
         out, tf.stack([gshape[0], gshape[1], gshape[2], tf.shape(image_c)[3]])
@@ -228,3 +249,16 @@ def resampler(data, warp):
     out = _bilinear(tf.cast(data, compute), px, py)
     out = tf.reshape(out, tf.concat([wshape[:-1], tf.shape(data)[3:4]], axis=0))
     return tf.cast(out, out_dtype)
+
+
+def warp_shared_source(image, grid):
+    """``grid_sample`` (align_corners=True, zeros) of one image ``(1, H, W, C)`` with a batch of
+    grids ``(B, h, w, 2)`` -> ``(B, h, w, C)``, without repeating the image B times.
+
+    The B grids are stacked along the height into one ``(1, B h, w, 2)`` grid.
+    """
+    shape = tf.shape(grid)
+    b, h, w = shape[0], shape[1], shape[2]
+    flat = tf.reshape(grid, tf.stack([1, b * h, w, 2]))
+    out = grid_sample(image, flat, align_corners=True, padding_mode="zeros")
+    return tf.reshape(out, tf.stack([b, h, w, tf.shape(image)[3]]))

@@ -83,13 +83,139 @@ def test_gradients_vs_torch(align_corners, padding_mode):
 
 @pytest.mark.parametrize("align_corners, padding_mode", MODES)
 def test_gradients_vs_finite_differences(align_corners, padding_mode):
+    # Central differences of sum(out * cot) for every input element, all perturbations stacked
+    # along the batch axis: one grid_sample call per input instead of two per element.
     image, grid = _case(5, b=1, h=4, w=5, c=2, gh=3, gw=3, spread=1.2)
-    fn = lambda i, g: grid_sample(i, g, align_corners, padding_mode)  # noqa: E731
-    theoretical, numerical = tf.test.compute_gradient(
-        fn, [tf.constant(image), tf.constant(grid)], delta=1e-6
+    cot = np.random.default_rng(6).standard_normal((1, 3, 3, 2))
+    delta = 1e-6
+
+    def loss(i, g):
+        return np.sum(grid_sample(i, g, align_corners, padding_mode) * cot, (1, 2, 3))
+
+    def numerical(x, other, x_first):
+        n = x.size
+        eye = np.eye(n).reshape((n,) + x.shape[1:]) * delta
+        plus, minus = x + eye, x - eye
+        rep = np.repeat(other, n, axis=0)
+        args = [(plus, rep), (minus, rep)] if x_first else [(rep, plus), (rep, minus)]
+        return ((loss(*args[0]) - loss(*args[1])) / (2 * delta)).reshape(x.shape)
+
+    t_im, t_gr = _tf_grads(
+        lambda i, g: grid_sample(i, g, align_corners, padding_mode), image, grid, cot
     )
-    for t, n in zip(theoretical, numerical):
-        np.testing.assert_allclose(t, n, atol=1e-5)
+    np.testing.assert_allclose(t_im, numerical(image, grid, True), atol=1e-6)
+    np.testing.assert_allclose(t_gr, numerical(grid, image, False), atol=1e-6)
+
+
+def _edge_grid(*points):
+    return np.array([[list(points)]], np.float64)  # (1, 1, n, 2)
+
+
+@pytest.mark.parametrize("align_corners, padding_mode", MODES)
+def test_clamp_points_match_torch(align_corners, padding_mode):
+    # x or y exactly at -1/+1: the border pixel centres with align_corners=True. torch counts a
+    # coordinate on the border as outside: after border/reflection clamping its grid gradient is
+    # 0 (neither one-sided derivative).
+    image, _ = _case(11, b=1, h=3, w=4, c=2)
+    grid = _edge_grid(
+        [-1.0, 0.3], [1.0, -0.2], [0.1, -1.0], [0.5, 1.0], [-1.0, 1.0], [0.25, 0.5]
+    )
+    cot = np.random.default_rng(12).standard_normal((1, 1, 6, 2))
+    expected = _torch(image, grid, align_corners, padding_mode)
+    g_im, g_gr = _torch(image, grid, align_corners, padding_mode, cot)
+    out = grid_sample(image, grid, align_corners, padding_mode)
+    t_im, t_gr = _tf_grads(
+        lambda i, g: grid_sample(i, g, align_corners, padding_mode), image, grid, cot
+    )
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(t_im, g_im, atol=1e-12)
+    np.testing.assert_allclose(t_gr, g_gr, atol=1e-12)
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_non_finite_grid_stays_local_with_zeros_padding(align_corners):
+    # A NaN/inf position gives NaN at its own output pixel (as torch) but must not reach the
+    # image gradient of any pixel, nor the other positions' values and gradients.
+    image, _ = _case(13, b=1, h=3, w=4, c=2)
+    grid = _edge_grid(
+        [0.3, -0.4],
+        [np.nan, 0.2],
+        [np.inf, 0.1],
+        [-np.inf, 0.3],
+        [0.2, np.nan],
+        [-0.6, 0.9],
+    )
+    cot = np.random.default_rng(14).standard_normal((1, 1, 6, 2))
+    expected = _torch(image, grid, align_corners, "zeros")
+    g_im, g_gr = _torch(image, grid, align_corners, "zeros", cot)
+    out = grid_sample(image, grid, align_corners, "zeros").numpy()
+    t_im, t_gr = _tf_grads(
+        lambda i, g: grid_sample(i, g, align_corners, "zeros"), image, grid, cot
+    )
+    np.testing.assert_allclose(out, expected, atol=1e-12)  # NaN where torch has NaN
+    assert np.isfinite(t_im).all()
+    np.testing.assert_allclose(t_im, g_im, atol=1e-12)
+    finite = [0, 5]
+    np.testing.assert_allclose(t_gr[:, :, finite], g_gr[:, :, finite], atol=1e-12)
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, 1e30, -1e30])
+def test_huge_and_infinite_positions_with_border_padding_like_torch(align_corners, bad):
+    padding_mode = "border"
+    image, _ = _case(15, b=1, h=3, w=4, c=2)
+    grid = _edge_grid([bad, 0.2], [0.2, bad], [bad, bad], [0.3, -0.7])
+    cot = np.random.default_rng(16).standard_normal((1, 1, 4, 2))
+    expected = _torch(image, grid, align_corners, padding_mode)
+    g_im, g_gr = _torch(image, grid, align_corners, padding_mode, cot)
+    out = grid_sample(image, grid, align_corners, padding_mode).numpy()
+    t_im, t_gr = _tf_grads(
+        lambda i, g: grid_sample(i, g, align_corners, padding_mode), image, grid, cot
+    )
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(out, expected, atol=1e-12)
+    np.testing.assert_allclose(t_im, g_im, atol=1e-12)
+    np.testing.assert_allclose(t_gr, g_gr, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding_mode", ["border", "reflection"])
+def test_nan_positions_are_finite_with_border_and_reflection(padding_mode):
+    # torch 2.13 crashes (segfault) on NaN here, and on +-inf with reflection; with reflection
+    # its value at +-1e30 is float rounding noise. No oracle, then: its vectorised kernel clamps
+    # NaN to 0 on purpose, and so does grid_sample; values and gradients stay finite.
+    image, _ = _case(17, b=1, h=3, w=4, c=2)
+    bad = [np.nan, np.inf, -np.inf, 1e30]
+    grid = _edge_grid(*([b, 0.2] for b in bad), *([0.2, b] for b in bad), [0.3, 0.1])
+    cot = np.random.default_rng(18).standard_normal((1, 1, 9, 2))
+    fn = lambda i, g: grid_sample(i, g, True, padding_mode)  # noqa: E731
+    out = fn(image, grid).numpy()
+    t_im, t_gr = _tf_grads(fn, image, grid, cot)
+    assert np.isfinite(out).all() and np.isfinite(t_im).all()
+    # the grid gradient of a NaN position may be NaN (as in torch's zeros mode); only its own
+    assert np.isfinite(t_gr[np.isfinite(grid)]).all()
+    # NaN is clamped to pixel 0 (the first column), as torch's kernel intends.
+    np.testing.assert_allclose(out[0, 0, 0], fn(image, _edge_grid([-1, 0.2]))[0, 0, 0])
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_one_pixel_image_with_reflection(align_corners):
+    # A 1-pixel axis has an empty reflection span: every position maps to the pixel, and the
+    # grid gradient is zeros (torch), not None.
+    image = np.full((1, 1, 1, 2), 0.7)
+    grid = _edge_grid([0.3, -0.5], [1.0, 1.0], [-2.5, 0.0])
+    cot = np.random.default_rng(19).standard_normal((1, 1, 3, 2))
+    g_im, g_gr = _torch(image, grid, align_corners, "reflection", cot)
+    t_im, t_gr = _tf_grads(
+        lambda i, g: grid_sample(i, g, align_corners, "reflection"), image, grid, cot
+    )
+    np.testing.assert_allclose(
+        grid_sample(image, grid, align_corners, "reflection").numpy(),
+        _torch(image, grid, align_corners, "reflection"),
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(t_im, g_im, atol=1e-12)
+    np.testing.assert_allclose(t_gr, g_gr, atol=1e-12)
+    assert not t_gr.any()
 
 
 def test_identity_and_half_pixel_shift():
