@@ -119,7 +119,10 @@ NUM_KP = CONFIG["model_params"]["common_params"]["num_kp"]
 fixture = "present" if REFERENCE_DIR is not None else "absent"
 print(f"device: {rt.device} | image: {SIZE} x {SIZE} | keypoints: {NUM_KP}")
 print(f"reference fixture: {fixture}")
-print("generator:", {k: v for k, v in GEN.items() if k != "dense_motion_params"})
+print("generator_params:")
+for key, value in GEN.items():
+    if key != "dense_motion_params":
+        print(f"  {key}: {value}")
 
 # %% [markdown]
 # ## 7.1 The feature warp, derived
@@ -160,9 +163,11 @@ n = sp.symbols("n", integer=True)
 F_n, F_n1 = sp.symbols("F_n F_{n+1}", real=True)
 a = to_pixel - n
 warped_1d = (1 - a) * F_n + a * F_n1
-d_warped = sp.factor(sp.diff(warped_1d, x))
+d_warped = sp.diff(warped_1d, x)
 show_math(
-    r"\frac{\partial}{\partial x}\big[(1 - a) F_n + a F_{n+1}\big]", "=", d_warped
+    r"\frac{\partial}{\partial x}\big[(1 - a) F_n + a F_{n+1}\big]",
+    "=",
+    r"\frac{w - 1}{2}\,(F_{n+1} - F_n)",
 )
 assert sp.simplify(d_warped - (w_ - 1) / 2 * (F_n1 - F_n)) == 0
 
@@ -329,7 +334,7 @@ m_value = SIZE // 2**ND
 show_equations(
     [
         (
-            r"\texttt{" + name.replace("_", r"\_") + "}",
+            r"\mathtt{" + name.replace("_", r"\_").replace(" ", r"\ ") + "}",
             rf"{sp.latex(side)} \quad ({int(side.subs(m_side, m_value))}"
             rf"\text{{ at }} H = {SIZE})",
         )
@@ -386,10 +391,9 @@ show_equations(
         (r"\text{field}(2)", closed_form.subs(nd_sym, ND)),
     ]
 )
-print(
-    f"jump {jump}: feature pixel i covers image pixels "
-    f"[{jump}i {start:+d}, {jump}i {start + field - 1:+d}]"
-)
+last = start + field - 1
+print(f"jump {jump}: feature pixel i covers image pixels")
+print(f"  [{jump}i - {-start}, {jump}i + {last}]")
 assert field == closed_form.subs(nd_sym, ND) and jump == 2**ND
 # Centre of that field vs. the position the align_corners grid gives feature pixel i.
 h_sym = sp.symbols("h", positive=True, integer=True)
@@ -398,16 +402,15 @@ grid_position = i_sym * (jump * h_sym - 1) / (h_sym - 1)
 offset = sp.factor(sp.simplify(grid_position - centre))
 show_equations(
     [
-        (r"\text{grid position} - \text{field centre}", offset),
-        (r"\big|_{i = 0}", offset.subs(i_sym, 0)),
-        (r"\big|_{i = h - 1}", sp.simplify(offset.subs(i_sym, h_sym - 1))),
+        (r"\Delta(i) = \text{grid position} - \text{field centre}", offset),
+        (r"\Delta(0)", offset.subs(i_sym, 0)),
+        (r"\Delta(h - 1)", sp.simplify(offset.subs(i_sym, h_sym - 1))),
     ]
 )
 bottleneck_field = 1 + 2 * 2 * NB
-print(
-    f"bottleneck: {NB} residual blocks of two 3x3 convs -> receptive field "
-    f"{bottleneck_field} feature pixels (vox-256, 6 blocks: {1 + 2 * 2 * 6})"
-)
+print(f"bottleneck: {NB} residual blocks of two 3x3 convs")
+print(f"  receptive field {bottleneck_field} feature pixels")
+print(f"  (vox-256, 6 blocks: {1 + 2 * 2 * 6})")
 
 # %% [markdown]
 # So each warped feature describes a $16 \times 16$ patch of the source, and the
@@ -674,7 +677,8 @@ for key, mine in [
     ("prediction", prediction),
 ]:
     assert np.abs(output[key].numpy() - mine.numpy()).max() < 1e-5, key
-print("piecewise == generator(source, kp_source=..., kp_driving=...):", sorted(output))
+print("piecewise == generator(source, kp_source=..., kp_driving=...): True")
+print("outputs:", ", ".join(sorted(output)))
 
 # %% [markdown]
 # Every block of the tiny generator against the parameter formulas of section 7.2
@@ -726,10 +730,9 @@ with tf.GradientTape() as tape:
     picked = tf.reduce_sum(feat[0, centre_px, centre_px])
 box = support(tape.gradient(picked, image_in).numpy()[0])
 expected_box = (jump * centre_px + start, jump * centre_px + start + field - 1) * 2
-print(
-    f"feature pixel ({centre_px}, {centre_px}) sees image rows {box[0]}-{box[1]}, "
-    f"columns {box[2]}-{box[3]}; predicted {expected_box[0]}-{expected_box[1]}"
-)
+print(f"feature pixel ({centre_px}, {centre_px}) sees image pixels")
+print(f"  rows {box[0]}-{box[1]}, columns {box[2]}-{box[3]}")
+print(f"  predicted: {expected_box[0]}-{expected_box[1]}")
 assert box == expected_box
 
 warped_in = tf.Variable(occluded)
@@ -739,9 +742,9 @@ with tf.GradientTape() as tape:
         out = block(out, training=False)
     picked = tf.reduce_sum(out[0, centre_px, centre_px])
 box = support(tape.gradient(picked, warped_in).numpy()[0])
+print(f"bottleneck output ({centre_px}, {centre_px}) sees warped features")
 print(
-    f"bottleneck output ({centre_px}, {centre_px}) sees warped features "
-    f"{box[0]}-{box[1]} x {box[2]}-{box[3]}: "
+    f"  {box[0]}-{box[1]} x {box[2]}-{box[3]}: "
     f"{box[1] - box[0] + 1} x {box[3] - box[2] + 1}"
 )
 assert box[1] - box[0] + 1 == bottleneck_field
@@ -945,20 +948,19 @@ copied = generator(
     kp_source=kp_source_b,
     kp_driving=kp_driving_b,
 )
-print("encoded source:", {key: tuple(value.shape) for key, value in encoded.items()})
+for key, value in encoded.items():
+    print(f"encoded source {key}: {tuple(value.shape)}")
+print("max |shared - copied| < 1e-6:")
 for key in ("deformation", "occlusion_map", "deformed", "prediction"):
     diff = np.abs(shared[key].numpy() - copied[key].numpy()).max()
-    print(
-        f"{key:>14}: {tuple(shared[key].shape)}, "
-        f"max |shared - copied| < 1e-6: {diff < 1e-6}"
-    )
+    print(f"  {key:>14} {str(tuple(shared[key].shape)):>18}: {diff < 1e-6}")
     assert diff < 1e-6, key
 stacked = warp_shared_source(encoded["features"], shared["deformation"])
 repeated = grid_sample(
     tf.repeat(encoded["features"], len(angles), axis=0), shared["deformation"]
 )
 assert np.abs(stacked.numpy() - repeated.numpy()).max() < 1e-6
-print("warp_shared_source == grid_sample of the repeated features: True")
+print("warp_shared_source == grid_sample of repeated features: True")
 
 image_grid(
     shared["deformed"].numpy(),
@@ -1031,7 +1033,7 @@ for block in generator.bottleneck + generator.up_blocks:
 decoded = tf.sigmoid(generator.final(decoded))
 assert np.abs(decoded.numpy() - output["prediction"].numpy()).max() < 1e-5
 assert np.abs(occluded.numpy() - warped.numpy() * occlusion_map.numpy()).max() == 0
-print("prediction == sigmoid(final(decoder(warp(features) * occlusion_map))): True")
+print("prediction == sigmoid(final(decoder(warped * occlusion_map))): True")
 
 # (c) the reference fixture: generator outputs computed by the original PyTorch code
 if REFERENCE_DIR is not None:
@@ -1048,6 +1050,7 @@ if REFERENCE_DIR is not None:
         kp_driving=ref_kp["kp_driving"],
         training=False,
     )
+    print("generator outputs, max |TF - PyTorch|:")
     tolerance = {
         "mask": 1e-5,
         "occlusion_map": 1e-5,
@@ -1059,10 +1062,8 @@ if REFERENCE_DIR is not None:
         assert fixture_out[key].shape == ref[f"generator/{key}"].shape, key
         err = np.abs(fixture_out[key].numpy() - ref[f"generator/{key}"]).max()
         assert err < atol, (key, err)
-        print(
-            f"generator/{key} {tuple(fixture_out[key].shape)}: "
-            f"max |TF - PyTorch| < {atol:.0e}: True"
-        )
+        shape = str(tuple(fixture_out[key].shape))
+        print(f"  {key:>15} {shape:>18}: < {atol:.0e}")
 else:
     print("reference fixture absent: parity check skipped")
 
@@ -1074,24 +1075,17 @@ else:
 # occlusion map and the prediction of the untrained network of sections 7.3-7.6. With
 # angle 0, scale 1 and no shift you get section 7.5's identity. Large motions read
 # outside the source: `deformed` turns black there, and a trained occlusion map would
-# turn dark to tell the decoder to inpaint. The figure shows the main parameter, the
-# angle, at four settings (scale 1.1, shift (0.15, 0.05)): the deformed source (top) and
-# the background weight $M_0$ (bottom).
+# turn dark to tell the decoder to inpaint. The figure shows the deformed source for the
+# main parameter, the angle, at four settings (scale 1.1, shift (0.15, 0.05)).
 
 # %% tags=["hide-input"]
 WIDGET_ANGLES = [-40.0, -10.0, 20.0, 50.0]
-fig, axes = panels(2 * len(WIDGET_ANGLES), ncols=len(WIDGET_ANGLES))
-for col, angle in enumerate(WIDGET_ANGLES):
+widget_deformed = []
+for angle in WIDGET_ANGLES:
     kp_d, _, _ = affine_driving(kp_source, angle=angle)
     out = generator(source, kp_source=kp_source, kp_driving=kp_d, training=False)
-    top, bottom = axes[col], axes[len(WIDGET_ANGLES) + col]
-    top.imshow(np.clip(out["deformed"][0].numpy(), 0, 1))
-    top.set_title(f"deformed, {angle:+.0f}°")
-    bottom.imshow(out["mask"][0, :, :, 0].numpy(), cmap="viridis", vmin=0, vmax=1)
-    bottom.set_title(f"$M_0$, {angle:+.0f}°")
-    for ax in (top, bottom):
-        ax.set_xticks([])
-        ax.set_yticks([])
+    widget_deformed.append(out["deformed"][0].numpy())
+image_grid(widget_deformed, [f"deformed, angle {a:+.0f}°" for a in WIDGET_ANGLES])
 plt.show()
 
 # %% [markdown]

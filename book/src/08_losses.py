@@ -112,7 +112,7 @@ for key, level in pyramid.items():
     print(f"{key:18s} {tuple(level.shape)}")
 image_grid(
     [level[0].numpy() for level in pyramid.values()],
-    [f"{key}: {level.shape[1]} px" for key, level in pyramid.items()],
+    [f"$s = {s}$: {level.shape[1]} px" for s, level in zip(SCALES, pyramid.values())],
 )
 plt.show()
 
@@ -235,14 +235,17 @@ assert chain_residual == sp.zeros(2, 2)
 # reconstruction loss alone is satisfied by any keypoints the generator can decode, and
 # equivariance ties them to the image content, so that they move with it.
 #
-# ### The random TPS warp and its Jacobian
+# ### 8.4.1 The random TPS warp and its Jacobian
 #
 # The original `Transform` draws $\theta = [I\,|\,0] + \mathcal{N}(0,\sigma_{affine})$
 # and 25 weights $w_k \sim \mathcal{N}(0, \sigma_{tps})$ on a $5\times 5$ grid of
 # control points $c_k$:
 #
-# $$T(z) = A z + t + \Big(\sum_k w_k\, U(d_k)\Big)\begin{pmatrix}1\\1\end{pmatrix},\quad
-# U(d) = d^2 \log(d + 10^{-6}),\quad d_k = |x - c_{k,x}| + |y - c_{k,y}|.$$
+# $$\begin{aligned}
+# T(z) &= A z + t + \Big(\sum_k w_k\, U(d_k)\Big)\begin{pmatrix}1\\1\end{pmatrix},\\
+# U(d) &= d^2 \log(d + \varepsilon),\quad \varepsilon = 10^{-6},\qquad
+# d_k = |x - c_{k,x}| + |y - c_{k,y}|.
+# \end{aligned}$$
 #
 # Two quirks, replicated on purpose: the distance is **L1** (a textbook TPS uses the
 # Euclidean one), and the same scalar is added to **both** coordinates. Differentiating
@@ -255,7 +258,7 @@ a11, a12, a21, a22, t1, t2 = sp.symbols(
     "a_{11} a_{12} a_{21} a_{22} t_1 t_2", real=True
 )
 d_sym = sp.symbols("d", positive=True)
-eps = sp.Rational(1, 10**6)
+eps = sp.symbols("varepsilon", positive=True)  # 1e-6 in the package
 U_of_d = d_sym**2 * sp.log(d_sym + eps)
 dU_of_d = sp.diff(U_of_d, d_sym)
 d = sp.Abs(x - cx) + sp.Abs(y - cy)
@@ -284,19 +287,10 @@ show_equations(
         ),
     ]
 )
-point = {
-    x: 0.3,
-    y: -0.2,
-    cx: 0.5,
-    cy: 0.5,
-    w: 0.7,
-    a11: 1.1,
-    a12: 0.1,
-    a21: -0.2,
-    a22: 0.9,
-    t1: 0,
-    t2: 0,
-}
+# One numerical point: z = (0.3, -0.2), c = (0.5, 0.5), w = 0.7, a mild affine part.
+symbols_at = [x, y, cx, cy, w, a11, a12, a21, a22, t1, t2, eps]
+values_at = [0.3, -0.2, 0.5, 0.5, 0.7, 1.1, 0.1, -0.2, 0.9, 0, 0, 1e-6]
+point = dict(zip(symbols_at, values_at))
 diff = (J - closed).subs(point).evalf()
 assert max(abs(float(e)) for e in diff) < 1e-12
 J_at_point = J.subs(point).evalf()
@@ -320,7 +314,7 @@ show_source(Transform.warp_coordinates, Transform.jacobian)
 show_source(equivariance_value_loss, equivariance_jacobian_loss)
 
 # %% [markdown]
-# ### Check: closed form against autodiff
+# ### 8.4.2 Check: closed form against autodiff
 #
 # `Transform.jacobian_autodiff` differentiates `warp_coordinates` with nested
 # `GradientTape`s (the original uses `torch.autograd.grad(..., create_graph=True)`).
@@ -448,7 +442,7 @@ _ = interact(
 show_source(GeneratorFullModel.__call__)
 
 # %% [markdown]
-# ### Check against the original
+# ### 8.6.1 Check against the original
 #
 # With the fixture's weights, the same source/driving pair and the *recorded* random
 # transform, all six loss values of the original PyTorch code are reproduced (within
