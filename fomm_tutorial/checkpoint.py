@@ -1,7 +1,10 @@
-"""Stage 11: building the networks from a config, and porting original PyTorch checkpoints.
+"""Building the networks from a config, and porting original PyTorch checkpoints.
 
-* :func:`build_models` -- ``{"kp_detector", "generator", "discriminator"}`` from an original YAML
-  config (dict or path), built (weights created) at the config's ``frame_shape``.
+Explained in chapter 11 (book/11_full_gpu_training.ipynb).
+
+* :func:`build_models` -- ``{"kp_detector", "generator", "discriminator"}`` from an original
+  config (a dict, a YAML path or a shipped config's name, through
+  :func:`fomm_tutorial.config.load_config`), built (weights created) at the config's ``frame_shape``.
 * :func:`load_original_checkpoint` -- an original ``.pth.tar`` (legacy or zip ``torch.save``
   format; needs ``torch``) loaded into those models.
 * :func:`convert_checkpoint` / ``fomm-tutorial convert`` -- writes ``kp_detector.weights.h5``,
@@ -21,6 +24,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from fomm_tutorial.config import load_config
 
 __all__ = [
     "build_models",
@@ -43,35 +48,6 @@ _SECTIONS = {
 }
 
 
-def _as_config(config) -> dict:
-    """A config dict from a dict or a YAML path (validated by ``load_config`` where available)."""
-    if isinstance(config, dict):
-        cfg = config
-    else:
-        path = Path(config)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"config {path} does not exist: give an original YAML config "
-                "such as fomm_tutorial/configs/vox-256.yaml."
-            )
-        try:
-            from fomm_tutorial.config import load_config
-        except ImportError:  # config module not available: read the YAML as it is
-            import yaml
-
-            with open(path) as f:
-                cfg = yaml.safe_load(f)
-        else:
-            cfg = load_config(path)
-    if "model_params" not in cfg:
-        raise ValueError(
-            "config has no 'model_params' section: expected the original FOMM YAML schema "
-            "(model_params.common_params, kp_detector_params, generator_params, "
-            "discriminator_params)."
-        )
-    return cfg
-
-
 def _frame_shape(cfg):
     shape = cfg.get("dataset_params", {}).get("frame_shape", [256, 256, 3])
     return int(shape[0]), int(shape[1])
@@ -81,8 +57,8 @@ def build_models(config) -> dict:
     """Keypoint detector, generator and discriminator of an original config, with weights created.
 
     Args:
-      config: dict in the original YAML schema (as ``yaml.safe_load`` / ``load_config`` return it)
-        or a path to the YAML file.
+      config: dict in the original YAML schema (as ``load_config`` returns it), a path to
+        the YAML file, or the name of a shipped config (``"vox-256"``).
     Returns:
       ``{"kp_detector": KeypointDetector, "generator": OcclusionAwareGenerator,
       "discriminator": MultiScaleDiscriminator}``, built by one forward pass on zeros at
@@ -94,7 +70,15 @@ def build_models(config) -> dict:
     from fomm_tutorial.generator import OcclusionAwareGenerator
     from fomm_tutorial.keypoints import KeypointDetector
 
-    cfg = _as_config(config)
+    # a dict is used as given (it may hold model_params alone); names and paths are read
+    # and validated by load_config
+    cfg = config if isinstance(config, dict) else load_config(config)
+    if "model_params" not in cfg:
+        raise ValueError(
+            "config has no 'model_params' section: expected the original FOMM schema "
+            "(model_params.common_params, kp_detector_params, generator_params, "
+            "discriminator_params)."
+        )
     kp_detector = KeypointDetector.from_config_dict(cfg)
     generator = OcclusionAwareGenerator.from_config_dict(cfg)
     discriminator = MultiScaleDiscriminator.from_config_dict(cfg)
@@ -130,7 +114,7 @@ def read_torch_checkpoint(path) -> dict:
     try:
         import torch
     except ImportError as exc:
-        raise RuntimeError(
+        raise ModuleNotFoundError(
             f"reading the original PyTorch checkpoint {path} needs torch: `pip install torch` "
             "(the CPU build is enough), or use Keras weights converted elsewhere with "
             "`fomm-tutorial convert` (build_models + load_weights need no torch)."
@@ -292,7 +276,7 @@ def load_original_checkpoint(path, config, strict_discriminator: bool = False) -
 
 
 def _load(path, config, strict_discriminator=False):
-    cfg = _as_config(config)
+    cfg = config if isinstance(config, dict) else load_config(config)
     state = read_torch_checkpoint(path)
     models = build_models(cfg)
     loaded = []
@@ -328,8 +312,12 @@ def convert_checkpoint(path, config, out_dir) -> dict:
     one that fits the config) ``discriminator.weights.h5``; read them back with ``build_models(config)[name].load_weights``.
     Returns ``{model name: written path}``.
     """
-    models, loaded = _load(path, config)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(
+            f"{out_dir} is a file: give a folder for the converted weights."
+        )
+    models, loaded = _load(path, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name in loaded:

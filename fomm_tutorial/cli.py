@@ -1,8 +1,13 @@
-"""Command line: ``fomm-tutorial animate|train|convert``.
+"""Command line: ``fomm-tutorial [--cpu] animate|train|convert|configs`` (or ``python -m fomm_tutorial``).
 
-The arguments are declared here (so ``fomm-tutorial --help`` does not import TensorFlow); each
-sub-command runs ``run_cli(args)`` of the module it drives: :mod:`fomm_tutorial.animation`,
-:mod:`fomm_tutorial.training`, :mod:`fomm_tutorial.checkpoint`.
+Explained in chapter 10 (book/10_animation.ipynb) and chapter 11 (book/11_full_gpu_training.ipynb).
+
+The arguments are declared and checked here, without importing TensorFlow (so ``--help`` is
+instant and a bad argument fails before any model loads); each sub-command runs
+``run_cli(args)`` of the module it drives: :mod:`fomm_tutorial.animation`,
+:mod:`fomm_tutorial.training`, :mod:`fomm_tutorial.checkpoint`, :mod:`fomm_tutorial.config`.
+Every expected failure (bad argument, missing or unreadable file, invalid config, Ctrl-C)
+ends as one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -11,12 +16,125 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
+from pathlib import Path
+
+from fomm_tutorial import __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage: :func:`main` prints one line."""
+
+    def error(self, message):
+        raise ValueError(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument types: each raises ArgumentTypeError with a message naming the problem and the fix.
+# ---------------------------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def existing_file(text: str) -> str:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, expected a file")
+    return text
+
+
+def existing_path(text: str) -> str:
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    return text
+
+
+def existing_dir(text: str) -> str:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, expected a folder")
+    return text
+
+
+def output_dir(text: str) -> str:
+    """A folder to write into: absent (created later) or a folder, under a writable folder."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a file: give a folder (it is created if missing)"
+        )
+    ancestor = path if path.exists() else path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{ancestor} is a file, so {text} cannot be created: choose another folder"
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{ancestor} is not writable")
+    return text
+
+
+def config_name_or_path(text: str) -> str:
+    """A shipped config's name or a YAML path, read and validated now (no TensorFlow needed)."""
+    from fomm_tutorial.config import load_config
+
+    try:
+        load_config(text)
+    except (ValueError, OSError) as exc:
+        raise argparse.ArgumentTypeError(" ".join(str(exc).split()))
+    return text
+
+
+def vgg_weights(text: str) -> str:
+    if text.lower() == "none":
+        return "none"
+    return existing_file(text)
+
+
+# ---------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fomm-tutorial",
         description="First Order Motion Model for Image Animation (TensorFlow / Keras 3).",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"fomm-tutorial {__version__}"
+    )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="run on the CPU even where a GPU is visible (hides the GPUs from TensorFlow)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -24,11 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         "animate", help="animate a source image with the motion of a driving video"
     )
     p.add_argument(
-        "--config", required=True, help="original YAML config (e.g. vox-256.yaml)"
+        "--config",
+        required=True,
+        type=config_name_or_path,
+        help="shipped config name (vox-256, ...; see `fomm-tutorial configs`) or YAML path",
     )
     p.add_argument(
         "--checkpoint",
         required=True,
+        type=existing_path,
         help="original .pth.tar checkpoint, or a folder / .weights.h5 written by `convert`",
     )
     p.add_argument(
@@ -41,19 +163,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output video (.mp4 or .gif)")
     p.add_argument(
-        "--relative", action="store_true", help="relative keypoint motion (recommended)"
+        "--relative",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="relative keypoint motion (default, as make_animation); --no-relative: "
+        "absolute keypoints",
     )
     p.add_argument(
         "--adapt-scale",
-        action="store_true",
-        help="adapt movement scale by the keypoints' convex-hull areas",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="adapt movement scale by the keypoints' convex-hull areas (default, as "
+        "make_animation)",
     )
     p.add_argument(
-        "--batch-size", type=int, default=8, help="driving frames per forward pass"
+        "--find-best-frame",
+        action="store_true",
+        help="start from the driving frame whose normalised keypoints are closest to the "
+        "source's (the model's own detector) and animate forwards and backwards from it",
+    )
+    p.add_argument(
+        "--best-frame",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="start from driving frame N (instead of --find-best-frame)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=8,
+        help="driving frames per forward pass",
     )
     p.add_argument(
         "--fps",
-        type=float,
+        type=positive_float,
         default=None,
         help="output frame rate (default: the driving video's)",
     )
@@ -65,38 +209,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(_module="fomm_tutorial.animation")
 
     p = sub.add_parser("train", help="train on a dataset in the original layout")
-    p.add_argument("--config", required=True, help="original YAML config")
+    p.add_argument(
+        "--config",
+        required=True,
+        type=config_name_or_path,
+        help="shipped config name (vox-256, ...) or YAML path",
+    )
     p.add_argument(
         "--data",
         required=True,
+        type=existing_dir,
         help="dataset root (train/ and test/, or one folder of videos)",
     )
     p.add_argument(
-        "--out", required=True, help="log directory: checkpoints, TensorBoard, log.txt"
+        "--out",
+        required=True,
+        type=output_dir,
+        help="log directory: checkpoints, TensorBoard, log.txt",
     )
     p.add_argument(
         "--resume",
         action="store_true",
-        help="resume from the latest checkpoint in --out",
+        help="resume from the newest intact checkpoint in --out",
     )
     p.add_argument(
-        "--epochs", type=int, default=None, help="override train_params.num_epochs"
+        "--resume-from",
+        type=existing_path,
+        default=None,
+        metavar="PATH",
+        help="resume from this checkpoint (prefix .../ckpt-<step>, or a run folder)",
     )
     p.add_argument(
-        "--steps", type=int, default=None, help="stop after this many steps in total"
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="override train_params.num_epochs",
     )
     p.add_argument(
-        "--batch-size", type=int, default=None, help="override train_params.batch_size"
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="stop after this many steps in total",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help="override train_params.batch_size",
     )
     p.add_argument(
         "--num-repeats",
-        type=int,
+        type=positive_int,
         default=None,
         help="override train_params.num_repeats",
     )
     p.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=positive_int,
         default=None,
         help="save a checkpoint every N steps",
     )
@@ -118,37 +287,84 @@ def build_parser() -> argparse.ArgumentParser:
         help="multi-scale L1 + equivariance instead of the original losses (no VGG19, "
         "no discriminator step)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--vgg-weights",
+        type=vgg_weights,
+        default=None,
+        metavar="PATH|none",
+        help="VGG19 weights of the perceptual loss (.npz torchvision layout, .pth, .h5); "
+        "'none' trains without it (default: torchvision's ImageNet VGG19 if torch and "
+        "torchvision are installed, else Keras')",
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.set_defaults(_module="fomm_tutorial.training")
 
     p = sub.add_parser(
         "convert", help="convert an original .pth.tar checkpoint to Keras .weights.h5"
     )
     p.add_argument(
-        "checkpoint", help="original checkpoint (.pth.tar, legacy or zip torch format)"
+        "checkpoint",
+        type=existing_file,
+        help="original checkpoint (.pth.tar, legacy or zip torch format)",
     )
     p.add_argument(
-        "--config", required=True, help="the original YAML config it was trained with"
+        "--config",
+        required=True,
+        type=config_name_or_path,
+        help="the config it was trained with: shipped name (vox-256, ...) or YAML path",
     )
     p.add_argument(
         "--out",
         required=True,
+        type=output_dir,
         help="output folder for kp_detector/generator/discriminator weights",
     )
     p.set_defaults(_module="fomm_tutorial.checkpoint")
+
+    p = sub.add_parser("configs", help="list the shipped configs")
+    p.set_defaults(_module="fomm_tutorial.config")
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None):
+    return f"fomm-tutorial: warning: {' '.join(str(message).split())}\n"
+
+
+def _hide_gpus():
+    """``--cpu``: hide the GPUs before TensorFlow initialises them."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    if (
+        "tensorflow" in sys.modules
+    ):  # already imported (tests, notebooks): hide them too
+        try:
+            sys.modules["tensorflow"].config.set_visible_devices([], "GPU")
+        except RuntimeError as exc:
+            raise ValueError(
+                "--cpu: TensorFlow has already initialised the GPUs in this process; "
+                "start a new one"
+            ) from exc
+
+
 def main(argv=None) -> int:
+    """Parse ``argv``, run the sub-command; expected failures -> one line on stderr, exit 2."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
+    command = "fomm-tutorial"
     try:
-        return int(importlib.import_module(args._module).run_cli(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
-        # Bad input gets a message that names the problem, not a traceback.
-        print(f"fomm-tutorial {args.command}: error: {exc}", file=sys.stderr)
+        args = build_parser().parse_args(argv)
+        command = f"fomm-tutorial {args.command}"
+        if args.cpu:
+            _hide_gpus()
+        previous = warnings.formatwarning
+        warnings.formatwarning = _one_line_warning
+        try:
+            module = importlib.import_module(args._module)
+            return int(module.run_cli(args) or 0)
+        finally:
+            warnings.formatwarning = previous
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    except (ValueError, OSError, FloatingPointError, ImportError) as exc:
+        # Bad input gets a message that names the problem, not a traceback.
+        print(f"{command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2

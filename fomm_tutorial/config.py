@@ -1,4 +1,6 @@
-"""Stage 0: reading and validating an original FOMM YAML config.
+"""Reading and validating an original FOMM YAML config: the one place that resolves a config.
+
+Explained in chapter 11 (book/11_full_gpu_training.ipynb).
 
 :func:`load_config` reads a config in the original schema (``config/*.yaml`` of
 AliaksandrSiarohin/first-order-model) -- a path, or the name of a shipped config such as
@@ -38,7 +40,14 @@ import warnings
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["load_config", "validate_config", "shipped_configs", "config_path", "SCHEMA"]
+__all__ = [
+    "load_config",
+    "validate_config",
+    "shipped_configs",
+    "config_path",
+    "run_cli",
+    "SCHEMA",
+]
 
 # ---------------------------------------------------------------------------------------------
 # Schema. A leaf is (type, required, default); a section is a dict of leaves / sections wrapped
@@ -514,3 +523,13 @@ def load_config(path) -> dict:
     if raw is None:
         raise ValueError(f"{file}: empty config")
     return validate_config(raw, source=str(file))
+
+
+def run_cli(args) -> int:
+    """``fomm-tutorial configs``: one line per shipped config (name, frame shape, keypoints)."""
+    for name in shipped_configs():
+        cfg = load_config(name)
+        h, w, _ = cfg["dataset_params"]["frame_shape"]
+        num_kp = cfg["model_params"]["common_params"]["num_kp"]
+        print(f"{name:16s} {h}x{w}, {num_kp} keypoints  {config_path(name)}")
+    return 0

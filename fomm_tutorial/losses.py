@@ -15,6 +15,7 @@ Everything is NHWC; keypoints are ``{'value': (B, K, 2), 'jacobian': (B, K, 2, 2
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -166,21 +167,47 @@ class Vgg19(tf.Module):
         """From a ``.npz`` (torchvision layout), a torch ``.pth`` state dict, or a Keras ``.h5``."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"VGG19 weights file {path} does not exist.")
+            raise FileNotFoundError(
+                f"VGG19 weights file {path} does not exist: give a .npz (torchvision "
+                "layout), a torch .pth state dict or a Keras .h5 file."
+            )
         name = path.name.lower()
         if name.endswith(".npz"):
             with np.load(path) as f:
-                return cls.from_torch_arrays({k: f[k] for k in f.files})
-        if name.endswith((".pth", ".pt", ".pth.tar")):
-            import torch  # optional
+                vgg = cls.from_torch_arrays({k: f[k] for k in f.files})
+        elif name.endswith((".pth", ".pt", ".pth.tar")):
+            import torch  # only for this format
 
-            sd = torch.load(str(path), map_location="cpu")
-            return cls.from_torch_arrays({k: v.float().numpy() for k, v in sd.items()})
-        if name.endswith(".h5"):
-            return cls.from_keras_applications(weights=str(path))
-        raise ValueError(
-            f"unknown VGG19 weights format {path} (use .npz, .pth or .h5)."
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)
+            vgg = cls.from_torch_arrays({k: v.float().numpy() for k, v in sd.items()})
+        elif name.endswith(".h5"):
+            vgg = cls.from_keras_applications(weights=str(path))
+        else:
+            raise ValueError(
+                f"unknown VGG19 weights format {path} (use .npz, .pth or .h5)."
+            )
+        vgg.source = f"the file {path}"
+        return vgg
+
+    @classmethod
+    def from_torchvision(cls) -> "Vgg19":
+        """torchvision's ImageNet VGG19 (``IMAGENET1K_V1``): the weights the original uses.
+
+        Needs ``torch`` and ``torchvision``; torchvision downloads the weights once into
+        torch's hub cache.
+        """
+        import torchvision
+
+        model = torchvision.models.vgg19(
+            weights=torchvision.models.VGG19_Weights.IMAGENET1K_V1
         )
+        arrays = {
+            f"features.{k}": v.detach().float().numpy()
+            for k, v in model.features.state_dict().items()
+        }
+        vgg = cls.from_torch_arrays(arrays)
+        vgg.source = "torchvision's ImageNet VGG19 (IMAGENET1K_V1, the original's)"
+        return vgg
 
     @classmethod
     def from_keras_applications(cls, weights="imagenet") -> "Vgg19":
@@ -193,23 +220,49 @@ class Vgg19(tf.Module):
             k, b = model.get_layer(lname).get_weights()
             kernels.append(k)
             biases.append(b)
-        return cls(kernels, biases, "caffe")
+        vgg = cls(kernels, biases, "caffe")
+        vgg.source = (
+            "Keras' ImageNet VGG19 (keras.applications, Caffe-converted: not the "
+            "original's weights)"
+            if weights == "imagenet"
+            else f"the Keras file {weights}"
+        )
+        return vgg
 
     @classmethod
-    def default(cls) -> "Vgg19":
-        """``$FOMM_VGG19_WEIGHTS`` if set, else keras.applications (download), else an explaining error."""
-        env = os.environ.get(VGG19_ENV)
-        if env:
-            return cls.from_file(env)
+    def default(cls, weights=None) -> "Vgg19":
+        """The VGG19 of the perceptual loss, from the first source that works.
+
+        1. ``weights``: a file (see :meth:`from_file`), else ``$FOMM_VGG19_WEIGHTS``;
+        2. torchvision's ImageNet VGG19, when ``torch`` and ``torchvision`` are installed
+           (:meth:`from_torchvision`: the original's weights);
+        3. Keras' ImageNet VGG19 (:meth:`from_keras_applications`, downloaded once);
+        4. else ``FileNotFoundError`` saying how to provide weights.
+
+        Never a test fixture. ``vgg.source`` says which weights were taken.
+        """
+        weights = weights or os.environ.get(VGG19_ENV)
+        if weights:
+            return cls.from_file(weights)
+        failures = []
+        if all(importlib.util.find_spec(m) for m in ("torch", "torchvision")):
+            try:
+                return cls.from_torchvision()
+            except Exception as exc:  # noqa: BLE001 -- offline, no cached weights
+                failures.append(f"torchvision: {type(exc).__name__}: {exc}")
+        else:
+            failures.append("torchvision: not installed")
         try:
             return cls.from_keras_applications()
-        except Exception as exc:  # offline, no cache
-            raise FileNotFoundError(
-                "No VGG19 weights for the perceptual loss: keras.applications.VGG19 could not be "
-                f"downloaded ({type(exc).__name__}: {exc}). Provide a file: set {VGG19_ENV}=/path/to/"
-                "vgg19.npz (torchvision layout, e.g. ../shared/reference/fomm-tiny/vox-256-tiny-vgg19.npz) "
-                "or pass vgg=Vgg19.from_file(path) / Vgg19.from_torch_arrays(dict)."
-            ) from exc
+        except Exception as exc:  # noqa: BLE001 -- offline, no cached weights
+            failures.append(f"keras.applications: {type(exc).__name__}: {exc}")
+        raise FileNotFoundError(
+            "No VGG19 weights for the perceptual loss ("
+            + "; ".join(failures)
+            + f"). Provide a file: --vgg-weights PATH or {VGG19_ENV}=PATH (a .npz in "
+            "torchvision layout, a torch .pth state dict or a Keras .h5), or train "
+            "without the perceptual loss: --vgg-weights none or --simple-losses."
+        )
 
     # ---------------------------------------------------------------- forward
     def __call__(self, x):
@@ -595,3 +648,89 @@ class DiscriminatorFullModel:
                 self.loss_weights["discriminator_gan"],
             )
         }
+
+
+# ============================================================================================
+# A stand-in full model for fast training (no VGG19, no discriminator)
+# ============================================================================================
+
+
+class ReconstructionFullModel:
+    """Small stand-in for ``GeneratorFullModel``: multi-scale L1 + affine equivariance.
+
+    ``(x, training=True, seed=None) -> (losses, generated)`` with losses ``reconstruction``
+    (sum over ``train_params.scales`` of ``mean |prediction_s - driving_s|``, weighted by the
+    mean of the perceptual weights: 10 per scale by default) and ``equivariance_value``
+    (random affine ``A p + b``, ``A = I + N(0, sigma_affine)``, drawn from the stateless ``seed``).
+    CPU-friendly (no VGG19, no discriminator): ``train --simple-losses``, the sprite demo and
+    fast tests; the faithful losses are :class:`GeneratorFullModel`.
+    """
+
+    def __init__(self, kp_detector, generator, discriminator=None, train_params=None):
+        tp = train_params or {}
+        self.kp_detector, self.generator = kp_detector, generator
+        self.scales = [float(s) for s in tp.get("scales", [1])]
+        lw = tp.get("loss_weights", {})
+        self.w_rec = float(np.mean(lw.get("perceptual", [10]) or [0]))
+        self.w_eq = float(lw.get("equivariance_value", 10))
+        self.sigma = float(tp.get("transform_params", {}).get("sigma_affine", 0.05))
+
+    def _pyramid(self, img):
+        h, w = img.shape[1], img.shape[2]
+        out = {}
+        for s in self.scales:
+            out[s] = (
+                img
+                if s == 1
+                else tf.image.resize(
+                    img, (int(h * s), int(w * s)), method="bilinear", antialias=True
+                )
+            )
+        return out
+
+    def __call__(self, x, training=True, seed=None):
+        source, driving = x["source"], x["driving"]
+        kp_source = self.kp_detector(source, training=training)
+        kp_driving = self.kp_detector(driving, training=training)
+        generated = dict(
+            self.generator(
+                source, kp_source=kp_source, kp_driving=kp_driving, training=training
+            )
+        )
+        generated["kp_source"], generated["kp_driving"] = kp_source, kp_driving
+        pred = tf.cast(generated["prediction"], tf.float32)
+        losses = {}
+        pr, pg = self._pyramid(driving), self._pyramid(pred)
+        losses["reconstruction"] = tf.add_n(
+            [self.w_rec * tf.reduce_mean(tf.abs(pr[s] - pg[s])) for s in self.scales]
+        )
+        if self.w_eq:
+            b = tf.shape(driving)[0]
+            if seed is None:
+                seed = tf.constant([0, 0], tf.int64)
+            noise = tf.random.stateless_normal((b, 2, 3), seed=seed, stddev=self.sigma)
+            theta = noise + tf.constant([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+            h, w = driving.shape[1], driving.shape[2]
+            grid = tf.reshape(make_coordinate_grid(h, w), (1, h * w, 2))
+            grid = tf.tile(grid, [b, 1, 1])
+            warped = (
+                tf.einsum("bij,bnj->bni", theta[:, :, :2], grid) + theta[:, None, :, 2]
+            )
+            transformed = grid_sample(
+                driving, tf.reshape(warped, (b, h, w, 2)), padding_mode="reflection"
+            )
+            kp_t = self.kp_detector(transformed, training=training)
+            back = (
+                tf.einsum(
+                    "bij,bkj->bki", theta[:, :, :2], tf.cast(kp_t["value"], tf.float32)
+                )
+                + theta[:, None, :, 2]
+            )
+            losses["equivariance_value"] = self.w_eq * tf.reduce_mean(
+                tf.abs(tf.cast(kp_driving["value"], tf.float32) - back)
+            )
+            generated["transformed_frame"], generated["transformed_kp"] = (
+                transformed,
+                kp_t,
+            )
+        return losses, generated

@@ -1,4 +1,7 @@
-"""Stage 9: the training loop of the original ``train.py`` in TensorFlow.
+"""The training loop of the original ``train.py`` in TensorFlow.
+
+Explained in chapter 9 (book/09_training_loop.ipynb); full-size training in chapter 11
+(book/11_full_gpu_training.ipynb).
 
 One iteration (spec section 4): ``losses, generated = generator_full(x)``; the summed loss is
 differentiated w.r.t. the generator and keypoint-detector weights and each network is stepped by
@@ -7,32 +10,35 @@ its own ``Adam(lr, beta_1=0.5, beta_2=0.999, epsilon=1e-8)``; then, only when
 discriminator. The learning rates decay by 0.1 at ``train_params.epoch_milestones`` (MultiStepLR,
 stepped after each epoch).
 
-Engineering around it:
+Engineering around it (:class:`Trainer`):
 
 * both steps are ``tf.function`` (``jit_compile`` for XLA), run through a
   ``tf.distribute`` strategy (the default one, or ``MirroredStrategy``; per-replica losses are
   scaled by ``1 / num_replicas`` so gradients are those of the global-batch mean);
 * mixed precision: ``keras.mixed_precision.LossScaleOptimizer`` around each Adam;
 * checkpoints: ``tf.train.Checkpoint`` of the three networks, three optimizers, the step / epoch /
-  position in the epoch and the random generator, written by a ``tf.train.CheckpointManager``
-  into a staging folder that is renamed into place (a crash mid-save never leaves a broken
-  checkpoint); ``latest`` is replaced atomically. Resume is exact: the data stream of an epoch is a
-  function of ``(seed, epoch)`` and the already-consumed batches are skipped;
+  position in the epoch, the epoch's running loss sums and the random generator, written by one
+  ``tf.train.CheckpointManager`` (its state file is updated only after a checkpoint is complete,
+  and it prunes by its own save order, never the checkpoint just written). Non-finite weights are
+  never saved. Resume is exact: the data stream of an epoch is a function of ``(seed, epoch)``
+  and the already-consumed batches are skipped; a damaged checkpoint is skipped, with a warning,
+  for the newest intact one;
 * a non-finite loss stops training with :class:`NonFiniteLossError` naming the loss and the step,
   before anything is saved;
 * ``log.txt`` lines as the original logger (``%08d) name - %.5f; ...``, epoch means), TensorBoard
-  scalars (every loss, every learning rate) and image grids, a tqdm bar.
+  (``tf.summary``: every loss, every learning rate, an image grid), a tqdm bar.
 """
 
 from __future__ import annotations
 
-import inspect
+import copy
 import json
 import os
-import shutil
+import re
 import time
+import warnings
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
@@ -40,6 +46,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
+
+from fomm_tutorial.checkpoint import build_models  # noqa: E402
+from fomm_tutorial.config import load_config  # noqa: E402
+from fomm_tutorial.losses import (  # noqa: E402
+    DiscriminatorFullModel,
+    GeneratorFullModel,
+    ReconstructionFullModel,
+    Vgg19,
+)
 
 LOSS_ORDER = (
     "perceptual",
@@ -54,6 +69,10 @@ LOSS_ORDER = (
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or Inf; the message names it and the step. No checkpoint was written."""
+
+
+class NonFiniteWeightsError(FloatingPointError):
+    """A weight is NaN or Inf at a save: the checkpoint is refused (the last good one stays)."""
 
 
 # ============================================================================================
@@ -93,171 +112,54 @@ def _get_lr(opt) -> float:
 
 
 # ============================================================================================
-# A minimal full model (used only when fomm_tutorial.losses is unavailable or asked for)
+# The losses of a run
 # ============================================================================================
-class ReconstructionFullModel:
-    """Small stand-in for ``GeneratorFullModel``: multi-scale L1 + affine equivariance.
-
-    ``(x, training=True, seed=None) -> (losses, generated)`` with losses ``reconstruction``
-    (sum over ``train_params.scales`` of ``mean |prediction_s - driving_s|`` times the sum of the
-    perceptual weights / 5 ... i.e. weight 10 per scale by default) and ``equivariance_value``
-    (random affine ``A p + b``, ``A = I + N(0, sigma_affine)``, drawn from the stateless ``seed``).
-    Useful for fast tests; the faithful losses are :mod:`fomm_tutorial.losses`.
-    """
-
-    def __init__(self, kp_extractor, generator, discriminator=None, train_params=None):
-        tp = train_params or {}
-        self.kp_extractor, self.generator = kp_extractor, generator
-        self.scales = [float(s) for s in tp.get("scales", [1])]
-        lw = tp.get("loss_weights", {})
-        self.w_rec = float(np.mean(lw.get("perceptual", [10]) or [0]))
-        self.w_eq = float(lw.get("equivariance_value", 10))
-        self.sigma = float(tp.get("transform_params", {}).get("sigma_affine", 0.05))
-
-    def _pyramid(self, img):
-        h, w = img.shape[1], img.shape[2]
-        out = {}
-        for s in self.scales:
-            out[s] = (
-                img
-                if s == 1
-                else tf.image.resize(
-                    img, (int(h * s), int(w * s)), method="bilinear", antialias=True
-                )
-            )
-        return out
-
-    def __call__(self, x, training=True, seed=None):
-        from fomm_tutorial.resampler import grid_sample
-        from fomm_tutorial.grids import make_coordinate_grid
-
-        source, driving = x["source"], x["driving"]
-        kp_source = self.kp_extractor(source, training=training)
-        kp_driving = self.kp_extractor(driving, training=training)
-        generated = dict(
-            self.generator(
-                source, kp_source=kp_source, kp_driving=kp_driving, training=training
-            )
-        )
-        generated["kp_source"], generated["kp_driving"] = kp_source, kp_driving
-        pred = tf.cast(generated["prediction"], tf.float32)
-        losses = {}
-        pr, pg = self._pyramid(driving), self._pyramid(pred)
-        losses["reconstruction"] = tf.add_n(
-            [self.w_rec * tf.reduce_mean(tf.abs(pr[s] - pg[s])) for s in self.scales]
-        )
-        if self.w_eq:
-            b = tf.shape(driving)[0]
-            if seed is None:
-                seed = tf.constant([0, 0], tf.int64)
-            noise = tf.random.stateless_normal((b, 2, 3), seed=seed, stddev=self.sigma)
-            theta = noise + tf.constant([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-            h, w = driving.shape[1], driving.shape[2]
-            grid = tf.reshape(make_coordinate_grid(h, w), (1, h * w, 2))
-            grid = tf.tile(grid, [b, 1, 1])
-            warped = (
-                tf.einsum("bij,bnj->bni", theta[:, :, :2], grid) + theta[:, None, :, 2]
-            )
-            transformed = grid_sample(
-                driving, tf.reshape(warped, (b, h, w, 2)), padding_mode="reflection"
-            )
-            kp_t = self.kp_extractor(transformed, training=training)
-            back = (
-                tf.einsum(
-                    "bij,bkj->bki", theta[:, :, :2], tf.cast(kp_t["value"], tf.float32)
-                )
-                + theta[:, None, :, 2]
-            )
-            losses["equivariance_value"] = self.w_eq * tf.reduce_mean(
-                tf.abs(tf.cast(kp_driving["value"], tf.float32) - back)
-            )
-            generated["transformed_frame"], generated["transformed_kp"] = (
-                transformed,
-                kp_t,
-            )
-        return losses, generated
-
-
-def _accepts(fn, name) -> bool:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return False
-    return name in sig.parameters or any(
-        p.kind == p.VAR_KEYWORD for p in sig.parameters.values()
-    )
-
-
 def make_full_models(models, config, vgg=None, simple: bool = False):
     """``(generator_full, discriminator_full or None)`` for ``models`` and ``config``.
 
-    The faithful ones come from :mod:`fomm_tutorial.losses`; ``simple=True`` (or no losses
-    module) gives :class:`ReconstructionFullModel` and no discriminator step.
+    ``simple=True``: :class:`~fomm_tutorial.losses.ReconstructionFullModel` and no
+    discriminator step. Otherwise the original full models; the perceptual loss (when
+    ``loss_weights.perceptual`` is non-zero) takes ``vgg``: a
+    :class:`~fomm_tutorial.losses.Vgg19`, a weights file, ``"none"`` (train without the
+    perceptual loss) or ``None`` (:meth:`Vgg19.default`: torchvision's ImageNet VGG19, else
+    Keras'; never a test fixture). Prints one line saying which weights it uses.
     """
     tp = config["train_params"]
-    if not simple:
-        try:
-            from fomm_tutorial import losses as L
-        except ImportError:
-            simple = True
     if simple:
-        return ReconstructionFullModel(
-            models["kp_detector"], models["generator"], models.get("discriminator"), tp
-        ), None
-    kwargs = {}
-    if (
-        vgg is None
-        and sum(tp["loss_weights"].get("perceptual", [0]) or [0]) != 0
-        and not os.environ.get("FOMM_VGG19_WEIGHTS")
-    ):
-        from fomm_tutorial.reference import find_reference_dir
-
-        ref = find_reference_dir()
-        npz = ref / "vox-256-tiny-vgg19.npz" if ref is not None else None
-        if npz is not None and npz.is_file():
-            vgg = L.Vgg19.from_file(npz)  # offline: the fixture's VGG19 arrays
-    if vgg is not None:
-        kwargs["vgg"] = vgg
-    gen_full = L.GeneratorFullModel(
-        models["kp_detector"],
-        models["generator"],
-        models["discriminator"],
-        tp,
-        **kwargs,
+        full = ReconstructionFullModel(
+            models["kp_detector"], models["generator"], models["discriminator"], tp
+        )
+        return full, None
+    if sum(tp["loss_weights"]["perceptual"]) != 0:
+        if isinstance(vgg, str) and vgg.lower() == "none":
+            tp = copy.deepcopy(tp)
+            tp["loss_weights"]["perceptual"] = [0] * len(
+                tp["loss_weights"]["perceptual"]
+            )
+            vgg = None
+            print("perceptual loss: off (VGG19 weights 'none')")
+        else:
+            if not isinstance(vgg, Vgg19):
+                vgg = Vgg19.default(vgg)
+            source = getattr(vgg, "source", "the Vgg19 passed in")
+            print(f"perceptual loss: VGG19 weights from {source}")
+    gen_full = GeneratorFullModel(
+        models["kp_detector"], models["generator"], models["discriminator"], tp, vgg=vgg
     )
     disc_full = None
     if float(tp["loss_weights"].get("generator_gan", 0)) != 0:
-        disc_full = L.DiscriminatorFullModel(
+        disc_full = DiscriminatorFullModel(
             models["kp_detector"], models["generator"], models["discriminator"], tp
         )
     return gen_full, disc_full
 
 
 # ============================================================================================
-# Visualisation
+# TensorBoard
 # ============================================================================================
-def draw_keypoints(
-    images: np.ndarray, kp_value: np.ndarray, radius: int = 2
-) -> np.ndarray:
-    """Images ``(B, H, W, 3)`` with keypoints ``(B, K, 2)`` in [-1, 1] drawn as coloured discs."""
-    import matplotlib
-
-    images = np.array(images, np.float32, copy=True)
-    b, h, w = images.shape[:3]
-    k = kp_value.shape[1]
-    cmap = matplotlib.colormaps["gist_rainbow"]
-    yy, xx = np.mgrid[0:h, 0:w]
-    for i in range(b):
-        for j in range(k):
-            px = (kp_value[i, j, 0] + 1) / 2 * (w - 1)
-            py = (kp_value[i, j, 1] + 1) / 2 * (h - 1)
-            disc = (xx - px) ** 2 + (yy - py) ** 2 <= radius**2
-            images[i][disc] = np.asarray(cmap(j / max(k, 1))[:3], np.float32)
-    return images
-
-
 def visualization_grid(x, generated, max_rows: int = 4) -> np.ndarray:
     """``(rows*H, 3*W, 3)`` grid: source + kp_source | driving + kp_driving | prediction."""
+    from fomm_tutorial.visualization import draw_keypoints
 
     def np_(t):
         return np.asarray(tf.cast(t, tf.float32))[:max_rows]
@@ -269,33 +171,89 @@ def visualization_grid(x, generated, max_rows: int = 4) -> np.ndarray:
     return np.concatenate(cols, axis=1)
 
 
-def _metadata(plugin):
-    from tensorflow.core.framework import summary_pb2
+def purge_tensorboard(log_dir, after_step: int) -> None:
+    """Drop the events of steps ``> after_step`` from the event files in ``log_dir``.
 
-    md = summary_pb2.SummaryMetadata()
-    md.plugin_data.plugin_name = plugin
-    return md
+    A resumed run replays the steps after its checkpoint; without this their first run's
+    values would stay beside the replayed ones (TensorBoard shows both). Each file is
+    rewritten atomically.
+    """
+    for path in sorted(Path(log_dir).glob("events.out.tfevents.*")):
+        records = [r.numpy() for r in tf.data.TFRecordDataset(str(path))]
+        events = [tf.compat.v1.Event.FromString(r) for r in records]
+        keep = [
+            r
+            for r, event in zip(records, events)
+            if not event.summary.value or event.step <= after_step
+        ]
+        if len(keep) == len(records):
+            continue
+        tmp = path.with_name(path.name + ".purge")
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for r in keep:
+                writer.write(r)
+        os.replace(tmp, path)
 
 
-def summary_scalar(tag, value, step):
-    """A TensorBoard scalar (written with ``tf.summary.write``; no tensorboard package needed)."""
-    md = _metadata("scalars")
-    md.data_class = 1  # DATA_CLASS_SCALAR
-    tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=md)
+# ============================================================================================
+# Checkpoint files
+# ============================================================================================
+_CKPT_NUMBER = re.compile(r"-(\d+)$")
 
 
-def summary_image(tag, image, step):
-    """A TensorBoard image ``(H, W, 3)`` in [0, 1], PNG-encoded (the images plugin's layout)."""
-    img = tf.convert_to_tensor(
-        np.clip(np.asarray(image) * 255 + 0.5, 0, 255).astype(np.uint8)
-    )
-    png = tf.io.encode_png(img)
-    tensor = tf.stack(
-        [tf.as_string(tf.shape(img)[1]), tf.as_string(tf.shape(img)[0]), png]
-    )
-    md = _metadata("images")
-    md.data_class = 2  # DATA_CLASS_TENSOR
-    tf.summary.write(tag, tensor, step=step, metadata=md)
+def find_checkpoints(directory) -> List[str]:
+    """Checkpoint prefixes under ``directory``, newest first.
+
+    ``directory``: a run's ``checkpoints/`` folder, the run folder holding it, or a folder of
+    checkpoint files. The checkpoint manager's own record (its ``checkpoint`` state file, in
+    save order) comes first; then any other ``*.index`` found (checkpoints the record does not
+    list: an older layout's ``step-*/`` folders, or a damaged or empty state file), by step.
+    """
+    directory = Path(directory)
+    if (directory / "checkpoints").is_dir():
+        directory = directory / "checkpoints"
+    if not directory.is_dir():
+        return []
+    recorded = []
+    try:
+        state = tf.train.get_checkpoint_state(str(directory))
+    except Exception as exc:  # noqa: BLE001 -- a garbage state file: scan the folder instead
+        warnings.warn(
+            f"{directory / 'checkpoint'} is damaged ({type(exc).__name__}); "
+            "looking for checkpoint files instead",
+            stacklevel=2,
+        )
+        state = None
+    if state is not None:
+        for p in reversed(list(state.all_model_checkpoint_paths)):
+            p = p if os.path.isabs(p) else str(directory / p)
+            if os.path.exists(p + ".index") and p not in recorded:
+                recorded.append(p)
+    found = [
+        str(index)[: -len(".index")]
+        for index in list(directory.glob("*.index")) + list(directory.glob("*/*.index"))
+        if "_temp" not in index.parent.name
+    ]
+
+    def number(prefix):
+        m = _CKPT_NUMBER.search(prefix)
+        return int(m.group(1)) if m else -1
+
+    others = sorted(set(found) - set(recorded), key=number, reverse=True)
+    return recorded + others
+
+
+def check_checkpoint(prefix) -> None:
+    """Raise ``ValueError`` naming ``prefix`` if its index or data cannot be read in full."""
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)  # reads the bytes and checks their checksum
+    except Exception as exc:  # noqa: BLE001 -- DataLossError, OutOfRange, NotFound, ...
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise ValueError(
+            f"checkpoint {prefix} is damaged ({type(exc).__name__}: {first})"
+        ) from exc
 
 
 # ============================================================================================
@@ -307,15 +265,19 @@ class Trainer:
     Args:
       config: original config dict (``train_params`` read: ``lr_*``, ``epoch_milestones``,
         ``num_epochs``, ``batch_size``, ``loss_weights``, ``checkpoint_freq``...).
-      out_dir: log directory: ``checkpoints/``, ``tensorboard/``, ``log.txt``, ``train-vis/``.
+      out_dir: log directory: ``checkpoints/``, ``tensorboard/``, ``log.txt``.
       dataset_fn: ``dataset_fn(epoch) -> tf.data.Dataset`` of global batches
         ``{"source", "driving"}`` ``(B, H, W, 3)``; must give the same stream for the same epoch
         (:func:`fomm_tutorial.data.make_dataset` with ``epoch=`` does).
       models: ``build_models``-style dict (built inside the strategy's scope when omitted).
       strategy: a ``tf.distribute.Strategy`` (default: none, i.e. the default strategy).
-      simple_losses: use :class:`ReconstructionFullModel` instead of the faithful losses.
+      simple_losses: use :class:`~fomm_tutorial.losses.ReconstructionFullModel` instead of the
+        faithful losses.
+      vgg: VGG19 of the perceptual loss (see :func:`make_full_models`): a ``Vgg19``, a weights
+        file, ``"none"``, or ``None`` for :meth:`Vgg19.default`.
       checkpoint_every: save every N steps (default: none; always at the end and after every
         ``checkpoint_freq`` epochs).
+      max_to_keep: checkpoints kept by the checkpoint manager (the newest saves).
     """
 
     def __init__(
@@ -359,8 +321,6 @@ class Trainer:
         }
         with self.strategy.scope():
             if models is None:
-                from fomm_tutorial.checkpoint import build_models
-
                 previous = keras.mixed_precision.global_policy()
                 if self.mixed_precision:
                     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -379,11 +339,19 @@ class Trainer:
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
             self.rng = tf.random.Generator.from_seed(self.seed)
+            # The epoch's running loss sums and counts (LOSS_ORDER), so that log.txt's epoch
+            # line after a resume averages the whole epoch, not only the resumed part.
+            self.epoch_loss_sums = tf.Variable(
+                tf.zeros(len(LOSS_ORDER), tf.float64), trainable=False
+            )
+            self.epoch_loss_counts = tf.Variable(
+                tf.zeros(len(LOSS_ORDER), tf.int64), trainable=False
+            )
         self.generator_full, self.discriminator_full = make_full_models(
             self.models, config, vgg=vgg, simple=simple_losses
         )
-        self._gen_seed = _accepts(self.generator_full.__call__, "seed")
-        self.checkpoint = tf.train.Checkpoint(
+        # Objects of every checkpoint since the first version; names never change.
+        self._core_objects = dict(
             kp_detector=self.models["kp_detector"],
             generator=self.models["generator"],
             discriminator=self.models["discriminator"],
@@ -401,6 +369,16 @@ class Trainer:
             generator_weights=list(self.models["generator"].weights),
             discriminator_weights=list(self.models["discriminator"].weights),
         )
+        # Objects added later: restore tolerates their absence (they start from zero).
+        self._optional_objects = dict(
+            epoch_loss_sums=self.epoch_loss_sums,
+            epoch_loss_counts=self.epoch_loss_counts,
+        )
+        self.checkpoint = tf.train.Checkpoint(
+            **self._core_objects, **self._optional_objects
+        )
+        self._manager = None
+        self._saved = None  # (step, epoch) of the last checkpoint written or read
         self._writer = None
         self._compiled = None
         self.history: Dict[str, list] = {}
@@ -414,10 +392,7 @@ class Trainer:
         gen_vars = self.models["generator"].trainable_variables
         kp_vars = self.models["kp_detector"].trainable_variables
         with tf.GradientTape() as tape:
-            if self._gen_seed:
-                losses, generated = self.generator_full(x, training=True, seed=seed)
-            else:
-                losses, generated = self.generator_full(x, training=True)
+            losses, generated = self.generator_full(x, training=True, seed=seed)
             losses = {
                 k: tf.cast(tf.reduce_mean(v), tf.float32) for k, v in losses.items()
             }
@@ -472,53 +447,106 @@ class Trainer:
         return self._compiled
 
     # ---------------------------------------------------------------- checkpoints
+    def checkpoints(self) -> List[str]:
+        """Checkpoint prefixes of this run, newest first (see :func:`find_checkpoints`)."""
+        return find_checkpoints(self.ckpt_dir)
+
     def latest_checkpoint(self) -> Optional[str]:
-        latest = self.ckpt_dir / "latest"
-        if not latest.is_file():
-            return None
-        name = latest.read_text().strip()
-        path = tf.train.latest_checkpoint(str(self.ckpt_dir / name))
-        return path
+        """The newest checkpoint's prefix (``.../checkpoints/ckpt-<step>``), or ``None``."""
+        found = self.checkpoints()
+        return found[0] if found else None
+
+    def _checkpoint_manager(self):
+        if self._manager is None:
+            try:
+                tf.train.get_checkpoint_state(str(self.ckpt_dir))
+            except Exception:  # noqa: BLE001 -- damaged state file: start a new record
+                os.remove(self.ckpt_dir / "checkpoint")
+            self._manager = tf.train.CheckpointManager(
+                self.checkpoint,
+                str(self.ckpt_dir),
+                max_to_keep=self.max_to_keep,
+                checkpoint_name="ckpt",
+            )
+        return self._manager
 
     def save(self) -> str:
-        """Write a checkpoint atomically; returns its prefix."""
-        step = int(self.step.numpy())
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        name = f"step-{step:08d}"
-        staging = self.ckpt_dir / f".staging-{name}-{os.getpid()}"
-        if staging.exists():
-            shutil.rmtree(staging)
-        manager = tf.train.CheckpointManager(
-            self.checkpoint, str(staging), max_to_keep=1, checkpoint_name="ckpt"
-        )
-        manager.save(checkpoint_number=step)
-        (staging / "state.json").write_text(
-            json.dumps(
-                {
-                    "step": step,
-                    "epoch": int(self.epoch.numpy()),
-                    "step_in_epoch": int(self.step_in_epoch.numpy()),
-                }
-            )
-        )
-        final = self.ckpt_dir / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)  # the checkpoint appears complete or not at all
-        tmp = self.ckpt_dir / f".latest-{os.getpid()}"
-        tmp.write_text(name + "\n")
-        os.replace(tmp, self.ckpt_dir / "latest")
-        kept = sorted(p for p in self.ckpt_dir.glob("step-*") if p.is_dir())
-        for old in kept[: -self.max_to_keep]:
-            shutil.rmtree(old, ignore_errors=True)
-        return tf.train.latest_checkpoint(str(final))
+        """Write a checkpoint (``checkpoints/ckpt-<step>``); returns its prefix.
 
-    def restore(self, path: Optional[str] = None) -> Optional[str]:
-        path = path or self.latest_checkpoint()
-        if path is None:
-            return None
-        self.checkpoint.read(path).assert_existing_objects_matched()
+        Refuses (:class:`NonFiniteWeightsError`) when a weight is NaN or Inf. The manager
+        records the checkpoint only once its files are complete, and prunes the oldest of
+        its own record beyond ``max_to_keep``.
+        """
+        step = int(self.step.numpy())
+        for name, model in self.models.items():
+            for v in model.weights:
+                value = tf.convert_to_tensor(v)
+                if value.dtype.is_floating and not bool(
+                    tf.reduce_all(tf.math.is_finite(value))
+                ):
+                    raise NonFiniteWeightsError(
+                        f"{name} weight {v.path} is not finite at step {step}: "
+                        "checkpoint refused, the last good one is kept: "
+                        f"{self.latest_checkpoint()}"
+                    )
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        path = self._checkpoint_manager().save(checkpoint_number=step)
+        self._saved = (step, int(self.epoch.numpy()))
         return path
+
+    def restore(self, path=None) -> Optional[str]:
+        """Restore ``path`` (a checkpoint prefix or a folder of them), or the newest intact one.
+
+        Without ``path``: the checkpoints of this run, newest first; a damaged one (truncated
+        data, unreadable index) is skipped with a warning naming it. With ``path``: that one
+        (or the newest in that folder), a damaged one raising ``ValueError``. Returns the
+        restored prefix, or ``None`` when the run has no checkpoint.
+        """
+        if path is not None:
+            p = Path(path)
+            candidates = (
+                [str(p)] if Path(str(p) + ".index").is_file() else find_checkpoints(p)
+            )
+            if not candidates:
+                raise FileNotFoundError(
+                    f"no checkpoint at {path}: give a checkpoint prefix "
+                    "(.../checkpoints/ckpt-<step>) or a folder holding checkpoints"
+                )
+            check_checkpoint(candidates[0])
+            self._read(candidates[0])
+            return candidates[0]
+        damaged = []
+        for candidate in self.checkpoints():
+            try:
+                check_checkpoint(candidate)
+            except ValueError as exc:
+                warnings.warn(f"{exc}; trying an older one", stacklevel=2)
+                damaged.append(candidate)
+                continue
+            self._read(candidate)
+            return candidate
+        if damaged:
+            raise ValueError(
+                f"every checkpoint in {self.ckpt_dir} is damaged ({', '.join(damaged)}): "
+                "remove them to start afresh, or pass --resume-from with another run's"
+            )
+        return None
+
+    def _read(self, prefix):
+        names = {
+            key.split("/")[0]
+            for key in tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+        }
+        if all(k in names for k in self._optional_objects):
+            self.checkpoint.read(prefix).assert_existing_objects_matched()
+        else:  # an older checkpoint: the optional objects start from zero
+            tf.train.Checkpoint(**self._core_objects).read(
+                prefix
+            ).assert_existing_objects_matched()
+            self.epoch_loss_sums.assign(tf.zeros_like(self.epoch_loss_sums))
+            self.epoch_loss_counts.assign(tf.zeros_like(self.epoch_loss_counts))
+        self._saved = (int(self.step.numpy()), int(self.epoch.numpy()))
+        purge_tensorboard(self.out_dir / "tensorboard", self._saved[0])
 
     # ---------------------------------------------------------------- logging
     def _writer_(self):
@@ -528,15 +556,42 @@ class Trainer:
             )
         return self._writer
 
-    def _log_epoch(self, epoch, sums, count):
-        if not count:
-            return
-        names = [k for k in LOSS_ORDER if k in sums] + [
-            k for k in sums if k not in LOSS_ORDER
-        ]
-        line = "; ".join(f"{k} - {sums[k] / count:.5f}" for k in names)
-        with open(self.out_dir / "log.txt", "a") as f:
-            f.write(f"{epoch:08d}) {line}\n")
+    def _summaries(self, step, values, x, generated):
+        with self._writer_().as_default(step=step):
+            for k, v in values.items():
+                tf.summary.scalar(f"loss/{k}", v)
+            for n, lr in self.lr_values().items():
+                tf.summary.scalar(f"lr/{n}", lr)
+            if self.image_every and (step % self.image_every == 0 or step == 1):
+                grid = visualization_grid(self._local(x), self._local(generated))
+                tf.summary.image("source_driving_prediction", grid[None])
+
+    def _accumulate(self, values):
+        sums = np.zeros(len(LOSS_ORDER))
+        counts = np.zeros(len(LOSS_ORDER), np.int64)
+        for k, v in values.items():
+            if k not in LOSS_ORDER:
+                raise ValueError(
+                    f"loss {k!r} is not one of {LOSS_ORDER}: add it to LOSS_ORDER"
+                )
+            sums[LOSS_ORDER.index(k)] = v
+            counts[LOSS_ORDER.index(k)] = 1
+        self.epoch_loss_sums.assign_add(sums)
+        self.epoch_loss_counts.assign_add(counts)
+
+    def _log_epoch(self, epoch):
+        sums = self.epoch_loss_sums.numpy()
+        counts = self.epoch_loss_counts.numpy()
+        self.epoch_loss_sums.assign(tf.zeros_like(self.epoch_loss_sums))
+        self.epoch_loss_counts.assign(tf.zeros_like(self.epoch_loss_counts))
+        line = "; ".join(
+            f"{k} - {sums[i] / counts[i]:.5f}"
+            for i, k in enumerate(LOSS_ORDER)
+            if counts[i]
+        )
+        if line:
+            with open(self.out_dir / "log.txt", "a") as f:
+                f.write(f"{epoch:08d}) {line}\n")
 
     def lr_values(self) -> Dict[str, float]:
         return {n: _get_lr(o) for n, o in self.optimizers.items()}
@@ -547,17 +602,22 @@ class Trainer:
         num_epochs: Optional[int] = None,
         max_steps: Optional[int] = None,
         resume: bool = False,
+        resume_from=None,
     ) -> Dict[str, list]:
         """Run epochs ``epoch .. num_epochs - 1`` (stop early at ``max_steps`` steps in total).
 
-        Returns the per-step history ``{loss name: [values]}`` of this call.
+        ``resume``: continue from the newest intact checkpoint of this run;
+        ``resume_from``: from that checkpoint (a prefix or a folder). Returns the per-step
+        history ``{loss name: [values]}`` of this call.
         """
         from tqdm.auto import tqdm
 
         num_epochs = int(
             num_epochs if num_epochs is not None else self.tp["num_epochs"]
         )
-        if resume:
+        if resume_from is not None:
+            self.restore(resume_from)
+        elif resume:
             self.restore()
         ckpt_freq = int(self.tp.get("checkpoint_freq", 0) or 0)
         step_fn = self._step_fn()
@@ -569,7 +629,6 @@ class Trainer:
             leave=False,
         )
         history = self.history = {}
-        last_saved = None
         try:
             while int(self.epoch.numpy()) < num_epochs:
                 epoch = int(self.epoch.numpy())
@@ -580,7 +639,6 @@ class Trainer:
                 if skip:
                     ds = ds.skip(skip)
                 ds = self.strategy.experimental_distribute_dataset(ds)
-                sums, count = {}, 0
                 for x in ds:
                     if max_steps is not None and int(self.step.numpy()) >= max_steps:
                         break
@@ -590,44 +648,34 @@ class Trainer:
                     for k, v in values.items():
                         if not np.isfinite(v):
                             raise NonFiniteLossError(
-                                f"loss '{k}' is {v} at step {step} (epoch {epoch}); training "
-                                f"stopped, last good checkpoint kept: {last_saved or self.latest_checkpoint()}"
+                                f"loss '{k}' is {v} at step {step} (epoch {epoch}); "
+                                "training stopped, last good checkpoint kept: "
+                                f"{self.latest_checkpoint()}"
                             )
                     self.step.assign_add(1)
                     self.step_in_epoch.assign_add(1)
                     step += 1
                     for k, v in values.items():
                         history.setdefault(k, []).append(v)
-                        sums[k] = sums.get(k, 0.0) + v
-                    count += 1
-                    with self._writer_().as_default(step=step):
-                        for k, v in values.items():
-                            summary_scalar(f"loss/{k}", v, step)
-                        for n, lr in self.lr_values().items():
-                            summary_scalar(f"lr/{n}", lr, step)
-                        if self.image_every and (
-                            step % self.image_every == 0 or step == 1
-                        ):
-                            local = self._local(x)
-                            gen = self._local(generated)
-                            grid = visualization_grid(local, gen)
-                            summary_image("source_driving_prediction", grid, step)
+                    self._accumulate(values)
+                    self._summaries(step, values, x, generated)
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
                     if self.checkpoint_every and step % int(self.checkpoint_every) == 0:
-                        last_saved = self.save()
+                        self.save()
                     for cb in self.callbacks:
                         cb(self, step, values)
                 else:
                     # the epoch ran to its end
-                    self._log_epoch(epoch, sums, count)
+                    self._log_epoch(epoch)
                     self.epoch.assign_add(1)
                     self.step_in_epoch.assign(0)
                     if ckpt_freq and (epoch + 1) % ckpt_freq == 0:
-                        last_saved = self.save()
+                        self.save()
                     continue
                 break  # max_steps reached inside the epoch
-            last_saved = self.save()
+            if self._saved != (int(self.step.numpy()), int(self.epoch.numpy())):
+                self.save()
         finally:
             bar.close()
             if self._writer is not None:
@@ -646,195 +694,59 @@ class Trainer:
 
 
 # ============================================================================================
-# Sprites demo (chapters 9 and 10)
-# ============================================================================================
-def sprite_config(
-    size: int = 64,
-    num_kp: int = 4,
-    num_epochs: int = 1,
-    batch_size: int = 8,
-    num_repeats: int = 1,
-) -> dict:
-    """A small config for 64x64 sprites: few keypoints, narrow networks, no GAN."""
-    return {
-        "dataset_params": {
-            "root_dir": None,
-            "frame_shape": [size, size, 3],
-            "id_sampling": False,
-            "augmentation_params": {
-                "flip_param": {"horizontal_flip": False, "time_flip": True}
-            },
-        },
-        "model_params": {
-            "common_params": {
-                "num_kp": num_kp,
-                "num_channels": 3,
-                "estimate_jacobian": True,
-            },
-            "kp_detector_params": {
-                "temperature": 0.1,
-                "block_expansion": 16,
-                "max_features": 64,
-                "scale_factor": 0.5,
-                "num_blocks": 3,
-            },
-            "generator_params": {
-                "block_expansion": 16,
-                "max_features": 64,
-                "num_down_blocks": 2,
-                "num_bottleneck_blocks": 2,
-                "estimate_occlusion_map": True,
-                "dense_motion_params": {
-                    "block_expansion": 16,
-                    "max_features": 64,
-                    "num_blocks": 3,
-                    "scale_factor": 0.5,
-                },
-            },
-            "discriminator_params": {
-                "scales": [1],
-                "block_expansion": 8,
-                "max_features": 32,
-                "num_blocks": 4,
-                "sn": True,
-                "use_kp": False,
-            },
-        },
-        "train_params": {
-            "num_epochs": num_epochs,
-            "num_repeats": num_repeats,
-            "epoch_milestones": [],
-            "lr_generator": 2e-4,
-            "lr_discriminator": 2e-4,
-            "lr_kp_detector": 2e-4,
-            "batch_size": batch_size,
-            "scales": [1, 0.5, 0.25],
-            "checkpoint_freq": 0,
-            "transform_params": {
-                "sigma_affine": 0.05,
-                "sigma_tps": 0.005,
-                "points_tps": 5,
-            },
-            "loss_weights": {
-                "generator_gan": 0,
-                "discriminator_gan": 1,
-                "feature_matching": [10, 10, 10, 10],
-                "perceptual": [10, 10, 10, 10, 10],
-                "equivariance_value": 10,
-                "equivariance_jacobian": 10,
-            },
-        },
-    }
-
-
-def train_sprites_demo(
-    out_dir,
-    steps: int = 300,
-    seed: int = 0,
-    size: int = 64,
-    num_kp: int = 4,
-    batch_size: int = 8,
-    num_videos: int = 24,
-    num_frames: int = 32,
-    simple_losses: bool = True,
-    resume: bool = True,
-    progress: bool = False,
-):
-    """Train a small model on a procedural sprite dataset, deterministically.
-
-    Writes the sprites to ``out_dir/sprites`` (once) and trains ``steps`` steps into
-    ``out_dir/log`` (resuming when a checkpoint is there, so a second call with the same
-    arguments is free). ``simple_losses`` (default): multi-scale L1 + equivariance
-    (:class:`ReconstructionFullModel`, CPU-friendly); ``False``: the original losses with VGG19.
-    Returns ``(trainer, history, config, data_root)``; the models are
-    ``trainer.models``.
-    """
-    from fomm_tutorial import data as D
-
-    out_dir = Path(out_dir)
-    root = out_dir / "sprites"
-    if not (root / "sprites.json").is_file():
-        D.write_sprite_dataset(
-            root, num_videos=num_videos, num_frames=num_frames, size=size, seed=seed
-        )
-    n_train = len(D.list_videos(root / "train"))
-    num_repeats = max(1, int(np.ceil(batch_size * 8 / n_train)))
-    cfg = sprite_config(
-        size, num_kp, num_epochs=10**6, batch_size=batch_size, num_repeats=num_repeats
-    )
-    cfg["dataset_params"]["root_dir"] = str(root)
-    if not simple_losses and not _have_losses():
-        raise ImportError("simple_losses=False needs fomm_tutorial.losses")
-    keras.utils.set_random_seed(seed)
-
-    def dataset_fn(epoch):
-        return D.make_dataset(
-            cfg, batch_size=batch_size, seed=seed, epoch=epoch, num_parallel_calls=1
-        )
-
-    trainer = Trainer(
-        cfg,
-        out_dir / "log",
-        dataset_fn,
-        seed=seed,
-        simple_losses=simple_losses,
-        progress=progress,
-        image_every=100,
-    )
-    history = trainer.train(max_steps=steps, resume=resume)
-    return trainer, history, cfg, root
-
-
-def _have_losses() -> bool:
-    try:
-        import fomm_tutorial.losses  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-# ============================================================================================
 # CLI
 # ============================================================================================
 def run_cli(args) -> int:
-    """``fomm-tutorial train --config C --data DIR --out LOGDIR [--resume] ...``."""
-    from fomm_tutorial import data as D
-    from fomm_tutorial.checkpoint import _as_config
+    """``fomm-tutorial train --config C --data DIR --out LOGDIR [--resume] ...``.
 
-    cfg = _as_config(args.config)
+    Everything is checked before a model is built: the config, the overrides, the dataset
+    (listed and split as for training), the checkpoints to resume from.
+    """
+    from fomm_tutorial.data import make_dataset
+
+    cfg = load_config(args.config)
     tp = cfg["train_params"]
-    if getattr(args, "epochs", None) is not None:
-        tp["num_epochs"] = int(args.epochs)
-    if getattr(args, "batch_size", None) is not None:
-        tp["batch_size"] = int(args.batch_size)
-    if getattr(args, "num_repeats", None) is not None:
-        tp["num_repeats"] = int(args.num_repeats)
-    if not Path(args.data).is_dir():
-        raise FileNotFoundError(
-            f"--data {args.data} is not a folder: give a dataset root in the "
-            "original layout (train/ and test/, or one folder of videos)"
-        )
+    for flag, key in (
+        ("epochs", "num_epochs"),
+        ("batch_size", "batch_size"),
+        ("num_repeats", "num_repeats"),
+    ):
+        if getattr(args, flag, None) is not None:
+            tp[key] = int(getattr(args, flag))
     cfg["dataset_params"]["root_dir"] = str(args.data)
-    gpu = bool(tf.config.list_physical_devices("GPU"))
-    mp = gpu if args.mixed_precision is None else bool(args.mixed_precision)
-    xla = gpu if args.xla is None else bool(args.xla)
-    seed = int(getattr(args, "seed", 0) or 0)
-    keras.utils.set_random_seed(seed)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not args.resume and (out / "checkpoints" / "latest").is_file():
+    existing = find_checkpoints(out / "checkpoints")
+    if args.resume_from is not None:
+        if (
+            not find_checkpoints(args.resume_from)
+            and not Path(str(args.resume_from) + ".index").is_file()
+        ):
+            raise FileNotFoundError(
+                f"--resume-from {args.resume_from}: no checkpoint there; give a "
+                "checkpoint prefix (.../checkpoints/ckpt-<step>) or a run folder"
+            )
+    elif args.resume and not existing:
+        raise FileNotFoundError(f"--resume: no checkpoint in {out / 'checkpoints'}")
+    elif not args.resume and existing:
         raise ValueError(
             f"{out} already holds checkpoints: pass --resume to continue, or choose "
             "another --out"
         )
-    (out / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
-    gpus = tf.config.list_logical_devices("GPU")
-    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else None
+    seed = int(args.seed)
     batch = int(tp["batch_size"])
 
     def dataset_fn(epoch):
-        return D.make_dataset(cfg, batch_size=batch, seed=seed, epoch=epoch)
+        return make_dataset(cfg, batch_size=batch, seed=seed, epoch=epoch)
 
+    dataset_fn(0)  # lists and checks the videos now, not after the models are built
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    mp = gpu if args.mixed_precision is None else bool(args.mixed_precision)
+    xla = gpu if args.xla is None else bool(args.xla)
+    keras.utils.set_random_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
+    gpus = tf.config.list_logical_devices("GPU")
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else None
     trainer = Trainer(
         cfg,
         out,
@@ -844,63 +756,18 @@ def run_cli(args) -> int:
         jit_compile=xla,
         seed=seed,
         checkpoint_every=args.checkpoint_every,
-        simple_losses=bool(getattr(args, "simple_losses", False)),
+        simple_losses=args.simple_losses,
+        vgg=args.vgg_weights,
     )
-    if args.resume and trainer.latest_checkpoint() is None:
-        raise FileNotFoundError(f"--resume: no checkpoint in {out / 'checkpoints'}")
     t0 = time.time()
-    history = trainer.train(max_steps=args.steps, resume=args.resume)
+    history = trainer.train(
+        max_steps=args.steps, resume=args.resume, resume_from=args.resume_from
+    )
     n = len(next(iter(history.values()), []))
     summary = ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items())
     print(
         f"trained {n} steps in {time.time() - t0:.1f} s (step {int(trainer.step.numpy())}, "
-        f"epoch {int(trainer.epoch.numpy())}); {summary}; checkpoint {trainer.latest_checkpoint()}"
+        f"epoch {int(trainer.epoch.numpy())}); {summary}; "
+        f"checkpoint {trainer.latest_checkpoint()}"
     )
     return 0
-
-
-# ============================================================================================
-# Keypoint quality on sprites: linear regression to the true part positions
-# ============================================================================================
-def sprite_keypoints(kp_detector, root, split: str, batch_size: int = 32):
-    """Detected keypoints ``(N, K, 2)`` and true positions ``(N, P, 2)`` of all frames of a split."""
-    from fomm_tutorial import data as D
-
-    root = Path(root)
-    size = json.loads((root / "sprites.json").read_text())["size"]
-    kps, gts = [], []
-    for name in D.list_videos(root / split):
-        video = D.read_frames(root / split / name, (size[0], size[1], 3))
-        for i in range(0, len(video), batch_size):
-            kp = kp_detector(
-                tf.constant(video[i : i + batch_size], tf.float32), training=False
-            )
-            kps.append(np.asarray(tf.cast(kp["value"], tf.float32)))
-        gts.append(D.load_sprite_positions(root, split, name))
-    return np.concatenate(kps), np.concatenate(gts).astype(np.float32)
-
-
-def keypoint_regression_error(
-    kp_train, gt_train, kp_test, gt_test, ridge: float = 1e-4
-):
-    """Fit ``gt ~ [kp, 1] W`` (least squares, small ridge) on train; mean L2 error on test.
-
-    Errors are in normalised [-1, 1] units (multiply by ``(size - 1) / 2`` for pixels).
-    Returns ``(error, W)``.
-    """
-
-    def design(kp):
-        kp = kp.reshape(len(kp), -1).astype(np.float64)
-        return np.concatenate([kp, np.ones((len(kp), 1))], axis=1)
-
-    a, b = design(kp_train), gt_train.reshape(len(gt_train), -1).astype(np.float64)
-    w = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ b)
-    pred = (design(kp_test) @ w).reshape(gt_test.shape)
-    return float(np.mean(np.linalg.norm(pred - gt_test, axis=-1))), w
-
-
-def mean_position_error(gt_train, gt_test) -> float:
-    """Baseline: predict every part at its mean training position."""
-    return float(
-        np.mean(np.linalg.norm(gt_test - gt_train.mean(0, keepdims=True), axis=-1))
-    )

@@ -10,44 +10,15 @@ import pytest
 import tensorflow as tf
 
 from fomm_tutorial.checkpoint import build_models, convert_checkpoint, load_state_dict
-
-# config/vox-256.yaml model_params (spec section 8), with a small frame for cheap builds
-VOX_MODEL_PARAMS = {
-    "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
-    "kp_detector_params": {
-        "temperature": 0.1,
-        "block_expansion": 32,
-        "max_features": 1024,
-        "scale_factor": 0.25,
-        "num_blocks": 5,
-    },
-    "generator_params": {
-        "block_expansion": 64,
-        "max_features": 512,
-        "num_down_blocks": 2,
-        "num_bottleneck_blocks": 6,
-        "estimate_occlusion_map": True,
-        "dense_motion_params": {
-            "block_expansion": 64,
-            "max_features": 1024,
-            "num_blocks": 5,
-            "scale_factor": 0.25,
-        },
-    },
-    "discriminator_params": {
-        "scales": [1],
-        "block_expansion": 32,
-        "max_features": 512,
-        "num_blocks": 4,
-        "sn": True,
-    },
-}
+from fomm_tutorial.config import load_config
 
 
 def vox_config(size=128, **disc):
-    params = copy.deepcopy(VOX_MODEL_PARAMS)
-    params["discriminator_params"].update(disc)
-    return {"dataset_params": {"frame_shape": [size, size, 3]}, "model_params": params}
+    """The shipped vox-256 config at a small frame size (cheap builds), discriminator overrides."""
+    cfg = load_config("vox-256")
+    cfg["dataset_params"]["frame_shape"] = [size, size, 3]
+    cfg["model_params"]["discriminator_params"].update(disc)
+    return cfg
 
 
 def _count(layer):

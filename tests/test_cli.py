@@ -31,7 +31,7 @@ def converted(reference_dir, tmp_path_factory):
             "convert",
             str(reference_dir / "vox-256-tiny-cpk.pth.tar"),
             "--config",
-            str(reference_dir / "vox-256-tiny.yaml"),
+            "vox-256-tiny",
             "--out",
             str(out),
         ]
@@ -197,3 +197,270 @@ def test_console_script_help():
         [exe, "animate", "--help"], capture_output=True, text=True, timeout=60
     )
     assert res.returncode == 0 and "--adapt-scale" in res.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's commands, verbatim but for the file names and small sizes
+# ---------------------------------------------------------------------------------------------
+def readme_commands():
+    """The ``fomm-tutorial ...`` commands of the README's "Command line" section."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    block = text.split("## Command line", 1)[1].split("```bash", 1)[1].split("```")[0]
+    block = block.replace("\\\n", " ")
+    commands = []
+    for line in block.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("fomm-tutorial "):
+            commands.append(line.split()[1:])
+    return {c[0]: c for c in commands}
+
+
+def _video_dataset(root, size=128):
+    """train/ and test/ with two identities of 4-frame png videos (vox's '<id>#<clip>')."""
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for name in ("id0#a", "id1#b"):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            base = rng.uniform(0, 255, (size // 8, size // 8, 3))
+            for t in range(4):
+                frame = np.kron(np.roll(base, t, axis=1), np.ones((8, 8, 1)))
+                iio.imwrite(folder / f"{t:07d}.png", frame.astype(np.uint8))
+    return root
+
+
+def test_readme_commands(reference_dir, data_dir, tmp_path, capsys, monkeypatch):
+    from fomm_tutorial import media
+    from fomm_tutorial.training import find_checkpoints
+
+    commands = readme_commands()
+    assert set(commands) == {"convert", "animate", "train"}
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "vox-cpk.pth.tar").symlink_to(
+        reference_dir / "vox-256-tiny-cpk.pth.tar"
+    )
+    (tmp_path / "face.png").symlink_to(data_dir / "source.png")
+    frames = media.read_video(data_dir / "driving.mp4", max_frames=4)
+    media.write_video(tmp_path / "video.mp4", frames, fps=25)
+    _video_dataset(tmp_path / "data" / "vox")
+
+    def run(argv):
+        # vox-256's networks take minutes on a CPU: the tiny config of the same schema
+        argv = ["vox-256-tiny" if a == "vox-256" else a for a in argv]
+        argv = [a for a in argv if a != "[--resume]"]
+        rc = cli.main(argv)
+        assert rc == 0, capsys.readouterr().err
+        return rc
+
+    run(commands["convert"])
+    assert (tmp_path / "weights" / "generator.weights.h5").is_file()
+    run(commands["animate"])
+    assert media.read_video(tmp_path / "result.mp4").shape == (4, 128, 128, 3)
+    vgg = str(reference_dir / "vox-256-tiny-vgg19.npz")
+    small = ["--steps", "1", "--batch-size", "2", "--num-repeats", "1"]
+    small += ["--vgg-weights", vgg, "--no-xla"]
+    run(commands["train"] + small)
+    run_dir = tmp_path / "runs" / "vox"
+    assert find_checkpoints(run_dir)[0].endswith("ckpt-1")
+    run(commands["train"] + ["--steps", "2"] + small[2:] + ["--resume"])
+    assert find_checkpoints(run_dir)[0].endswith("ckpt-2")
+
+
+def test_shipped_config_names_everywhere(reference_dir, tmp_path, capsys):
+    """`--config vox-256` resolves for every command (it failed for convert and train)."""
+    rc = cli.main(
+        [
+            "convert",
+            str(reference_dir / "vox-256-tiny-cpk.pth.tar"),
+            "--config",
+            "vox-256",
+            "--out",
+            str(tmp_path / "w"),
+        ]
+    )
+    err = capsys.readouterr().err
+    # the config was found and read; the tiny checkpoint does not fit vox-256's networks
+    assert rc == 2 and "does not match the config" in err and "not found" not in err
+    assert err.count("\n") == 1
+    rc = cli.main(
+        ["train", "--config", "vox-256", "--data", str(tmp_path), "--out", "o"]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "no videos" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            [
+                "train",
+                "--config",
+                "vox-256",
+                "--data",
+                ".",
+                "--out",
+                "o",
+                "--batch-size",
+                "0",
+            ],
+            "--batch-size: must be at least 1",
+        ),
+        (["train", "--config", "vox-256", "--out", "o"], "required: --data"),
+        (
+            ["train", "--config", "vox-256", "--data", "nope", "--out", "o"],
+            "nope does not exist",
+        ),
+        (
+            ["train", "--config", "vox-257", "--data", ".", "--out", "o"],
+            "did you mean 'vox-256'",
+        ),
+        (
+            ["train", "--config", "vox-256", "--data", ".", "--out", "FILE"],
+            "FILE is a file",
+        ),
+        (
+            ["train", "--config", "vox-256", "--data", ".", "--out", "FILE/sub"],
+            "is a file, so",
+        ),
+        (
+            [
+                "train",
+                "--config",
+                "vox-256",
+                "--data",
+                ".",
+                "--out",
+                "o",
+                "--vgg-weights",
+                "x.npz",
+            ],
+            "x.npz does not exist",
+        ),
+        (
+            [
+                "train",
+                "--config",
+                "vox-256",
+                "--data",
+                ".",
+                "--out",
+                "o",
+                "--resume-from",
+                "nope",
+            ],
+            "nope does not exist",
+        ),
+        (
+            [
+                "train",
+                "--config",
+                "vox-256",
+                "--data",
+                ".",
+                "--out",
+                "o",
+                "--steps",
+                "-1",
+            ],
+            "--steps: must be at least 1",
+        ),
+        (
+            ["convert", "x.pth.tar", "--config", "vox-256", "--out", "o"],
+            "x.pth.tar does not exist",
+        ),
+        (
+            ["convert", "FILE", "--config", "vox-256", "--out", "FILE"],
+            "--out: FILE is a file",
+        ),
+        (
+            [
+                "animate",
+                "--config",
+                "vox-256",
+                "--checkpoint",
+                ".",
+                "--source",
+                "a",
+                "--driving",
+                "b",
+                "--out",
+                "c.mp4",
+                "--batch-size",
+                "0",
+            ],
+            "--batch-size: must be at least 1",
+        ),
+        (
+            [
+                "animate",
+                "--config",
+                "vox-256",
+                "--checkpoint",
+                ".",
+                "--source",
+                "a",
+                "--driving",
+                "b",
+                "--out",
+                "c.mp4",
+                "--fps",
+                "0",
+            ],
+            "--fps: must be a finite number > 0",
+        ),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_one_line_exit_2(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("a file")
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_resume_errors_before_any_model_is_built(tmp_path, capsys, monkeypatch):
+    from fomm_tutorial import training
+
+    def no_models(*args, **kwargs):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(training, "Trainer", no_models)
+    _video_dataset(tmp_path / "data", size=32)
+    base = ["train", "--config", "vox-256", "--data", str(tmp_path / "data")]
+    assert cli.main(base + ["--out", str(tmp_path / "o"), "--resume"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_keyboard_interrupt_is_one_line(monkeypatch, capsys):
+    from fomm_tutorial import config
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(config, "run_cli", interrupted)
+    assert cli.main(["configs"]) == 2
+    assert capsys.readouterr().err == "fomm-tutorial configs: interrupted\n"
+
+
+def test_version_configs_and_python_m(capsys):
+    from fomm_tutorial import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0 and __version__ in capsys.readouterr().out
+    assert cli.main(["configs"]) == 0
+    listed = capsys.readouterr().out
+    assert "vox-256 " in listed and "taichi-256" in listed and "vox-256-tiny" in listed
+    res = subprocess.run(
+        [sys.executable, "-m", "fomm_tutorial", "--cpu", "configs"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0 and "vox-adv-256" in res.stdout, res.stderr

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -15,6 +16,7 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
 from fomm_tutorial import training as T  # noqa: E402
+from fomm_tutorial.config import load_config  # noqa: E402
 
 tf.config.experimental.enable_op_determinism()
 
@@ -22,17 +24,36 @@ SIZE = 32
 
 
 def tiny_config(milestones=(), num_epochs=2):
-    cfg = T.sprite_config(size=SIZE, num_kp=2, num_epochs=num_epochs, batch_size=2)
+    """vox-256-tiny's schema at 32 x 32 with narrow networks, no GAN (cheap steps)."""
+    cfg = load_config("vox-256-tiny")
+    cfg["dataset_params"].update(
+        frame_shape=[SIZE, SIZE, 3],
+        id_sampling=False,
+        pairs_list=None,
+        augmentation_params={"flip_param": {"time_flip": True}},
+    )
     mp = cfg["model_params"]
-    mp["kp_detector_params"].update(block_expansion=4, max_features=16)
+    mp["common_params"]["num_kp"] = 2
+    mp["kp_detector_params"].update(
+        block_expansion=4, max_features=16, scale_factor=0.5
+    )
     mp["generator_params"].update(
         block_expansion=4, max_features=16, num_bottleneck_blocks=1
     )
     mp["generator_params"]["dense_motion_params"].update(
-        block_expansion=4, max_features=16
+        block_expansion=4, max_features=16, scale_factor=0.5
     )
-    mp["discriminator_params"].update(num_blocks=2)
-    cfg["train_params"]["epoch_milestones"] = list(milestones)
+    mp["discriminator_params"].update(scales=[1], num_blocks=2, use_kp=False)
+    tp = cfg["train_params"]
+    tp.update(
+        num_epochs=num_epochs,
+        num_repeats=1,
+        batch_size=2,
+        scales=[1, 0.5, 0.25],
+        checkpoint_freq=0,
+        epoch_milestones=list(milestones),
+    )
+    tp["loss_weights"]["generator_gan"] = 0
     return cfg
 
 
@@ -126,6 +147,93 @@ def test_resume_is_exact_and_lr_decays(tmp_path):
     for name in a.optimizers:
         for va, vc in zip(a.optimizers[name].variables, c.optimizers[name].variables):
             np.testing.assert_array_equal(va.numpy(), vc.numpy())
+    # epoch 1 was interrupted after its first step: its log line still averages all three
+    assert (tmp_path / "b" / "log.txt").read_text() == (
+        tmp_path / "a" / "log.txt"
+    ).read_text()
+    # step 5 ran twice (before the crash and after the resume) but is recorded once
+    steps = scalar_steps(tmp_path / "b", "loss/reconstruction")
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def scalar_steps(run_dir, tag):
+    """Sorted steps of every event of ``tag`` in a run's TensorBoard files."""
+    steps = []
+    for f in (run_dir / "tensorboard").glob("events.*"):
+        for raw in tf.data.TFRecordDataset(str(f)):
+            ev = tf.compat.v1.Event.FromString(raw.numpy())
+            steps += [ev.step for v in ev.summary.value if v.tag == tag]
+    return sorted(steps)
+
+
+def trained_run(tmp_path, name, steps=3):
+    """A run with checkpoints ckpt-1 .. ckpt-<steps> (max_to_keep large) and its weights."""
+    t = make_trainer(tmp_path, name, checkpoint_every=1, max_to_keep=10)
+    t.train(max_steps=steps)
+    return t
+
+
+@pytest.mark.parametrize("damage", ["truncated data", "garbage index"])
+def test_resume_skips_a_damaged_checkpoint(tmp_path, damage):
+    t = trained_run(tmp_path, "run")
+    newest = t.latest_checkpoint()
+    assert newest.endswith("ckpt-3")
+    if damage == "truncated data":
+        data = next(Path(newest).parent.glob("ckpt-3.data-*"))
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    else:
+        Path(newest + ".index").write_bytes(b"not an index" * 10)
+    r = make_trainer(tmp_path, "run")
+    with pytest.warns(UserWarning, match=r"ckpt-3 is damaged") as record:
+        assert r.restore().endswith("ckpt-2")
+    assert len(record) == 1
+    assert int(r.step.numpy()) == 2
+    # an explicitly chosen damaged checkpoint is an error naming it
+    with pytest.raises(ValueError, match="ckpt-3 is damaged"):
+        make_trainer(tmp_path, "run").restore(newest)
+
+
+def test_empty_state_file_and_older_layout_still_found(tmp_path):
+    t = trained_run(tmp_path, "run", steps=2)
+    ckpt = tmp_path / "run" / "checkpoints"
+    (ckpt / "checkpoint").write_text("")
+    assert make_trainer(tmp_path, "run").restore().endswith("ckpt-2")
+    # the layout before the checkpoint manager: step-<n>/ckpt-<n>.* and a `latest` file
+    for n in (1, 2):
+        folder = ckpt / f"step-{n:08d}"
+        folder.mkdir()
+        for f in ckpt.glob(f"ckpt-{n}.*"):
+            f.rename(folder / f.name)
+    (ckpt / "checkpoint").unlink()
+    (ckpt / "latest").write_text("")
+    r = make_trainer(tmp_path, "run")
+    assert r.restore().endswith("step-00000002/ckpt-2")
+    assert int(r.step.numpy()) == 2
+    assert t.latest_checkpoint() == r.latest_checkpoint()
+
+
+def test_resume_from_an_older_checkpoint_keeps_the_new_one(tmp_path):
+    trained_run(tmp_path, "run", steps=4)
+    ckpt = tmp_path / "run" / "checkpoints"
+    r = make_trainer(tmp_path, "run", max_to_keep=2)
+    r.train(max_steps=2, resume_from=str(ckpt / "ckpt-1"))
+    assert int(r.step.numpy()) == 2
+    # ckpt-2 was written again after ckpt-3 and ckpt-4: pruning by save order keeps it
+    latest = r.latest_checkpoint()
+    assert latest.endswith("ckpt-2") and Path(latest + ".index").is_file()
+    assert make_trainer(tmp_path, "run").restore().endswith("ckpt-2")
+
+
+def test_save_refuses_non_finite_weights(tmp_path):
+    t = trained_run(tmp_path, "run", steps=1)
+    w = t.models["generator"].trainable_weights[0]
+    w.assign(tf.fill(w.shape, float("nan")))
+    with pytest.raises(T.NonFiniteWeightsError, match="not finite at step 1"):
+        t.save()
+    assert t.latest_checkpoint().endswith("ckpt-1")
+    r = make_trainer(tmp_path, "run")
+    r.restore()
+    assert all(np.isfinite(v).all() for v in weights(r))
 
 
 def test_nan_stops_and_keeps_good_checkpoint(tmp_path):
@@ -242,10 +350,10 @@ def test_mirrored_strategy_two_logical_cpus():
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
 
 
-def test_cli_train_and_resume(tmp_path):
+def test_cli_train_and_resume(tmp_path, reference_dir, capsys):
     import yaml
     from fomm_tutorial import cli
-    from fomm_tutorial.data import write_sprite_dataset
+    from fomm_tutorial.sprites import write_sprite_dataset
 
     root = write_sprite_dataset(
         tmp_path / "sprites", num_videos=4, num_frames=4, size=SIZE
@@ -253,50 +361,84 @@ def test_cli_train_and_resume(tmp_path):
     cfg = tiny_config()
     cfg["dataset_params"]["root_dir"] = str(root)
     cfg["train_params"]["num_repeats"] = 2
-    cfg["train_params"]["scales"] = [
-        1
-    ]  # the CLI uses the faithful losses: VGG19 needs >= 16 px
+    # the faithful losses: VGG19 needs >= 16 px, so one scale at 32 px
+    cfg["train_params"]["scales"] = [1]
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "log"
-    args = [
-        "train",
-        "--config",
-        str(tmp_path / "c.yaml"),
-        "--data",
-        str(root),
-        "--out",
-        str(out),
-        "--steps",
-        "1",
-        "--no-xla",
-        "--no-mixed-precision",
-    ]
-    assert cli.main(args) == 0
-    assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000001"
-    assert cli.main(args) == 2  # refuses to overwrite without --resume
-    args[args.index("1")] = "2"
-    assert cli.main(args + ["--resume"]) == 0
-    assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000002"
-    assert (
-        cli.main(
-            [
-                "train",
-                "--config",
-                str(tmp_path / "c.yaml"),
-                "--data",
-                str(tmp_path / "nope"),
-                "--out",
-                str(out),
-            ]
-        )
-        == 2
+    vgg = str(reference_dir / "vox-256-tiny-vgg19.npz")
+    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
+    args += ["--out", str(out), "--vgg-weights", vgg, "--no-xla"]
+    args += ["--no-mixed-precision"]
+    assert cli.main(args + ["--steps", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert f"perceptual loss: VGG19 weights from the file {vgg}" in printed
+    assert T.find_checkpoints(out)[0].endswith("ckpt-1")
+    assert cli.main(args + ["--steps", "1"]) == 2  # refuses to overwrite
+    assert "--resume" in capsys.readouterr().err
+    assert cli.main(args + ["--steps", "2", "--resume"]) == 0
+    assert T.find_checkpoints(out)[0].endswith("ckpt-2")
+    older = str(out / "checkpoints" / "ckpt-1")
+    assert cli.main(args + ["--steps", "2", "--resume-from", older]) == 0
+    assert "step 2, epoch 0" in capsys.readouterr().out
+
+
+def test_training_never_takes_a_fixture_on_its_own(tmp_path, monkeypatch):
+    from fomm_tutorial import losses
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.delenv(losses.VGG19_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(losses.Vgg19, "from_torchvision", classmethod(offline))
+    monkeypatch.setattr(losses.Vgg19, "from_keras_applications", classmethod(offline))
+    with pytest.raises(FileNotFoundError, match="--vgg-weights PATH"):
+        make_trainer(tmp_path, "run", simple_losses=False)
+    t = make_trainer(tmp_path, "run", simple_losses=False, vgg="none")
+    assert "perceptual" not in t.train(max_steps=1)
+
+
+def test_vgg_prefers_torchvision(tmp_path, monkeypatch, reference_dir):
+    """Vgg19.default() takes torchvision's ImageNet weights when torchvision is there."""
+    torch = pytest.importorskip("torch")
+    from fomm_tutorial import losses
+
+    with np.load(reference_dir / "vox-256-tiny-vgg19.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    torch.save(
+        {k.split(".", 1)[1]: torch.tensor(v) for k, v in arrays.items()},
+        tmp_path / "features.pt",
+    )
+    package = tmp_path / "fake" / "torchvision"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from . import models\n")
+    (package / "models.py").write_text(
+        "import torch\n"
+        "class VGG19_Weights:\n    IMAGENET1K_V1 = 'imagenet'\n"
+        "class _Features(torch.nn.Module):\n"
+        "    def state_dict(self):\n"
+        f"        return torch.load({str(tmp_path / 'features.pt')!r})\n"
+        "class _VGG:\n    features = _Features()\n"
+        "def vgg19(weights=None):\n    assert weights == 'imagenet'\n"
+        "    return _VGG()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "fake"))
+    monkeypatch.delenv(losses.VGG19_ENV, raising=False)
+    first = next(k for k in arrays if k.endswith("weight"))
+    names = {k.split(".", 1)[1] for k in arrays}
+    assert len(names) == len(arrays)  # keys are <slice>.<index>.<weight|bias>
+    vgg = losses.Vgg19.default()
+    assert vgg.source.startswith("torchvision's ImageNet VGG19")
+    assert vgg.preprocessing == "torch"
+    np.testing.assert_array_equal(
+        vgg.kernels[0].numpy(), np.transpose(arrays[first], (2, 3, 1, 0))
     )
 
 
 def test_cli_train_simple_losses(tmp_path):
     import yaml
     from fomm_tutorial import cli
-    from fomm_tutorial.data import write_sprite_dataset
+    from fomm_tutorial.sprites import write_sprite_dataset
 
     root = write_sprite_dataset(
         tmp_path / "sprites", num_videos=4, num_frames=4, size=SIZE
@@ -315,3 +457,64 @@ def test_cli_train_simple_losses(tmp_path):
             ev = tf.compat.v1.Event.FromString(raw.numpy())
             tags |= {v.tag for v in ev.summary.value}
     assert "loss/reconstruction" in tags and "loss/perceptual" not in tags
+
+
+GPU_PATH = textwrap.dedent(r"""
+    import os, sys, pathlib
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import numpy as np, tensorflow as tf, keras
+    from fomm_tutorial.config import load_config
+    from fomm_tutorial.losses import Vgg19
+    from fomm_tutorial.training import Trainer
+
+    reference_dir, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    cfg = load_config("vox-256")
+    cfg["dataset_params"]["frame_shape"] = [128, 128, 3]
+    cfg["train_params"]["batch_size"] = 2
+    rng = np.random.default_rng(0)
+    data = tf.nn.avg_pool2d(rng.uniform(0, 1, (4, 128, 128, 3)), 5, 1, "SAME")
+    data = tf.cast(data, tf.float32)
+
+    def dataset_fn(epoch):
+        pairs = {"source": data, "driving": tf.reverse(data, [0])}
+        return tf.data.Dataset.from_tensor_slices(pairs).batch(2)
+
+    def weights(t):
+        return [v.numpy() for m in t.models.values() for v in m.weights]
+
+    keras.utils.set_random_seed(0)
+    t = Trainer(cfg, out, dataset_fn, mixed_precision=True, jit_compile=True,
+                vgg=Vgg19.from_file(reference_dir / "vox-256-tiny-vgg19.npz"),
+                progress=False, image_every=0)
+    assert t.models["generator"].compute_dtype == "float16"
+    before = weights(t)
+    history = t.train(max_steps=2)
+    assert sorted(history) == ["equivariance_jacobian", "equivariance_value",
+                               "perceptual"], sorted(history)
+    assert all(len(v) == 2 and np.isfinite(v).all() for v in history.values()), history
+    after = weights(t)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert all(np.isfinite(w).all() for w in after)
+    assert t.latest_checkpoint().endswith("ckpt-2")
+    w = t.models["kp_detector"].trainable_weights[0]
+    w.assign(tf.zeros_like(w))
+    t.restore()
+    assert all(np.array_equal(a, b) for a, b in zip(after, weights(t)))
+    print("OK")
+""")
+
+
+def test_gpu_configuration_on_the_cpu(tmp_path, reference_dir):
+    """Chapter 11's GPU set-up, the GPU path's only check here: vox-256's networks (at 128 x
+    128, the smallest size its 5-block hourglass takes at scale_factor 0.25), mixed_float16,
+    XLA, batch 2, the faithful losses; losses finite, weights updated, checkpoint restored.
+
+    In a fresh process: as on a GPU, without the op determinism this module turns on (XLA
+    has no deterministic MaxPool gradient)."""
+    r = subprocess.run(
+        [sys.executable, "-c", GPU_PATH, str(reference_dir), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0 and "OK" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
