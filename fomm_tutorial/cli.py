@@ -171,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--adapt-scale",
+        "--adapt_scale",  # the original demo's spelling
+        dest="adapt_scale",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="adapt movement scale by the keypoints' convex-hull areas (default, as "
@@ -178,12 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--find-best-frame",
+        "--find_best_frame",  # the original demo's spelling
+        dest="find_best_frame",
         action="store_true",
         help="start from the driving frame whose normalised keypoints are closest to the "
         "source's (the model's own detector) and animate forwards and backwards from it",
     )
     p.add_argument(
         "--best-frame",
+        "--best_frame",  # the original demo's spelling
+        dest="best_frame",
         type=non_negative_int,
         default=None,
         metavar="N",

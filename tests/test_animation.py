@@ -506,6 +506,16 @@ def test_cli_and_library_defaults_agree(reference_dir):
         ["animate", *paths, "--no-relative", "--no-adapt-scale"]
     )
     assert absolute.relative is False and absolute.adapt_scale is False
+    original = cli.build_parser().parse_args(  # the original demo's spelling
+        ["animate", *paths, "--relative", "--adapt_scale", "--find_best_frame"]
+    )
+    assert original.relative and original.adapt_scale and original.find_best_frame
+    assert (
+        cli.build_parser()
+        .parse_args(["animate", *paths, "--best_frame", "3"])
+        .best_frame
+        == 3
+    )
 
 
 @pytest.fixture
