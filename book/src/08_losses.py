@@ -485,12 +485,14 @@ else:
 # ## 8.7 A stand-in for the CPU
 #
 # The perceptual loss runs VGG19 on four scales of two images at every step, which is
-# most of a training step's cost on a CPU. `ReconstructionFullModel` (`train
-# --simple-losses`, used by the live training of [chapter 9](09_training_loop.ipynb))
-# keeps the structure but replaces the two expensive parts: the reconstruction is a
-# multi-scale L1 distance between the pixels of $\hat D$ and $D$, and equivariance uses
-# a random affine warp (positions only, no Jacobian term). It is not the paper's loss:
-# use `GeneratorFullModel` to reproduce the paper.
+# most of a training step's cost on a CPU. `ReconstructionFullModel` keeps the structure
+# but replaces the two expensive parts: the reconstruction is a multi-scale L1 distance
+# between the pixels of $\hat D$ and $D$, and equivariance uses a random affine warp
+# (positions only, no Jacobian term). It is not the paper's loss: use
+# `GeneratorFullModel` to reproduce the paper. It is what `fomm-tutorial train
+# --simple-losses` uses: the live training of [chapter 9](09_training_loop.ipynb) and the
+# sprite model the package ships, which [chapter 7](07_generator.ipynb) (section 7.7)
+# and [chapter 10](10_animation.ipynb) run.
 
 # %% tags=["remove-input"]
 show_source(ReconstructionFullModel.__call__)
