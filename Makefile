@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test unit nbval book bench clean notebooks
+.PHONY: install lint test unit nbval book bench clean notebooks sprites-model
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,22 @@ bench: install
 	$(PY) benchmarks/bench_resampler.py
 	$(PY) benchmarks/bench_models.py
 	$(PY) benchmarks/bench_train.py
+
+# Retrain the shipped sprites-64 model from scratch into $(SPRITES_RUN) (data/, run/), then
+# export it into fomm_tutorial/weights/sprites-64/ (weights, config, loss curve, metrics,
+# MODEL_CARD.md). SPRITES_STEPS is the step count of the shipped model (see its card).
+SPRITES_RUN   ?= runs/sprites-64
+SPRITES_STEPS ?= 10000
+sprites-model: install
+	rm -rf $(SPRITES_RUN)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -c "from fomm_tutorial.sprites import write_sprite_dataset; \
+	  write_sprite_dataset('$(SPRITES_RUN)/data', num_videos=3000, num_frames=32, size=64, \
+	  seed=0, num_identities=3000)"
+	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/fomm-tutorial train \
+	  --config fomm_tutorial/configs/sprites-64.yaml --data $(SPRITES_RUN)/data \
+	  --out $(SPRITES_RUN)/run --simple-losses --steps $(SPRITES_STEPS) \
+	  --checkpoint-every 250 --seed 0
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m fomm_tutorial.pretrained $(SPRITES_RUN)/run --name sprites-64
 
 clean:
 	rm -rf _build

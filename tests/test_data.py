@@ -1,4 +1,4 @@
-"""Tests of fomm_tutorial.data: layout, splits, id_sampling, augmentations, tf.data, sprites."""
+"""Tests of fomm_tutorial.data: layout, splits, id_sampling, augmentations, tf.data."""
 
 import os
 
@@ -9,6 +9,7 @@ import pytest  # noqa: E402
 
 from fomm_tutorial import data as D  # noqa: E402
 from fomm_tutorial import media  # noqa: E402
+from fomm_tutorial.sprites import write_sprite_dataset  # noqa: E402
 
 FLIP = {"flip_param": {"horizontal_flip": True, "time_flip": True}}
 JITTER = {
@@ -19,7 +20,7 @@ JITTER = {
 @pytest.fixture(scope="module")
 def sprites(tmp_path_factory):
     root = tmp_path_factory.mktemp("sprites")
-    return D.write_sprite_dataset(
+    return write_sprite_dataset(
         root, num_videos=10, num_frames=6, size=32, num_parts=3, seed=3
     )
 
@@ -33,22 +34,6 @@ def _make_flat(root, names, t=4, size=8):
 
 
 # ---------------------------------------------------------------------------- layout and splits
-def test_sprite_layout(sprites):
-    train = D.list_videos(sprites / "train")
-    test = D.list_videos(sprites / "test")
-    assert len(train) == 8 and len(test) == 2 and not set(train) & set(test)
-    assert {n.split("#")[0] for n in test} == {
-        n.split("#")[0] for n in train
-    }  # shared ids
-    assert all(
-        "#" in n and n.endswith(".mp4") and (sprites / "train" / n).is_dir()
-        for n in train
-    )
-    assert len(os.listdir(sprites / "train" / train[0])) == 6
-    pos = D.load_sprite_positions(sprites, "test", test[0])
-    assert pos.shape == (6, 3, 2) and pos.dtype == np.float32 and np.abs(pos).max() <= 1
-
-
 def test_predefined_split_and_id_sampling(sprites):
     ds = D.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=True)
     assert len(ds) == 8
@@ -274,79 +259,6 @@ def test_make_dataset_errors(sprites):
         D.make_dataset(
             {"root_dir": str(sprites), "frame_shape": [32, 32, 3]}, batch_size=100
         )
-
-
-# ---------------------------------------------------------------------------- sprites
-def test_sprite_determinism_and_resolution():
-    f1, p1 = D.sprite_video(5, 24, 4, seed=7)
-    f2, p2 = D.sprite_video(5, 24, 4, seed=7)
-    np.testing.assert_array_equal(f1, f2)
-    np.testing.assert_array_equal(p1, p2)
-    f3, p3 = D.sprite_video(5, (40, 56), 4, seed=7)
-    assert f3.shape == (5, 40, 56, 3)
-    np.testing.assert_array_equal(p1, p3)  # positions do not depend on the resolution
-    f4, _ = D.sprite_video(5, 24, 4, seed=8)
-    assert not np.array_equal(f1, f4)
-    # identity = appearance: same identity_seed, different motion -> same part colours
-    fa, pa = D.sprite_video(3, 24, 4, seed=1, identity_seed=9)
-    fb, pb = D.sprite_video(3, 24, 4, seed=2, identity_seed=9)
-    assert not np.allclose(pa, pb)
-    assert 0 <= f1.min() and f1.max() <= 1 and f1.dtype == np.float32
-
-
-def test_sprite_positions_match_drawn_parts():
-    size = 96
-    frames, pos, masks = D.sprite_video(8, size, 4, seed=11, return_masks=True)
-    xs = np.linspace(-1, 1, size)
-    for t in range(8):
-        for k in range(4):
-            m = masks[t, k]
-            assert m.sum() > 10
-            cx = (m.sum(0) * xs).sum() / m.sum()
-            cy = (m.sum(1) * xs).sum() / m.sum()
-            assert (
-                abs(cx - pos[t, k, 0]) < 2.5 / size
-                and abs(cy - pos[t, k, 1]) < 2.5 / size
-            )
-    # the last-drawn part is visible at its centre with its own colour
-    ident = D.sprite_identity(11, 4)
-    t, k = 0, 3
-    j = int(round((pos[t, k, 0] + 1) / 2 * (size - 1)))
-    i = int(round((pos[t, k, 1] + 1) / 2 * (size - 1)))
-    c = frames[t, i, j]
-    col = ident["colours"][k]
-    assert np.abs(c / c.max() - col / col.max()).max() < 0.15
-    # smooth motion: small frame-to-frame displacement
-    assert np.abs(np.diff(pos, axis=0)).max() < 0.15
-
-
-def test_sprite_dataset_deterministic(tmp_path, sprites):
-    again = D.write_sprite_dataset(
-        tmp_path / "again", num_videos=10, num_frames=6, size=32, num_parts=3, seed=3
-    )
-    for split in ("train", "test"):
-        assert D.list_videos(again / split) == D.list_videos(sprites / split)
-    name = D.list_videos(sprites / "train")[0]
-    a = D.read_frames(sprites / "train" / name, (32, 32))
-    b = D.read_frames(again / "train" / name, (32, 32))
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(
-        D.load_sprite_positions(sprites, "train", name),
-        D.load_sprite_positions(again, "train", name),
-    )
-    # the saved frames are the in-memory ones (8-bit)
-    mp4 = D.write_sprite_dataset(
-        tmp_path / "mp4",
-        num_videos=2,
-        num_frames=4,
-        size=32,
-        num_parts=3,
-        seed=3,
-        video_format="mp4",
-        test_fraction=0.5,
-    )
-    v = media.read_video(mp4 / "train" / D.list_videos(mp4 / "train")[0])
-    assert v.shape == (4, 32, 32, 3)
 
 
 def test_real_video_dataset(data_dir, tmp_path):

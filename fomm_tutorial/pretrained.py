@@ -1,0 +1,500 @@
+"""Trained models shipped with the package, and the export that produces them.
+
+Explained in chapter 10 (book/10_animation.ipynb).
+
+A shipped model is a folder ``fomm_tutorial/weights/<name>/`` installed as package data:
+
+* ``config.yaml`` -- the original-schema config it was trained with;
+* ``kp_detector.weights.h5``, ``generator.weights.h5`` -- Keras weights
+  (:data:`fomm_tutorial.checkpoint.WEIGHT_FILES`); no discriminator (trained without one);
+* ``MODEL_CARD.md`` -- how it was trained (the command reproducing it, seeds, steps, wall time)
+  and its held-out metrics; ``metrics.json`` the same numbers, ``loss_curve.csv`` /
+  ``loss_curve.png`` the training curve.
+
+:func:`load_pretrained` builds the networks of the config and loads the weights, ready for
+:func:`fomm_tutorial.animation.make_animation`. :func:`export_pretrained` (``python -m
+fomm_tutorial.pretrained RUN_DIR --name NAME``) writes such a folder from a run of
+``fomm-tutorial train`` (``make sprites-model`` does both).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+__all__ = [
+    "WEIGHTS_DIR",
+    "list_pretrained",
+    "pretrained_dir",
+    "load_pretrained",
+    "shipped_metrics",
+    "shipped_loss_curve",
+    "export_pretrained",
+]
+
+#: Where the shipped models live (package data, found from any working directory).
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+_CARD = "MODEL_CARD.md"
+_NETWORKS = ("kp_detector", "generator")
+
+
+def list_pretrained() -> List[str]:
+    """Names of the shipped models (folders of :data:`WEIGHTS_DIR` with a ``config.yaml``)."""
+    if not WEIGHTS_DIR.is_dir():
+        return []
+    return sorted(
+        p.name for p in WEIGHTS_DIR.iterdir() if (p / "config.yaml").is_file()
+    )
+
+
+def pretrained_dir(name: str) -> Path:
+    """The folder of shipped model ``name``; ``ValueError`` listing the shipped ones if unknown."""
+    shipped = list_pretrained()
+    if name not in shipped:
+        raise ValueError(
+            f"unknown pretrained model {name!r}: the package ships "
+            f"{', '.join(repr(n) for n in shipped) or 'none'}"
+        )
+    return WEIGHTS_DIR / name
+
+
+def _load_weights(model, path: Path, name: str) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the installed package is incomplete; reinstall it "
+            "(pip install --force-reinstall fomm-tutorial) or re-export the model "
+            "(make sprites-model)"
+        )
+    try:
+        model.load_weights(str(path))
+    except (OSError, ValueError) as exc:
+        # h5py: truncated / not HDF5; Keras: a layout that does not fit the config
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ValueError(
+            f"{path} cannot be loaded into the {name} ({first}): the file is damaged, "
+            "truncated or from another config; reinstall the package or re-export the "
+            "model (make sprites-model)"
+        ) from None
+
+
+def load_pretrained(name: str = "sprites-64") -> dict:
+    """A shipped model: ``{"config", "kp_detector", "generator"}``.
+
+    The networks are built from the model's ``config.yaml`` (:func:`build_models`) and hold the
+    shipped weights; call them with ``training=False`` or hand them to
+    :func:`fomm_tutorial.animation.make_animation`. Unknown ``name`` -> ``ValueError`` listing
+    the shipped models; a missing or damaged weights file -> a one-line
+    ``FileNotFoundError`` / ``ValueError`` naming it.
+    """
+    from fomm_tutorial.checkpoint import WEIGHT_FILES, build_models
+    from fomm_tutorial.config import load_config
+
+    folder = pretrained_dir(name)
+    config = load_config(folder / "config.yaml")
+    models = build_models(config)
+    result = {"config": config}
+    for net in _NETWORKS:
+        _load_weights(models[net], folder / WEIGHT_FILES[net], net)
+        result[net] = models[net]
+    return result
+
+
+def shipped_metrics(name: str = "sprites-64") -> dict:
+    """The held-out metrics of shipped model ``name`` (its ``metrics.json``; see the card)."""
+    return json.loads((pretrained_dir(name) / "metrics.json").read_text())
+
+
+def shipped_loss_curve(name: str = "sprites-64") -> Dict[str, np.ndarray]:
+    """The training curve of shipped model ``name``: ``{"step": (N,), <loss name>: (N,)...}``.
+
+    Means over consecutive windows of steps (``step`` is each window's last step), from the
+    run's TensorBoard scalars; ``total`` is the summed loss the optimizer minimised.
+    """
+    with open(pretrained_dir(name) / "loss_curve.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+# --------------------------------------------------------------------------------------------
+# Export from a training run
+# --------------------------------------------------------------------------------------------
+def _read_run_checkpoint(run_dir: Path, config, checkpoint: Optional[str]):
+    """``(models, prefix, step)``: the networks of ``config`` with a Trainer checkpoint's weights.
+
+    Reads only the networks (the Trainer's checkpoint names ``kp_detector``, ``generator``
+    and the ``*_weights`` lists that also hold the batch-norm statistics), not the optimizers.
+    """
+    import tensorflow as tf
+
+    from fomm_tutorial.checkpoint import build_models
+    from fomm_tutorial.training import check_checkpoint, find_checkpoints
+
+    prefix = checkpoint or next(iter(find_checkpoints(run_dir)), None)
+    if prefix is None:
+        raise FileNotFoundError(
+            f"no checkpoint in {run_dir}: train first (fomm-tutorial train ... --out "
+            f"{run_dir})"
+        )
+    check_checkpoint(prefix)
+    models = build_models(config)
+    objects = {}
+    for net in _NETWORKS:
+        objects[net] = models[net]
+        objects[f"{net}_weights"] = list(models[net].weights)
+    tf.train.Checkpoint(**objects).read(prefix).expect_partial()
+    step = int(
+        tf.train.load_checkpoint(prefix).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")
+    )
+    return models, prefix, step
+
+
+def _scalar_events(run_dir: Path, max_step: int):
+    """``{tag: {step: value}}`` and ``{step: wall_time}`` of the run's TensorBoard scalars."""
+    import tensorflow as tf
+
+    values: Dict[str, Dict[int, float]] = {}
+    wall: Dict[int, float] = {}
+    files = sorted((run_dir / "tensorboard").glob("**/events.out.tfevents.*"))
+    for path in files:
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            if event.step > max_step:
+                continue
+            for v in event.summary.value:
+                if not v.tag.startswith("loss/"):
+                    continue
+                x = (
+                    float(tf.make_ndarray(v.tensor))
+                    if v.HasField("tensor")
+                    else float(v.simple_value)
+                )
+                values.setdefault(v.tag[len("loss/") :], {})[int(event.step)] = x
+                wall[int(event.step)] = float(event.wall_time)
+    return values, wall
+
+
+def _training_seconds(wall: Dict[int, float], gap: float = 300.0) -> float:
+    """Wall time of the steps, interruptions (gaps longer than ``gap`` s) left out."""
+    times = [wall[s] for s in sorted(wall)]
+    deltas = np.diff(times) if len(times) > 1 else np.zeros(0)
+    return float(deltas[(deltas >= 0) & (deltas < gap)].sum())
+
+
+def _write_curve(
+    values, out_dir: Path, window: int, name: str
+) -> Dict[str, np.ndarray]:
+    names = sorted(values)
+    steps = sorted(set.intersection(*(set(values[n]) for n in names)))
+    table = np.array([[values[n][s] for n in names] for s in steps])
+    total = table.sum(axis=1)
+    rows = []
+    for start in range(0, len(steps), window):
+        chunk = slice(start, start + window)
+        rows.append(
+            [steps[chunk][-1]] + list(table[chunk].mean(0)) + [total[chunk].mean()]
+        )
+    header = ["step"] + names + ["total"]
+    with open(out_dir / "loss_curve.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for r in rows:
+            writer.writerow([int(r[0])] + [f"{x:.6g}" for x in r[1:]])
+    curve = {h: np.array([r[i] for r in rows]) for i, h in enumerate(header)}
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    for n in names + ["total"]:
+        ax.plot(curve["step"], curve[n], label=n, lw=1.6 if n == "total" else 1.0)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"loss (mean over {window} steps)")
+    ax.set_title(f"{name}: training losses")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "loss_curve.png")
+    plt.close(fig)
+    return curve
+
+
+def _sprite_metrics(models, config, num_videos: int, num_frames: int) -> dict:
+    """Held-out sprite metrics of ``models``, of an untrained twin, and the baselines."""
+    import keras
+
+    from fomm_tutorial.checkpoint import build_models
+    from fomm_tutorial.sprites import evaluate_heldout, heldout_videos
+
+    size = int(config["dataset_params"]["frame_shape"][0])
+    videos, positions, seeds = heldout_videos(num_videos, num_frames, size)
+    trained = evaluate_heldout(
+        models["kp_detector"], models["generator"], videos, positions
+    )
+    keras.utils.set_random_seed(0)
+    untrained = evaluate_heldout(
+        build_models(config)["kp_detector"], None, videos, positions
+    )
+    kp, ukp = trained["keypoints"], untrained["keypoints"]
+    return {
+        "image_size": size,
+        "heldout_videos": {
+            "num_videos": len(videos),
+            "num_frames": num_frames,
+            "seeds": seeds,
+            "protocol": "one linear map [kp, 1] -> part centres for all videos, fitted "
+            "on the first half of every video's frames, scored on the second halves",
+        },
+        "regression_error_px": kp["regression_error_px"],
+        "matched_error_px": kp["matched_error_px"],
+        "baseline_error_px": kp["baseline_error_px"],
+        "untrained_regression_error_px": ukp["regression_error_px"],
+        "reconstruction_l1": trained["reconstruction"]["l1"],
+        "copy_first_frame_l1": trained["reconstruction"]["l1_copy_first"],
+        "reconstruction_ratio": trained["reconstruction"]["ratio"],
+    }
+
+
+def _commands(name: str, data: dict, step: int) -> str:
+    """The three commands of ``make sprites-model`` for ``step`` steps (run folder runs/NAME)."""
+    args = ", ".join(
+        f"{k}={data[k]}"
+        for k in ("num_videos", "num_frames", "size", "seed", "num_identities")
+        if k in data
+    ).replace("size=[64, 64]", "size=64")
+    return (
+        f'python -c "from fomm_tutorial.sprites import write_sprite_dataset; '
+        f"write_sprite_dataset('runs/{name}/data', {args})\"\n"
+        f"fomm-tutorial train --config fomm_tutorial/configs/{name}.yaml "
+        f"--data runs/{name}/data --out runs/{name}/run --simple-losses "
+        f"--steps {step} --checkpoint-every 250 --seed 0\n"
+        f"python -m fomm_tutorial.pretrained runs/{name}/run --name {name}"
+    )
+
+
+def _card(name, config_text, metrics, info) -> str:
+    m = metrics
+    h = m["heldout_videos"]
+    seeds = h["seeds"]
+    return f"""# Model card: `{name}`
+
+`fomm_tutorial.pretrained.load_pretrained("{name}")` returns the keypoint detector and the
+generator of this folder, ready for `fomm_tutorial.animation.make_animation`.
+
+## What it is
+
+The First Order Motion Model (this package's networks) trained on the procedural
+**articulated sprites** of `fomm_tutorial.sprites` at {m["image_size"]} x {m["image_size"]}:
+a body and three limbs per creature, each creature (identity: shapes, colours, textures,
+background) moving smoothly. {info["num_kp"]} keypoints, narrow networks (config:
+`config.yaml`, the same as `fomm_tutorial/configs/{name}.yaml`). Trained with the package's
+own `Trainer` through `fomm-tutorial train --simple-losses`: multi-scale L1 reconstruction
+(scales 1, 1/2, 1/4) + keypoint equivariance under random affine transforms; no VGG19
+perceptual loss (its ImageNet weights cannot be downloaded offline) and no discriminator.
+The discriminator was not trained and is not shipped.
+
+## How to reproduce it
+
+```
+make sprites-model SPRITES_STEPS={info["step"]}
+```
+
+runs, from scratch, into `runs/{name}/` (data, run, then the export into this folder):
+
+```
+{info["commands"]}
+```
+
+* data: `write_sprite_dataset(root, num_videos={info["data"]["num_videos"]}, num_frames={info["data"]["num_frames"]}, size={info["data"]["size"]}, seed={info["data"]["seed"]}, num_identities={info["data"]["num_identities"]})`:
+  every video its own identity; {info["num_train_videos"]} training videos (so
+  {info["num_train_videos"]} training identities), the other {info["num_test_videos"]} in
+  `test/`. Training seed 0 (`--seed 0`: data order, weights, random transforms).
+* steps: **{info["step"]}** at batch {info["batch_size"]}
+  ({info["step"] * info["batch_size"]} source/driving pairs), constant learning rate 2e-4.
+* wall time: **{info["wall_time_h"]:.2f} h** of training on this machine's 2-core CPU
+  ({info["cpu"]}), shared with other jobs; TensorFlow {info["tf_version"]}.
+  Exported from `{info["checkpoint"]}` on {info["date"]}.
+
+## Training curve
+
+![loss curve](loss_curve.png)
+
+`loss_curve.csv`: the losses averaged over windows of {info["window"]} steps (`step` = last
+step of the window); `total` is the sum the optimizer minimised.
+`fomm_tutorial.pretrained.shipped_loss_curve("{name}")` reads it.
+
+## Held-out evaluation
+
+{h["num_videos"]} sprite videos of {h["num_frames"]} frames whose motion **and** identity were
+never trained on: video `i` is
+`fomm_tutorial.sprites.sprite_video({h["num_frames"]}, {m["image_size"]}, seed={seeds[0]["seed"]} + i, identity_seed={seeds[0]["identity_seed"]} + i)`,
+`i = 0..{h["num_videos"] - 1}` (`fomm_tutorial.sprites.heldout_videos()`; none of these seeds is
+a training seed: `tests/test_sprites.py` checks it). Computed by
+`fomm_tutorial.sprites.evaluate_heldout`.
+
+Keypoints (`evaluation.keypoint_metrics(...)["regression_error_px"]`, {h["protocol"]}):
+
+| keypoints | regression error |
+|---|---|
+| **this model** | **{m["regression_error_px"]:.2f} px** |
+| the same detector untrained (random weights, seed 0) | {m["untrained_regression_error_px"]:.2f} px |
+| mean position (ignores the pose) | {m["baseline_error_px"]:.2f} px |
+
+(matched keypoint-to-part distance, no regression: {m["matched_error_px"]:.2f} px; keypoints
+need not sit on the part centres.)
+
+Reconstruction (`evaluation.reconstruction`: every frame from the first one, absolute
+motion, mean L1 in [0, 1] over all frames):
+
+| | L1 |
+|---|---|
+| **this model** | **{m["reconstruction_l1"]:.4f}** ({m["reconstruction_ratio"]:.2f} x copying) |
+| copy the first frame to every frame | {m["copy_first_frame_l1"]:.4f} |
+
+Targets of issue 9: regression error <= 1.5 px, reconstruction L1 <= 0.5 x copying.
+
+## Limits
+
+Sprites only: the model knows nothing of faces or bodies. 64 x 64 pixels. Trained without
+the perceptual and adversarial losses, so predictions are slightly blurry at part edges.
+"""
+
+
+def export_pretrained(
+    run_dir,
+    name: str = "sprites-64",
+    out_dir=None,
+    checkpoint: Optional[str] = None,
+    num_videos: int = 16,
+    num_frames: int = 64,
+    window: int = 50,
+    commands: str = "",
+    data_params: Optional[dict] = None,
+) -> Path:
+    """Write the shipped-model folder of a ``fomm-tutorial train`` run.
+
+    Reads ``run_dir/config.json`` and the newest checkpoint (or ``checkpoint``), writes
+    ``config.yaml``, the two ``.weights.h5``, ``loss_curve.csv/png`` (TensorBoard scalars up to
+    the checkpoint's step), ``metrics.json`` (:func:`fomm_tutorial.sprites.evaluate_heldout`
+    on ``num_videos`` held-out videos, with the untrained and mean-position baselines) and
+    ``MODEL_CARD.md`` into ``out_dir`` (default ``WEIGHTS_DIR / name``). Returns ``out_dir``.
+    """
+    import tensorflow as tf
+    import yaml
+
+    from fomm_tutorial.checkpoint import WEIGHT_FILES
+    from fomm_tutorial.config import load_config
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{run_dir / 'config.json'} not found: give the --out folder of "
+            "`fomm-tutorial train`"
+        )
+    raw = json.loads((run_dir / "config.json").read_text())
+    config = load_config(raw)
+    out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    models, prefix, step = _read_run_checkpoint(run_dir, config, checkpoint)
+    for net in _NETWORKS:
+        models[net].save_weights(str(out_dir / WEIGHT_FILES[net]))
+    shipped = dict(raw)
+    shipped["dataset_params"] = dict(raw["dataset_params"], root_dir=f"data/{name}")
+    config_text = yaml.safe_dump(shipped, sort_keys=False, default_flow_style=None)
+    (out_dir / "config.yaml").write_text(
+        f"# The config `{name}` was trained with (run {run_dir.name}); see MODEL_CARD.md.\n"
+        + config_text
+    )
+    values, wall = _scalar_events(run_dir, step)
+    if values:
+        _write_curve(values, out_dir, window, name)
+    metrics = _sprite_metrics(models, config, num_videos, num_frames)
+    data_root = Path(raw["dataset_params"]["root_dir"])
+    data = data_params or (
+        json.loads((data_root / "sprites.json").read_text())
+        if (data_root / "sprites.json").is_file()
+        else {}
+    )
+    n_train = (
+        len(list((data_root / "train").iterdir()))
+        if (data_root / "train").is_dir()
+        else 0
+    )
+    n_test = (
+        len(list((data_root / "test").iterdir()))
+        if (data_root / "test").is_dir()
+        else 0
+    )
+    info = {
+        "step": step,
+        "checkpoint": f"{run_dir.name}/{Path(prefix).relative_to(run_dir)}",
+        "batch_size": int(config["train_params"]["batch_size"]),
+        "num_kp": int(config["model_params"]["common_params"]["num_kp"]),
+        "wall_time_h": _training_seconds(wall) / 3600.0,
+        "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "tf_version": tf.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "window": window,
+        "commands": commands.strip() or _commands(name, data, step),
+        "data": data,
+        "num_train_videos": n_train,
+        "num_test_videos": n_test,
+    }
+    metrics["training"] = {
+        k: info[k] for k in ("step", "batch_size", "wall_time_h", "checkpoint")
+    }
+    metrics["training"]["data"] = data
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    (out_dir / _CARD).write_text(_card(name, config_text, metrics, info))
+    return out_dir
+
+
+def _main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m fomm_tutorial.pretrained",
+        description="Export a `fomm-tutorial train` run as a shipped model folder.",
+    )
+    parser.add_argument("run_dir", help="the --out folder of fomm-tutorial train")
+    parser.add_argument("--name", default="sprites-64")
+    parser.add_argument(
+        "--out", default=None, help="default: the package's weights/NAME"
+    )
+    parser.add_argument("--checkpoint", default=None, help="default: the newest one")
+    parser.add_argument("--num-videos", type=int, default=16)
+    parser.add_argument(
+        "--commands", default="", help="text of the commands, for the card"
+    )
+    args = parser.parse_args(argv)
+    out = export_pretrained(
+        args.run_dir,
+        args.name,
+        args.out,
+        checkpoint=args.checkpoint,
+        num_videos=args.num_videos,
+        commands=args.commands,
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    print(
+        f"{out}: step {metrics['training']['step']}, keypoint regression "
+        f"{metrics['regression_error_px']:.2f} px (untrained "
+        f"{metrics['untrained_regression_error_px']:.2f}, mean position "
+        f"{metrics['baseline_error_px']:.2f}); reconstruction L1 "
+        f"{metrics['reconstruction_l1']:.4f} vs copy-first "
+        f"{metrics['copy_first_frame_l1']:.4f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -1,0 +1,150 @@
+"""Tests of fomm_tutorial.sprites: the procedural sprite dataset and the held-out protocol."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from fomm_tutorial import data as D  # noqa: E402
+from fomm_tutorial import media  # noqa: E402
+from fomm_tutorial.sprites import (  # noqa: E402
+    HELDOUT_SEEDS,
+    heldout_videos,
+    load_sprite_positions,
+    sprite_config,
+    sprite_identity,
+    sprite_video,
+    training_identity_seeds,
+    write_sprite_dataset,
+)
+
+
+@pytest.fixture(scope="module")
+def sprites(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sprites")
+    return write_sprite_dataset(
+        root, num_videos=10, num_frames=6, size=32, num_parts=3, seed=3
+    )
+
+
+def test_sprite_layout(sprites):
+    train = D.list_videos(sprites / "train")
+    test = D.list_videos(sprites / "test")
+    assert len(train) == 8 and len(test) == 2 and not set(train) & set(test)
+    assert {n.split("#")[0] for n in test} == {
+        n.split("#")[0] for n in train
+    }  # shared ids
+    assert all(
+        "#" in n and n.endswith(".mp4") and (sprites / "train" / n).is_dir()
+        for n in train
+    )
+    assert len(os.listdir(sprites / "train" / train[0])) == 6
+    pos = load_sprite_positions(sprites, "test", test[0])
+    assert pos.shape == (6, 3, 2) and pos.dtype == np.float32 and np.abs(pos).max() <= 1
+
+
+def test_sprite_determinism_and_resolution():
+    f1, p1 = sprite_video(5, 24, 4, seed=7)
+    f2, p2 = sprite_video(5, 24, 4, seed=7)
+    np.testing.assert_array_equal(f1, f2)
+    np.testing.assert_array_equal(p1, p2)
+    f3, p3 = sprite_video(5, (40, 56), 4, seed=7)
+    assert f3.shape == (5, 40, 56, 3)
+    np.testing.assert_array_equal(p1, p3)  # positions do not depend on the resolution
+    f4, _ = sprite_video(5, 24, 4, seed=8)
+    assert not np.array_equal(f1, f4)
+    # identity = appearance: same identity_seed, different motion -> same part colours
+    fa, pa = sprite_video(3, 24, 4, seed=1, identity_seed=9)
+    fb, pb = sprite_video(3, 24, 4, seed=2, identity_seed=9)
+    assert not np.allclose(pa, pb)
+    assert 0 <= f1.min() and f1.max() <= 1 and f1.dtype == np.float32
+
+
+def test_sprite_positions_match_drawn_parts():
+    size = 96
+    frames, pos, masks = sprite_video(8, size, 4, seed=11, return_masks=True)
+    xs = np.linspace(-1, 1, size)
+    for t in range(8):
+        for k in range(4):
+            m = masks[t, k]
+            assert m.sum() > 10
+            cx = (m.sum(0) * xs).sum() / m.sum()
+            cy = (m.sum(1) * xs).sum() / m.sum()
+            assert (
+                abs(cx - pos[t, k, 0]) < 2.5 / size
+                and abs(cy - pos[t, k, 1]) < 2.5 / size
+            )
+    # the last-drawn part is visible at its centre with its own colour
+    ident = sprite_identity(11, 4)
+    t, k = 0, 3
+    j = int(round((pos[t, k, 0] + 1) / 2 * (size - 1)))
+    i = int(round((pos[t, k, 1] + 1) / 2 * (size - 1)))
+    c = frames[t, i, j]
+    col = ident["colours"][k]
+    assert np.abs(c / c.max() - col / col.max()).max() < 0.15
+    # smooth motion: small frame-to-frame displacement
+    assert np.abs(np.diff(pos, axis=0)).max() < 0.15
+
+
+def test_sprite_dataset_deterministic(tmp_path, sprites):
+    again = write_sprite_dataset(
+        tmp_path / "again", num_videos=10, num_frames=6, size=32, num_parts=3, seed=3
+    )
+    for split in ("train", "test"):
+        assert D.list_videos(again / split) == D.list_videos(sprites / split)
+    name = D.list_videos(sprites / "train")[0]
+    a = D.read_frames(sprites / "train" / name, (32, 32))
+    b = D.read_frames(again / "train" / name, (32, 32))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        load_sprite_positions(sprites, "train", name),
+        load_sprite_positions(again, "train", name),
+    )
+    # the saved frames are the in-memory ones (8-bit)
+    mp4 = write_sprite_dataset(
+        tmp_path / "mp4",
+        num_videos=2,
+        num_frames=4,
+        size=32,
+        num_parts=3,
+        seed=3,
+        video_format="mp4",
+        test_fraction=0.5,
+    )
+    v = media.read_video(mp4 / "train" / D.list_videos(mp4 / "train")[0])
+    assert v.shape == (4, 32, 32, 3)
+
+
+def test_identities_are_unique_per_video_when_asked(tmp_path):
+    root = write_sprite_dataset(
+        tmp_path / "s", num_videos=5, num_frames=3, size=16, seed=0, num_identities=5
+    )
+    names = D.list_videos(root / "train") + D.list_videos(root / "test")
+    assert len({n.split("#")[0] for n in names}) == 5
+
+
+def test_heldout_videos_are_new_identities():
+    videos, positions, seeds = heldout_videos(num_videos=2, num_frames=4, size=16)
+    assert videos[0].shape == (4, 16, 16, 3) and positions[1].shape == (4, 4, 2)
+    assert seeds[1] == {
+        "seed": HELDOUT_SEEDS["motion"] + 1,
+        "identity_seed": HELDOUT_SEEDS["identity"] + 1,
+    }
+    f, p = sprite_video(
+        4, 16, seed=seeds[0]["seed"], identity_seed=seeds[0]["identity_seed"]
+    )
+    np.testing.assert_array_equal(f, videos[0])
+    # the shipped model's training identities (write_sprite_dataset, seed 0) never collide
+    trained = set(training_identity_seeds(3000, seed=0).tolist())
+    assert not trained & {HELDOUT_SEEDS["identity"] + i for i in range(1000)}
+    assert not trained & {HELDOUT_SEEDS["motion"] + i for i in range(1000)}
+
+
+def test_sprite_config_builds():
+    from fomm_tutorial.config import load_config
+
+    cfg = load_config(sprite_config(32, num_kp=3))
+    assert cfg["model_params"]["common_params"]["num_kp"] == 3
+    assert cfg["dataset_params"]["frame_shape"][:2] == [32, 32]
