@@ -1,26 +1,35 @@
 # %% [markdown]
 # # 11. Full-scale training on a GPU
 #
-# Everything so far ran at toy sizes so that the book executes on a laptop CPU in minutes. The
-# published models were trained at **256 x 256** with the `vox-256` configuration: 10 keypoints,
-# generator and keypoint-detector widths of 64/32 channels, batch 40, 100 epochs of 75 repeats
-# over the dataset. The authors report about two days on two Titan X GPUs, four on one
-# (issue #10).
+# Everything so far ran at toy sizes so that the book executes on a laptop CPU in minutes.
+# The published models of the [paper](https://arxiv.org/abs/2003.00196) were trained at
+# **256 x 256** with the `vox-256` configuration: 10 keypoints, generator and
+# keypoint-detector widths of 64/32 channels, batch 40, 100 epochs of 75 repeats over the
+# dataset. The authors report about two days on two Titan X GPUs, four on one
+# ([issue #10](https://github.com/AliaksandrSiarohin/first-order-model/issues/10) of the
+# [original repository](https://github.com/AliaksandrSiarohin/first-order-model)).
 #
-# This chapter runs **the same training code** at that size. Nothing in the model or the loop is
-# specific to this chapter; what changes is the machinery around it:
+# This chapter runs **the same training code** as [chapter 9](09_training_loop.ipynb) at
+# that size. Nothing in the model or the loop is specific to this chapter; what changes is
+# the machinery around it:
 #
-# * **mixed precision** (float16 compute with float32 master weights and loss scaling) and **XLA**
-#   compilation, both switched on by `configure()` when a GPU is present;
-# * a **data cell** that takes any dataset in the original layout (`train/` and `test/` folders
-#   of `.mp4`/`.gif`/`.mov` videos or of folders of frames) and falls back to the sprite dataset;
-# * **checkpoints in a folder that survives a Colab disconnect** (Google Drive when mounted) and
-#   **resuming** from the latest one;
+# * **mixed precision** (float16 compute with float32 master weights and loss scaling) and
+#   **XLA** compilation, both switched on by `configure()` when a GPU is present
+#   ([`runtime.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/runtime.py));
+# * the published configuration, read and validated by `load_config("vox-256")`
+#   ([`config.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/config.py));
+# * a **data cell** that takes any dataset in the original layout (`train/` and `test/`
+#   folders of `.mp4`/`.gif`/`.mov` videos or of folders of frames) and falls back to the
+#   sprite dataset;
+# * **checkpoints in a folder that survives a Colab disconnect** (Google Drive when mounted)
+#   and **resuming** from the latest one
+#   ([`checkpoint.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/checkpoint.py)
+#   holds the network builder and the converter of the original weights);
 # * **TensorBoard** logging and periodic **animation previews**.
 #
 # On a CPU (CI, nbval) the very same notebook trains a few steps of a small configuration.
 
-# %%
+# %% tags=["hide-input"]
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
 
@@ -34,15 +43,22 @@ if "google.colab" in sys.modules:
         check=True,
     )
 
-# %%
-import copy
+# %% tags=["hide-input"]
+import shutil
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
-from IPython.display import HTML, display
+from IPython import get_ipython
 
+from fomm_tutorial.display import (
+    panels,
+    show_equations,
+    show_source,
+    use_book_style,
+)
 from fomm_tutorial.runtime import quiet_stderr
 
 # TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
@@ -50,30 +66,31 @@ from fomm_tutorial.runtime import quiet_stderr
 with quiet_stderr():
     import tensorflow as tf
     import keras
+    from fomm_tutorial import data as fomm_data
+    from fomm_tutorial import media
+    from fomm_tutorial.animation import make_animation
+    from fomm_tutorial.config import load_config
     from fomm_tutorial.runtime import configure
+    from fomm_tutorial.sprites import sprite_config
+    from fomm_tutorial.training import Trainer
 
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
 
-print(
-    "device:",
-    rt.device,
-    "| mixed precision:",
-    rt.mixed_precision,
-    "| XLA:",
-    rt.jit_compile,
-)
-
+use_book_style()
+print(f"device: {rt.device} | mixed precision: {rt.mixed_precision}", end=" | ")
+print(f"XLA: {rt.jit_compile}")
 
 # %% [markdown]
-# ## 1. What full size costs
+# ## 11.1 What full size costs
 #
-# A $k\times k$ convolution from $C_{in}$ to $C_{out}$ channels producing an $H\times W$ map costs
-# $2k^2C_{in}C_{out}HW$ floating-point operations (a multiply and an add per weight and output
-# pixel). Every network in FOMM is built from such convolutions whose widths are multiples of the
-# `block_expansion` $e$ and whose maps are fixed fractions of the image side $s$. Take the
-# generator's image path (encoder, bottleneck, decoder) with two down blocks and $n_b$ residual
-# bottleneck blocks, as in `vox-256.yaml`:
+# A $k\times k$ convolution from $C_{in}$ to $C_{out}$ channels producing an $H\times W$ map
+# costs $2k^2C_{in}C_{out}HW$ floating-point operations (a multiply and an add per weight and
+# output pixel). Every network in FOMM is built from such convolutions whose widths are
+# multiples of the `block_expansion` $e$ and whose maps are fixed fractions of the image
+# side $s$. Take the generator's image path (encoder, bottleneck, decoder;
+# [chapter 7](07_generator.ipynb)) with two down blocks and $n_b$ residual bottleneck
+# blocks, as in `vox-256.yaml`:
 
 # %%
 s, e, n_b = sp.symbols("s e n_b", positive=True)
@@ -83,41 +100,51 @@ def conv_flops(k, c_in, c_out, side):
     return 2 * k**2 * c_in * c_out * side**2
 
 
-generator_flops = (
+generator_flops = sp.expand(
     conv_flops(7, 3, e, s)  # first 7x7 conv
-    + conv_flops(3, e, 2 * e, s / 2)
-    + conv_flops(3, 2 * e, 4 * e, s / 4)  # down
+    + conv_flops(3, e, 2 * e, s / 2)  # down block 1
+    + conv_flops(3, 2 * e, 4 * e, s / 4)  # down block 2
     + n_b * 2 * conv_flops(3, 4 * e, 4 * e, s / 4)  # residual bottleneck
-    + conv_flops(3, 4 * e, 2 * e, s / 2)
-    + conv_flops(3, 2 * e, e, s)  # up
-    + conv_flops(7, e, 3, s)
-)  # final 7x7 conv
-generator_flops = sp.expand(generator_flops)
-print("F(s, e, n_b) =", sp.factor(generator_flops))
-print("F(2s) / F(s) =", sp.simplify(generator_flops.subs(s, 2 * s) / generator_flops))
-vox = {s: 256, e: 64, n_b: 6}
-print(
-    f"vox-256: {float(generator_flops.subs(vox)) / 1e9:.1f} GFLOP per frame (generator image path)"
+    + conv_flops(3, 4 * e, 2 * e, s / 2)  # up block 1
+    + conv_flops(3, 2 * e, e, s)  # up block 2
+    + conv_flops(7, e, 3, s)  # final 7x7 conv
+)
+doubling = sp.simplify(generator_flops.subs(s, 2 * s) / generator_flops)
+vox_sizes = {s: 256, e: 64, n_b: 6}
+gflop_vox = float(generator_flops.subs(vox_sizes)) / 1e9
+assert doubling == 4
+
+# %% tags=["remove-input"]
+show_equations(
+    [
+        (r"F(s, e, n_b)", sp.factor(generator_flops)),
+        (r"F(2s, e, n_b)\,/\,F(s, e, n_b)", doubling),
+        (r"F(256, 64, 6)", rf"{gflop_vox:.1f}\ \text{{GFLOP per frame}}"),
+    ]
 )
 
 # %% [markdown]
-# The cost grows with the square of the image side and of the width: 512 x 512 costs four times as
-# much per frame (and needs four times the activation memory), which is one reason there is no
-# official 512 model (issues #14, #20). A forward and backward pass costs about three forward
-# passes, and training runs the generator, the keypoint detector twice (frame and its random TPS
-# warp), VGG19 on five pyramid scales and the discriminator: on the order of a teraflop per training
-# sample at 256 x 256.
+# The cost grows with the square of the image side and of the width: 512 x 512 costs four
+# times as much per frame (and needs four times the activation memory), which is one reason
+# there is no official 512 model (issues
+# [#14](https://github.com/AliaksandrSiarohin/first-order-model/issues/14),
+# [#20](https://github.com/AliaksandrSiarohin/first-order-model/issues/20)). A forward and
+# backward pass costs about three forward passes, and training runs the generator, the
+# keypoint detector twice (frame and its random TPS warp), VGG19 on five pyramid scales and
+# the discriminator: on the order of a teraflop per training sample at 256 x 256.
 #
-# A check of the building block: TensorFlow's own FLOP count of one convolution equals the formula.
+# A check of the building block: TensorFlow's own FLOP count of one convolution equals the
+# formula.
 
 
 # %%
 def profiled_flops(fn, spec):
-    tf.get_logger().setLevel("ERROR")  # the v1 profiler logs deprecation notices
+    """FLOPs of ``fn`` on inputs of ``spec``, counted by TensorFlow's graph profiler."""
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
 
+    tf.get_logger().setLevel("ERROR")  # the v1 profiler logs deprecation notices
     frozen = convert_variables_to_constants_v2(
         tf.function(fn).get_concrete_function(spec)
     )
@@ -131,159 +158,121 @@ def profiled_flops(fn, spec):
 conv = keras.layers.Conv2D(16, 3, padding="same", use_bias=False, dtype="float32")
 counted = profiled_flops(lambda x: conv(x), tf.TensorSpec((1, 32, 32, 8), tf.float32))
 assert counted == conv_flops(3, 8, 16, 32), (counted, conv_flops(3, 8, 16, 32))
-print("profiler:", counted, "= formula:", conv_flops(3, 8, 16, 32))
+print(f"profiler: {counted} FLOPs = formula: {conv_flops(3, 8, 16, 32)}")
 
 # %% [markdown]
-# ## 2. Mixed precision and loss scaling
+# ## 11.2 Mixed precision and loss scaling
 #
-# On a GPU with tensor cores, float16 matrix products are several times faster than float32 ones.
-# Keras' `mixed_float16` policy computes in float16 but keeps the **variables in float32**, so tiny
-# updates are not lost. The danger is the gradients: float16 has 10 mantissa bits and 5 exponent
-# bits, so its smallest normal number is $2^{-14}$ and its smallest subnormal $2^{-24}$; a gradient
-# of $10^{-8}$ becomes zero. **Loss scaling** multiplies the loss by $S$ (so every gradient by $S$,
-# by the chain rule), and divides the float32 gradients by $S$ before the update; Keras'
-# `LossScaleOptimizer` starts at $S = 2^{15}$, halves it whenever a gradient overflows to inf/NaN
-# (and skips that step) and doubles it after 2000 finite steps.
+# On a GPU with tensor cores, float16 matrix products are several times faster than float32
+# ones. Keras' `mixed_float16` policy computes in float16 but keeps the **variables in
+# float32**, so tiny updates are not lost. The danger is the gradients: float16 has 10
+# mantissa bits and 5 exponent bits, so its smallest normal number is $2^{-14}$ and its
+# smallest subnormal $2^{-24}$; a gradient of $10^{-8}$ becomes zero. **Loss scaling**
+# multiplies the loss by $S$ (so every gradient by $S$, by the chain rule), and divides the
+# float32 gradients by $S$ before the update; Keras' `LossScaleOptimizer` starts at
+# $S = 2^{15}$, halves it whenever a gradient overflows to inf/NaN (and skips that step) and
+# doubles it after 2000 finite steps.
 
 # %%
-smallest_normal, smallest_subnormal, largest = (
-    sp.Integer(2) ** -14,
-    sp.Integer(2) ** -24,
-    (2 - sp.Integer(2) ** -10) * 2**15,
-)
-print(
-    "float16: smallest normal",
-    smallest_normal,
-    "| smallest subnormal",
-    smallest_subnormal,
-    "| largest",
-    largest,
-)
+smallest_normal = sp.Integer(2) ** -14
+smallest_subnormal = sp.Integer(2) ** -24
+largest = (2 - sp.Integer(2) ** -10) * 2**15
 assert float(np.finfo(np.float16).tiny) == float(smallest_normal)
 assert float(np.finfo(np.float16).max) == float(largest)
 g, S = 1e-8, 2.0**15
-assert np.float16(g) == 0  # lost without scaling
-assert abs(float(np.float16(g * S)) / S - g) / g < 1e-3  # kept with scaling
-print(
-    f"1e-8 in float16: {float(np.float16(g))}, scaled by 2^15 and unscaled: {float(np.float16(g * S)) / S:.4e}"
+lost, kept = float(np.float16(g)), float(np.float16(g * S)) / S
+assert lost == 0  # lost without scaling
+assert abs(kept - g) / g < 1e-3  # kept with scaling
+
+
+# %% tags=["remove-input"]
+def approx(x):
+    """``x`` exactly and to three digits, in LaTeX."""
+    return rf"{sp.latex(x)} \approx {sp.latex(sp.N(x, 3))}"
+
+
+show_equations(
+    [
+        (r"\text{smallest normal}", approx(smallest_normal)),
+        (r"\text{smallest subnormal}", approx(smallest_subnormal)),
+        (r"\text{largest}", largest),
+        (r"\mathrm{fp16}(10^{-8})", lost),
+        (r"\mathrm{fp16}(10^{-8}\cdot 2^{15}) / 2^{15}", sp.Float(kept, 4)),
+    ]
 )
 
 # %% [markdown]
-# The training step of chapter 9 already does this: with the `mixed_float16` policy it wraps each
-# optimizer in `keras.mixed_precision.LossScaleOptimizer` and scales the losses, and the networks
-# keep float32 where precision matters: batch-norm statistics, the spectral-norm sigma, keypoints,
-# motion fields, masks, the occlusion map and the prediction. **XLA** (`jit_compile=True`) fuses the many small element-wise operations of the dense
-# motion network and the losses into a few kernels; Keras' `"auto"` would leave it off, so
-# `configure()` turns it on explicitly on a GPU.
+# The training step of chapter 9 already does this: with the `mixed_float16` policy it
+# wraps each optimizer in `keras.mixed_precision.LossScaleOptimizer` and scales the losses,
+# and the networks keep float32 where precision matters: batch-norm statistics, the
+# spectral-norm sigma, keypoints, motion fields, masks, the occlusion map and the
+# prediction. **XLA** (`jit_compile=True`) fuses the many small element-wise operations of
+# the dense motion network and the losses into a few kernels; Keras' `"auto"` would leave it
+# off, so `configure()` turns it on explicitly on a GPU:
 
+# %% tags=["remove-input"]
+show_source(configure)
 
 # %% [markdown]
-# ## 3. Parameters and the configuration
+# ## 11.3 Parameters and the configuration
 #
-# On a GPU: the `vox-256` architecture (spec section 8: 10 keypoints, widths 32/64, five-block
-# hourglasses, 256 x 256 frames) with the GAN term off as in `vox-256.yaml`, batch 40. On a CPU: the
-# small sprite configuration of chapter 9 and a handful of steps, so that this notebook verifies the
-# whole pipeline in CI. The training code is the same in both cases.
+# On a GPU: the published `vox-256` configuration, loaded from the YAML file that ships with
+# the package and validated (10 keypoints, widths 32/64, five-block hourglasses, 256 x 256
+# frames, the GAN term off), batch 40. On a CPU: the small sprite configuration of
+# chapter 9 and a handful of steps, so that this notebook verifies the whole pipeline in CI.
+# The training code is the same in both cases.
 
 # %%
-import copy
-from fomm_tutorial import data as fomm_data, media
-from fomm_tutorial.training import Trainer, sprite_config
-from fomm_tutorial import animation
-
 FRAME_SIZE = rt.choose(cpu=64, gpu=256)
-TOTAL_STEPS = rt.choose(
-    cpu=4, gpu=20_000
-)  # stop here; run the training cell again to go on
+TOTAL_STEPS = rt.choose(cpu=4, gpu=20_000)  # run the training cell again to go on
 CHECKPOINT_EVERY = rt.choose(cpu=2, gpu=1_000)
 PREVIEW_EVERY = rt.choose(cpu=2, gpu=1_000)
 BATCH_SIZE = rt.choose(cpu=2, gpu=40)
 
-
-def vox_256_config(size=256, batch_size=40):
-    """vox-256.yaml's networks and training parameters (the published configuration)."""
-    cfg = sprite_config(size=size, num_kp=10, batch_size=batch_size)
-    mp = cfg["model_params"]
-    mp["kp_detector_params"].update(
-        block_expansion=32, max_features=1024, scale_factor=0.25, num_blocks=5
-    )
-    mp["generator_params"].update(
-        block_expansion=64, max_features=512, num_bottleneck_blocks=6
-    )
-    mp["generator_params"]["dense_motion_params"].update(
-        block_expansion=64, max_features=1024, num_blocks=5, scale_factor=0.25
-    )
-    mp["discriminator_params"].update(
-        block_expansion=32, max_features=512, num_blocks=4, sn=True
-    )
-    cfg["train_params"].update(
-        num_epochs=100,
-        num_repeats=75,
-        epoch_milestones=[60, 90],
-        scales=[1, 0.5, 0.25, 0.125],
-        checkpoint_freq=50,
-    )
-    cfg["dataset_params"]["augmentation_params"] = {
-        "flip_param": {"horizontal_flip": True, "time_flip": True},
-        "jitter_param": {
-            "brightness": 0.1,
-            "contrast": 0.1,
-            "saturation": 0.1,
-            "hue": 0.1,
-        },
-    }
-    return cfg
-
-
-config = (
-    vox_256_config(FRAME_SIZE, BATCH_SIZE)
-    if rt.gpu
-    else sprite_config(
+if rt.gpu:
+    config = load_config("vox-256")
+    config["train_params"]["batch_size"] = BATCH_SIZE
+else:
+    config = sprite_config(
         size=FRAME_SIZE, num_kp=4, num_epochs=10**6, batch_size=BATCH_SIZE
     )
-)
+model_params = config["model_params"]
 print(
-    "frame shape:",
-    config["dataset_params"]["frame_shape"],
-    "| batch:",
-    BATCH_SIZE,
-    "| keypoints:",
-    config["model_params"]["common_params"]["num_kp"],
+    f"frame shape: {config['dataset_params']['frame_shape']} | batch: {BATCH_SIZE} | "
+    f"keypoints: {model_params['common_params']['num_kp']} | generator width: "
+    f"{model_params['generator_params']['block_expansion']}"
 )
 
 
 # %% [markdown]
-# ## 4. Data: your dataset, or sprites
+# ## 11.4 Data: your dataset, or sprites
 #
-# The loader reads the original layout (`fomm_tutorial.data`, chapter 9): a root folder with
-# `train/` and `test/`, each holding one entry per video, either a video file (`.mp4`, `.gif`,
-# `.mov`, ...) or a folder of frames (the preprocessed VoxCeleb/TaiChi layout, `*.mp4/0000000.png`);
-# a root with the videos directly inside is split 80/20. `id_sampling` (vox) expects names
-# `<identity>#<rest>`. Point `DATA_ROOT` at your dataset, e.g. a folder on Google Drive; where it
-# does not exist, the notebook writes the articulated-sprite dataset instead.
+# The loader reads the original layout (`fomm_tutorial.data`, [chapter 9](09_training_loop.ipynb)):
+# a root folder with `train/` and `test/`, each holding one entry per video, either a video
+# file (`.mp4`, `.gif`, `.mov`, ...) or a folder of frames (the preprocessed VoxCeleb/TaiChi
+# layout, `*.mp4/0000000.png`); a root with the videos directly inside is split 80/20.
+# `id_sampling` (vox) expects names `<identity>#<rest>`. Point `DATA_ROOT` at your dataset,
+# e.g. a folder on Google Drive; where it does not exist, the notebook writes the
+# articulated-sprite dataset instead.
 #
-# On Colab, copy the dataset from Drive to the local disk first (`!cp -r /content/drive/... /content/`):
-# reading thousands of small PNGs through the Drive mount is far slower than the GPU (issue #363:
+# On Colab, copy the dataset from Drive to the local disk first
+# (`!cp -r /content/drive/... /content/`): reading thousands of small PNGs through the Drive
+# mount is far slower than the GPU
+# ([issue #363](https://github.com/AliaksandrSiarohin/first-order-model/issues/363):
 # "check GPU utilisation").
 
 # %%
-from fomm_tutorial import data as fomm_data
-
 DATA_ROOT = Path(os.environ.get("FOMM_DATA_ROOT", "/content/data/vox"))
 
 
 def has_original_layout(root):
+    """True when ``root`` holds videos (in ``train/``, or directly inside)."""
     root = Path(root)
+    if not root.is_dir():
+        return False
+    folder = root / "train" if (root / "train").is_dir() else root
     try:
-        return (
-            root.is_dir()
-            and len(
-                fomm_data.list_videos(
-                    root / "train" if (root / "train").is_dir() else root
-                )
-            )
-            > 0
-        )
+        return len(fomm_data.list_videos(folder)) > 0
     except (FileNotFoundError, ValueError):
         return False
 
@@ -311,13 +300,14 @@ print(
 )
 
 # %% [markdown]
-# ## 5. Where the checkpoints go
+# ## 11.5 Where the checkpoints go
 #
-# A Colab runtime is wiped when it disconnects. Checkpoints written to **Google Drive** survive:
-# mount it (the cell below does it on Colab when `MOUNT_DRIVE` is true) and the run folder is
-# created there; elsewhere it is a local folder. Everything of a run lives in that one folder:
-# the config, checkpoints, `log.txt`, TensorBoard event files and preview images. Running the
-# training cell again **resumes** from the latest checkpoint in the folder.
+# A Colab runtime is wiped when it disconnects. Checkpoints written to **Google Drive**
+# survive: mount it (the cell below does it on Colab when `MOUNT_DRIVE` is true) and the run
+# folder is created there; elsewhere it is a local folder. Everything of a run lives in that
+# one folder: the config, checkpoints, `log.txt`, TensorBoard event files and preview
+# images. Running the training cell again **resumes** from the latest checkpoint in the
+# folder.
 
 # %%
 MOUNT_DRIVE = True
@@ -326,46 +316,42 @@ if "google.colab" in sys.modules and MOUNT_DRIVE:
 
     drive.mount("/content/drive")
 DRIVE = Path("/content/drive/MyDrive")
-RUN_DIR = (
-    DRIVE / "fomm-tutorial" / "vox-256-run"
-    if DRIVE.is_dir()
-    else Path("runs") / "full-gpu-training"
-)
+if DRIVE.is_dir():
+    RUN_DIR = DRIVE / "fomm-tutorial" / "vox-256-run"
+else:
+    RUN_DIR = Path("runs") / "full-gpu-training"
 if not rt.gpu and RUN_DIR.exists():
-    import shutil
-
-    shutil.rmtree(
-        RUN_DIR
-    )  # the CPU smoke run starts from scratch, so that its output is reproducible
+    # The CPU smoke run starts from scratch, so that its output is reproducible.
+    shutil.rmtree(RUN_DIR)
 RUN_DIR.mkdir(parents=True, exist_ok=True)
 print("run folder on Drive:", DRIVE.is_dir())
 
 # %% [markdown]
-# TensorBoard reads the event files while training runs (on Colab it opens inside the notebook;
-# elsewhere run `tensorboard --logdir <run folder>`).
+# TensorBoard reads the event files while training runs (on Colab it opens inside the
+# notebook; elsewhere run `tensorboard --logdir <run folder>`).
 
 # %%
 if "google.colab" in sys.modules:
     get_ipython().run_line_magic("load_ext", "tensorboard")
     get_ipython().run_line_magic("tensorboard", f"--logdir '{RUN_DIR}'")
 else:
-    print(
-        "TensorBoard: tensorboard --logdir",
-        RUN_DIR.name if not DRIVE.is_dir() else RUN_DIR,
-    )
+    print("TensorBoard: tensorboard --logdir", RUN_DIR)
 
 
 # %% [markdown]
-# ## 6. Training with previews
+# ## 11.6 Training with previews
 #
-# `Trainer` (chapter 9) runs the generator + keypoint-detector step and the discriminator step as
-# compiled functions, with `mixed_precision` and `jit_compile` from `configure()`. It writes
-# TensorBoard scalars and image grids, `log.txt` lines as the original, and a checkpoint every
-# `CHECKPOINT_EVERY` steps, atomically (a disconnect mid-save never leaves a broken checkpoint).
-# A callback animates a test video with the current weights every `PREVIEW_EVERY` steps and saves
-# the frames next to the checkpoints, so you can watch the model learn even from another machine.
-# On a GPU the faithful losses (VGG19 perceptual loss, downloaded by Keras on Colab) are used; the
-# CPU smoke run uses chapter 9's light reconstruction losses.
+# `Trainer` ([chapter 9](09_training_loop.ipynb),
+# [`training.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/training.py))
+# runs the generator + keypoint-detector step and the discriminator step as compiled
+# functions, with `mixed_precision` and `jit_compile` from `configure()`. It writes
+# TensorBoard scalars and image grids, `log.txt` lines as the original, and a checkpoint
+# every `CHECKPOINT_EVERY` steps, atomically (a disconnect mid-save never leaves a broken
+# checkpoint). A callback reconstructs a test video from its first frame with the current
+# weights every `PREVIEW_EVERY` steps and saves the frames next to the checkpoints, so you
+# can watch the model learn even from another machine. On a GPU the faithful losses (VGG19
+# perceptual loss, downloaded by Keras on Colab) are used; the CPU smoke run uses
+# chapter 9's light reconstruction losses.
 
 # %%
 preview_video = media.read_video(
@@ -375,27 +361,33 @@ preview_video = media.read_video(
 )
 
 
-def preview(trainer, step, losses):
-    if step % PREVIEW_EVERY:
-        return
-    frames = make_animation_preview(trainer)
-    media.write_image(
-        RUN_DIR / "previews" / f"step-{step:08d}.png",
-        np.concatenate(list(frames), axis=1),
-    )
-
-
-def make_animation_preview(trainer):
-    return animation.make_animation(
-        preview_video[0],
-        preview_video,
-        trainer.models["kp_detector"],
-        trainer.models["generator"],
+def animation_preview(kp_detector, generator, video):
+    """Every frame of ``video`` reconstructed from its first frame: ``(T, H, W, 3)``."""
+    return make_animation(
+        video[0],
+        video,
+        kp_detector,
+        generator,
         relative=False,
         adapt_scale=False,
-        batch_size=len(preview_video),
+        batch_size=len(video),
         progress=False,
     )
+
+
+def preview(trainer, step, losses):
+    """Trainer callback: save a preview strip every ``PREVIEW_EVERY`` steps."""
+    if step % PREVIEW_EVERY:
+        return
+    models = trainer.models
+    frames = animation_preview(
+        models["kp_detector"], models["generator"], preview_video
+    )
+    # Two rows: the test video, and its reconstruction with this step's weights.
+    strip = np.concatenate(
+        [np.concatenate(list(preview_video), 1), np.concatenate(list(frames), 1)], 0
+    )
+    media.write_image(RUN_DIR / "previews" / f"step-{step:08d}.png", strip)
 
 
 def dataset_fn(epoch):
@@ -424,17 +416,16 @@ history = trainer.train(max_steps=TOTAL_STEPS // 2, resume=True)
 assert all(np.isfinite(v).all() for v in history.values())
 print("step", int(trainer.step.numpy()), "| losses:", sorted(history))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-# Loss values differ in their last digits between CPUs (oneDNN kernels differ): not compared.
+# %% tags=["nbval-ignore-output"]
+# Loss values differ in their last digits between CPUs (oneDNN kernels differ).
 print({k: round(v[-1], 3) for k, v in history.items()})
 
 # %% [markdown]
 # ### Resume
 #
-# A new session (a fresh `Trainer`, as after a disconnect) restores the latest checkpoint in the run
-# folder, including the optimizer states, the step, the position in the epoch and the random
-# generator, and continues exactly where the last one stopped.
+# A new session (a fresh `Trainer`, as after a disconnect) restores the latest checkpoint in
+# the run folder, including the optimizer states, the step, the position in the epoch and
+# the random generator, and continues exactly where the last one stopped.
 
 # %%
 trainer = make_trainer()
@@ -445,61 +436,58 @@ assert all(np.isfinite(v).all() for v in history.values())
 print("step", int(trainer.step.numpy()), "| losses:", sorted(history))
 print("checkpoints:", sorted(p.name for p in (RUN_DIR / "checkpoints").glob("step-*")))
 print("previews:", sorted(p.name for p in (RUN_DIR / "previews").glob("*.png")))
-print(
-    "TensorBoard event files:",
-    len(list((RUN_DIR / "tensorboard").glob("events.*"))) > 0,
-)
+event_files = list((RUN_DIR / "tensorboard").glob("events.*"))
+print("TensorBoard event files:", len(event_files) > 0)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print({k: round(v[-1], 3) for k, v in history.items()})
 
-# %%
-previews = sorted((RUN_DIR / "previews").glob("*.png"))
-fig, axes = plt.subplots(
-    len(previews), 1, figsize=(8, 2 * len(previews)), squeeze=False
-)
-for ax, path in zip(axes[:, 0], previews):
-    ax.imshow(media.read_image(path))
-    ax.set_title(path.stem, fontsize=8)
-    ax.axis("off")
+# %% [markdown]
+# ### What the previews show
+#
+# Each preview strip is the test video (top) and its reconstruction from the first frame
+# with the weights of that step (bottom). After a handful of CPU steps the networks have
+# learned nothing yet: the reconstruction is a flat blur of the first frame. On a GPU run
+# the previews show your model learning.
+
+# %% tags=["hide-input"]
+latest_preview = sorted((RUN_DIR / "previews").glob("*.png"))[-1]
+preview_step = int(latest_preview.stem.split("-")[1])
+rows = [
+    ("test video", preview_video),
+    (
+        f"this run after {preview_step} steps",
+        media.read_image(latest_preview)[FRAME_SIZE:],
+    ),
+]
+n_frames = len(preview_video)
+fig, axes = panels(len(rows), ncols=1, height=7.0 / n_frames * 1.15)
+for ax, (title, frames) in zip(axes, rows):
+    strip = frames if frames.ndim == 3 else np.concatenate(list(frames), axis=1)
+    ax.imshow(np.clip(strip, 0, 1))
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
 plt.show()
 
-# %% [markdown]
-# ## 7. Throughput
+# ## 11.7 Throughput
 #
-# Frames per second of training and of batched animation at this configuration on this machine
-# (timings vary, so this cell's output is not compared).
+# Frames per second of training and of batched animation at this configuration on this
+# machine (timings vary, so this cell's output is not compared).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-import time
-
+# %% tags=["nbval-ignore-output"]
 frames = np.repeat(preview_video[:1], rt.choose(cpu=4, gpu=64), axis=0)
-animation.make_animation(
-    frames[0],
-    frames,
-    trainer.models["kp_detector"],
-    trainer.models["generator"],
-    batch_size=len(frames),
-    progress=False,
-)
+models = trainer.models
+animation_preview(models["kp_detector"], models["generator"], frames)  # traces
 t0 = time.perf_counter()
-animation.make_animation(
-    frames[0],
-    frames,
-    trainer.models["kp_detector"],
-    trainer.models["generator"],
-    batch_size=len(frames),
-    progress=False,
-)
+animation_preview(models["kp_detector"], models["generator"], frames)
 anim_fps = len(frames) / (time.perf_counter() - t0)
 t0 = time.perf_counter()
 trainer.train(max_steps=TOTAL_STEPS + 2, resume=False)
 train_fps = 2 * BATCH_SIZE / (time.perf_counter() - t0)
 print(
-    f"{rt.device}: animation {anim_fps:.1f} frames/s, training {train_fps:.2f} samples/s "
-    f"at {FRAME_SIZE}x{FRAME_SIZE}"
+    f"{rt.device}: animation {anim_fps:.1f} frames/s, training {train_fps:.2f} "
+    f"samples/s at {FRAME_SIZE}x{FRAME_SIZE}"
 )
 assert anim_fps > 0 and train_fps > 0
 
@@ -507,15 +495,29 @@ assert anim_fps > 0 and train_fps > 0
 # %% [markdown]
 # ## Summary
 #
-# * The cost of FOMM grows with the square of the image side and of the network width: about
-#   80-90 GFLOP per animated frame and on the order of a teraflop per training sample at
-#   256 x 256 with `vox-256`.
-# * On a GPU, `configure()` turns on mixed precision (float16 compute, float32 variables, dynamic
-#   loss scaling) and XLA; the training code is the same as at toy size.
-# * Any dataset in the original layout can be used; checkpoints go to a folder that survives a
-#   disconnect (Drive on Colab), and running the training again resumes from the latest one.
+# * The cost of FOMM grows with the square of the image side and of the network width:
+#   about 80-90 GFLOP per animated frame and on the order of a teraflop per training sample
+#   at 256 x 256 with `vox-256`.
+# * On a GPU, `configure()` turns on mixed precision (float16 compute, float32 variables,
+#   dynamic loss scaling) and XLA; the training code is the same as at toy size, and the
+#   configuration is the published YAML file, loaded with `load_config("vox-256")`.
+# * Any dataset in the original layout can be used; checkpoints go to a folder that
+#   survives a disconnect (Drive on Colab), and running the training again resumes from
+#   the latest one; previews show the model learning while it trains.
 #
-# Measured figures (the book's CPU machine, 2 cores; no GPU was available when these chapters
-# were written, so GPU frames per second are left for you to measure with the cell above):
-# batched animation at vox-256, 256 x 256, runs at about 2.2 frames/s on the CPU, close to the
-# FLOP ceiling of the machine (`benchmarks/bench_animation.py`).
+# Measured figures (the book's CPU machine, 2 cores; no GPU was available when these
+# chapters were written, so GPU frames per second are left for you to measure with the cell
+# above): batched animation at vox-256, 256 x 256, runs at about 2.2 frames/s on the CPU,
+# close to the FLOP ceiling of the machine (`benchmarks/bench_animation.py`).
+#
+# ## Exercises
+#
+# 1. Extend `generator_flops` with the dense motion network's hourglass
+#    ([chapter 6](06_dense_motion.ipynb)) and compare the total with the profiler's count of
+#    the whole generator at 64 x 64 (use `profiled_flops` on a built generator).
+# 2. Find the largest gradient that float16 loses without scaling and the largest loss
+#    scale $S$ for which a gradient of 1 still fits: how many powers of two lie between?
+# 3. Set `TOTAL_STEPS` on the CPU to 40 and `PREVIEW_EVERY` to 10: at which step does the
+#    reconstruction in the preview stop being a flat blur?
+# 4. On Colab with a GPU, measure the training samples per second with and without
+#    `jit_compile` (pass `configure(jit_compile=False)`), and with batch 20 and 40.
