@@ -2,19 +2,19 @@
 # # 2. Taylor series: the "first order" in First Order Motion Model
 #
 # FOMM ([Siarohin et al., 2019](https://arxiv.org/abs/2003.00196)) never predicts a full
-# motion field directly. It predicts, for each of $K$ keypoints, a position and a
-# $2 \times 2$ Jacobian, and approximates the motion **near each keypoint** by its
+# motion field directly. It predicts, for each of $K$ keypoints, a position and a $2
+# \times 2$ Jacobian, and approximates the motion **near each keypoint** by its
 # first-order Taylor expansion. [Chapter 1](01_optical_flow.ipynb) already linearised
 # brightness constancy the same way; this chapter builds the idea up from one variable:
 #
-# 1. Taylor polynomials of $\cos$, $\sin$, $\exp$ with sympy, their errors and the Lagrange
-#    bound;
+# 1. Taylor polynomials of $\cos$, $\sin$, $\exp$ with sympy, their errors and the
+#    Lagrange bound;
 # 2. several variables: the first-order expansion and the Jacobian matrix;
-# 3. the paper's motion model (equations 3-5):
-#    $\mathcal{T}_{S\leftarrow D}(z) \approx \mathcal{T}_{S\leftarrow R}(p_k) + J_k\big(z -
-#    \mathcal{T}_{D\leftarrow R}(p_k)\big)$ with $J_k = \big(\tfrac{d}{dp}
-#    \mathcal{T}_{S\leftarrow R}\big)\big(\tfrac{d}{dp}\mathcal{T}_{D\leftarrow R}\big)^{-1}$,
-#    derived symbolically, proved exact for affine maps, and checked against TensorFlow
+# 3. the paper's motion model (equations 3-5): $\mathcal{T}_{S\leftarrow D}(z) \approx
+#    \mathcal{T}_{S\leftarrow R}(p_k) + J_k\big(z - \mathcal{T}_{D\leftarrow
+#    R}(p_k)\big)$ with $J_k = \big(\tfrac{d}{dp} \mathcal{T}_{S\leftarrow
+#    R}\big)\big(\tfrac{d}{dp}\mathcal{T}_{D\leftarrow R}\big)^{-1}$, derived
+#    symbolically, proved exact for affine maps, and checked against TensorFlow
 #    autodiff: the error shrinks **quadratically** with the distance to the keypoint;
 # 4. the equivariance constraint that trains the keypoints and Jacobians, and why its
 #    Jacobian term is compared with the identity matrix.
@@ -51,8 +51,9 @@ from fomm_tutorial.display import (
 )
 from fomm_tutorial.runtime import quiet_stderr
 
-# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
-# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's
+# stderr, whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr
+# silenced.
 with quiet_stderr():
     import tensorflow as tf
     from fomm_tutorial.runtime import configure
@@ -63,10 +64,10 @@ with quiet_stderr():
 use_book_style()
 
 # %%
-# Parameters: the computations here are tiny; a GPU only gets a denser sampling.
+# Parameters: tiny computations; a GPU only gets a denser sampling.
 NUM_POINTS = rt.choose(cpu=201, gpu=1001)  # samples of the 1-D error plots
-NUM_DISTANCES = rt.choose(cpu=9, gpu=25)  # distances of the quadratic-error fit
-print(f"device: {rt.device} | points: {NUM_POINTS}, distances: {NUM_DISTANCES}")
+NUM_DISTANCES = rt.choose(cpu=9, gpu=25)  # distances of the quadratic fit
+print(f"device: {rt.device}, points: {NUM_POINTS}, distances: {NUM_DISTANCES}")
 
 # %% [markdown]
 # ## 2.1 One variable
@@ -74,7 +75,13 @@ print(f"device: {rt.device} | points: {NUM_POINTS}, distances: {NUM_DISTANCES}")
 # A smooth function is, near a point $x_0$, well described by its derivatives there:
 #
 # $$f(x) = \underbrace{\sum_{n=0}^{N} \frac{f^{(n)}(x_0)}{n!}(x - x_0)^n}_{P_N(x)} +
-# R_N(x),\qquad |R_N(x)| \le \max|f^{(N+1)}|\,\frac{|x - x_0|^{N+1}}{(N+1)!}.$$
+# R_N(x),$$
+#
+# where the remainder $R_N$ is bounded by Lagrange's form
+#
+# $$|R_N(x)| \le \max|f^{(N+1)}|\,\frac{|x - x_0|^{N+1}}{(N+1)!}$$
+#
+# (the maximum over the interval between $x_0$ and $x$).
 #
 # `taylor_polynomial` builds $P_N$ straight from this definition with sympy:
 
@@ -91,16 +98,16 @@ show_equations(
 )
 
 # %% [markdown]
-# The derivatives follow a pattern: $\cos^{(n)}(x) = \cos(x + n\pi/2)$,
-# $\sin^{(n)}(x) = \sin(x + n\pi/2)$, $\exp^{(n)} = \exp$. `taylor_closed_form` writes the
-# polynomial from that pattern:
+# The derivatives follow a pattern: $\cos^{(n)}(x) = \cos(x + n\pi/2)$, $\sin^{(n)}(x) =
+# \sin(x + n\pi/2)$, $\exp^{(n)} = \exp$. `taylor_closed_form` writes the polynomial
+# from that pattern:
 
 # %% tags=["remove-input"]
 show_source(ty.taylor_closed_form)
 
 # %% [markdown]
-# The check cell compares both with sympy's own `series` for several orders and expansion
-# points:
+# The check cell compares both with sympy's own `series` for several orders and
+# expansion points:
 
 # %%
 cases = 0
@@ -129,9 +136,9 @@ show_math(r"P_4^{\sin}(x) = \frac{\sqrt{2}}{2}\left(", in_h, r"\right)")
 # %% [markdown]
 # ### Errors
 #
-# Near $x_0$ the error of $P_N$ behaves like $|x - x_0|^{N+1}$: on a log-log plot against the
-# distance it is a straight line of slope $N + 1$. Far away, a low-order polynomial is
-# useless. First the polynomials about 0:
+# Near $x_0$ the error of $P_N$ behaves like $|x - x_0|^{N+1}$: on a log-log plot
+# against the distance it is a straight line of slope $N + 1$. Far away, a low-order
+# polynomial is useless. First the polynomials about 0:
 
 # %% tags=["hide-input"]
 xs = np.linspace(-4, 4, NUM_POINTS)
@@ -169,10 +176,10 @@ fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
 plt.show()
 
 # %%
-# Check: the error never exceeds the Lagrange bound, and its log-log slope near x0 is N + 1.
+# Check: the error stays below the Lagrange bound; its log-log slope near x0 is N + 1.
 near = np.geomspace(1e-3, 1e-1, 9)
 xs_check = np.linspace(-3, 3, NUM_POINTS)
-print("log-log slopes of the error near x0 = 0.5 (expected N + 1 = 2, 3, 4):")
+print("log-log slopes of the error near x0 = 0.5 (expected 2, 3, 4):")
 for name in ["cos", "sin", "exp"]:
     slopes = []
     for order in [1, 2, 3]:
@@ -187,9 +194,9 @@ for name in ["cos", "sin", "exp"]:
 # %% [markdown]
 # ### The order $N$
 #
-# How far from $x_0$ is a Taylor polynomial useful? Below, $\cos$ and $P_N$ about 0 for four
-# orders; the shaded band is where the error is below 0.01. It widens with $N$, but only
-# slowly: each extra order buys a little more distance.
+# How far from $x_0$ is a Taylor polynomial useful? Below, $\cos$ and $P_N$ about 0 for
+# four orders; the shaded band is where the error is below 0.01. It widens with $N$, but
+# only slowly: each extra order buys a little more distance.
 
 
 # %% tags=["hide-input"]
@@ -223,11 +230,11 @@ plt.show()
 # %% [markdown]
 # ### Widget: order and expansion point
 #
-# Choose the function, the order $N$ and the expansion point $x_0$; the right panel shows
-# the error and the Lagrange bound on a log scale.
+# Choose the function, the order $N$ and the expansion point $x_0$; the right panel
+# shows the error and the Lagrange bound on a log scale.
 #
-# > **Live widget.** The figure above shows a few settings; run the notebook (Colab button
-# > at the top, or Jupyter) to move the slider.
+# > **Live widget.** The figure above shows a few settings; run the notebook (Colab
+# > button at the top, or Jupyter) to move the slider.
 
 
 # %% tags=["hide-input", "nbval-ignore-output"]
@@ -258,14 +265,15 @@ _ = interact(
 #
 # For a map $T: \mathbb{R}^2 \to \mathbb{R}^2$ the first-order expansion about $a$ is
 #
-# $$T(z) \approx T(a) + J_T(a)\,(z - a),\qquad J_T = \begin{pmatrix} \partial T_x/\partial x
-# & \partial T_x/\partial y\\ \partial T_y/\partial x & \partial T_y/\partial y
-# \end{pmatrix},$$
+# $$T(z) \approx T(a) + J_T(a)\,(z - a),\qquad
+# J_T = \begin{pmatrix} \partial T_x/\partial x & \partial T_x/\partial y\\
+# \partial T_y/\partial x & \partial T_y/\partial y \end{pmatrix},$$
 #
-# row-major as the package's keypoint `jacobian` (`J[..., 0, :]` $= \partial x'/\partial(x,
-# y)$, [chapter 5](05_keypoints.ipynb)). The error is now $O(|z - a|^2)$, and it is **zero
-# for affine maps**: an affine map is its own first-order expansion. An example,
-# $T(u, v) = \big(u + \tfrac15 \sin v,\; v + \tfrac1{10} u^2\big)$ about $a = (1, 0)$:
+# row-major as the package's keypoint `jacobian` (`J[..., 0, :]` $= \partial
+# x'/\partial(x, y)$, [chapter 5](05_keypoints.ipynb)). The error is now $O(|z - a|^2)$,
+# and it is **zero for affine maps**: an affine map is its own first-order expansion. An
+# example, $T(u, v) = \big(u + \tfrac15 \sin v,\; v + \tfrac1{10} u^2\big)$ about $a =
+# (1, 0)$:
 
 # %% tags=["remove-input"]
 show_source(ty.jacobian, ty.first_order_expansion)
@@ -290,33 +298,35 @@ show_equations(
 )
 
 # %% [markdown]
-# The check asserted that the affine map $(3u - v + 1,\; 2v - 5)$, expanded about
-# $(7, -2)$, gives back exactly itself.
+# The check asserted that the affine map $(3u - v + 1,\; 2v - 5)$, expanded about $(7,
+# -2)$, gives back exactly itself.
 #
 # ## 2.3 The motion model of the paper
 #
-# FOMM assumes an abstract **reference frame** $R$. The keypoint detector gives, for each
-# image $X$, the points $\mathcal{T}_{X\leftarrow R}(p_k)$ and the Jacobians
+# FOMM assumes an abstract **reference frame** $R$. The keypoint detector gives, for
+# each image $X$, the points $\mathcal{T}_{X\leftarrow R}(p_k)$ and the Jacobians
 # $\tfrac{d}{dp}\mathcal{T}_{X\leftarrow R}(p)\big|_{p_k}$. The generator needs the
-# **backward** map from the driving frame to the source ([chapter 1](01_optical_flow.ipynb):
-# one lookup per output pixel):
+# **backward** map from the driving frame to the source ([chapter
+# 1](01_optical_flow.ipynb): one lookup per output pixel):
 #
-# $$\mathcal{T}_{S\leftarrow D} = \mathcal{T}_{S\leftarrow R}\circ\mathcal{T}_{R\leftarrow
-# D} = \mathcal{T}_{S\leftarrow R}\circ\mathcal{T}_{D\leftarrow R}^{-1}.\qquad(3)$$
+# $$\mathcal{T}_{S\leftarrow D} = \mathcal{T}_{S\leftarrow R}\circ
+# \mathcal{T}_{R\leftarrow D} = \mathcal{T}_{S\leftarrow R}\circ
+# \mathcal{T}_{D\leftarrow R}^{-1}.\qquad(3)$$
 #
-# Expand it to first order about $z_k = \mathcal{T}_{D\leftarrow R}(p_k)$, the keypoint seen
-# in $D$. Its value there is $\mathcal{T}_{S\leftarrow R}(p_k)$; by the chain rule and the
-# inverse function theorem ($\tfrac{d}{dz}\mathcal{T}^{-1} = (\tfrac{d}{dp}\mathcal{T})^{-1}$)
-# its Jacobian is $J_k$:
+# Expand it to first order about $z_k = \mathcal{T}_{D\leftarrow R}(p_k)$, the keypoint
+# seen in $D$. Its value there is $\mathcal{T}_{S\leftarrow R}(p_k)$; by the chain rule
+# and the inverse function theorem ($\tfrac{d}{dz}\mathcal{T}^{-1} =
+# (\tfrac{d}{dp}\mathcal{T})^{-1}$) its Jacobian is $J_k$:
 #
-# $$\mathcal{T}_{S\leftarrow D}(z) \approx \mathcal{T}_{S\leftarrow R}(p_k) + J_k\big(z -
-# \mathcal{T}_{D\leftarrow R}(p_k)\big),\qquad(4)$$
+# $$\mathcal{T}_{S\leftarrow D}(z) \approx \mathcal{T}_{S\leftarrow R}(p_k)
+# + J_k\big(z - \mathcal{T}_{D\leftarrow R}(p_k)\big),\qquad(4)$$
 # $$J_k = \Big(\tfrac{d}{dp}\mathcal{T}_{S\leftarrow R}(p)\big|_{p_k}\Big)
 # \Big(\tfrac{d}{dp}\mathcal{T}_{D\leftarrow R}(p)\big|_{p_k}\Big)^{-1}.\qquad(5)$$
 #
-# The reference frame has disappeared: both factors are predicted by the detector from $S$
-# and from $D$ alone. sympy, with generic symbols for the two Jacobians $J_S$, $J_D$ (entries
-# $a_i$, $d_i$) and the two keypoint positions $(s_x, s_y)$ in $S$ and $(t_x, t_y)$ in $D$:
+# The reference frame has disappeared: both factors are predicted by the detector from
+# $S$ and from $D$ alone. sympy, with generic symbols for the two Jacobians $J_S$, $J_D$
+# (entries $a_i$, $d_i$) and the two keypoint positions $(s_x, s_y)$ in $S$ and $(t_x,
+# t_y)$ in $D$:
 
 # %% tags=["remove-input"]
 show_source(ty.motion_model_derivation)
@@ -353,10 +363,10 @@ show_math(r"\mathcal{T}_{S\leftarrow D}(z) \approx", mm["T_S_pk"], "+ J_k", offs
 #
 # ### Exact for affine maps
 #
-# If $\mathcal{T}_{S\leftarrow R}(p) = Ap + a$ and $\mathcal{T}_{D\leftarrow R}(p) = Bp + b$,
-# then $\mathcal{T}_{S\leftarrow D}(z) = AB^{-1}(z - b) + a$ exactly. `affine_exactness`
-# builds equation (4) from the Jacobians of the two maps at a symbolic keypoint and
-# subtracts:
+# If $\mathcal{T}_{S\leftarrow R}(p) = Ap + a$ and $\mathcal{T}_{D\leftarrow R}(p) =
+# Bp + b$, then $\mathcal{T}_{S\leftarrow D}(z) = AB^{-1}(z - b) + a$ exactly.
+# `affine_exactness` builds equation (4) from the Jacobians of the two maps at a
+# symbolic keypoint and subtracts:
 
 # %% tags=["remove-input"]
 show_source(ty.affine_exactness)
@@ -425,9 +435,9 @@ assert abs(slope - 2.0) < 0.1, slope
 print(f"|slope - 2| = {abs(slope - 2.0):.3f} < 0.1: quadratic")
 
 # %% [markdown]
-# Left, the error against the distance; right, an $11 \times 11$ grid around $z_k$ mapped
-# into $S$ by the exact $\mathcal{T}_{S\leftarrow D}$ and by the first-order model: they
-# agree near the keypoint and drift apart away from it.
+# Left, the error against the distance; right, an $11 \times 11$ grid around $z_k$
+# mapped into $S$ by the exact $\mathcal{T}_{S\leftarrow D}$ and by the first-order
+# model: they agree near the keypoint and drift apart away from it.
 
 # %% tags=["hide-input"]
 fig, axes = panels(2, height=4.2)
@@ -457,27 +467,27 @@ plt.show()
 # ## 2.4 Equivariance: training keypoints and Jacobians without labels
 #
 # Nothing tells the detector where the keypoints are. FOMM warps an image $X$ by a known
-# random thin-plate spline into $Y$, so $\mathcal{T}_{X\leftarrow Y}$ is known, and asks the
-# detector to be consistent: $\mathcal{T}_{X\leftarrow R} = \mathcal{T}_{X\leftarrow Y}
-# \circ\mathcal{T}_{Y\leftarrow R}$. Its values give the keypoint loss, and differentiating
-# (first order again) gives the Jacobian constraint
+# random thin-plate spline into $Y$, so $\mathcal{T}_{X\leftarrow Y}$ is known, and asks
+# the detector to be consistent: $\mathcal{T}_{X\leftarrow R} = \mathcal{T}_{X\leftarrow
+# Y} \circ\mathcal{T}_{Y\leftarrow R}$. Its values give the keypoint loss, and
+# differentiating (first order again) gives the Jacobian constraint
 #
 # $$\tfrac{d}{dp}\mathcal{T}_{X\leftarrow R}\big|_{p_k} =
 # \tfrac{d}{dp}\mathcal{T}_{X\leftarrow Y}\big|_{\mathcal{T}_{Y\leftarrow R}(p_k)}\;
 # \tfrac{d}{dp}\mathcal{T}_{Y\leftarrow R}\big|_{p_k}, \qquad J_X = J_w J_Y.$$
 #
 # An L1 loss on $J_X - J_w J_Y$ has a cheap way out: it is **linear** in the predicted
-# Jacobians, so scaling them all by $s \to 0$ scales the loss by $s$, and the detector can
-# collapse every Jacobian to zero (then $J_k = J_S J_D^{-1}$ is undefined). The paper
-# multiplies by $J_X^{-1}$ and compares with the identity:
+# Jacobians, so scaling them all by $s \to 0$ scales the loss by $s$, and the detector
+# can collapse every Jacobian to zero (then $J_k = J_S J_D^{-1}$ is undefined). The
+# paper multiplies by $J_X^{-1}$ and compares with the identity:
 #
 # $$\mathbb{1} \equiv J_X^{-1} J_w J_Y, \qquad L = \big|\mathbb{1} - J_X^{-1} J_w
 # J_Y\big|_1,$$
 #
-# which is invariant to that scale (and penalises a singular $J_X$).
-# [Chapter 8](08_losses.ipynb) implements both terms of the equivariance loss. sympy
-# confirms both statements with symbolic Jacobians (entries $x_i$, $y_i$, $w_i$); the
-# top-left entries show it:
+# which is invariant to that scale (and penalises a singular $J_X$). [Chapter
+# 8](08_losses.ipynb) implements both terms of the equivariance loss. sympy confirms
+# both statements with symbolic Jacobians (entries $x_i$, $y_i$, $w_i$); the top-left
+# entries show it:
 
 # %%
 eq = ty.equivariance_derivation()
@@ -498,9 +508,9 @@ show_equations(
 )
 
 # %% [markdown]
-# The raw residual carries the factor $s$; the identity form does not depend on $s$ at all.
-# Numerically, with `equivariance_jacobian_losses` on nearly consistent random Jacobians,
-# shrunk by growing factors:
+# The raw residual carries the factor $s$; the identity form does not depend on $s$ at
+# all. Numerically, with `equivariance_jacobian_losses` on nearly consistent random
+# Jacobians, shrunk by growing factors:
 
 # %%
 rng = np.random.default_rng(0)
@@ -538,32 +548,32 @@ plt.show()
 #   sympy's `series`.
 # * In several variables the first-order expansion uses the Jacobian, and is exact for
 #   affine maps.
-# * FOMM's motion model (equations 3-5 of the [paper](https://arxiv.org/abs/2003.00196)) is
-#   the first-order expansion of $\mathcal{T}_{S\leftarrow D} = \mathcal{T}_{S\leftarrow R}
-#   \circ\mathcal{T}_{D\leftarrow R}^{-1}$ about each keypoint, with $J_k = J_S J_D^{-1}$:
-#   symbolically exact for affine maps, and for non-linear ones its error shrinks
-#   quadratically (fitted slope 2.00).
-# * The equivariance constraint trains keypoints and Jacobians; its Jacobian term is written
-#   as $\mathbb{1} \equiv J_X^{-1} J_w J_Y$ because an L1 on the raw product lets all
-#   Jacobians collapse to zero.
+# * FOMM's motion model (equations 3-5 of the [paper](https://arxiv.org/abs/2003.00196))
+#   is the first-order expansion of $\mathcal{T}_{S\leftarrow D} =
+#   \mathcal{T}_{S\leftarrow R} \circ\mathcal{T}_{D\leftarrow R}^{-1}$ about each
+#   keypoint, with $J_k = J_S J_D^{-1}$: symbolically exact for affine maps, and for
+#   non-linear ones its error shrinks quadratically (fitted slope 2.00).
+# * The equivariance constraint trains keypoints and Jacobians; its Jacobian term is
+#   written as $\mathbb{1} \equiv J_X^{-1} J_w J_Y$ because an L1 on the raw product
+#   lets all Jacobians collapse to zero.
 #
-# [Chapters 3](03_coordinate_grids.ipynb) and [4](04_resampler.ipynb) turn these maps into
-# tensors: coordinate grids and the resampler. [Chapter 6](06_dense_motion.ipynb) evaluates
-# equation (4) for every keypoint on a whole grid, as the original code's
+# [Chapters 3](03_coordinate_grids.ipynb) and [4](04_resampler.ipynb) turn these maps
+# into tensors: coordinate grids and the resampler. [Chapter 6](06_dense_motion.ipynb)
+# evaluates equation (4) for every keypoint on a whole grid, as the original code's
 # [`dense_motion.py`](https://github.com/AliaksandrSiarohin/first-order-model/blob/master/modules/dense_motion.py)
 # does.
 #
 # ## Exercises
 #
-# 1. **Where the polynomial fails.** For $\exp$ about $x_0 = 0$, find with `taylor_error`
-#    the largest $|x|$ at which $P_5$ is within 0.01, for $x > 0$ and for $x < 0$. Why is the
-#    band not symmetric, when it is for $\cos$?
-# 2. **Second order.** Extend `first_order_expansion` to a second-order expansion (with the
-#    Hessian of each component) and check on the non-linear maps of section 2.3 that the
-#    error of the motion model now shrinks with slope 3.
-# 3. **Singular Jacobians.** In `motion_model_derivation`, set $J_D$ to a singular matrix
-#    (e.g. $d_3 = d_1 d_2 / d_0$). What happens to $J_k$, and what does it mean for the
-#    motion near a keypoint whose driving Jacobian collapses?
+# 1. **Where the polynomial fails.** For $\exp$ about $x_0 = 0$, find with
+#    `taylor_error` the largest $|x|$ at which $P_5$ is within 0.01, for $x > 0$ and for
+#    $x < 0$. Why is the band not symmetric, when it is for $\cos$?
+# 2. **Second order.** Extend `first_order_expansion` to a second-order expansion (with
+#    the Hessian of each component) and check on the non-linear maps of section 2.3 that
+#    the error of the motion model now shrinks with slope 3.
+# 3. **Singular Jacobians.** In `motion_model_derivation`, set $J_D$ to a singular
+#    matrix (e.g. $d_3 = d_1 d_2 / d_0$). What happens to $J_k$, and what does it mean
+#    for the motion near a keypoint whose driving Jacobian collapses?
 # 4. **Scale invariance numerically.** Repeat the loss table of section 2.4 with scales
 #    greater than 1 (10, 100). Which loss changes, and what would the detector gain by
 #    inflating its Jacobians under the raw loss?

@@ -1,17 +1,18 @@
 # %% [markdown]
 # # 3. Coordinate grids: where is a pixel?
 #
-# Everything that moves in the [First Order Motion Model](https://arxiv.org/abs/2003.00196)
-# is a **coordinate**: keypoints, the sparse motions around them, the dense deformation
-# field, the grid handed to the resampler. An off-by-half-a-pixel mistake in how coordinates
-# are defined does not crash anything: the model still runs, the images are just slightly
-# shifted, slightly shrunk, with dark borders. This chapter pins down the conventions once,
-# so that the rest of the book can rely on them:
+# Everything that moves in the [First Order Motion
+# Model](https://arxiv.org/abs/2003.00196) is a **coordinate**: keypoints, the sparse
+# motions around them, the dense deformation field, the grid handed to the resampler. An
+# off-by-half-a-pixel mistake in how coordinates are defined does not crash anything:
+# the model still runs, the images are just slightly shifted, slightly shrunk, with dark
+# borders. This chapter pins down the conventions once, so that the rest of the book can
+# rely on them:
 #
 # 1. pixel indices vs **pixel centres**, rows/columns vs **(x, y)**;
 # 2. the normalised square $[-1, 1]^2$ and `make_coordinate_grid`;
-# 3. the two normalisation maps (`align_corners=True` / `False`) derived with sympy, with
-#    their inverses;
+# 3. the two normalisation maps (`align_corners=True` / `False`) derived with sympy,
+#    with their inverses;
 # 4. Gaussian heatmaps around keypoints, `kp2gaussian`;
 # 5. a check cell and a widget.
 #
@@ -43,8 +44,9 @@ from ipywidgets import FloatSlider, interact
 from fomm_tutorial.display import panels, show_equations, show_source, use_book_style
 from fomm_tutorial.runtime import quiet_stderr
 
-# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
-# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's
+# stderr, whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr
+# silenced.
 with quiet_stderr():
     import tensorflow as tf
     from fomm_tutorial.runtime import configure
@@ -55,7 +57,7 @@ with quiet_stderr():
 use_book_style()
 
 # %%
-# Parameters: small on a CPU (nbval, CI), the model's 64 x 64 motion resolution on a GPU.
+# Parameters: small on a CPU (nbval, CI); on a GPU the model's 64 x 64 motion size.
 HEIGHT, WIDTH = rt.choose(cpu=(24, 32), gpu=(64, 64))
 NUM_KP = 3
 print(f"device: {rt.device} | grid: {HEIGHT} x {WIDTH}")
@@ -63,32 +65,34 @@ print(f"device: {rt.device} | grid: {HEIGHT} x {WIDTH}")
 # %% [markdown]
 # ## 3.1 Indices, centres, rows and columns
 #
-# An image of height $H$ and width $W$ is an array indexed `image[row, column]`: the **row**
-# $i$ runs down the height, the **column** $j$ across the width. We think of pixel $(i, j)$
-# as a unit square whose **centre** sits at the integer position $(j, i)$ and whose edges are
-# at $j \pm \tfrac12$ and $i \pm \tfrac12$. The whole image therefore covers
-# $[-\tfrac12, W - \tfrac12] \times [-\tfrac12, H - \tfrac12]$ in pixel units.
+# An image of height $H$ and width $W$ is an array indexed `image[row, column]`: the
+# **row** $i$ runs down the height, the **column** $j$ across the width. We think of
+# pixel $(i, j)$ as a unit square whose **centre** sits at the integer position $(j, i)$
+# and whose edges are at $j \pm \tfrac12$ and $i \pm \tfrac12$. The whole image
+# therefore covers $[-\tfrac12, W - \tfrac12] \times [-\tfrac12, H - \tfrac12]$ in pixel
+# units.
 #
-# Geometry, however, is written in **(x, y)** order: $x$ is the horizontal coordinate (it
-# follows the column $j$), $y$ the vertical one (it follows the row $i$). So the point
-# $(x, y)$ lives in `image[y, x]`: the order flips between the two worlds. FOMM, like
-# `torch.grid_sample` and `tfa.image.resampler`, always stores coordinates as
+# Geometry, however, is written in **(x, y)** order: $x$ is the horizontal coordinate
+# (it follows the column $j$), $y$ the vertical one (it follows the row $i$). So the
+# point $(x, y)$ lives in `image[y, x]`: the order flips between the two worlds. FOMM,
+# like `torch.grid_sample` and `tfa.image.resampler`, always stores coordinates as
 # `[..., 0] = x`, `[..., 1] = y` ([chapter 1](01_optical_flow.ipynb) does the same with
 # flows in pixels).
 #
 # Pixel units depend on the resolution: keypoints found at 64 x 64 would have to be
-# rescaled for 256 x 256. FOMM avoids that by working in the **normalised square**
-# $[-1, 1]^2$, where $-1$ and $+1$ are the centres of the first and last pixel along each
+# rescaled for 256 x 256. FOMM avoids that by working in the **normalised square** $[-1,
+# 1]^2$, where $-1$ and $+1$ are the centres of the first and last pixel along each
 # axis:
 
 # %% tags=["remove-input"]
 show_source(make_coordinate_grid)
 
 # %% [markdown]
-# Line by line: the two `linspace` calls place $W$ equally spaced x values and $H$ y values
-# from $-1$ to $1$ (both ends included, so the step is $2/(W-1)$, which is why sizes below 2
-# are rejected); `tile` repeats x down the rows and y across the columns; `stack(...,
-# axis=-1)` puts x first. The result has shape `(H, W, 2)` and `grid[i, j] = (x_j, y_i)`:
+# Line by line: the two `linspace` calls place $W$ equally spaced x values and $H$ y
+# values from $-1$ to $1$ (both ends included, so the step is $2/(W-1)$, which is why
+# sizes below 2 are rejected); `tile` repeats x down the rows and y across the columns;
+# `stack(..., axis=-1)` puts x first. The result has shape `(H, W, 2)` and `grid[i, j] =
+# (x_j, y_i)`:
 
 # %%
 grid = make_coordinate_grid(4, 5).numpy()
@@ -99,8 +103,8 @@ print("y = grid[..., 1] (varies along the height):")
 print(np.round(grid[..., 1], 4))
 
 # %% [markdown]
-# The same at the chapter's grid size: the two channels as images, and the pixel centres as
-# points in the square.
+# The same at the chapter's grid size: the two channels as images, and the pixel centres
+# as points in the square.
 
 # %% tags=["hide-input"]
 grid = make_coordinate_grid(HEIGHT, WIDTH).numpy()
@@ -122,22 +126,22 @@ axes[2].set_aspect("equal")
 plt.show()
 
 # %% [markdown]
-# Note that the square is **not** the image's aspect ratio: a non-square image is squeezed
-# into $[-1, 1]^2$, so a step of 0.1 in x and 0.1 in y are different numbers of pixels when
-# $H \neq W$.
+# Note that the square is **not** the image's aspect ratio: a non-square image is
+# squeezed into $[-1, 1]^2$, so a step of 0.1 in x and 0.1 in y are different numbers of
+# pixels when $H \neq W$.
 #
 # ## 3.2 The normalisation map, derived
 #
-# A resampler has to turn a normalised coordinate $g$ back into a pixel coordinate $p$. Both
-# are related by an affine map $p = a g + b$ fixed by two conditions, and there are two
-# common choices of conditions (the `align_corners` flag of
+# A resampler has to turn a normalised coordinate $g$ back into a pixel coordinate $p$.
+# Both are related by an affine map $p = a g + b$ fixed by two conditions, and there are
+# two common choices of conditions (the `align_corners` flag of
 # `torch.nn.functional.grid_sample`):
 #
 # * `align_corners=True`: $g = \pm 1$ are the **centres** of the first and last pixels,
-#   $p(-1) = 0$, $p(1) = W - 1$. This is `make_coordinate_grid`'s convention, and what torch
-#   1.0 (which trained the published checkpoints) did.
-# * `align_corners=False`: $g = \pm 1$ are the outer **edges** of the image,
-#   $p(-1) = -\tfrac12$, $p(1) = W - \tfrac12$ (torch's default since 1.3).
+#   $p(-1) = 0$, $p(1) = W - 1$. This is `make_coordinate_grid`'s convention, and what
+#   torch 1.0 (which trained the published checkpoints) did.
+# * `align_corners=False`: $g = \pm 1$ are the outer **edges** of the image, $p(-1) =
+#   -\tfrac12$, $p(1) = W - \tfrac12$ (torch's default since 1.3).
 #
 # sympy solves for $a$ and $b$ and inverts each map (subscripts: the value of
 # `align_corners`):
@@ -148,8 +152,8 @@ maps, inverses = {}, {}
 ends = {True: (0, W - 1), False: (-sp.Rational(1, 2), W - sp.Rational(1, 2))}
 for align, (left, right) in ends.items():
     sol = sp.solve([sp.Eq(a * -1 + b, left), sp.Eq(a * 1 + b, right)], [a, b])
-    maps[align] = sp.simplify(sol[a] * g + sol[b])  # pixel coordinate p(g)
-    inverses[align] = sp.simplify(sp.solve(sp.Eq(p, maps[align]), g)[0])  # g(p)
+    maps[align] = sp.simplify(sol[a] * g + sol[b])  # p(g); inverses: g(p)
+    inverses[align] = sp.simplify(sp.solve(sp.Eq(p, maps[align]), g)[0])
 rows = []
 for align in (True, False):
     sub = rf"_{{\text{{{align}}}}}"
@@ -159,22 +163,23 @@ show_equations(rows)
 
 # %% [markdown]
 # With `align_corners=True`, pixel $i$ has $g = 2i/(W-1) - 1$: exactly
-# `make_coordinate_grid`. With `align_corners=False` the pixel centre $i$ sits at
-# $g = (2i + 1)/W - 1$, a different grid. What happens if we build a grid with
-# `make_coordinate_grid` (corners aligned) and then sample with `align_corners=False`, which
-# is what the [original code](https://github.com/AliaksandrSiarohin/first-order-model) does
-# when run with a modern torch? Compose the two maps:
+# `make_coordinate_grid`. With `align_corners=False` the pixel centre $i$ sits at $g =
+# (2i + 1)/W - 1$, a different grid. What happens if we build a grid with
+# `make_coordinate_grid` (corners aligned) and then sample with `align_corners=False`,
+# which is what the [original
+# code](https://github.com/AliaksandrSiarohin/first-order-model) does when run with a
+# modern torch? Compose the two maps:
 
 # %%
 fomm_grid_value = 2 * i / (W - 1) - 1  # make_coordinate_grid, pixel i
-sampled_at = sp.simplify(maps[False].subs(g, fomm_grid_value))
+sampled_at = sp.factor(maps[False].subs(g, fomm_grid_value))
 offset = sp.factor(sp.simplify(sampled_at - i))
 offset_first = sp.simplify(offset.subs(i, 0))
 offset_last = sp.simplify(offset.subs(i, W - 1))
 assert offset_first == -sp.Rational(1, 2) and offset_last == sp.Rational(1, 2)
 show_equations(
     [
-        (r"p_{\text{False}}\big(\tfrac{2i}{W - 1} - 1\big)", sp.factor(sampled_at)),
+        (r"p_{\text{False}}\big(\tfrac{2i}{W - 1} - 1\big)", sampled_at),
         (r"p_{\text{False}} - i", offset),
         (r"(p_{\text{False}} - i)\big|_{i = 0}", offset_first),
         (r"(p_{\text{False}} - i)\big|_{i = W - 1}", offset_last),
@@ -182,11 +187,12 @@ show_equations(
 )
 
 # %% [markdown]
-# The "identity" grid is stretched by $W/(W-1)$ about the centre: half a pixel too far out
-# at both ends, whatever the size. At the model's 64 x 64 motion resolution that is half a
-# feature pixel, two pixels of the 256 x 256 image; [chapter 4](04_resampler.ipynb) shows
-# the dark border it produces. The package always uses `align_corners=True`, which matches
-# both `make_coordinate_grid` and the released weights.
+# The "identity" grid is stretched by $W/(W-1)$ about the centre: half a pixel too far
+# out at both ends, whatever the size. At the model's 64 x 64 motion resolution that is
+# half a feature pixel, two pixels of the 256 x 256 image; [chapter
+# 4](04_resampler.ipynb) shows the dark border it produces. The package always uses
+# `align_corners=True`, which matches both `make_coordinate_grid` and the released
+# weights.
 #
 # ## 3.3 Check: code against derivation
 #
@@ -202,13 +208,13 @@ for h, w in [(4, 5), (HEIGHT, WIDTH), (7, 2)]:
     gy = sp.lambdify(p, inverses[True].subs(W, h))(np.arange(h))
     assert np.allclose(grid[0, :, 0], gx, atol=1e-6)
     assert np.allclose(grid[:, 0, 1], gy, atol=1e-6)
-    assert np.allclose(grid[..., 0], grid[:1, :, 0])  # x constant down the columns
-    assert np.allclose(grid[..., 1], grid[:, :1, 1])  # y constant along the rows
+    assert np.allclose(grid[..., 0], grid[:1, :, 0])  # x constant down columns
+    assert np.allclose(grid[..., 1], grid[:, :1, 1])  # y constant along rows
     back = sp.lambdify(g, maps[True].subs(W, w))(grid[0, :, 0])
     assert np.allclose(back, np.arange(w), atol=1e-5)
     off = sp.lambdify(i, (sampled_at - i).subs(W, w))(np.arange(w))
     assert np.isclose(off[0], -0.5) and np.isclose(off[-1], 0.5)
-    print(f"{h} x {w}: grid = g_True(i), p_True(grid) = i, end offsets -0.5, +0.5")
+    print(f"{h} x {w}: grid = g_True(i), p_True(grid) = i, offsets -0.5, +0.5")
 
 # %% [markdown]
 # ## 3.4 Keypoint heatmaps: `kp2gaussian`
@@ -228,10 +234,10 @@ for h, w in [(4, 5), (HEIGHT, WIDTH), (7, 2)]:
 show_source(kp2gaussian)
 
 # %% [markdown]
-# The broadcasting does all the work: the grid gets shape `(1, H, W, 1, 2)`, the keypoints
-# `(B, 1, 1, K, 2)`, their difference `(B, H, W, K, 2)`; the squared norm sums the last axis
-# and the result `(B, H, W, K)` keeps keypoints as channels (NHWC), where the original had
-# `(B, K, H, W)`. Three random keypoints:
+# The broadcasting does all the work: the grid gets shape `(1, H, W, 1, 2)`, the
+# keypoints `(B, 1, 1, K, 2)`, their difference `(B, H, W, K, 2)`; the squared norm sums
+# the last axis and the result `(B, H, W, K)` keeps keypoints as channels (NHWC), where
+# the original had `(B, K, H, W)`. Three random keypoints:
 
 # %%
 rng = np.random.default_rng(0)
@@ -264,8 +270,8 @@ plt.show()
 
 # %% [markdown]
 # Checks on the heatmaps: a keypoint placed on a pixel centre gives exactly 1 there, the
-# profile through the peak is the closed-form Gaussian, and the map is symmetric about the
-# keypoint.
+# profile through the peak is the closed-form Gaussian, and the map is symmetric about
+# the keypoint.
 
 # %%
 grid = make_coordinate_grid(HEIGHT, WIDTH).numpy()
@@ -277,16 +283,17 @@ assert np.isclose(hm[row, col], 1.0)
 profile = np.exp(-0.5 * (grid[row, :, 0] - grid[row, col, 0]) ** 2 / 0.01)
 assert np.allclose(hm[row], profile, atol=1e-6)
 d = min(col, WIDTH - 1 - col)
-assert np.allclose(hm[row, col - d : col], hm[row, col + d : col : -1], atol=1e-6)
+left, right = hm[row, col - d : col], hm[row, col + d : col : -1]
+assert np.allclose(left, right, atol=1e-6)  # symmetric about the keypoint
 print(f"peak {hm[row, col]:.4f} at row {row}, column {col}")
 print("profile through the peak = closed-form Gaussian (within 1e-6)")
 
 # %% [markdown]
 # ## 3.5 The variance, and keypoints near the border
 #
-# The heatmap's width in pixels is $\sigma\,(W-1)/2$. Below, one keypoint near the
-# right border at four variances: the Gaussian grows, and past the border it is simply cut
-# off (nothing is renormalised, so a keypoint at the edge has less total "mass").
+# The heatmap's width in pixels is $\sigma\,(W-1)/2$. Below, one keypoint near the right
+# border at four variances: the Gaussian grows, and past the border it is simply cut off
+# (nothing is renormalised, so a keypoint at the edge has less total "mass").
 
 
 # %% tags=["hide-input"]
@@ -313,10 +320,11 @@ plt.show()
 # %% [markdown]
 # ### Widget: move a keypoint
 #
-# Drag the keypoint around the normalised square (and beyond it) and change the variance.
+# Drag the keypoint around the normalised square (and beyond it) and change the
+# variance.
 #
-# > **Live widget.** The figure above shows a few settings; run the notebook (Colab button
-# > at the top, or Jupyter) to move the slider.
+# > **Live widget.** The figure above shows a few settings; run the notebook (Colab
+# > button at the top, or Jupyter) to move the slider.
 
 
 # %% tags=["hide-input", "nbval-ignore-output"]
@@ -339,28 +347,29 @@ _ = interact(
 # %% [markdown]
 # ## Summary
 #
-# * Coordinates are **(x, y)** = (column, row), stored in the last axis; arrays are indexed
-#   `[row, column]`.
-# * `make_coordinate_grid(H, W)` returns `(H, W, 2)` pixel **centres** in $[-1, 1]$, with
-#   $\pm 1$ on the centres of the border pixels: the `align_corners=True` map
-#   $p = (g + 1)(W - 1)/2$.
-# * `align_corners=False` maps $\pm 1$ to the image **edges**, $p = ((g + 1) W - 1)/2$; used
-#   with FOMM's grids it stretches the identity by $W/(W-1)$ (half a pixel at each border).
+# * Coordinates are **(x, y)** = (column, row), stored in the last axis; arrays are
+#   indexed `[row, column]`.
+# * `make_coordinate_grid(H, W)` returns `(H, W, 2)` pixel **centres** in $[-1, 1]$,
+#   with $\pm 1$ on the centres of the border pixels: the `align_corners=True` map $p =
+#   (g + 1)(W - 1)/2$.
+# * `align_corners=False` maps $\pm 1$ to the image **edges**, $p = ((g + 1) W - 1)/2$;
+#   used with FOMM's grids it stretches the identity by $W/(W-1)$ (half a pixel at each
+#   border).
 # * `kp2gaussian` turns `(B, K, 2)` keypoints into `(B, H, W, K)` Gaussian heatmaps with
 #   peak 1 and $\sigma = 0.1$ normalised units.
 #
-# Next, [chapter 4](04_resampler.ipynb) uses these grids to **sample** an image at arbitrary
-# positions, and [chapter 5](05_keypoints.ipynb) turns heatmaps the other way round, into
-# keypoints.
+# Next, [chapter 4](04_resampler.ipynb) uses these grids to **sample** an image at
+# arbitrary positions, and [chapter 5](05_keypoints.ipynb) turns heatmaps the other way
+# round, into keypoints.
 #
 # ## Exercises
 #
-# 1. **Half a pixel.** With the maps of section 3.2, compute where
-#    `align_corners=False` puts the grid point $g = 0$ for an even and for an odd $W$. Is it
-#    a pixel centre? What about `align_corners=True`?
-# 2. **Aspect ratio.** For a $64 \times 128$ image, how many pixels is $\sigma = 0.1$ along
-#    $x$ and along $y$? Plot one heatmap and describe its shape; how could `kp2gaussian`
-#    be changed to give round heatmaps in pixels?
-# 3. **Mass at the border.** Using `plot_heatmap`'s second return value, plot the sum of a
-#    heatmap against the keypoint's $x$ from $-1.2$ to $1.2$. Where does it fall to half of
-#    its value at the centre?
+# 1. **Half a pixel.** With the maps of section 3.2, compute where `align_corners=False`
+#    puts the grid point $g = 0$ for an even and for an odd $W$. Is it a pixel centre?
+#    What about `align_corners=True`?
+# 2. **Aspect ratio.** For a $64 \times 128$ image, how many pixels is $\sigma = 0.1$
+#    along $x$ and along $y$? Plot one heatmap and describe its shape; how could
+#    `kp2gaussian` be changed to give round heatmaps in pixels?
+# 3. **Mass at the border.** Using `plot_heatmap`'s second return value, plot the sum of
+#    a heatmap against the keypoint's $x$ from $-1.2$ to $1.2$. Where does it fall to
+#    half of its value at the centre?
