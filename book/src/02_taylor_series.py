@@ -152,6 +152,7 @@ for ax, name in zip(axes, ["cos", "sin", "exp"]):
     ax.set_ylim(-2.5, 4 if name != "exp" else 12)
     ax.set_title(rf"$f = \{name}$")
     ax.set_xlabel("$x$")
+axes[0].set_ylabel("$f(x)$, $P_N(x)$")
 fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
 plt.show()
 
@@ -224,6 +225,7 @@ ORDERS = [1, 3, 5, 9]
 fig, axes = panels(len(ORDERS), height=2.2)
 for ax, order in zip(axes, ORDERS):
     plot_taylor(ax, "cos", order, 0.0)
+axes[0].set_ylabel("$f(x)$, $P_N(x)$")
 fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
 plt.show()
 
