@@ -14,46 +14,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-
-def gemm_flops_per_s(n: int = 2048, repeats: int = 10) -> float:
-    """Peak float32 throughput the machine reaches on a large matrix product (2 n^3 per product)."""
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-
-    @tf.function
-    def mm(a, b):
-        return tf.matmul(a, b)
-
-    mm(a, b).numpy()
-    best = 0.0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        mm(a, b).numpy()
-        best = max(best, 2 * n**3 / (time.perf_counter() - t0))
-    return best
-
-
-def graph_flops(concrete_function) -> float:
-    """Float operations in a concrete function's graph (TF profiler, 2 per multiply-add)."""
-    tf.get_logger().setLevel("ERROR")  # the v1 profiler logs deprecation warnings
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
-    frozen = convert_variables_to_constants_v2(concrete_function)
-    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    opts["output"] = "none"
-    info = tf.compat.v1.profiler.profile(
-        graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op", options=opts
-    )
-    return float(info.total_float_ops)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import gemm_flops_per_s, profiler_flops, run_original  # noqa: E402
 
 
 def main(argv=None):
@@ -67,56 +39,20 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--xla", action="store_true", help="jit_compile the batch step")
+    parser.add_argument(
+        "--original",
+        action="store_true",
+        help="time the original's demo loop too, interleaved (needs $FOMM_ORIGINAL_GIT)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds with --original")
     args = parser.parse_args(argv)
 
     from fomm_tutorial import animation
     from fomm_tutorial.checkpoint import build_models
 
-    try:
-        from fomm_tutorial.config import load_config
+    from fomm_tutorial.config import load_config
 
-        config = load_config(args.config)
-    except (
-        ImportError
-    ):  # the config module is absent: vox-256's model parameters (spec section 8)
-        if args.config != "vox-256":
-            raise
-        config = {
-            "model_params": {
-                "common_params": {
-                    "num_kp": 10,
-                    "num_channels": 3,
-                    "estimate_jacobian": True,
-                },
-                "kp_detector_params": {
-                    "temperature": 0.1,
-                    "block_expansion": 32,
-                    "max_features": 1024,
-                    "scale_factor": 0.25,
-                    "num_blocks": 5,
-                },
-                "generator_params": {
-                    "block_expansion": 64,
-                    "max_features": 512,
-                    "num_down_blocks": 2,
-                    "num_bottleneck_blocks": 6,
-                    "estimate_occlusion_map": True,
-                    "dense_motion_params": {
-                        "block_expansion": 64,
-                        "max_features": 1024,
-                        "num_blocks": 5,
-                        "scale_factor": 0.25,
-                    },
-                },
-                "discriminator_params": {
-                    "scales": [1],
-                    "block_expansion": 32,
-                    "max_features": 512,
-                    "num_blocks": 4,
-                    "sn": True,
-                },
-            }
-        }
+    config = load_config(args.config)
     config.setdefault("dataset_params", {})["frame_shape"] = [args.size, args.size, 3]
     if args.checkpoint:
         models = animation.load_models(config, args.checkpoint)
@@ -161,7 +97,7 @@ def main(argv=None):
     concrete = tf.function(step).get_concrete_function(
         tf.TensorSpec((bs, h, w, 3), tf.float32)
     )
-    flops_per_frame = graph_flops(concrete) / bs
+    flops_per_frame = profiler_flops(concrete) / bs
     peak = gemm_flops_per_s()
     ceiling = peak / flops_per_frame
 
@@ -176,19 +112,34 @@ def main(argv=None):
         progress=False,
         jit_compile=args.xla,
     )
-    fps = 0.0
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        animation.make_animation(
-            source,
-            driving,
-            kp_detector,
-            generator,
-            batch_size=bs,
-            progress=False,
-            jit_compile=args.xla,
-        )
-        fps = max(fps, args.frames / (time.perf_counter() - t0))
+
+    def animate_fps():
+        best = 0.0
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            animation.make_animation(
+                source,
+                driving,
+                kp_detector,
+                generator,
+                batch_size=bs,
+                progress=False,
+                jit_compile=args.xla,
+            )
+            best = max(best, args.frames / (time.perf_counter() - t0))
+        return best
+
+    rounds, original = [], []
+    for r in range(args.rounds if args.original else 1):
+        rounds.append(animate_fps())
+        line = f"round {r}: {rounds[-1]:.3f} frames/s"
+        if args.original:
+            name = args.config.removesuffix("-tiny")
+            result = run_original(name, h, 1, steps=1, frames=args.frames)
+            original.append(result["animate_fps"])
+            line += f", original {original[-1]:.3f} frames/s"
+        print(line, flush=True)
+    fps = statistics.median(rounds)
     print(
         f"config {args.config} {h}x{w}, batch {bs}, {args.frames} frames, threads "
         f"{tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}, xla {args.xla}"
@@ -199,6 +150,12 @@ def main(argv=None):
     print(
         f"measured frames/s      {fps:8.3f}   ({100 * fps / ceiling:.0f}% of the ceiling)"
     )
+    if original:
+        orig = statistics.median(original)
+        print(
+            f"original frames/s      {orig:8.3f}   (this code: {fps / orig:.2f}x the "
+            "original's frames/s, medians over rounds)"
+        )
     return fps, ceiling
 
 

@@ -10,9 +10,8 @@ generates them. Three execution modes of the same step: eager, ``tf.function``, 
 ``tf.function(jit_compile=True)`` (XLA). ``--no-shared-source`` re-encodes the (repeated) source
 every step, as the original generator does, to show what the caching saves.
 
-Weights are random (speed does not depend on them). The FLOP ceiling is printed when the
-animation benchmark's helpers (``benchmarks/bench_animation.py``) are importable: measured GEMM
-FLOP/s divided by the profiled FLOPs of one frame. The machine is shared: the figures are the
+Weights are random (speed does not depend on them). The FLOP ceiling is the measured GEMM
+FLOP/s divided by the profiled FLOPs of one frame (helpers in ``benchmarks/common.py``). The machine is shared: the figures are the
 best of ``--repeats`` timed steps after one warm-up.
 
 Figures on the 2-core development machine (2026-11-24, batch 4, load average ~1.3 from other
@@ -37,39 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-VOX_256 = {
-    "dataset_params": {"frame_shape": [256, 256, 3]},
-    "model_params": {
-        "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
-        "kp_detector_params": {
-            "temperature": 0.1,
-            "block_expansion": 32,
-            "max_features": 1024,
-            "scale_factor": 0.25,
-            "num_blocks": 5,
-        },
-        "generator_params": {
-            "block_expansion": 64,
-            "max_features": 512,
-            "num_down_blocks": 2,
-            "num_bottleneck_blocks": 6,
-            "estimate_occlusion_map": True,
-            "dense_motion_params": {
-                "block_expansion": 64,
-                "max_features": 1024,
-                "num_blocks": 5,
-                "scale_factor": 0.25,
-            },
-        },
-        "discriminator_params": {
-            "scales": [1],
-            "block_expansion": 32,
-            "max_features": 512,
-            "num_blocks": 4,
-            "sn": True,
-        },
-    },
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import gemm_flops_per_s, profiler_flops  # noqa: E402
 
 
 def make_step(kp_detector, generator, source, shared_source=True):
@@ -120,8 +88,9 @@ def main(argv=None):
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 
     from fomm_tutorial.checkpoint import build_models
+    from fomm_tutorial.config import load_config
 
-    models = build_models(VOX_256)
+    models = build_models(load_config("vox-256"))
     kp_detector, generator = models["kp_detector"], models["generator"]
     rng = np.random.default_rng(0)
     source = tf.constant(rng.random((1, 256, 256, 3), dtype=np.float32))
@@ -134,23 +103,16 @@ def main(argv=None):
         f"vox-256, 256x256, batch {args.batch_size}, CPU threads visible: {os.cpu_count()}, "
         f"shared source features: {not args.no_shared_source}"
     )
-    ceiling = None
-    try:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from bench_animation import gemm_flops_per_s, graph_flops
-
-        concrete = tf.function(step).get_concrete_function(
-            tf.TensorSpec(frames.shape, tf.float32)
-        )
-        flops = graph_flops(concrete) / args.batch_size
-        peak = gemm_flops_per_s()
-        ceiling = peak / flops
-        print(
-            f"FLOPs per frame: {flops / 1e9:.1f} G; GEMM peak {peak / 1e9:.1f} GFLOP/s; "
-            f"ceiling {ceiling:.2f} frames/s"
-        )
-    except Exception as exc:  # noqa: BLE001 -- the ceiling is informative only
-        print(f"(no FLOP ceiling: {type(exc).__name__}: {exc})")
+    concrete = tf.function(step).get_concrete_function(
+        tf.TensorSpec(frames.shape, tf.float32)
+    )
+    flops = profiler_flops(concrete) / args.batch_size
+    peak = gemm_flops_per_s()
+    ceiling = peak / flops
+    print(
+        f"FLOPs per frame: {flops / 1e9:.1f} G; GEMM peak {peak / 1e9:.1f} GFLOP/s; "
+        f"ceiling {ceiling:.2f} frames/s"
+    )
 
     fns = {
         "eager": step,
@@ -160,8 +122,10 @@ def main(argv=None):
     for mode in args.modes.split(","):
         seconds = time_step(fns[mode], frames, args.repeats)
         fps = args.batch_size / seconds
-        extra = f" ({fps / ceiling:.0%} of ceiling)" if ceiling else ""
-        print(f"{mode:9s}: {seconds:7.2f} s / batch, {fps:.2f} frames/s{extra}")
+        print(
+            f"{mode:9s}: {seconds:7.2f} s / batch, {fps:.2f} frames/s "
+            f"({fps / ceiling:.0%} of ceiling)"
+        )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -41,6 +43,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from fomm_tutorial.resampler import grid_sample  # noqa: E402
+
+# The torch oracle shared with tests/test_resampler.py (no pytest import).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from grid_sample_oracle import tf_grads, torch_grid_sample  # noqa: E402
 
 
 def _best_ms(fns, repeats):
@@ -107,20 +113,8 @@ def torch_runners(image_np, grid_np, threads):
     return fwd, fwd_bwd
 
 
-def _grads(fn, image, grid, cot):
-    image, grid = tf.constant(image), tf.constant(grid)
-    with tf.GradientTape() as tape:
-        tape.watch([image, grid])
-        out = fn(image, grid)
-        loss = tf.reduce_sum(out * cot)
-    return [out.numpy()] + [t.numpy() for t in tape.gradient(loss, [image, grid])]
-
-
 def accuracy(rng):
     """Largest |ours - torch| and |ours - tfa| over values and gradients."""
-    import torch
-    from pathlib import Path
-
     from fomm_tutorial.resampler import resampler
 
     print("accuracy: max |difference| (value, d image, d grid)")
@@ -129,24 +123,13 @@ def accuracy(rng):
     cot = rng.standard_normal((3, 9, 11, 4)).astype(np.float32)
     for align in (True, False):
         for padding in ("zeros", "border", "reflection"):
-            ours = _grads(
-                lambda i, g: grid_sample(
-                    i, g, align_corners=align, padding_mode=padding
-                ),
-                image,
-                grid,
-                cot,
+            fn = lambda i, g: grid_sample(  # noqa: E731
+                i, g, align_corners=align, padding_mode=padding
             )
-            ti = torch.tensor(image).permute(0, 3, 1, 2).requires_grad_(True)
-            tg = torch.tensor(grid).requires_grad_(True)
-            out = torch.nn.functional.grid_sample(
-                ti, tg, mode="bilinear", padding_mode=padding, align_corners=align
-            )
-            (out * torch.tensor(cot).permute(0, 3, 1, 2)).sum().backward()
+            ours = [fn(image, grid).numpy(), *tf_grads(fn, image, grid, cot)]
             theirs = [
-                out.detach().permute(0, 2, 3, 1).numpy(),
-                ti.grad.permute(0, 2, 3, 1).numpy(),
-                tg.grad.numpy(),
+                torch_grid_sample(image, grid, align, padding),
+                *torch_grid_sample(image, grid, align, padding, cot),
             ]
             errs = [float(np.abs(a - b).max()) for a, b in zip(ours, theirs)]
             print(
@@ -165,12 +148,11 @@ def accuracy(rng):
         for name in sorted(
             {k[: -len("_out")] for k in data.files if k.endswith("_out")}
         ):
-            ours = _grads(
-                resampler,
-                data[f"{name}_data"],
-                data[f"{name}_warp"],
-                data[f"{name}_cot"],
-            )
+            d, w = data[f"{name}_data"], data[f"{name}_warp"]
+            ours = [
+                resampler(d, w).numpy(),
+                *tf_grads(resampler, d, w, data[f"{name}_cot"]),
+            ]
             theirs = [
                 data[f"{name}_out"],
                 data[f"{name}_grad_data"],

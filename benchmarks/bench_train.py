@@ -1,27 +1,52 @@
-"""Seconds per training step (generator + kp detector step, then the discriminator step when the
-config has a GAN), with and without XLA, on random data.
+"""Seconds per training step (generator + keypoint-detector step with the faithful losses, then
+the discriminator step when the config has a GAN) on random data, next to the float32 GEMM rate
+measured in the same process and, with ``--original``, the original PyTorch code's step timed in
+the same run.
 
+    .venv/bin/python benchmarks/bench_train.py --config vox-256 --size 256 --batch 2 --original
+    .venv/bin/python benchmarks/bench_train.py --profile          # the per-stage table below
     .venv/bin/python benchmarks/bench_train.py --config vox-256-tiny --size 128 --batch 4
-    .venv/bin/python benchmarks/bench_train.py --config vox-256 --size 256 --batch 2
 
-Reference (original PyTorch on the 2-core CPU of these machines): vox-256-tiny 128x128 batch 4
-~1.5 s/step; vox-256 256x256 batch 2 ~9.2 s/step. Best of ``--repeats`` timed steps after
-``--warmup`` steps (robust to a shared machine). ``--simple-losses`` uses the stand-in L1 +
-equivariance model instead of :mod:`fomm_tutorial.losses`.
+``--original`` runs ``../shared/tools/fomm_reference_bench.py`` (needs ``$FOMM_ORIGINAL_GIT``,
+see :mod:`common`) once per round, interleaved with this code's steps, so that the load of the
+shared machine hits both alike; it reports the median over rounds of each and their ratio.
+VGG19 has random weights (speed does not depend on them).
 
-Recorded (2-core shared CPU, TF 2.21, faithful losses incl. VGG19 perceptual, best of 3/2):
-  vox-256-tiny 128x128 batch 4 (with GAN + discriminator step): 1.08 s/step without XLA,
-    2.54 s/step with XLA (XLA does not pay on this CPU) -- PyTorch ~1.5 s/step.
-  vox-256 256x256 batch 2 (no GAN): 7.53 s/step without XLA -- PyTorch ~9.2 s/step.
-Re-measured 2026-11-25 on a slower moment of the shared host (GEMM peak 120-134 GFLOP/s instead
-of 210): vox-256-tiny 1.99 s/step (XLA 3.33); vox-256 13.46 s/step (XLA 11.63). Compare step
-times only with a GEMM peak measured at the same time (benchmarks/bench_animation.py prints one).
+Profile (``--profile``): vox-256 at 256 x 256, batch 2, each stage a separate ``tf.function``
+(no XLA), forward + backward, median of 3 runs, 2026-11-26, TF 2.21, load average 8-11 from
+other users: CPU seconds of the process (user + system over both cores; far less sensitive to
+the load than wall time, which ran 3-17x longer) and GFLOP of the convolutions and matrix
+products in the traced graph, gradients included (:func:`common.matmul_conv_flops`). A float32
+GEMM runs at 215-233 GFLOP per CPU-second in the same process.
+
+    stage                            GFLOP   CPU-s before   CPU-s after   GFLOP/CPU-s after
+    kp detector (one of 3 calls)      13.8       0.51           0.12            114
+    dense motion network              41.9       1.95           0.43             98
+    generator (incl. dense motion)   574         5.54           3.64            158
+    VGG19 pyramid, perceptual loss   503         1.73           1.68            299
+    equivariance transform             0          -             0.015            -
+    resampler, feature warp 64x64x256  0          -             0.023            -
+    Adam (generator + kp detector)     0          -             0.13             -
+    whole step                      1118          -             5.43            206
+
+Before, the dense-motion and keypoint hourglasses ran at 10-20 GFLOP per CPU-second: at their
+2x2-8x8 levels (512-2048 channels) TensorFlow's CPU convolution kernels, forward and both
+gradients, take 2-7x the time of the same matrix product, and the sub-pixel up-block spent more
+on building its four 2x2 kernels and their gradient (tensors of 16M floats) than on convolving;
+training-mode batch norm (moments + scale/shift and their autodiff) took 230 ms per 256 x 256 x
+128 forward+backward against 47 ms for the fused kernel. The resampler's scatter-add backward,
+the equivariance transform and the optimizer are each below 3% of the step. Fixed in
+:mod:`fomm_tutorial.blocks` (``conv2d_valid``, ``UpBlock2d.SUBPIXEL_MIN_POSITIONS``,
+``BatchNorm2d``), every parity test unchanged. After: the step does 1118 GFLOP at 206 GFLOP per
+CPU-second, 90% of the GEMM rate.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,145 +56,250 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import gemm_flops_per_s, matmul_conv_flops, run_original  # noqa: E402
 
-def vox256_from_tiny(tiny: dict) -> dict:
-    """vox-256 (spec section 8) from the tiny config, for when no shipped vox-256.yaml exists."""
-    import copy
-
-    cfg = copy.deepcopy(tiny)
-    mp = cfg["model_params"]
-    mp["common_params"].update(num_kp=10, num_channels=3, estimate_jacobian=True)
-    mp["kp_detector_params"] = dict(
-        temperature=0.1,
-        block_expansion=32,
-        max_features=1024,
-        scale_factor=0.25,
-        num_blocks=5,
-    )
-    mp["generator_params"] = dict(
-        block_expansion=64,
-        max_features=512,
-        num_down_blocks=2,
-        num_bottleneck_blocks=6,
-        estimate_occlusion_map=True,
-        dense_motion_params=dict(
-            block_expansion=64, max_features=1024, num_blocks=5, scale_factor=0.25
-        ),
-    )
-    mp["discriminator_params"] = dict(
-        scales=[1], block_expansion=32, max_features=512, num_blocks=4, sn=True
-    )
-    cfg["train_params"]["loss_weights"]["generator_gan"] = 0
-    cfg["dataset_params"]["frame_shape"] = [256, 256, 3]
-    return cfg
+# Output channels of the 13 VGG19 convolutions up to relu5_1 (input: 3 channels).
+_VGG_CHANNELS = [3, 64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512]
 
 
-def load(name):
-    if name == "vox-256":
-        shipped = (
-            Path(__file__).resolve().parents[1]
-            / "fomm_tutorial"
-            / "configs"
-            / "vox-256.yaml"
-        )
-        if not shipped.exists():
-            return vox256_from_tiny(load("vox-256-tiny"))
-    from fomm_tutorial.reference import find_reference_dir
+def random_vgg():
+    """A :class:`fomm_tutorial.losses.Vgg19` with random weights (no download, no fixture)."""
+    from fomm_tutorial.losses import Vgg19
 
-    try:
-        from fomm_tutorial.config import load_config
-    except ImportError:
-        load_config = None
-    p = Path(name)
-    if not p.exists():
-        shipped = (
-            Path(__file__).resolve().parents[1]
-            / "fomm_tutorial"
-            / "configs"
-            / f"{name}.yaml"
-        )
-        ref = find_reference_dir()
-        for cand in [shipped] + ([ref / f"{name}.yaml"] if ref else []):
-            if cand.exists():
-                p = cand
-                break
-    if load_config is not None:
-        try:
-            return load_config(name if not p.exists() else p)
-        except Exception:  # noqa: BLE001
-            pass
-    import yaml
-
-    if not p.exists():
-        raise FileNotFoundError(
-            f"config {name} not found (shipped configs or a YAML path)"
-        )
-    return yaml.safe_load(p.read_text())
-
-
-def bench(cfg, size, batch, xla, warmup, repeats, simple):
-    import keras
-    from fomm_tutorial.training import Trainer
-
-    cfg = dict(cfg)
-    cfg["dataset_params"] = dict(cfg["dataset_params"], frame_shape=[size, size, 3])
     rng = np.random.default_rng(0)
-    data = {
-        k: rng.uniform(0, 1, (batch, size, size, 3)).astype(np.float32)
+    pairs = list(zip(_VGG_CHANNELS[:-1], _VGG_CHANNELS[1:]))
+    kernels = [rng.normal(0, 0.05, (3, 3, i, o)).astype(np.float32) for i, o in pairs]
+    biases = [np.zeros(o, np.float32) for _, o in pairs]
+    return Vgg19(kernels, biases)
+
+
+def random_batch(size, batch):
+    rng = np.random.default_rng(0)
+    return {
+        k: tf.constant(rng.uniform(0, 1, (batch, size, size, 3)).astype(np.float32))
         for k in ("source", "driving")
     }
 
-    def dataset_fn(epoch):
-        return tf.data.Dataset.from_tensors(data).repeat(warmup + repeats + 1)
 
+def make_step(config, size, batch, xla, simple):
+    """The Trainer's compiled step and a batch for it (random weights and data)."""
+    import keras
+
+    from fomm_tutorial.training import Trainer
+
+    config = dict(config)
+    config["dataset_params"] = dict(
+        config["dataset_params"], frame_shape=[size, size, 3]
+    )
+    x = random_batch(size, batch)
     keras.utils.set_random_seed(0)
-    t = Trainer(
-        cfg,
+    trainer = Trainer(
+        config,
         tempfile.mkdtemp(),
-        dataset_fn,
+        lambda epoch: tf.data.Dataset.from_tensors(x),
         jit_compile=xla,
         simple_losses=simple,
+        vgg=None if simple else random_vgg(),
         progress=False,
         image_every=0,
     )
-    step = t._step_fn()
-    x = {k: tf.constant(v) for k, v in data.items()}
-    for _ in range(warmup):
-        losses, _ = step(x)
-        {k: v.numpy() for k, v in losses.items()}
+    return trainer._step_fn(), x
+
+
+def time_steps(step, x, n):
+    """Wall seconds of ``n`` steps (each waits for its losses)."""
     times = []
-    for _ in range(repeats):
+    for _ in range(n):
         t0 = time.perf_counter()
         losses, _ = step(x)
-        {k: v.numpy() for k, v in losses.items()}
+        [v.numpy() for v in losses.values()]
         times.append(time.perf_counter() - t0)
-    return min(times), float(np.median(times)), sorted(losses)
+    return times
+
+
+def profile(config, size, batch, repeats):
+    """Print CPU seconds and GFLOP of each stage of a training step (forward + backward)."""
+    import keras
+
+    from fomm_tutorial import losses
+    from fomm_tutorial.checkpoint import build_models
+    from fomm_tutorial.resampler import grid_sample
+
+    config = dict(config)
+    config["dataset_params"] = dict(
+        config["dataset_params"], frame_shape=[size, size, 3]
+    )
+    tp = config["train_params"]
+    keras.utils.set_random_seed(0)
+    models = build_models(config)
+    kp_detector, generator = models["kp_detector"], models["generator"]
+    dense_motion = generator.dense_motion_network
+    x = random_batch(size, batch)
+    source, driving = x["source"], x["driving"]
+    kp_source, kp_driving = kp_detector(source), kp_detector(driving)
+    generator(source, kp_source=kp_source, kp_driving=kp_driving)
+    gen_vars = generator.trainable_variables
+    kp_vars = kp_detector.trainable_variables
+    vgg = random_vgg()
+    pyramid = losses.ImagePyramid(tp["scales"], 3)
+    full = losses.GeneratorFullModel(
+        kp_detector, generator, models["discriminator"], tp, vgg=vgg
+    )
+    optimizers = [keras.optimizers.Adam(2e-4, 0.5, 0.999) for _ in range(2)]
+    for opt, variables in zip(optimizers, (gen_vars, kp_vars)):
+        opt.build(variables)
+    rng = np.random.default_rng(1)
+    h = size // 4
+    features = tf.constant(rng.normal(size=(batch, h, h, 256)).astype(np.float32))
+    grid = tf.constant(rng.uniform(-1, 1, (batch, h, h, 2)).astype(np.float32))
+    seed = tf.constant([1, 2], tf.int64)
+
+    def grads(loss_fn, variables, watched=()):
+        with tf.GradientTape() as tape:
+            tape.watch(list(watched))
+            loss = loss_fn()
+        return tape.gradient(loss, list(variables) + list(watched))
+
+    def total(tensors):
+        return tf.add_n([tf.reduce_sum(t) for t in tf.nest.flatten(tensors)])
+
+    def kp_stage():
+        return grads(lambda: total(kp_detector(source, training=True)), kp_vars)
+
+    def dense_motion_stage():
+        def loss():
+            out = dense_motion(
+                source, kp_driving=kp_driving, kp_source=kp_source, training=True
+            )
+            return total([out["deformation"], out["occlusion_map"]])
+
+        return grads(loss, dense_motion.trainable_variables, kp_driving.values())
+
+    def generator_stage():
+        def loss():
+            out = generator(
+                source, kp_source=kp_source, kp_driving=kp_driving, training=True
+            )
+            return total(out["prediction"])
+
+        return grads(loss, gen_vars, kp_driving.values())
+
+    def vgg_stage():
+        def loss():
+            return losses.perceptual_loss(
+                vgg, pyramid(source), pyramid(driving), tp["scales"], [10] * 5
+            )
+
+        return grads(loss, [], [source])
+
+    def transform_stage():
+        transform = losses.Transform(batch, **tp["transform_params"], seed=seed)
+        return [transform.transform_frame(driving), transform.jacobian(grid[:, 0])]
+
+    def resampler_stage():
+        return grads(lambda: total(grid_sample(features, grid)), [], [features, grid])
+
+    def optimizer_stage():
+        for opt, variables in zip(optimizers, (gen_vars, kp_vars)):
+            opt.apply_gradients([(tf.zeros_like(v), v) for v in variables])
+        return [tf.constant(0.0)]
+
+    def whole_step():
+        def loss():
+            values, _ = full(x, training=True, seed=seed)
+            return tf.add_n([tf.reduce_mean(v) for v in values.values()])
+
+        g = grads(loss, gen_vars + kp_vars)
+        optimizers[0].apply_gradients(zip(g[: len(gen_vars)], gen_vars))
+        optimizers[1].apply_gradients(zip(g[len(gen_vars) :], kp_vars))
+        return [tf.constant(0.0)]
+
+    stages = [
+        ("kp detector (one of 3 calls)", kp_stage),
+        ("dense motion network", dense_motion_stage),
+        ("generator (incl. dense motion)", generator_stage),
+        ("VGG19 pyramid, perceptual loss", vgg_stage),
+        ("equivariance transform", transform_stage),
+        ("resampler, feature warp", resampler_stage),
+        ("Adam (generator + kp detector)", optimizer_stage),
+        ("whole step", whole_step),
+    ]
+    peak = gemm_flops_per_s()
+    print(f"GEMM {peak / 1e9:.0f} GFLOP/s (wall)")
+    print(
+        f"{'stage':34s} {'GFLOP':>7s} {'CPU-s':>7s} {'wall-s':>7s} {'GFLOP/CPU-s':>11s}"
+    )
+    for name, fn in stages:
+        compiled = tf.function(fn)
+        flops = matmul_conv_flops(compiled.get_concrete_function())
+        [t.numpy() for t in compiled() if t is not None]  # trace and warm up
+        cpu, wall = [], []
+        for _ in range(repeats):
+            c0, t0 = time.process_time(), time.perf_counter()
+            [t.numpy() for t in compiled() if t is not None]
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - t0)
+        c, w = statistics.median(cpu), statistics.median(wall)
+        print(
+            f"{name:34s} {flops / 1e9:7.1f} {c:7.3f} {w:7.3f} {flops / 1e9 / c:11.1f}",
+            flush=True,
+        )
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default="vox-256-tiny")
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--xla", choices=["both", "on", "off"], default="both")
+    ap.add_argument("--config", default="vox-256")
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3, help="timed steps per round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds with --original")
+    ap.add_argument("--xla", choices=["both", "on", "off"], default="off")
     ap.add_argument("--simple-losses", action="store_true")
+    ap.add_argument("--original", action="store_true", help="time the original too")
+    ap.add_argument("--profile", action="store_true", help="per-stage table")
     a = ap.parse_args()
-    cfg = load(a.config)
-    modes = {"both": [False, True], "on": [True], "off": [False]}[a.xla]
+
+    from fomm_tutorial.config import load_config
+
+    config = load_config(a.config)
     print(
         f"{a.config} {a.size}x{a.size} batch {a.batch}, {os.cpu_count()} CPUs, "
-        f"devices {[d.device_type for d in tf.config.list_physical_devices()]}"
+        f"TF {tf.__version__}"
     )
+    if a.profile:
+        profile(config, a.size, a.batch, a.repeats)
+        return
+    modes = {"both": [False, True], "on": [True], "off": [False]}[a.xla]
+    steps = {
+        xla: make_step(config, a.size, a.batch, xla, a.simple_losses) for xla in modes
+    }
+    for step, x in steps.values():
+        time_steps(step, x, a.warmup)
+    ours = {xla: [] for xla in modes}
+    original = []
+    for r in range(a.rounds if a.original else 1):
+        peak = gemm_flops_per_s()
+        for xla, (step, x) in steps.items():
+            ours[xla].append(statistics.median(time_steps(step, x, a.repeats)))
+        line = f"round {r}: GEMM {peak / 1e9:.0f} GFLOP/s; this code " + ", ".join(
+            f"{ours[xla][-1]:.2f} s/step (XLA {'on' if xla else 'off'})"
+            for xla in modes
+        )
+        if a.original:
+            name = a.config.removesuffix("-tiny")
+            result = run_original(name, a.size, a.batch, steps=2, frames=1)
+            original.append(result["train_step_s"])
+            line += f"; original {original[-1]:.2f} s/step"
+        print(line, flush=True)
     for xla in modes:
-        best, med, names = bench(
-            cfg, a.size, a.batch, xla, a.warmup, a.repeats, a.simple_losses
-        )
-        print(
-            f"  XLA {'on ' if xla else 'off'}: {best:.3f} s/step best, {med:.3f} median  "
-            f"(losses: {', '.join(names)})"
-        )
+        med = statistics.median(ours[xla])
+        line = f"median: {med:.2f} s/step (XLA {'on' if xla else 'off'})"
+        if original:
+            orig = statistics.median(original)
+            line += f", original {orig:.2f} s/step, ratio {med / orig:.2f}x the original's time"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Stage 5: the building blocks of every FOMM network (the original ``modules/util.py``), NHWC.
+"""The building blocks of every FOMM network (the original ``modules/util.py``), NHWC.
+
+Explained in chapter 5 (book/05_keypoints.ipynb).
 
 * :class:`BatchNorm2d` -- batch normalisation that matches PyTorch *exactly*, training mode
   included (Keras updates the moving variance with the biased batch variance; PyTorch with the
@@ -9,6 +11,8 @@
   detector and the dense-motion network.
 * :class:`AntiAliasInterpolation2d` -- Gaussian blur + strided subsampling (image pyramid,
   down-scaled inputs).
+* :func:`conv2d_valid` -- the convolution the blocks use for small outputs (one matrix product;
+  faster on a CPU there), :class:`BuildOnFirstCall` -- the ``build`` of every container layer.
 
 Every layer can list its variables under their original PyTorch state-dict names
 (:meth:`torch_variables`), which is what :mod:`fomm_tutorial.checkpoint` uses to port weights

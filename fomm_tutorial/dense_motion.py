@@ -1,4 +1,6 @@
-"""Stage 7: the dense motion network (the original ``modules/dense_motion.py``), NHWC.
+"""The dense motion network (the original ``modules/dense_motion.py``), NHWC.
+
+Explained in chapter 6 (book/06_dense_motion.ipynb).
 
 From the source and driving keypoints it builds K+1 candidate motions (K local affine motions
 around the keypoints, eq. 4, plus the identity for the background), warps the down-scaled

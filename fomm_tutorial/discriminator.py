@@ -1,4 +1,6 @@
-"""Stage 9: the (multi-scale) patch discriminator (the original ``modules/discriminator.py``), NHWC.
+"""The (multi-scale) patch discriminator (the original ``modules/discriminator.py``), NHWC.
+
+Explained in chapter 7 (book/07_generator.ipynb).
 
 Four blocks of 4x4 valid conv -> instance norm (not on the first) -> LeakyReLU(0.2) -> 2x2 average
 pool (not on the last), then a 1x1 conv to a patch prediction map. Optionally the convolutions are

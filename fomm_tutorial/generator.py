@@ -1,4 +1,6 @@
-"""Stage 8: the occlusion-aware generator (the original ``modules/generator.py``), NHWC.
+"""The occlusion-aware generator (the original ``modules/generator.py``), NHWC.
+
+Explained in chapter 7 (book/07_generator.ipynb).
 
 Encoder (SameBlock 7x7 + DownBlocks) -> warp the features with the dense motion -> multiply by
 the occlusion map -> residual bottleneck -> decoder (UpBlocks) -> 7x7 conv -> sigmoid.

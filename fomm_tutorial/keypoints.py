@@ -1,4 +1,6 @@
-"""Stage 6: the keypoint detector (the original ``modules/keypoint_detector.py``), NHWC.
+"""The keypoint detector (the original ``modules/keypoint_detector.py``), NHWC.
+
+Explained in chapter 5 (book/05_keypoints.ipynb).
 
 An hourglass predicts one heatmap per keypoint; a spatial softmax (temperature 0.1) turns each
 into a probability map whose centroid is the keypoint ("soft-argmax", :func:`gaussian2kp`). An

@@ -1,5 +1,7 @@
 """Losses and full models of the First Order Motion Model (spec sections 2.5-2.7 and 3).
 
+Explained in chapter 8 (book/08_losses.ipynb).
+
 * :class:`ImagePyramid` -- ``{'prediction_<str(scale)>': (B, H*s, W*s, C)}`` (anti-aliased).
 * :class:`Vgg19` -- frozen VGG19 ``relu1_1 .. relu5_1`` features for the perceptual loss.
 * :class:`Transform` -- the random thin-plate-spline warp of the equivariance losses, with the
@@ -26,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
 
 from fomm_tutorial.blocks import AntiAliasInterpolation2d  # noqa: E402
+from fomm_tutorial.dense_motion import inverse_2x2  # noqa: E402
 from fomm_tutorial.grids import make_coordinate_grid  # noqa: E402
 from fomm_tutorial.resampler import grid_sample  # noqa: E402
 
@@ -488,17 +491,6 @@ def equivariance_value_loss(kp_driving, transformed_kp, transform, weight):
     )
 
 
-def inverse_2x2(m):
-    """Closed-form inverse of ``(..., 2, 2)`` matrices."""
-    a, b = m[..., 0, 0], m[..., 0, 1]
-    c, d = m[..., 1, 0], m[..., 1, 1]
-    det = a * d - b * c
-    return (
-        tf.stack([tf.stack([d, -b], -1), tf.stack([-c, a], -1)], -2)
-        / det[..., None, None]
-    )
-
-
 def equivariance_jacobian_loss(
     kp_driving, transformed_kp, transform, weight, autodiff=False
 ):
@@ -531,14 +523,14 @@ class GeneratorFullModel:
 
     def __init__(
         self,
-        kp_extractor,
+        kp_detector,
         generator,
         discriminator,
         train_params,
         vgg=None,
         jacobian_autodiff=False,
     ):
-        self.kp_extractor = kp_extractor
+        self.kp_detector = kp_detector
         self.generator = generator
         self.discriminator = discriminator
         self.train_params = train_params
@@ -559,8 +551,8 @@ class GeneratorFullModel:
     def __call__(self, x, training=True, transform=None, seed=None):
         lw = self.loss_weights
         source, driving = x["source"], x["driving"]
-        kp_source = self.kp_extractor(source, training=training)
-        kp_driving = self.kp_extractor(driving, training=training)
+        kp_source = self.kp_detector(source, training=training)
+        kp_driving = self.kp_detector(driving, training=training)
         generated = dict(
             self.generator(
                 source, kp_source=kp_source, kp_driving=kp_driving, training=training
@@ -599,7 +591,7 @@ class GeneratorFullModel:
                     seed=seed,
                 )
             transformed_frame = transform.transform_frame(driving)
-            transformed_kp = self.kp_extractor(transformed_frame, training=training)
+            transformed_kp = self.kp_detector(transformed_frame, training=training)
             generated["transformed_frame"] = transformed_frame
             generated["transformed_kp"] = transformed_kp
             if w_val != 0:
@@ -623,8 +615,8 @@ class DiscriminatorFullModel:
     Uses the discriminator's scales; the prediction and the keypoints are detached.
     """
 
-    def __init__(self, kp_extractor, generator, discriminator, train_params):
-        self.kp_extractor = kp_extractor
+    def __init__(self, kp_detector, generator, discriminator, train_params):
+        self.kp_detector = kp_detector
         self.generator = generator
         self.discriminator = discriminator
         self.train_params = train_params

@@ -1,4 +1,6 @@
-"""Stage 4: a differentiable bilinear resampler (no tensorflow-addons).
+"""A differentiable bilinear resampler (no tensorflow-addons).
+
+Explained in chapter 4 (book/04_resampler.ipynb).
 
 Two entry points over one gather-based kernel with a hand-written gradient:
 
@@ -8,6 +10,12 @@ Two entry points over one gather-based kernel with a hand-written gradient:
   checkpoints were trained with (torch <= 1.2).
 * :func:`resampler` -- a drop-in replacement for ``tfa.image.resampler``: pixel coordinates,
   (x, y) order, every bilinear corner outside the image contributes zero.
+
+:func:`warp_shared_source` samples one image with a batch of grids without copying it (the
+dense-motion network's K+1 warps of one source, the animation's shared source features).
+Non-finite positions stay local: NaN output where torch has NaN, nothing in other pixels'
+gradients; border/reflection clamp NaN to 0 and give a zero grid gradient on the borders, as
+torch does.
 """
 
 from __future__ import annotations

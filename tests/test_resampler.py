@@ -10,9 +10,9 @@ import pytest
 import tensorflow as tf
 
 from fomm_tutorial.resampler import grid_sample, resampler
+from grid_sample_oracle import tf_grads, torch_grid_sample
 
 torch = pytest.importorskip("torch")
-F = torch.nn.functional
 
 MODES = list(itertools.product([True, False], ["zeros", "border", "reflection"]))
 FIXTURE = Path(__file__).parent / "fixtures" / "tfa_resampler.npz"
@@ -25,26 +25,6 @@ def _case(seed, b=2, h=5, w=7, c=3, gh=4, gw=6, spread=1.4):
     return image, grid
 
 
-def _torch(image, grid, align_corners, padding_mode, cot=None):
-    im = torch.tensor(image).permute(0, 3, 1, 2).requires_grad_(True)
-    gr = torch.tensor(grid).requires_grad_(True)
-    out = F.grid_sample(
-        im, gr, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners
-    )
-    if cot is None:
-        return out.permute(0, 2, 3, 1).detach().numpy()
-    (out * torch.tensor(cot).permute(0, 3, 1, 2)).sum().backward()
-    return im.grad.permute(0, 2, 3, 1).numpy(), gr.grad.numpy()
-
-
-def _tf_grads(fn, image, grid, cot):
-    image, grid = tf.constant(image), tf.constant(grid)
-    with tf.GradientTape() as tape:
-        tape.watch([image, grid])
-        loss = tf.reduce_sum(fn(image, grid) * cot)
-    return [g.numpy() for g in tape.gradient(loss, [image, grid])]
-
-
 @pytest.mark.parametrize("align_corners, padding_mode", MODES)
 @pytest.mark.parametrize(
     "seed, dims",
@@ -54,9 +34,9 @@ def _tf_grads(fn, image, grid, cot):
         (2, dict(b=3, h=6, w=6, c=4, gh=6, gw=6, spread=3.0)),
     ],
 )
-def test_forward_vs_torch(align_corners, padding_mode, seed, dims):
+def test_forward_vstorch_grid_sample(align_corners, padding_mode, seed, dims):
     image, grid = _case(seed, **dims)
-    expected = _torch(image, grid, align_corners, padding_mode)
+    expected = torch_grid_sample(image, grid, align_corners, padding_mode)
     out = grid_sample(
         image.astype(np.float32), grid.astype(np.float32), align_corners, padding_mode
     )
@@ -65,11 +45,11 @@ def test_forward_vs_torch(align_corners, padding_mode, seed, dims):
 
 
 @pytest.mark.parametrize("align_corners, padding_mode", MODES)
-def test_gradients_vs_torch(align_corners, padding_mode):
+def test_gradients_vstorch_grid_sample(align_corners, padding_mode):
     image, grid = _case(3, h=6, w=5, spread=1.3)
     cot = np.random.default_rng(4).standard_normal((2, 4, 6, 3))
-    g_im, g_gr = _torch(image, grid, align_corners, padding_mode, cot)
-    t_im, t_gr = _tf_grads(
+    g_im, g_gr = torch_grid_sample(image, grid, align_corners, padding_mode, cot)
+    t_im, t_gr = tf_grads(
         lambda i, g: grid_sample(i, g, align_corners, padding_mode),
         image.astype(np.float32),
         grid.astype(np.float32),
@@ -100,7 +80,7 @@ def test_gradients_vs_finite_differences(align_corners, padding_mode):
         args = [(plus, rep), (minus, rep)] if x_first else [(rep, plus), (rep, minus)]
         return ((loss(*args[0]) - loss(*args[1])) / (2 * delta)).reshape(x.shape)
 
-    t_im, t_gr = _tf_grads(
+    t_im, t_gr = tf_grads(
         lambda i, g: grid_sample(i, g, align_corners, padding_mode), image, grid, cot
     )
     np.testing.assert_allclose(t_im, numerical(image, grid, True), atol=1e-6)
@@ -112,7 +92,7 @@ def _edge_grid(*points):
 
 
 @pytest.mark.parametrize("align_corners, padding_mode", MODES)
-def test_clamp_points_match_torch(align_corners, padding_mode):
+def test_clamp_points_matchtorch_grid_sample(align_corners, padding_mode):
     # x or y exactly at -1/+1: the border pixel centres with align_corners=True. torch counts a
     # coordinate on the border as outside: after border/reflection clamping its grid gradient is
     # 0 (neither one-sided derivative).
@@ -121,10 +101,10 @@ def test_clamp_points_match_torch(align_corners, padding_mode):
         [-1.0, 0.3], [1.0, -0.2], [0.1, -1.0], [0.5, 1.0], [-1.0, 1.0], [0.25, 0.5]
     )
     cot = np.random.default_rng(12).standard_normal((1, 1, 6, 2))
-    expected = _torch(image, grid, align_corners, padding_mode)
-    g_im, g_gr = _torch(image, grid, align_corners, padding_mode, cot)
+    expected = torch_grid_sample(image, grid, align_corners, padding_mode)
+    g_im, g_gr = torch_grid_sample(image, grid, align_corners, padding_mode, cot)
     out = grid_sample(image, grid, align_corners, padding_mode)
-    t_im, t_gr = _tf_grads(
+    t_im, t_gr = tf_grads(
         lambda i, g: grid_sample(i, g, align_corners, padding_mode), image, grid, cot
     )
     np.testing.assert_allclose(out.numpy(), expected, atol=1e-12)
@@ -146,10 +126,10 @@ def test_non_finite_grid_stays_local_with_zeros_padding(align_corners):
         [-0.6, 0.9],
     )
     cot = np.random.default_rng(14).standard_normal((1, 1, 6, 2))
-    expected = _torch(image, grid, align_corners, "zeros")
-    g_im, g_gr = _torch(image, grid, align_corners, "zeros", cot)
+    expected = torch_grid_sample(image, grid, align_corners, "zeros")
+    g_im, g_gr = torch_grid_sample(image, grid, align_corners, "zeros", cot)
     out = grid_sample(image, grid, align_corners, "zeros").numpy()
-    t_im, t_gr = _tf_grads(
+    t_im, t_gr = tf_grads(
         lambda i, g: grid_sample(i, g, align_corners, "zeros"), image, grid, cot
     )
     np.testing.assert_allclose(out, expected, atol=1e-12)  # NaN where torch has NaN
@@ -161,15 +141,17 @@ def test_non_finite_grid_stays_local_with_zeros_padding(align_corners):
 
 @pytest.mark.parametrize("align_corners", [True, False])
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, 1e30, -1e30])
-def test_huge_and_infinite_positions_with_border_padding_like_torch(align_corners, bad):
+def test_huge_and_infinite_positions_with_border_padding_liketorch_grid_sample(
+    align_corners, bad
+):
     padding_mode = "border"
     image, _ = _case(15, b=1, h=3, w=4, c=2)
     grid = _edge_grid([bad, 0.2], [0.2, bad], [bad, bad], [0.3, -0.7])
     cot = np.random.default_rng(16).standard_normal((1, 1, 4, 2))
-    expected = _torch(image, grid, align_corners, padding_mode)
-    g_im, g_gr = _torch(image, grid, align_corners, padding_mode, cot)
+    expected = torch_grid_sample(image, grid, align_corners, padding_mode)
+    g_im, g_gr = torch_grid_sample(image, grid, align_corners, padding_mode, cot)
     out = grid_sample(image, grid, align_corners, padding_mode).numpy()
-    t_im, t_gr = _tf_grads(
+    t_im, t_gr = tf_grads(
         lambda i, g: grid_sample(i, g, align_corners, padding_mode), image, grid, cot
     )
     assert np.isfinite(expected).all()
@@ -189,7 +171,7 @@ def test_nan_positions_are_finite_with_border_and_reflection(padding_mode):
     cot = np.random.default_rng(18).standard_normal((1, 1, 9, 2))
     fn = lambda i, g: grid_sample(i, g, True, padding_mode)  # noqa: E731
     out = fn(image, grid).numpy()
-    t_im, t_gr = _tf_grads(fn, image, grid, cot)
+    t_im, t_gr = tf_grads(fn, image, grid, cot)
     assert np.isfinite(out).all() and np.isfinite(t_im).all()
     # the grid gradient of a NaN position may be NaN (as in torch's zeros mode); only its own
     assert np.isfinite(t_gr[np.isfinite(grid)]).all()
@@ -204,13 +186,13 @@ def test_one_pixel_image_with_reflection(align_corners):
     image = np.full((1, 1, 1, 2), 0.7)
     grid = _edge_grid([0.3, -0.5], [1.0, 1.0], [-2.5, 0.0])
     cot = np.random.default_rng(19).standard_normal((1, 1, 3, 2))
-    g_im, g_gr = _torch(image, grid, align_corners, "reflection", cot)
-    t_im, t_gr = _tf_grads(
+    g_im, g_gr = torch_grid_sample(image, grid, align_corners, "reflection", cot)
+    t_im, t_gr = tf_grads(
         lambda i, g: grid_sample(i, g, align_corners, "reflection"), image, grid, cot
     )
     np.testing.assert_allclose(
         grid_sample(image, grid, align_corners, "reflection").numpy(),
-        _torch(image, grid, align_corners, "reflection"),
+        torch_grid_sample(image, grid, align_corners, "reflection"),
         atol=1e-12,
     )
     np.testing.assert_allclose(t_im, g_im, atol=1e-12)
@@ -263,7 +245,7 @@ def test_xla_matches_eager(align_corners, padding_mode):
 )
 def test_low_precision_inputs(dtype, atol):
     image, grid = _case(9)
-    expected = _torch(image, grid, True, "zeros")
+    expected = torch_grid_sample(image, grid, True, "zeros")
     out = grid_sample(tf.cast(image, dtype), tf.cast(grid, dtype))
     assert out.dtype == dtype
     np.testing.assert_allclose(tf.cast(out, tf.float64).numpy(), expected, atol=atol)
@@ -298,7 +280,7 @@ def test_resampler_vs_tfa_fixture():
         np.testing.assert_allclose(
             out.numpy(), data[f"{name}_out"], atol=1e-5, err_msg=name
         )
-        g_d, g_w = _tf_grads(resampler, d, w, cot)
+        g_d, g_w = tf_grads(resampler, d, w, cot)
         np.testing.assert_allclose(
             g_d, data[f"{name}_grad_data"], atol=1e-5, err_msg=name
         )
