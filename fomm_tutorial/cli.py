@@ -77,6 +77,16 @@ def existing_path(text: str) -> str:
     return text
 
 
+def checkpoint_prefix(text: str) -> str:
+    """A checkpoint prefix (``.../ckpt-<step>``, whose ``.index`` exists) or a folder."""
+    if not Path(text).exists() and not Path(text + ".index").is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text} does not exist: give a checkpoint prefix (.../checkpoints/"
+            "ckpt-<step>) or a run folder"
+        )
+    return text
+
+
 def existing_dir(text: str) -> str:
     path = Path(text)
     if not path.exists():
@@ -240,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--resume-from",
-        type=existing_path,
+        type=checkpoint_prefix,
         default=None,
         metavar="PATH",
         help="resume from this checkpoint (prefix .../ckpt-<step>, or a run folder)",

@@ -55,6 +55,7 @@ from fomm_tutorial.losses import (  # noqa: E402
     ReconstructionFullModel,
     Vgg19,
 )
+from fomm_tutorial.visualization import draw_keypoints  # noqa: E402
 
 LOSS_ORDER = (
     "perceptual",
@@ -111,6 +112,14 @@ def _get_lr(opt) -> float:
     return float(keras.ops.convert_to_numpy(_base_optimizer(opt).learning_rate))
 
 
+def _apply(opt, grads, variables):
+    """One optimizer step on the variables the loss reaches (with the perceptual loss off
+    and no GAN, nothing reaches the generator: it then keeps its weights, as in torch)."""
+    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+    if pairs:
+        opt.apply_gradients(pairs)
+
+
 # ============================================================================================
 # The losses of a run
 # ============================================================================================
@@ -159,7 +168,6 @@ def make_full_models(models, config, vgg=None, simple: bool = False):
 # ============================================================================================
 def visualization_grid(x, generated, max_rows: int = 4) -> np.ndarray:
     """``(rows*H, 3*W, 3)`` grid: source + kp_source | driving + kp_driving | prediction."""
-    from fomm_tutorial.visualization import draw_keypoints
 
     def np_(t):
         return np.asarray(tf.cast(t, tf.float32))[:max_rows]
@@ -401,12 +409,8 @@ class Trainer:
             if self.mixed_precision:
                 scaled = self.optimizers["generator"].scale_loss(loss)
         grads = tape.gradient(scaled, gen_vars + kp_vars)
-        self.optimizers["generator"].apply_gradients(
-            zip(grads[: len(gen_vars)], gen_vars)
-        )
-        self.optimizers["kp_detector"].apply_gradients(
-            zip(grads[len(gen_vars) :], kp_vars)
-        )
+        _apply(self.optimizers["generator"], grads[: len(gen_vars)], gen_vars)
+        _apply(self.optimizers["kp_detector"], grads[len(gen_vars) :], kp_vars)
         if self.discriminator_full is not None:
             disc_vars = self.models["discriminator"].trainable_variables
             with tf.GradientTape() as tape:
@@ -420,7 +424,7 @@ class Trainer:
                 if self.mixed_precision:
                     scaled = self.optimizers["discriminator"].scale_loss(d_loss)
             grads = tape.gradient(scaled, disc_vars)
-            self.optimizers["discriminator"].apply_gradients(zip(grads, disc_vars))
+            _apply(self.optimizers["discriminator"], grads, disc_vars)
             losses.update(d_losses)
         # global-batch means after the SUM over replicas
         losses = {k: v / n for k, v in losses.items()}
@@ -546,7 +550,6 @@ class Trainer:
             self.epoch_loss_sums.assign(tf.zeros_like(self.epoch_loss_sums))
             self.epoch_loss_counts.assign(tf.zeros_like(self.epoch_loss_counts))
         self._saved = (int(self.step.numpy()), int(self.epoch.numpy()))
-        purge_tensorboard(self.out_dir / "tensorboard", self._saved[0])
 
     # ---------------------------------------------------------------- logging
     def _writer_(self):
@@ -619,6 +622,9 @@ class Trainer:
             self.restore(resume_from)
         elif resume:
             self.restore()
+        if resume_from is not None or resume:
+            # the steps after the checkpoint run again: drop their first run's summaries
+            purge_tensorboard(self.out_dir / "tensorboard", int(self.step.numpy()))
         ckpt_freq = int(self.tp.get("checkpoint_freq", 0) or 0)
         step_fn = self._step_fn()
         bar = tqdm(

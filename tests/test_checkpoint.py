@@ -181,11 +181,15 @@ def test_spectral_norm_version0_state_dict(reference_dir, tiny_config):
 def test_missing_torch_gives_clear_error(
     reference_dir, tiny_config, monkeypatch, tmp_path
 ):
+    from fomm_tutorial import cli
+
     monkeypatch.setitem(sys.modules, "torch", None)
-    with pytest.raises(RuntimeError, match="pip install torch"):
-        convert_checkpoint(
-            reference_dir / "vox-256-tiny-cpk.pth.tar", tiny_config, tmp_path
-        )
+    checkpoint = reference_dir / "vox-256-tiny-cpk.pth.tar"
+    with pytest.raises(ModuleNotFoundError, match="pip install torch"):
+        convert_checkpoint(checkpoint, tiny_config, tmp_path)
+    # the command line says the same in one line
+    argv = ["convert", str(checkpoint), "--config", "vox-256-tiny"]
+    assert cli.main(argv + ["--out", str(tmp_path)]) == 2
 
 
 def test_spectral_conv_training_power_iteration_matches_torch():

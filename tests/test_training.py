@@ -64,6 +64,18 @@ def frames(n=8, seed=0):
     return tf.nn.avg_pool2d(x, 3, 1, "SAME").numpy()
 
 
+def video_folders(root, num_videos=4, num_frames=4):
+    """``root/<name>/<frame>.png``: videos in the original layout (80/20 split)."""
+    import imageio.v3 as iio
+
+    for v in range(num_videos):
+        folder = root / f"video{v}"
+        folder.mkdir(parents=True)
+        for t, frame in enumerate(frames(num_frames, seed=v)):
+            iio.imwrite(folder / f"{t:07d}.png", (frame * 255).astype(np.uint8))
+    return root
+
+
 def dataset_fn_for(nan_at_batch=None, per_epoch=4):
     data = frames(2 * per_epoch)
 
@@ -353,11 +365,8 @@ def test_mirrored_strategy_two_logical_cpus():
 def test_cli_train_and_resume(tmp_path, reference_dir, capsys):
     import yaml
     from fomm_tutorial import cli
-    from fomm_tutorial.sprites import write_sprite_dataset
 
-    root = write_sprite_dataset(
-        tmp_path / "sprites", num_videos=4, num_frames=4, size=SIZE
-    )
+    root = video_folders(tmp_path / "videos")
     cfg = tiny_config()
     cfg["dataset_params"]["root_dir"] = str(root)
     cfg["train_params"]["num_repeats"] = 2
@@ -438,11 +447,8 @@ def test_vgg_prefers_torchvision(tmp_path, monkeypatch, reference_dir):
 def test_cli_train_simple_losses(tmp_path):
     import yaml
     from fomm_tutorial import cli
-    from fomm_tutorial.sprites import write_sprite_dataset
 
-    root = write_sprite_dataset(
-        tmp_path / "sprites", num_videos=4, num_frames=4, size=SIZE
-    )
+    root = video_folders(tmp_path / "videos")
     cfg = tiny_config()
     cfg["dataset_params"]["root_dir"] = str(root)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
