@@ -245,6 +245,8 @@ def _sprite_metrics(models, config, num_videos: int, num_frames: int) -> dict:
         build_models(config)["kp_detector"], None, videos, positions
     )
     kp, ukp = trained["keypoints"], untrained["keypoints"]
+    # the fast check of tests/test_pretrained.py: the same protocol on the first two videos
+    two = evaluate_heldout(models["kp_detector"], None, videos[:2], positions[:2])
     return {
         "image_size": size,
         "heldout_videos": {
@@ -261,6 +263,10 @@ def _sprite_metrics(models, config, num_videos: int, num_frames: int) -> dict:
         "reconstruction_l1": trained["reconstruction"]["l1"],
         "copy_first_frame_l1": trained["reconstruction"]["l1_copy_first"],
         "reconstruction_ratio": trained["reconstruction"]["ratio"],
+        "two_video_check": {
+            "regression_error_px": two["keypoints"]["regression_error_px"],
+            "baseline_error_px": two["keypoints"]["baseline_error_px"],
+        },
     }
 
 
@@ -295,7 +301,7 @@ generator of this folder, ready for `fomm_tutorial.animation.make_animation`.
 The First Order Motion Model (this package's networks) trained on the procedural
 **articulated sprites** of `fomm_tutorial.sprites` at {m["image_size"]} x {m["image_size"]}:
 a body and three limbs per creature, each creature (identity: shapes, colours, textures,
-background) moving smoothly. {info["num_kp"]} keypoints, narrow networks (config:
+background) moving smoothly. {info["num_kp"]} keypoints, {info["motion"]}, narrow networks (config:
 `config.yaml`, the same as `fomm_tutorial/configs/{name}.yaml`). Trained with the package's
 own `Trainer` through `fomm-tutorial train --simple-losses`: multi-scale L1 reconstruction
 (scales 1, 1/2, 1/4) + keypoint equivariance under random affine transforms; no VGG19
@@ -362,7 +368,7 @@ motion, mean L1 in [0, 1] over all frames):
 
 Targets of issue 9: regression error <= 1.5 px, reconstruction L1 <= 0.5 x copying.
 
-## Limits
+{info["notes"]}## Limits
 
 Sprites only: the model knows nothing of faces or bodies. 64 x 64 pixels. Trained without
 the perceptual and adversarial losses, so predictions are slightly blurry at part edges.
@@ -379,6 +385,7 @@ def export_pretrained(
     window: int = 50,
     commands: str = "",
     data_params: Optional[dict] = None,
+    notes: str = "",
 ) -> Path:
     """Write the shipped-model folder of a ``fomm-tutorial train`` run.
 
@@ -386,7 +393,8 @@ def export_pretrained(
     ``config.yaml``, the two ``.weights.h5``, ``loss_curve.csv/png`` (TensorBoard scalars up to
     the checkpoint's step), ``metrics.json`` (:func:`fomm_tutorial.sprites.evaluate_heldout`
     on ``num_videos`` held-out videos, with the untrained and mean-position baselines) and
-    ``MODEL_CARD.md`` into ``out_dir`` (default ``WEIGHTS_DIR / name``). Returns ``out_dir``.
+    ``MODEL_CARD.md`` into ``out_dir`` (default ``WEIGHTS_DIR / name``; ``notes``: a markdown
+    section of the card, e.g. the configurations tried). Returns ``out_dir``.
     """
     import tensorflow as tf
     import yaml
@@ -439,6 +447,11 @@ def export_pretrained(
         "checkpoint": f"{run_dir.name}/{Path(prefix).relative_to(run_dir)}",
         "batch_size": int(config["train_params"]["batch_size"]),
         "num_kp": int(config["model_params"]["common_params"]["num_kp"]),
+        "motion": (
+            "first-order motion (keypoints with Jacobians)"
+            if config["model_params"]["common_params"].get("estimate_jacobian", True)
+            else "zeroth-order motion (keypoints without Jacobians)"
+        ),
         "wall_time_h": _training_seconds(wall) / 3600.0,
         "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "tf_version": tf.__version__,
@@ -446,6 +459,7 @@ def export_pretrained(
         "window": window,
         "commands": commands.strip() or _commands(name, data, step),
         "data": data,
+        "notes": f"## Notes\n\n{notes.strip()}\n\n" if notes.strip() else "",
         "num_train_videos": n_train,
         "num_test_videos": n_test,
     }
@@ -483,6 +497,7 @@ def _main(argv=None) -> int:
         checkpoint=args.checkpoint,
         num_videos=args.num_videos,
         commands=args.commands,
+        notes=Path(args.notes_file).read_text() if args.notes_file else "",
     )
     metrics = json.loads((out / "metrics.json").read_text())
     print(
