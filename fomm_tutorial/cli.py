@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 import warnings
@@ -32,49 +33,50 @@ class _Parser(argparse.ArgumentParser):
 # ---------------------------------------------------------------------------------------------
 # Argument types: each raises ArgumentTypeError with a message naming the problem and the fix.
 # ---------------------------------------------------------------------------------------------
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _number(convert, minimum, what: str, bound: str):
+    """An argparse type: ``convert(text)``, finite and ``>= minimum``, else a message."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        if not math.isfinite(value) or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    parse.__name__ = what.replace(" ", "_")
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+positive_int = _number(int, 1, "a positive integer", "at least 1")
+non_negative_int = _number(int, 0, "an integer >= 0", ">= 0")
+# the smallest positive float: 0 itself is refused
+positive_float = _number(
+    float, math.ulp(0.0), "a positive number", "a finite number > 0"
+)
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+def _existing(kind=None):
+    """An argparse type: a path that exists (and is a ``"file"`` or a ``"folder"``)."""
+
+    def parse(text: str) -> str:
+        path = Path(text)
+        if not path.exists():
+            raise argparse.ArgumentTypeError(f"{text} does not exist")
+        if kind == "file" and not path.is_file():
+            raise argparse.ArgumentTypeError(f"{text} is a folder, expected a file")
+        if kind == "folder" and not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a file, expected a folder")
+        return text
+
+    parse.__name__ = f"existing_{kind or 'path'}"
+    return parse
 
 
-def existing_file(text: str) -> str:
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"{text} does not exist")
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} is a folder, expected a file")
-    return text
-
-
-def existing_path(text: str) -> str:
-    if not Path(text).exists():
-        raise argparse.ArgumentTypeError(f"{text} does not exist")
-    return text
+existing_file = _existing("file")
+existing_dir = _existing("folder")
+existing_path = _existing()
 
 
 def checkpoint_prefix(text: str) -> str:
@@ -84,15 +86,6 @@ def checkpoint_prefix(text: str) -> str:
             f"{text} does not exist: give a checkpoint prefix (.../checkpoints/"
             "ckpt-<step>) or a run folder"
         )
-    return text
-
-
-def existing_dir(text: str) -> str:
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"{text} does not exist")
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a file, expected a folder")
     return text
 
 
