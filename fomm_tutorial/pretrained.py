@@ -489,6 +489,11 @@ def _main(argv=None) -> int:
     parser.add_argument(
         "--commands", default="", help="text of the commands, for the card"
     )
+    parser.add_argument(
+        "--notes-file",
+        default=None,
+        help="markdown notes for the card (e.g. what was tried)",
+    )
     args = parser.parse_args(argv)
     out = export_pretrained(
         args.run_dir,

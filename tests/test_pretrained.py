@@ -1,0 +1,91 @@
+"""Tests of fomm_tutorial.pretrained: the shipped sprites-64 model (no training)."""
+
+import os
+import shutil
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from fomm_tutorial import pretrained  # noqa: E402
+from fomm_tutorial.pretrained import (  # noqa: E402
+    list_pretrained,
+    load_pretrained,
+    shipped_loss_curve,
+    shipped_metrics,
+)
+
+
+@pytest.fixture(scope="module")
+def sprites64():
+    return load_pretrained("sprites-64")
+
+
+def test_shipped_models_listed():
+    assert "sprites-64" in list_pretrained()
+    folder = pretrained.pretrained_dir("sprites-64")
+    for name in ("kp_detector.weights.h5", "generator.weights.h5", "MODEL_CARD.md"):
+        assert (folder / name).is_file()
+        assert (folder / name).stat().st_size <= 10 * 2**20  # at most 10 MB per file
+
+
+def test_heldout_keypoints_of_the_shipped_model(sprites64):
+    """Two held-out videos (new motions, new identities): the card's protocol, small."""
+    from fomm_tutorial.sprites import evaluate_heldout, heldout_videos
+
+    assert set(sprites64) == {"config", "kp_detector", "generator"}
+    videos, positions, _ = heldout_videos(num_videos=2, num_frames=64)
+    kp = evaluate_heldout(sprites64["kp_detector"], None, videos, positions)[
+        "keypoints"
+    ]
+    recorded = shipped_metrics("sprites-64")["two_video_check"]
+    # the shipped weights are the ones the card's numbers were measured with
+    assert kp["regression_error_px"] == pytest.approx(
+        recorded["regression_error_px"], abs=0.05
+    )
+    assert kp["baseline_error_px"] == pytest.approx(recorded["baseline_error_px"])
+    # and the keypoints encode the pose: far better than the mean position
+    assert kp["regression_error_px"] < 0.75 * kp["baseline_error_px"]
+
+
+def test_shipped_metrics_and_curve():
+    m = shipped_metrics("sprites-64")
+    assert m["regression_error_px"] < m["untrained_regression_error_px"]
+    assert m["regression_error_px"] < m["baseline_error_px"]
+    assert m["reconstruction_l1"] < m["copy_first_frame_l1"]
+    curve = shipped_loss_curve("sprites-64")
+    assert {"step", "reconstruction", "total"} <= set(curve)
+    assert curve["step"][-1] == m["training"]["step"]
+    assert curve["total"][-1] < curve["total"][0]
+
+
+def test_animation_runs_with_the_shipped_model(sprites64):
+    from fomm_tutorial.animation import make_animation
+    from fomm_tutorial.sprites import sprite_video
+
+    source, _ = sprite_video(1, 64, seed=5, identity_seed=2_000_100)
+    driving, _ = sprite_video(4, 64, seed=6, identity_seed=2_000_101)
+    out = make_animation(
+        source[0], driving, sprites64["kp_detector"], sprites64["generator"]
+    )
+    assert out.shape == (4, 64, 64, 3) and np.isfinite(out).all()
+
+
+def test_unknown_name_lists_the_shipped_ones():
+    with pytest.raises(ValueError, match="sprites-64"):
+        load_pretrained("vox-9000")
+
+
+def test_truncated_weights_file(tmp_path, monkeypatch):
+    fake = tmp_path / "weights"
+    shutil.copytree(pretrained.pretrained_dir("sprites-64"), fake / "sprites-64")
+    path = fake / "sprites-64" / "generator.weights.h5"
+    path.write_bytes(path.read_bytes()[:1000])
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", fake)
+    with pytest.raises(ValueError, match="generator.weights.h5.*damaged") as info:
+        load_pretrained("sprites-64")
+    assert "\n" not in str(info.value)
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="generator.weights.h5 is missing"):
+        load_pretrained("sprites-64")
