@@ -204,6 +204,10 @@ def keypoint_metrics(
       fitted frames (what a model that ignores the pose achieves),
       ``coef`` ``(2K + 1, 2P)`` the map (``[kp, 1] @ coef``), ``num_fit`` / ``num_scored`` frame
       counts, and ``*_px`` versions of the errors when ``image_size`` is given.
+      With a list of several videos (and no ``fit_pred``) also ``per_video_regression_error``:
+      the mean over videos of the same regression with one map **per video** (fitted on its
+      first part, scored on the rest), which does not ask the keypoints to mean the same part
+      in every video.
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -251,6 +255,17 @@ def keypoint_metrics(
     baseline = fit_y.mean(axis=0, keepdims=True)
     baseline_error = float(np.linalg.norm(test_y - baseline, axis=-1).mean())
 
+    per_video = None
+    if fit_pred is None and len(preds) > 1:
+        errors = []
+        for p, t, (f, sc) in zip(preds, trues, slices):
+            c, *_ = np.linalg.lstsq(
+                _design(p[f]), t[f].reshape(len(t[f]), -1), rcond=None
+            )
+            y = (_design(p[sc]) @ c).reshape(t[sc].shape)
+            errors.append(np.linalg.norm(y - t[sc], axis=-1).mean())
+        per_video = float(np.mean(errors))
+
     result = {
         "assignment": assignment,
         "matched_error": matched_error,
@@ -260,8 +275,16 @@ def keypoint_metrics(
         "num_fit": int(len(fit_x)),
         "num_scored": int(len(test_x)),
     }
+    if per_video is not None:
+        result["per_video_regression_error"] = per_video
     if image_size:
         px = (image_size - 1) / 2
-        for key in ("matched_error", "regression_error", "baseline_error"):
-            result[key + "_px"] = result[key] * px
+        for key in (
+            "matched_error",
+            "regression_error",
+            "baseline_error",
+            "per_video_regression_error",
+        ):
+            if key in result:
+                result[key + "_px"] = result[key] * px
     return result

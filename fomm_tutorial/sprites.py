@@ -50,6 +50,7 @@ __all__ = [
     "training_identity_seeds",
     "heldout_videos",
     "evaluate_heldout",
+    "reference_keypoints",
     "HELDOUT_SEEDS",
 ]
 
@@ -607,3 +608,36 @@ def evaluate_heldout(
             "ratio": rec["l1"] / rec["l1_copy_first"],
         }
     return result
+
+
+def reference_keypoints(
+    positions: Sequence[np.ndarray], image_size: int = 64, seed: int = 0
+) -> dict:
+    """Keypoint metrics of two ideal detectors, the yardsticks of :func:`evaluate_heldout`.
+
+    * ``"tracks_parts"``: keypoints exactly on the part centres, but the limbs listed in a
+      cyclic order that changes from video to video. Each identity's limbs are attached at a
+      random rotation (:func:`sprite_identity`), so "limb 1" is not the same place on every
+      creature; only its hue (body hue + 1/4) tells which limb it is. An unsupervised detector
+      that tracks every part without reading that hue order scores this, with one linear map
+      for all videos.
+    * ``"body_only"``: every keypoint on the body centre.
+
+    ``positions``: one ``(T, P, 2)`` array per video. Returns ``{name: keypoint_metrics}``.
+    """
+    from fomm_tutorial.evaluation import keypoint_metrics
+
+    rng = np.random.default_rng(seed)
+    cyclic = []
+    for p in positions:
+        limbs = np.roll(
+            np.arange(1, p.shape[1]), int(rng.integers(max(p.shape[1] - 1, 1)))
+        )
+        cyclic.append(p[:, np.concatenate([[0], limbs]).astype(int)])
+    body = [np.repeat(p[:, :1], p.shape[1], axis=1) for p in positions]
+    return {
+        "tracks_parts": keypoint_metrics(
+            cyclic, list(positions), image_size=image_size
+        ),
+        "body_only": keypoint_metrics(body, list(positions), image_size=image_size),
+    }

@@ -95,3 +95,16 @@ def test_reconstruction_reports_copy_first_frame():
     expected = np.abs(video - video[:1]).mean()
     assert res["l1_copy_first"] == pytest.approx(expected, rel=1e-6)
     assert res["l1"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_per_video_maps():
+    """Keypoints that mean different parts in different videos: one map fails, per-video works."""
+    rng = np.random.default_rng(5)
+    preds, trues = _videos(rng, n_videos=4, frames=30)
+    swapped = [p[:, ::-1] if i % 2 else p for i, p in enumerate(preds)]
+    m = keypoint_metrics(swapped, trues, image_size=65)
+    assert m["per_video_regression_error"] < 1e-6 < m["regression_error"]
+    assert m["per_video_regression_error_px"] == pytest.approx(
+        m["per_video_regression_error"] * 32
+    )
+    assert "per_video_regression_error" not in keypoint_metrics(preds[0], trues[0])

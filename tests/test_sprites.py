@@ -148,3 +148,17 @@ def test_sprite_config_builds():
     cfg = load_config(sprite_config(32, num_kp=3))
     assert cfg["model_params"]["common_params"]["num_kp"] == 3
     assert cfg["dataset_params"]["frame_shape"][:2] == [32, 32]
+
+
+def test_reference_keypoints():
+    from fomm_tutorial.sprites import reference_keypoints
+
+    _, positions, _ = heldout_videos(num_videos=6, num_frames=40, size=8)
+    ref = reference_keypoints(positions)
+    tracks, body = ref["tracks_parts"], ref["body_only"]
+    assert tracks["per_video_regression_error_px"] < 1e-3
+    # limbs in a per-creature order: one map for all creatures cannot place them
+    assert 1.5 < tracks["regression_error_px"] < tracks["baseline_error_px"]
+    assert (
+        body["per_video_regression_error_px"] > 1.0
+    )  # the body alone misses the limbs
