@@ -9,7 +9,7 @@ A shipped model is a folder ``fomm_tutorial/weights/<name>/`` installed as packa
   (:data:`fomm_tutorial.checkpoint.WEIGHT_FILES`); no discriminator (trained without one);
 * ``MODEL_CARD.md`` -- how it was trained (the command reproducing it, seeds, steps, wall time)
   and its held-out metrics; ``metrics.json`` the same numbers, ``loss_curve.csv`` /
-  ``loss_curve.png`` the training curve.
+  ``loss_curve.png`` the training curve, ``transfer.png`` one creature driven by another.
 
 :func:`load_pretrained` builds the networks of the config and loads the weights, ready for
 :func:`fomm_tutorial.animation.make_animation`. :func:`export_pretrained` (``python -m
@@ -299,6 +299,38 @@ def _commands(name: str, data: dict, step: int) -> str:
     )
 
 
+def _write_transfer(models, out_dir: Path, size: int) -> None:
+    """``transfer.png``: held-out creature A (source) animated by held-out creature B.
+
+    Rows: B's driving frames, the result with relative motion, with absolute motion; the
+    first column holds A's source frame. Videos 100 and 101 of :func:`heldout_videos`.
+    """
+    from PIL import Image
+
+    from fomm_tutorial.animation import make_animation
+    from fomm_tutorial.sprites import heldout_videos
+
+    (source, driving), _, _ = heldout_videos(2, 32, size, first=100)
+    picks = [0, 8, 16, 24, 31]
+    rows = [[source[0]] + [driving[t] for t in picks]]
+    for relative in (True, False):
+        out = make_animation(
+            source[0],
+            driving,
+            models["kp_detector"],
+            models["generator"],
+            relative=relative,
+            adapt_scale=relative,
+            progress=False,
+        )
+        rows.append([source[0]] + [out[t] for t in picks])
+    grid = np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
+    image = Image.fromarray((np.clip(grid, 0, 1) * 255 + 0.5).astype(np.uint8))
+    image.resize((image.width * 2, image.height * 2), Image.NEAREST).save(
+        out_dir / "transfer.png"
+    )
+
+
 def _card(name, config_text, metrics, info) -> str:
     m = metrics
     h = m["heldout_videos"]
@@ -391,6 +423,14 @@ motion, mean L1 in [0, 1] over all frames):
 
 Targets of issue 9: regression error <= 1.5 px, reconstruction L1 <= 0.5 x copying.
 
+## Transfer
+
+![transfer](transfer.png)
+
+Held-out creature A (first column) animated by held-out creature B (`heldout_videos(2, 32,
+first=100)`): top row B's frames 0, 8, 16, 24, 31; middle row the result with relative motion
+(`make_animation(..., relative=True, adapt_scale=True)`); bottom row absolute motion.
+
 {info["notes"]}## Limits
 
 Sprites only: the model knows nothing of faces or bodies. 64 x 64 pixels. Trained without
@@ -449,6 +489,7 @@ def export_pretrained(
     if values:
         _write_curve(values, out_dir, window, name)
     metrics = _sprite_metrics(models, config, num_videos, num_frames)
+    _write_transfer(models, out_dir, int(config["dataset_params"]["frame_shape"][0]))
     data_root = Path(raw["dataset_params"]["root_dir"])
     data = data_params or (
         json.loads((data_root / "sprites.json").read_text())
