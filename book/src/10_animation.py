@@ -2,22 +2,31 @@
 # # 10. Animation: from keypoints to a moving picture
 #
 # The model of the previous chapters was trained to **reconstruct** a frame of a video from
-# another frame of the *same* video. At test time we use it for something it never saw in
-# training: the source image and the driving video show **different objects**. A face photograph
-# is driven by somebody else's talking-head video; a sprite is driven by another sprite's dance.
+# another frame of the *same* video ([chapter 9](09_training_loop.ipynb)). At test time we
+# use it for something it never saw in training: the source image and the driving video
+# show **different objects**. A face photograph is driven by somebody else's talking-head
+# video; a sprite is driven by another sprite's dance. This is the demo of the
+# [paper](https://arxiv.org/abs/2003.00196) (section 3.4) and of the
+# [original repository](https://github.com/AliaksandrSiarohin/first-order-model)'s `demo.py`.
 #
 # This chapter closes the loop:
 #
 # 1. **absolute vs relative motion**: which keypoints should drive the source?
 # 2. `normalize_kp`, derived with sympy and checked against the derivation;
-# 3. `make_animation`: the whole video, batched over frames, source work done once;
-# 4. animating sprites with the model trained in chapter 9, side by side with keypoints;
+# 3. `make_animation`: the whole video, batched over frames, source work done once
+#    ([`animation.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/animation.py));
+# 4. a trained model at work: the sprite model that ships with the package
+#    ([`pretrained.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/pretrained.py))
+#    animates one creature with the motion of another, drawn with
+#    [`visualization.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/visualization.py);
 # 5. evaluation: the original reconstruction L1 and keypoint metrics against the sprites'
-#    ground-truth part positions;
-# 6. real faces: the published `vox-cpk` checkpoint on Colab, and the command line
-#    `fomm-tutorial animate`.
+#    ground-truth part positions
+#    ([`evaluation.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/evaluation.py));
+# 6. real faces: the published `vox-cpk` checkpoint on Colab, the media path
+#    ([`media.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/media.py))
+#    and the command line `fomm-tutorial animate`.
 
-# %%
+# %% tags=["hide-input"]
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
 import os, sys
 
@@ -31,70 +40,83 @@ if "google.colab" in sys.modules:
         check=True,
     )
 
-# %%
-import inspect
+# %% tags=["hide-input"]
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
-from IPython.display import HTML, display
-from ipywidgets import Checkbox, IntSlider, interact
+from ipywidgets import IntSlider, interact
 
+from fomm_tutorial.display import (
+    image_grid,
+    panels,
+    show_animation,
+    show_equations,
+    show_source,
+    use_book_style,
+)
 from fomm_tutorial.runtime import quiet_stderr
 
 # TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
 # whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
 with quiet_stderr():
     import tensorflow as tf
+    from fomm_tutorial import animation, evaluation, media
+    from fomm_tutorial.animation import make_animation, normalize_kp
+    from fomm_tutorial.checkpoint import build_models
+    from fomm_tutorial.pretrained import load_pretrained, shipped_metrics
     from fomm_tutorial.runtime import configure
-    from fomm_tutorial import animation, evaluation
-    from fomm_tutorial.animation import normalize_kp, make_animation
+    from fomm_tutorial.sprites import evaluate_heldout, heldout_videos
+    from fomm_tutorial.visualization import draw_keypoints, kp_colours, kp_to_pixels
 
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
 
+use_book_style()
 
 # %%
-# Parameters: small on a CPU (nbval, CI), full size on a GPU.
-SPRITE_STEPS = rt.choose(
-    cpu=300, gpu=3000
-)  # training steps of the sprite model (chapter 9's helper)
+# Parameters: small on a CPU (nbval, CI), longer videos on a GPU.
+NUM_FRAMES = rt.choose(cpu=32, gpu=128)  # frames of the held-out sprite videos
 BATCH_SIZE = rt.choose(cpu=8, gpu=64)  # driving frames per animation step
 print("device:", rt.device)
 
 # %% [markdown]
-# ## 1. Absolute or relative motion?
+# ## 10.1 Absolute or relative motion?
 #
-# The keypoint detector gives keypoints $p_k^S$ for the source and $p_k^{D_t}$ for each driving
-# frame $D_t$. The simplest choice, **absolute** motion, hands the driving keypoints to the
-# generator as they are. The generator then moves the source's parts to where the *driving*
-# object's parts are, so the result takes on the driving object's **shape**: a narrow face driven
-# by a wide one becomes wide, a small sprite driven by a large one grows. That is what
-# reconstruction in training does (source and driving are the same object), but for animation it
-# leaks the driving object's identity into the result.
+# The keypoint detector ([chapter 5](05_keypoints.ipynb)) gives keypoints $p_k^S$ for the
+# source and $p_k^{D_t}$ for each driving frame $D_t$. The simplest choice, **absolute**
+# motion, hands the driving keypoints to the generator as they are. The generator then moves
+# the source's parts to where the *driving* object's parts are, so the result takes on the
+# driving object's **shape**: a narrow face driven by a wide one becomes wide, a small
+# sprite driven by a large one grows. That is what reconstruction in training does (source
+# and driving are the same object), but for animation it leaks the driving object's
+# identity into the result.
 #
 # **Relative** motion transfers only the *change* of the driving keypoints since the first
 # driving frame:
 #
 # $$p_k^{\text{new}}(t) = p_k^S + s\,\bigl(p_k^{D_t} - p_k^{D_0}\bigr).$$
 #
-# At $t = 0$ the new keypoints are the source's own, so the first output frame is the source
-# itself; from then on the source moves as the driving object moved. This needs the source and the
-# first driving frame to be in a similar pose (the README's advice, issue #352): a driving video that
-# starts with the head turned left turns an upright source face *further* left.
+# At $t = 0$ the new keypoints are the source's own, so the first output frame is the
+# source itself; from then on the source moves as the driving object moved. This needs the
+# source and the first driving frame to be in a similar pose (the README's advice,
+# [issue #352](https://github.com/AliaksandrSiarohin/first-order-model/issues/352)): a
+# driving video that starts with the head turned left turns an upright source face
+# *further* left.
 #
 # ### The Jacobians
 #
-# Each keypoint also carries a Jacobian $J_k^X$: the linear part of the map from the abstract
-# reference frame $R$ to frame $X$ near keypoint $k$. The generator (chapter 6) approximates the
-# backward motion from the driving frame to the source near keypoint $k$ by
+# Each keypoint also carries a Jacobian $J_k^X$: the linear part of the map from the
+# abstract reference frame $R$ to frame $X$ near keypoint $k$. The generator
+# ([chapter 6](06_dense_motion.ipynb)) approximates the backward motion from the driving
+# frame to the source near keypoint $k$ by
 #
 # $$\mathcal T_{S\leftarrow D}(z) \approx p_k^S + J_k^S \bigl(J_k^D\bigr)^{-1} (z - p_k^D).$$
 #
-# For relative motion we want a virtual driving frame $D'$ whose local linear motion to the source
-# equals the motion from $D_t$ back to $D_0$: $J^S (J^{D'})^{-1} = J^{D_0} (J^{D_t})^{-1}$.
-# Solving for $J^{D'}$ gives the original's formula
+# For relative motion we want a virtual driving frame $D'$ whose local linear motion to the
+# source equals the motion from $D_t$ back to $D_0$: $J^S (J^{D'})^{-1} = J^{D_0}
+# (J^{D_t})^{-1}$. Solving for $J^{D'}$ gives the original's formula
 #
 # $$J_k^{\text{new}} = J_k^{D_t} \bigl(J_k^{D_0}\bigr)^{-1} J_k^S.$$
 #
@@ -112,22 +134,36 @@ J_new = J_Dt * J_D0.inv() * J_S
 applied = J_S * J_new.inv()
 # ... equals the driving video's own motion from frame t back to frame 0.
 wanted = J_D0 * J_Dt.inv()
-print("J_S J_new^-1 - J_D0 J_Dt^-1 =", sp.simplify(applied - wanted))
+difference = sp.simplify(applied - wanted)
 # At t = 0 (J_Dt = J_D0) the virtual frame has the source's Jacobian.
-print("J_new at t=0 - J_S =", sp.simplify(J_new.subs(dict(zip(J_Dt, J_D0))) - J_S))
+at_start = sp.simplify(J_new.subs(dict(zip(J_Dt, J_D0))) - J_S)
+assert difference == sp.zeros(2, 2) and at_start == sp.zeros(2, 2)
+
+# %% tags=["remove-input"]
+show_equations(
+    [
+        (
+            r"J^S \bigl(J^{\text{new}}\bigr)^{-1} - J^{D_0}\bigl(J^{D_t}\bigr)^{-1}",
+            difference,
+        ),
+        (r"J^{\text{new}}\big|_{J^{D_t} = J^{D_0}} - J^S", at_start),
+    ]
+)
 
 # %% [markdown]
 # ### Adapting the movement scale
 #
-# Keypoints live in normalised image coordinates. If the driving face fills the frame and the
-# source face is half as large, a 0.2 head shift in the driving video should be a 0.1 shift of the
-# source. The original estimates the objects' relative **linear** size from the areas of the convex
-# hulls of the keypoints (of batch element 0):
+# Keypoints live in normalised image coordinates. If the driving face fills the frame and
+# the source face is half as large, a 0.2 head shift in the driving video should be a 0.1
+# shift of the source. The original estimates the objects' relative **linear** size from the
+# areas of the convex hulls of the keypoints (of batch element 0):
 #
-# $$s = \sqrt{\operatorname{area}(\operatorname{hull}(p^S))} \,/\, \sqrt{\operatorname{area}(\operatorname{hull}(p^{D_0}))}.$$
+# $$s = \sqrt{\operatorname{area}(\operatorname{hull}(p^S))} \,/\,
+# \sqrt{\operatorname{area}(\operatorname{hull}(p^{D_0}))}.$$
 #
-# Scaling a point set by $c$ scales its hull's area by $c^2$, so $s = c$ exactly when the source is
-# a scaled copy of the first driving frame. With the shoelace formula on a symbolic triangle:
+# Scaling a point set by $c$ scales its hull's area by $c^2$, so $s = c$ exactly when the
+# source is a scaled copy of the first driving frame. With the shoelace formula on a
+# symbolic triangle, the source a copy scaled by $c$ and moved by $(t_x, t_y)$:
 
 # %%
 c, tx, ty = sp.symbols("c t_x t_y", positive=True)
@@ -135,44 +171,53 @@ xs, ys = sp.symbols("x0:3"), sp.symbols("y0:3")
 
 
 def shoelace(px, py):
+    """Signed area of the triangle with corners ``(px[i], py[i])``."""
     return sp.Rational(1, 2) * sum(
         px[i] * py[(i + 1) % 3] - px[(i + 1) % 3] * py[i] for i in range(3)
     )
 
 
 area_driving = shoelace(xs, ys)
-area_source = shoelace(
-    [c * x + tx for x in xs], [c * y + ty for y in ys]
-)  # scaled and moved copy
-print("area ratio:", sp.simplify(area_source / area_driving))
-print("s =", sp.sqrt(sp.simplify(area_source / area_driving)))
+area_source = shoelace([c * x + tx for x in xs], [c * y + ty for y in ys])
+area_ratio = sp.simplify(area_source / area_driving)
+assert area_ratio == c**2
+
+# %% tags=["remove-input"]
+show_equations(
+    [
+        (r"\operatorname{area}(p^{D_0})", sp.factor(area_driving)),
+        (r"\operatorname{area}(p^S) / \operatorname{area}(p^{D_0})", area_ratio),
+        ("s", sp.sqrt(area_ratio)),
+    ]
+)
 
 # %% [markdown]
-# (`adapt_movement_scale` has no effect in absolute mode. Every published config uses relative
-# movement and relative Jacobians without scale adaptation; the demo turns adaptation on with
-# `--adapt_scale`, and its `make_animation` defaults to it.)
+# (`adapt_movement_scale` has no effect in absolute mode. Every published config uses
+# relative movement and relative Jacobians without scale adaptation; the demo turns
+# adaptation on with `--adapt_scale`, and its `make_animation` defaults to it.)
 #
-# ## 2. `normalize_kp`
+# ## 10.2 `normalize_kp`
 #
 # The implementation in `fomm_tutorial.animation`:
 
-# %%
-print(inspect.getsource(normalize_kp))
+# %% tags=["remove-input"]
+show_source(normalize_kp)
 
 # %% [markdown]
 # Line by line:
 #
-# * the movement scale is computed with scipy's `ConvexHull` (`volume` is the area in 2-D) on
-#   **batch element 0**, as the original; `make_animation` computes it once per video and passes
-#   `scale=` so that the hull is not recomputed for every batch;
+# * the movement scale is computed with scipy's `ConvexHull` (`volume` is the area in 2-D)
+#   on **batch element 0**, as the original; `make_animation` computes it once per video and
+#   passes `scale=` so that the hull is not recomputed for every batch;
 # * `kp_new` starts as a shallow copy of the driving keypoints: **absolute** motion;
-# * relative movement replaces the values by `(kp_driving - kp_driving_initial) * scale + kp_source`;
-#   the source and initial keypoints have batch size 1 and broadcast against the T driving frames;
-# * relative Jacobians: `J_driving @ inv(J_driving_initial) @ J_source`, the formula derived above
-#   (`tf.linalg.matmul` broadcasts the batch dimensions).
+# * relative movement replaces the values by
+#   `(kp_driving - kp_driving_initial) * scale + kp_source`; the source and initial
+#   keypoints have batch size 1 and broadcast against the T driving frames;
+# * relative Jacobians: `J_driving @ inv(J_driving_initial) @ J_source`, the formula
+#   derived above (`tf.linalg.matmul` broadcasts the batch dimensions).
 #
-# The check: the numbers agree with the sympy expressions evaluated on random keypoints, and the
-# limiting cases hold.
+# The check: the numbers agree with the sympy expressions evaluated on random keypoints, and
+# the limiting cases hold.
 
 # %%
 rng = np.random.default_rng(0)
@@ -180,11 +225,10 @@ K = 10
 
 
 def random_kp(batch):
+    jacobian = np.eye(2) + 0.3 * rng.standard_normal((batch, K, 2, 2))
     return {
         "value": rng.uniform(-0.6, 0.6, (batch, K, 2)).astype(np.float32),
-        "jacobian": (np.eye(2) + 0.3 * rng.standard_normal((batch, K, 2, 2))).astype(
-            np.float32
-        ),
+        "jacobian": jacobian.astype(np.float32),
     }
 
 
@@ -208,9 +252,8 @@ for b in range(5):
         )
         assert np.allclose(rel["jacobian"][b, k], expected, atol=1e-4)
 # Values: source + driving change; absolute = driving as it is.
-assert np.allclose(
-    rel["value"], kp_s["value"] + (kp_dt["value"] - kp_d0["value"]), atol=1e-6
-)
+change = kp_dt["value"] - kp_d0["value"]
+assert np.allclose(rel["value"], kp_s["value"] + change, atol=1e-6)
 assert np.array_equal(np.asarray(absolute["value"]), kp_dt["value"])
 # t = 0: relative keypoints are the source's own.
 first = normalize_kp(
@@ -229,20 +272,19 @@ assert abs(animation.movement_scale(half, kp_d0) - 0.5) < 1e-6
 scaled = normalize_kp(
     half, kp_dt, kp_d0, adapt_movement_scale=True, use_relative_movement=True
 )
-assert np.allclose(
-    scaled["value"], half["value"] + 0.5 * (kp_dt["value"] - kp_d0["value"]), atol=1e-6
-)
+assert np.allclose(scaled["value"], half["value"] + 0.5 * change, atol=1e-6)
 print("normalize_kp agrees with the derivation")
 
 # %% [markdown]
-# What the three choices do to a small source object driven by a large one that moves right and
-# rotates: absolute motion copies the driving shape; relative motion keeps the source's shape but
-# moves it by the *driving* distance (too far for a small object); adapting the scale moves it by
-# a proportionally smaller amount.
+# What the three choices do to a small source object driven by a large one that moves right
+# and rotates: absolute motion copies the driving shape; relative motion keeps the source's
+# shape but moves it by the *driving* distance (too far for a small object); adapting the
+# scale moves it by a proportionally smaller amount.
 
 
-# %%
+# %% tags=["hide-input"]
 def toy_keypoints(scale, angle, shift):
+    """Five keypoints of a square with a nose, scaled, rotated and moved."""
     base = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1], [0, 0.4]], np.float64) * 0.25
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     return {
@@ -253,346 +295,347 @@ def toy_keypoints(scale, angle, shift):
 
 toy_source = toy_keypoints(0.5, 0.0, [-0.5, 0.0])
 toy_d0 = toy_keypoints(1.2, 0.0, [0.0, 0.0])
-
-
-def plot_modes(angle=0.4, shift=0.4, ax=None):
-    toy_dt = toy_keypoints(1.2, angle, [shift, 0.0])
-    modes = {
-        "absolute": normalize_kp(toy_source, toy_dt, toy_d0),
-        "relative": normalize_kp(
-            toy_source,
-            toy_dt,
-            toy_d0,
-            use_relative_movement=True,
-            use_relative_jacobian=True,
-        ),
-        "relative + adapt scale": normalize_kp(
-            toy_source,
-            toy_dt,
-            toy_d0,
-            adapt_movement_scale=True,
-            use_relative_movement=True,
-            use_relative_jacobian=True,
-        ),
-    }
-    axes = ax if ax is not None else plt.subplots(1, 3, figsize=(11, 3.6))[1]
-    for a, (name, kp) in zip(axes, modes.items()):
-        for pts, style, label in (
-            (toy_d0["value"][0], "o--", "driving t=0"),
-            (toy_dt["value"][0], "o-", "driving t"),
-            (toy_source["value"][0], "s--", "source"),
-            (np.asarray(kp["value"])[0], "s-", "new"),
-        ):
-            closed = np.vstack([pts[:4], pts[:1]])
-            a.plot(closed[:, 0], closed[:, 1], style, label=label, ms=4)
-        a.set_title(name)
-        a.set_xlim(-1, 1.2)
-        a.set_ylim(1, -1)
-        a.set_aspect("equal")
-    axes[0].legend(fontsize=7, loc="lower left")
-    return axes
-
-
-plot_modes()
+toy_dt = toy_keypoints(1.2, 0.4, [0.4, 0.0])
+relative_kwargs = dict(use_relative_movement=True, use_relative_jacobian=True)
+toy_modes = {
+    "absolute": normalize_kp(toy_source, toy_dt, toy_d0),
+    "relative": normalize_kp(toy_source, toy_dt, toy_d0, **relative_kwargs),
+    "relative + adapt scale": normalize_kp(
+        toy_source, toy_dt, toy_d0, adapt_movement_scale=True, **relative_kwargs
+    ),
+}
+fig, axes = panels(3, height=2.9)
+for ax, (name, kp) in zip(axes, toy_modes.items()):
+    for pts, style, label in (
+        (toy_d0["value"][0], "o--", "driving $D_0$"),
+        (toy_dt["value"][0], "o-", "driving $D_t$"),
+        (toy_source["value"][0], "s--", "source $S$"),
+        (np.asarray(kp["value"])[0], "s-", "new"),
+    ):
+        closed = np.vstack([pts[:4], pts[:1]])
+        ax.plot(closed[:, 0], closed[:, 1], style, label=label, ms=4)
+    ax.set_title(name)
+    ax.set_xlim(-1, 1.2)
+    ax.set_ylim(1, -1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x$")
+axes[0].set_ylabel("$y$")
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4)
 plt.show()
 
 
 # %% [markdown]
-# ## 3. `make_animation`: a whole video, batched
+# ## 10.3 `make_animation`: a whole video, batched
 #
-# The original demo loops over the driving frames one at a time and runs the whole generator for
-# each. Two things depend only on the source and can be done once per video:
+# The original demo loops over the driving frames one at a time and runs the whole
+# generator for each. Two things depend only on the source and can be done once per video:
 #
-# * the source keypoints `kp_source` (and the first driving frame's `kp_driving_initial`, and the
-#   movement scale from their convex hulls);
-# * the generator's **encoder features** of the source and its down-scaled copy for the dense
-#   motion network (`generator.encode_source`): the generator accepts them as `source_features=`
-#   and warps a single source for a whole batch of driving keypoints without copying it.
+# * the source keypoints `kp_source` (and the first driving frame's `kp_driving_initial`,
+#   and the movement scale from their convex hulls);
+# * the generator's **encoder features** of the source and its down-scaled copy for the
+#   dense motion network (`generator.encode_source`, [chapter 7](07_generator.ipynb)): the
+#   generator accepts them as `source_features=` and warps a single source for a whole
+#   batch of driving keypoints without copying it.
 #
 # Everything else runs on batches of `batch_size` driving frames inside one compiled
 # `tf.function` (cached per pair of models, so a second video does not re-trace it):
 
-# %%
-print(inspect.getsource(animation._animation_step))
+# %% tags=["remove-input"]
+show_source(animation._animation_step)
 
 # %% [markdown]
-# Batching does not change the result: each frame's prediction depends only on that frame (all
-# batch norms are in inference mode), so the output for `batch_size=1` and `batch_size=4` agrees to
-# float32 round-off. The unit tests check exactly this, and against the frame-by-frame formula.
-
-
-# %% [markdown]
-# ## 4. Animating sprites with the model of chapter 9
+# Batching does not change the result: each frame's prediction depends only on that frame
+# (all batch norms are in inference mode), so the output for `batch_size=1` and
+# `batch_size=4` agrees to float32 round-off. The unit tests check exactly this, and
+# against the frame-by-frame formula.
 #
-# The sprite dataset (`fomm_tutorial.data`) renders articulated "creatures": a body and limbs
-# whose appearance comes from an identity seed and whose motion from a motion seed, with the
-# true part centres recorded for every frame. We train a small model with chapter 9's helper
-# `train_sprites_demo` (deterministic: fixed seed, op determinism on the CPU) and animate one
-# creature with the motion of **another** one: a source-driving pair from different identities,
-# the situation the model never saw in training. On a CPU this is a short run (a couple of
-# minutes), enough for the keypoints to start following the parts; on a GPU it trains longer.
+# ## 10.4 A trained model at work
+#
+# The package ships a model trained on the articulated sprites of
+# [chapter 9](09_training_loop.ipynb): "creatures" with a body and three limbs whose
+# appearance comes from an identity seed and whose motion from a motion seed, with the true
+# part centres recorded for every frame. It was trained with the same `Trainer` as
+# chapter 9 (`fomm-tutorial train --simple-losses`), for many more steps and on thousands
+# of identities; `load_pretrained` builds the networks from its config and loads the
+# weights (Keras `.weights.h5` files installed with the package). Its
+# [model card](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/weights/sprites-64/MODEL_CARD.md)
+# gives the commands that reproduce it (`make sprites-model`), the seeds, the wall time and
+# the held-out metrics of section 10.5.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-# The trained numbers differ in their last digits between CPUs (oneDNN kernels differ):
-# the asserts check properties instead.
-from fomm_tutorial import data as fomm_data, media
-from fomm_tutorial.training import train_sprites_demo
-
-import shutil
-
-SPRITE_RUN = Path("runs/sprites-animation")
-shutil.rmtree(SPRITE_RUN, ignore_errors=True)  # a fresh, reproducible run
-# simple_losses: the reconstruction + equivariance losses only, so no VGG19 weights are needed here.
-trainer, history, sprite_config, sprite_root = train_sprites_demo(
-    SPRITE_RUN, steps=SPRITE_STEPS, seed=0, simple_losses=True
-)
-kp_detector, generator = trainer.models["kp_detector"], trainer.models["generator"]
+shipped = load_pretrained("sprites-64")
+kp_detector, generator = shipped["kp_detector"], shipped["generator"]
+sprite_config = shipped["config"]
 SPRITE_SIZE = sprite_config["dataset_params"]["frame_shape"][0]
-print(
-    "trained steps:",
-    int(trainer.step.numpy()),
-    "| losses at the end:",
-    {k: round(float(np.mean(v[-20:])), 3) for k, v in history.items()},
-)
-print(
-    "keypoints:",
-    sprite_config["model_params"]["common_params"]["num_kp"],
-    "| frame size:",
-    SPRITE_SIZE,
-)
-assert int(trainer.step.numpy()) == SPRITE_STEPS
-assert all(np.isfinite(v).all() for v in history.values())
+num_kp = sprite_config["model_params"]["common_params"]["num_kp"]
+print(f"sprites-64: {num_kp} keypoints, {SPRITE_SIZE} x {SPRITE_SIZE} frames")
 
 # %% [markdown]
-# The test split holds motions the model has not seen. We take the source from one creature and
-# the driving video from a creature with a different identity (names are `id<identity>#<video>`).
+# We animate one creature (identity A) with the motion of **another** one (identity B):
+# neither identity nor either motion was used in training, and source and driving are
+# different objects, the situation the model never saw in training (it only ever
+# reconstructed a frame from another frame of the same video).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-# The trained numbers differ in their last digits between CPUs (oneDNN kernels differ):
-# the asserts check properties instead.
-test_names = fomm_data.list_videos(sprite_root / "test")
-test_videos = [media.read_video(sprite_root / "test" / name) for name in test_names]
-test_positions = [
-    fomm_data.load_sprite_positions(sprite_root, "test", name) for name in test_names
-]
-print("test videos:", test_names)
-driving_frames = test_videos[0]
-source_image = next(
-    v
-    for n, v in zip(test_names, test_videos)
-    if n.split("#")[0] != test_names[0].split("#")[0]
-)[0]
-NUM_FRAMES = len(driving_frames)
+# %% tags=["nbval-ignore-output"]
+# Held-out videos (sprites.HELDOUT_SEEDS): identities and motions never trained on.
+videos, positions, seeds = heldout_videos(4, NUM_FRAMES, SPRITE_SIZE)
+A, B = 0, 1
+source_image = videos[A][0]  # identity A
+driving_frames, driving_parts = videos[B], positions[B]  # identity B
+print("identity A:", seeds[A], "| identity B:", seeds[B])
 
 results = {}
-for name, relative, adapt in (
-    ("absolute", False, False),
-    ("relative", True, False),
-    ("relative + adapt scale", True, True),
-):
+for name, relative in (("relative", True), ("absolute", False)):
     results[name] = make_animation(
         source_image,
         driving_frames,
         kp_detector,
         generator,
         relative=relative,
-        adapt_scale=adapt,
+        adapt_scale=relative,
         batch_size=BATCH_SIZE,
         progress=False,
         return_keypoints=True,
     )
-for name, (video, kps) in results.items():
-    print(f"{name:24s} frames {video.shape}  movement scale {kps['scale']:.3f}")
 video, kps = results["relative"]
 # Relative motion starts from the source's own keypoints: frame 0 reconstructs the source.
 assert np.allclose(kps["kp_norm"]["value"][0], kps["kp_source"]["value"][0], atol=1e-5)
-print(
-    f"L1(frame 0, source) in relative mode: {np.abs(video[0] - source_image).mean():.3f}"
-)
+assert video.shape == driving_frames.shape and np.isfinite(video).all()
+first_frame_l1 = np.abs(video[0] - source_image).mean()
+assert first_frame_l1 < 0.05, first_frame_l1
+print(f"relative mode, L1(output frame 0, source) = {first_frame_l1:.2f}")
 
 # %% [markdown]
-# Side by side: the source with its keypoints, the driving video with its keypoints, and the
-# result with the normalised keypoints that drove it (colours identify keypoints across panels,
-# `gist_rainbow` as the original `Visualizer`).
+# Source A, driving video B and the two results at a few times, each with the keypoints that
+# produced it (colours identify keypoints across panels, `gist_rainbow` as the original
+# `Visualizer`): on the source its detected keypoints, on the driving frame the detected
+# ones, on a result the normalised keypoints that drove the generator. **Relative** motion
+# keeps A's build and moves it as B moves; **absolute** motion puts A's parts where B's
+# parts are, so A takes on B's limb layout and the texture is torn where it does not fit.
 
-# %%
-frames_sbs = animation.side_by_side(
-    source_image,
-    driving_frames,
-    video,
-    kp_source=kps["kp_source"]["value"][0],
-    kp_driving=kps["kp_driving"]["value"],
-    kp_norm=kps["kp_norm"]["value"],
-    kp_size=max(1, SPRITE_SIZE // 40),
-)
-fig, axes = plt.subplots(1, 4, figsize=(12, 3))
-for ax, t in zip(axes, np.linspace(0, NUM_FRAMES - 1, 4).astype(int)):
-    ax.imshow(frames_sbs[t])
-    ax.set_title(f"frame {t}: source | driving | result", fontsize=8)
-    ax.axis("off")
+# %% tags=["hide-input"]
+kp_source_px = kp_to_pixels(kps["kp_source"]["value"][0], SPRITE_SIZE, SPRITE_SIZE)
+colours = kp_colours(num_kp)
+times = np.linspace(0, NUM_FRAMES - 1, 3).astype(int)
+fig, axes = panels(4 * len(times), ncols=4)
+for row, t in enumerate(times):
+    cells = [
+        ("source A", source_image, kps["kp_source"]["value"][0]),
+        (f"driving B, $t={t}$", driving_frames[t], kps["kp_driving"]["value"][t]),
+        ("relative", results["relative"][0][t], kps["kp_norm"]["value"][t]),
+        (
+            "absolute",
+            results["absolute"][0][t],
+            results["absolute"][1]["kp_norm"]["value"][t],
+        ),
+    ]
+    for ax, (title, image, kp_value) in zip(axes[4 * row : 4 * row + 4], cells):
+        ax.imshow(np.clip(image, 0, 1))
+        px = kp_to_pixels(kp_value, SPRITE_SIZE, SPRITE_SIZE)
+        ax.scatter(px[:, 0], px[:, 1], c=colours, s=25, edgecolors="white", lw=0.8)
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
 plt.show()
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-anim = animation.animation_figure(
-    [frames_sbs, results["absolute"][0]],
-    fps=8,
-    scale=3,
-    titles=["source | driving | relative", "absolute"],
+# %% [markdown]
+# The whole videos, left to right: source A, driving video B, relative result, absolute
+# result (an embedded GIF of every second frame, pixels doubled; it loops).
+
+# %% tags=["hide-input", "nbval-ignore-output"]
+UPSCALE = 2  # nearest-neighbour, so that the 64-pixel sprites are visible
+kp_radius = 3
+
+
+def big(frames):
+    """Frames ``(..., H, W, 3)`` with every pixel repeated ``UPSCALE`` times."""
+    return np.repeat(np.repeat(frames, UPSCALE, axis=-3), UPSCALE, axis=-2)
+
+
+def with_keypoints(frames, kp_value):
+    """Every second frame, enlarged, with the keypoints drawn."""
+    frames = np.broadcast_to(frames, (NUM_FRAMES, *source_image.shape))[::2]
+    return draw_keypoints(big(frames), kp_value[::2], kp_size=kp_radius)
+
+
+kp_absolute = results["absolute"][1]["kp_norm"]["value"]
+columns = [
+    with_keypoints(source_image, np.repeat(kps["kp_source"]["value"], NUM_FRAMES, 0)),
+    with_keypoints(driving_frames, kps["kp_driving"]["value"]),
+    with_keypoints(results["relative"][0], kps["kp_norm"]["value"]),
+    with_keypoints(results["absolute"][0], kp_absolute),
+]
+separator = np.ones((*columns[0].shape[:2], 4, 3), np.float32)
+movie = np.concatenate(
+    [part for column in columns for part in (column, separator)][:-1], axis=2
 )
-HTML(anim.to_jshtml())
+show_animation(movie, fps=6)
 
 # %% [markdown]
-# Browse the frames and compare the modes:
+# Browse the frames and compare the modes frame by frame:
+#
+# > **Live widget.** The figure above shows a few settings; run the notebook (Colab button
+# > at the top, or Jupyter) to move the slider.
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def show_frame(t=0, mode="relative"):
-    video_m, kps_m = results[mode]
-    panel = animation.side_by_side(
-        source_image,
-        driving_frames[t : t + 1],
-        video_m[t : t + 1],
-        kp_source=kps_m["kp_source"]["value"][0],
-        kp_driving=kps_m["kp_driving"]["value"][t : t + 1],
-        kp_norm=kps_m["kp_norm"]["value"][t : t + 1],
-        kp_size=max(1, SPRITE_SIZE // 40),
+    result, kps_mode = results[mode]
+    images = [source_image, driving_frames[t], result[t]]
+    kp_values = [
+        kps_mode["kp_source"]["value"][0],
+        kps_mode["kp_driving"]["value"][t],
+        kps_mode["kp_norm"]["value"][t],
+    ]
+    image_grid(
+        [
+            draw_keypoints(big(im), kp, kp_size=kp_radius)
+            for im, kp in zip(images, kp_values)
+        ],
+        ["source A", f"driving B, $t={t}$", f"{mode} result"],
     )
-    plt.figure(figsize=(9, 3))
-    plt.imshow(panel[0])
-    plt.axis("off")
-    plt.title(f"{mode}, frame {t}")
     plt.show()
 
 
-interact(
+_ = interact(
     show_frame,
     t=IntSlider(min=0, max=NUM_FRAMES - 1, step=1, value=0),
     mode=list(results),
 )
+
 # %% [markdown]
-# ## 5. Evaluation
+# ## 10.5 Evaluation
 #
 # ### Reconstruction
 #
-# The original `reconstruction.py` measures how well the model **reconstructs** test videos: the
-# first frame is the source, every frame (frame 0 included) is generated from it with the
-# keypoints detected on that frame (absolute motion: source and driving are the same object), and
-# the score is the mean L1 distance over all frames of all videos (pixel values in [0, 1];
-# frame-weighted, so long videos count more). `evaluation.reconstruction` does the same, batched.
-# Two references: the same networks untrained, and copying the first frame. The sprites move over
-# a static background, so copying the first frame is already a strong baseline in L1; a short CPU
-# run does not beat it yet (the published models train for days), a longer GPU run does.
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-# The trained numbers differ in their last digits between CPUs (oneDNN kernels differ):
-# the asserts check properties instead.
-from fomm_tutorial.checkpoint import build_models
-
-rec = evaluation.reconstruction(
-    test_videos, kp_detector, generator, batch_size=BATCH_SIZE
-)
-untrained = build_models(sprite_config)
-rec_untrained = evaluation.reconstruction(
-    test_videos, untrained["kp_detector"], untrained["generator"], batch_size=BATCH_SIZE
-)
-copy_first = np.mean(
-    np.concatenate([np.abs(v - v[:1]).mean(axis=(1, 2, 3)) for v in test_videos])
-)
-print(f"reconstruction L1 over {rec['num_frames']} frames: {rec['l1']:.3f}")
-print(f"the same networks untrained:         {rec_untrained['l1']:.3f}")
-print(f"copy-the-first-frame baseline:       {copy_first:.3f}")
-assert rec["l1"] < 0.5 * rec_untrained["l1"]
-assert (
-    abs(rec["l1"] - np.concatenate(rec["per_frame"]).mean()) < 1e-9
-)  # frame-weighted mean
-
-# %% [markdown]
+# The original `reconstruction.py` measures how well the model **reconstructs** test
+# videos: the first frame is the source, every frame (frame 0 included) is generated from it
+# with the keypoints detected on that frame (absolute motion: source and driving are the
+# same object), and the score is the mean L1 distance over all frames of all videos (pixel
+# values in [0, 1]; frame-weighted, so long videos count more). `evaluation.reconstruction`
+# does the same, batched. Two references: the same networks untrained, and copying the
+# first frame to every frame. The sprites move over a static background, so copying the
+# first frame is already a strong baseline in L1: a model has to get the moving parts right
+# to beat it.
+#
 # ### Keypoints against the ground truth
 #
-# The keypoints are learned without supervision, so keypoint $k$ has no prescribed meaning. Two
-# questions can still be asked of them against the true part centres:
+# The keypoints are learned without supervision, so keypoint $k$ has no prescribed meaning.
+# The question to ask of them against the true part centres is whether they *encode* the
+# pose: fit one affine map from all keypoint coordinates to the part coordinates on the
+# first half of every video's frames, and measure its error on the second halves
+# (`keypoint_metrics(...)["regression_error_px"]`). Compared with the same regression on the
+# keypoints of the untrained detector, and with predicting each part at its mean position.
+# The paper's AKD/AED metrics need external detectors (pose-evaluation,
+# [issue #148](https://github.com/AliaksandrSiarohin/first-order-model/issues/148)); on
+# sprites the ground truth is free.
 #
-# * **matched error**: pair each part with one keypoint (Hungarian assignment on the mean
-#   distance over frames) and report the mean distance of the pairs: do some keypoints sit on
-#   the parts?
-# * **regression error**: fit an affine map from all keypoint coordinates to the part
-#   coordinates on half the frames and measure it on the other half: do the keypoints *encode*
-#   the pose, wherever they sit? Compared with predicting each part's mean position.
-#
-# The paper's AKD/AED metrics need external detectors (pose-evaluation, issue #148); on sprites
-# the ground truth is free. After the short CPU run the keypoints do not track the parts yet (both
-# errors are above the mean-position baseline): these numbers are the ones to watch improve with
-# longer training, as in chapter 9.
+# The model card holds these numbers for the held-out sprite videos of its evaluation
+# (identities and motions never trained on):
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-# The trained numbers differ in their last digits between CPUs (oneDNN kernels differ):
-# the asserts check properties instead.
-kp_pred = np.concatenate(
-    [evaluation.detect_keypoints(video, kp_detector) for video in test_videos]
-)
-kp_true = np.concatenate(test_positions)
-metrics = evaluation.keypoint_metrics(kp_pred, kp_true, image_size=SPRITE_SIZE)
-print("part -> keypoint:", metrics["assignment"].tolist())
-for key in ("matched_error", "regression_error", "baseline_error"):
-    print(f"{key:17s} {metrics[key]:.3f} (normalised)  {metrics[key + '_px']:.2f} px")
-# The metric itself: ground truth scored against itself is perfect, and each part gets its own keypoint.
-perfect = evaluation.keypoint_metrics(kp_true, kp_true)
-assert perfect["matched_error"] == 0 and perfect["regression_error"] < 1e-6
-assert len(set(metrics["assignment"].tolist())) == len(metrics["assignment"])
-
-# %%
-colours = animation.kp_colours(kp_pred.shape[1])
-fig, ax = plt.subplots(1, 2, figsize=(8, 4))
-frame0 = test_videos[0][0]
-ax[0].imshow(
-    animation.draw_keypoints(frame0, kp_pred[0], kp_size=max(1, SPRITE_SIZE // 40))
-)
-ax[0].plot(
-    (kp_true[0, :, 0] + 1) / 2 * SPRITE_SIZE,
-    (kp_true[0, :, 1] + 1) / 2 * SPRITE_SIZE,
-    "wx",
-    ms=10,
-)
-ax[0].set_title("learned keypoints (disks), true parts (x)")
-ax[0].axis("off")
-for p, k in enumerate(metrics["assignment"]):
-    if k >= 0:
-        ax[1].plot(
-            kp_true[:NUM_FRAMES, p, 0],
-            kp_pred[:NUM_FRAMES, k, 0],
-            ".",
-            color=colours[k],
-            label=f"part {p} ~ kp {k}",
-        )
-ax[1].plot([-1, 1], [-1, 1], "k:", lw=1)
-ax[1].set_xlabel("true x")
-ax[1].set_ylabel("matched keypoint x")
-ax[1].legend(fontsize=7)
-plt.show()
-
+# %% tags=["nbval-ignore-output"]
+card = shipped_metrics("sprites-64")
+held = card["heldout_videos"]
+rows = [
+    ("keypoint regression error, this model", card["regression_error_px"], "px"),
+    ("  the same detector untrained", card["untrained_regression_error_px"], "px"),
+    ("  every part at its mean position", card["baseline_error_px"], "px"),
+    ("reconstruction L1, this model", card["reconstruction_l1"], ""),
+    ("  copying the first frame", card["copy_first_frame_l1"], ""),
+]
+print(f"{held['num_videos']} held-out videos of {held['num_frames']} frames:")
+for label, value, unit in rows:
+    print(f"{label:40s} {value:7.3f} {unit}")
+# Properties that hold for the shipped model (the exact numbers are in the card).
+assert card["regression_error_px"] < 0.8 * card["baseline_error_px"]
+assert card["reconstruction_l1"] < 1.2 * card["copy_first_frame_l1"]
 
 # %% [markdown]
-# ## 7. Real faces with the published checkpoint
+# A cheap live check of the same numbers on the four held-out videos of section 10.4
+# (`sprites.evaluate_heldout`, the model card's protocol on fewer and shorter videos):
+
+# %% tags=["nbval-ignore-output"]
+untrained = build_models(sprite_config)
+live = {
+    "trained": evaluate_heldout(kp_detector, generator, videos, positions),
+    "untrained": evaluate_heldout(
+        untrained["kp_detector"], untrained["generator"], videos, positions
+    ),
+}
+print(f"{len(videos)} held-out videos  reconstruction L1   keypoint regression error")
+for name, m in live.items():
+    l1, error = m["reconstruction"]["l1"], m["keypoints"]["regression_error_px"]
+    print(f"{name + ' model':20s} {l1:18.3f}   {error:20.1f} px")
+copy_first = live["trained"]["reconstruction"]["l1_copy_first"]
+baseline = live["trained"]["keypoints"]["baseline_error_px"]
+print(f"{'copy first frame':20s} {copy_first:18.3f}")
+print(f"{'mean part position':20s} {'':18s}   {baseline:20.1f} px")
+trained_l1, untrained_l1 = (live[n]["reconstruction"]["l1"] for n in live)
+assert trained_l1 < copy_first < untrained_l1
+error = live["trained"]["keypoints"]["regression_error_px"]
+assert error < 0.8 * baseline
+
+# %% [markdown]
+# Where the learned keypoints sit on a frame of video B, next to the true part centres
+# (x): they need not sit on the parts. What matters is that the pose can be read off
+# them: the part positions regressed from the keypoints (with the linear map fitted
+# above) against the true ones, over the frames of video B:
+
+# %% tags=["hide-input"]
+kp_frames = evaluation.detect_keypoints(driving_frames, kp_detector)
+coef = live["trained"]["keypoints"]["coef"]
+design = np.concatenate(
+    [kp_frames.reshape(NUM_FRAMES, -1), np.ones((NUM_FRAMES, 1))], 1
+)
+regressed = (design @ coef).reshape(driving_parts.shape)
+fig, axes = panels(2, height=3.2)
+frame_px = kp_to_pixels(kp_frames[0], SPRITE_SIZE, SPRITE_SIZE)
+parts_px = kp_to_pixels(driving_parts[0], SPRITE_SIZE, SPRITE_SIZE)
+axes[0].imshow(driving_frames[0])
+axes[0].scatter(*frame_px.T, c=colours, s=40, edgecolors="white")
+axes[0].scatter(*parts_px.T, c="white", marker="x", s=50)
+axes[0].set_title("keypoints (discs), true parts (x)")
+axes[0].set_xticks([])
+axes[0].set_yticks([])
+for p in range(driving_parts.shape[1]):
+    for axis, marker in ((0, "o"), (1, "s")):
+        axes[1].plot(
+            driving_parts[:, p, axis],
+            regressed[:, p, axis],
+            marker,
+            ms=3,
+            color=f"C{p}",
+            label=f"part {p}" if axis == 0 else None,
+        )
+axes[1].plot([-1, 1], [-1, 1], "k:", lw=1)
+axes[1].set_xlabel("true part coordinate ($x$: dots, $y$: squares)")
+axes[1].set_ylabel("regressed from keypoints")
+axes[1].legend(loc="upper left")
+plt.show()
+
+# %% [markdown]
+# ## 10.6 Real faces with the published checkpoint
 #
-# The authors released `vox-cpk.pth.tar`: `vox-256.yaml` trained for 100 epochs on VoxCeleb at
-# 256 x 256 (without the GAN term; `vox-adv-cpk` is the same model fine-tuned with a
-# discriminator). The original download links have suffered from quotas and dead links for years
-# (issues #23, #222, #603, #611); the authors' Colab demo fetches the files from the
-# `graphemecluster/first-order-model-demo` releases. The file is several hundred megabytes, so this
-# book never downloads it on its own: on **Colab** set `DOWNLOAD_VOX = True` below, or put the file
-# next to this notebook (or point `FOMM_VOX_CHECKPOINT` at it). The convert and animate cells run
-# only when the file is present.
+# The authors released `vox-cpk.pth.tar`: `vox-256.yaml` trained for 100 epochs on
+# VoxCeleb at 256 x 256 (without the GAN term; `vox-adv-cpk` is the same model fine-tuned
+# with a discriminator). The original download links have suffered from quotas and dead
+# links for years (issues
+# [#23](https://github.com/AliaksandrSiarohin/first-order-model/issues/23),
+# [#222](https://github.com/AliaksandrSiarohin/first-order-model/issues/222),
+# [#603](https://github.com/AliaksandrSiarohin/first-order-model/issues/603),
+# [#611](https://github.com/AliaksandrSiarohin/first-order-model/issues/611)); the
+# authors' Colab demo fetches the files from the `graphemecluster/first-order-model-demo`
+# releases. The file is several hundred megabytes, so this book never downloads it on its
+# own: on **Colab** set `DOWNLOAD_VOX = True` below, or put the file next to this notebook
+# (or point `FOMM_VOX_CHECKPOINT` at it). The convert and animate cells run only when the
+# file is present.
 #
-# The converter reads the original PyTorch pickle (legacy or zip format), maps every weight to its
-# Keras layer (transposing conv kernels from `out, in, kh, kw` to `kh, kw, in, out`) and writes
-# `kp_detector.weights.h5`, `generator.weights.h5` and `discriminator.weights.h5`; the command line
-# does the same with `fomm-tutorial convert vox-cpk.pth.tar --config vox-256 --out vox-keras`.
+# The converter ([chapter 11](11_full_gpu_training.ipynb) uses it too) reads the original
+# PyTorch pickle (legacy or zip format), maps every weight to its Keras layer (transposing
+# conv kernels from `out, in, kh, kw` to `kh, kw, in, out`) and writes
+# `kp_detector.weights.h5`, `generator.weights.h5` and `discriminator.weights.h5`; the
+# command line does the same with
+# `fomm-tutorial convert vox-cpk.pth.tar --config vox-256 --out vox-keras`.
 
 # %%
 VOX_URL = (
@@ -609,39 +652,21 @@ if DOWNLOAD_VOX and not VOX_CHECKPOINT.exists():
     urllib.request.urlretrieve(VOX_URL, VOX_CHECKPOINT)
 print("published checkpoint present:", VOX_CHECKPOINT.exists())
 
-# %%
-vox = None
-if VOX_CHECKPOINT.exists():
-    from fomm_tutorial.checkpoint import convert_checkpoint
-    from fomm_tutorial.config import load_config
-
-    vox_config = load_config("vox-256")
-    if not (VOX_KERAS / "generator.weights.h5").exists():
-        convert_checkpoint(str(VOX_CHECKPOINT), vox_config, str(VOX_KERAS))
-    vox = animation.load_models(vox_config, VOX_KERAS)
-    print(
-        "converted and loaded:", sorted(p.name for p in VOX_KERAS.glob("*.weights.h5"))
-    )
-else:
-    print(
-        "No vox-cpk.pth.tar here: the real-face cells below show the media path with the small "
-        "random reference checkpoint instead. On Colab, set DOWNLOAD_VOX = True above and re-run."
-    )
-
 # %% [markdown]
 # ### The media path
 #
-# `fomm_tutorial.media` reads the inputs as float32 RGB in [0, 1] at the model's `frame_shape`:
-# the photograph is RGBA (the alpha channel is dropped), the video is H.264. Your own files work
-# the same way: set `SOURCE_IMAGE` and `DRIVING_VIDEO`. For good results crop both to the face, as
-# the VoxCeleb training data were, with the face roughly in the same pose in the source and in the
-# first driving frame (relative motion assumes it).
+# `fomm_tutorial.media` reads the inputs as float32 RGB in [0, 1] at the model's
+# `frame_shape`: the photograph is RGBA (the alpha channel is dropped), the video is H.264.
+# Your own files work the same way: set `SOURCE_IMAGE` and `DRIVING_VIDEO` (or the
+# environment variables `FOMM_SOURCE_IMAGE`, `FOMM_DRIVING_VIDEO`). For good results crop
+# both to the face, as the VoxCeleb training data were, with the face roughly in the same
+# pose in the source and in the first driving frame (relative motion assumes it).
 
 # %%
-from fomm_tutorial import media
-from fomm_tutorial.reference import find_data_dir, find_reference_dir
+from fomm_tutorial.reference import find_data_dir
 
 data_dir = find_data_dir()
+FACE_SIZE = (256, 256)  # vox-256's frame_shape
 SOURCE_IMAGE = os.environ.get(
     "FOMM_SOURCE_IMAGE", str(data_dir / "source.png") if data_dir else ""
 )
@@ -651,73 +676,65 @@ DRIVING_VIDEO = os.environ.get(
 have_media = (
     bool(SOURCE_IMAGE) and Path(SOURCE_IMAGE).exists() and Path(DRIVING_VIDEO).exists()
 )
-
-if vox is not None:
-    face_models = vox
-else:
-    reference_dir = find_reference_dir()
-    face_models = (
-        animation.load_models(
-            str(reference_dir / "vox-256-tiny.yaml"),
-            reference_dir / "vox-256-tiny-cpk.pth.tar",
-        )
-        if reference_dir is not None
-        else None
+if have_media:
+    face_source = media.read_image(SOURCE_IMAGE, size=FACE_SIZE)
+    face_driving = media.read_video(DRIVING_VIDEO, size=FACE_SIZE)
+    assert face_source.shape == (*FACE_SIZE, 3) and face_driving.shape[1:] == (
+        *FACE_SIZE,
+        3,
     )
-face_size = (
-    tuple(face_models["config"]["dataset_params"]["frame_shape"][:2])
-    if face_models is not None
-    else None
-)
+    print(
+        f"source {face_source.shape}, driving {face_driving.shape}, float32 in [0, 1]"
+    )
+else:
+    print("No sample media here: set SOURCE_IMAGE and DRIVING_VIDEO to your own files.")
 
-if have_media and face_models is not None:
-    face_source = media.read_image(SOURCE_IMAGE, size=face_size)
-    face_driving = media.read_video(DRIVING_VIDEO, size=face_size)
-    if vox is None:
-        face_driving = face_driving[: rt.choose(cpu=24, gpu=len(face_driving))]
-    print("source", face_source.shape, "| driving", face_driving.shape)
+# %% [markdown]
+# The inputs: the source photograph and a few frames of the driving video.
+
+# %% tags=["hide-input"]
+if have_media:
+    picks = np.linspace(0, len(face_driving) - 1, 3).astype(int)
+    image_grid(
+        [face_source, *face_driving[picks]],
+        ["source"] + [f"driving, frame {t}" for t in picks],
+    )
+    plt.show()
+
+# %% [markdown]
+# With the published checkpoint the next cell animates the photograph with the driving
+# video (relative motion, adapted scale). Without it, nothing is shown: the small random
+# reference checkpoint of the tests cannot animate a face (its output is a flat grey
+# image), and the published weights cannot be fetched in this book's offline build.
+
+# %%
+if VOX_CHECKPOINT.exists() and have_media:
+    from fomm_tutorial.checkpoint import convert_checkpoint
+    from fomm_tutorial.config import load_config
+
+    vox_config = load_config("vox-256")
+    if not (VOX_KERAS / "generator.weights.h5").exists():
+        convert_checkpoint(str(VOX_CHECKPOINT), vox_config, str(VOX_KERAS))
+    vox = animation.load_models(vox_config, VOX_KERAS)
     face_result, face_kps = make_animation(
         face_source,
         face_driving,
-        face_models["kp_detector"],
-        face_models["generator"],
+        vox["kp_detector"],
+        vox["generator"],
         relative=True,
         adapt_scale=True,
-        batch_size=8,
+        batch_size=BATCH_SIZE,
         progress=False,
         return_keypoints=True,
     )
-    assert face_result.shape == face_driving.shape and np.isfinite(face_result).all()
-    print("animated", face_result.shape)
+    face_movie = np.concatenate([face_driving, face_result], axis=2)
+    show_animation(face_movie, fps=15, width=512)
 else:
-    face_result = None
-    print(
-        "No sample media (../shared/data) or no model here: set SOURCE_IMAGE and DRIVING_VIDEO "
-        "to your own files."
-    )
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-if face_result is not None:
-    face_frames = animation.side_by_side(
-        face_source,
-        face_driving,
-        face_result,
-        kp_source=face_kps["kp_source"]["value"][0],
-        kp_driving=face_kps["kp_driving"]["value"],
-        kp_norm=face_kps["kp_norm"]["value"],
-    )
-    display(
-        HTML(animation.animation_figure([face_frames], fps=15, scale=5).to_jshtml())
-    )
+    print("Not animated here (no vox-cpk.pth.tar): on Colab set DOWNLOAD_VOX = True.")
 
 # %% [markdown]
-# With the small **random** reference checkpoint the right-hand column is of course not a face:
-# these cells only show that a real photograph and a real video go through the same code. With the
-# published checkpoint they give the familiar talking-head animation.
-#
-# The same in one command (it writes an mp4 at the driving video's frame rate; `--side-by-side`
-# writes source | driving | result):
+# The same in one command (it writes an mp4 at the driving video's frame rate;
+# `--side-by-side` writes source | driving | result):
 #
 # ```
 # fomm-tutorial convert vox-cpk.pth.tar --config vox-256 --out vox-keras
@@ -726,22 +743,39 @@ if face_result is not None:
 # ```
 #
 # `--checkpoint` also accepts the original `.pth.tar` directly (it is converted in memory).
-
-
-# %% [markdown]
+#
 # ## Summary
 #
 # * **Absolute** motion hands the driving keypoints to the generator and copies the driving
-#   object's shape; **relative** motion adds the driving keypoints' change since the first frame to
-#   the source keypoints, and composes the Jacobians as $J^{D_t}(J^{D_0})^{-1}J^S$ so that the local
-#   motion applied to the source is the driving video's own; **adapting the scale** multiplies the
-#   movement by the ratio of the keypoints' convex-hull sizes.
-# * `make_animation` detects the source keypoints and encodes the source once, then runs batches
-#   of driving frames through one compiled step; the result does not depend on the batch size.
-# * `evaluation.reconstruction` is the original frame-weighted L1 of reconstructing each test
-#   video from its first frame; on sprites the learned keypoints can also be scored against the
-#   true part positions.
-# * `fomm-tutorial convert` and `fomm-tutorial animate` do the same from the command line with the
-#   published checkpoints, whose weights reproduce the original PyTorch outputs.
+#   object's shape; **relative** motion adds the driving keypoints' change since the first
+#   frame to the source keypoints, and composes the Jacobians as
+#   $J^{D_t}(J^{D_0})^{-1}J^S$ so that the local motion applied to the source is the
+#   driving video's own; **adapting the scale** multiplies the movement by the ratio of the
+#   keypoints' convex-hull sizes.
+# * `make_animation` detects the source keypoints and encodes the source once, then runs
+#   batches of driving frames through one compiled step; the result does not depend on the
+#   batch size.
+# * The shipped `sprites-64` model animates a creature it never saw with the motion of
+#   another: relative motion keeps the source's build, absolute motion copies the driver's.
+# * `evaluation.reconstruction` is the original frame-weighted L1 of reconstructing each
+#   test video from its first frame; on sprites the learned keypoints can also be scored
+#   against the true part positions, with an untrained detector and the mean position as
+#   baselines.
+# * `fomm-tutorial convert` and `fomm-tutorial animate` do the same from the command line
+#   with the published checkpoints, whose weights reproduce the original PyTorch outputs.
 #
-# The last chapter trains the same model at full size on a GPU.
+# The [last chapter](11_full_gpu_training.ipynb) trains the same model at full size on a
+# GPU.
+#
+# ## Exercises
+#
+# 1. Animate identity A with `relative=True, adapt_scale=False` and with
+#    `adapt_scale=True`: print `kps["scale"]` for a few pairs of identities. When does the
+#    scale adaptation matter for sprites, whose bodies all have about the same size?
+# 2. Start the driving video in the middle (`driving_frames[16:]`): how does the relative
+#    result change, and why (the assumption of a similar initial pose)?
+# 3. Compute the reconstruction L1 of section 10.5 on the *moving pixels only* (where the
+#    frame differs from the first frame by more than 0.05). How do the trained model and
+#    the copy-the-first-frame baseline compare there?
+# 4. Use `show_frame` to find the frame where absolute motion distorts identity A most;
+#    which keypoints are furthest from A's own layout there?
