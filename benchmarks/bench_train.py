@@ -12,6 +12,23 @@ see :mod:`common`) once per round, interleaved with this code's steps, so that t
 shared machine hits both alike; it reports the median over rounds of each and their ratio.
 VGG19 has random weights (speed does not depend on them).
 
+Measured with ``--original`` (2026-11-26 14:20-14:38, TF 2.21 / torch 2.13, 2 threads each, both
+``nice -n 10`` on the shared 2-core machine, load average 6-9; 5 rounds; per round this code's
+median of 3 steps and the original tool's ``train_step_s`` with ``--steps 2``, the slower of 2
+steps after a warm-up):
+
+    round                    0      1      2      3      4
+    GEMM GFLOP/s           224    117    108    440    111
+    this code  s/step    12.20  12.47  15.17   2.92  13.04
+    original   s/step    73.05  68.11  43.75  38.23  67.34
+    ratio                 0.17   0.18   0.35   0.08   0.19
+
+    median 12.47 s/step against the original's 67.34: 0.19x the original's time (median of the
+    rounds' ratios 0.18; best against best 2.92 / 38.23 = 0.08). An earlier run of 3 rounds
+    (14:10-14:15, lighter load): 5.70 / 9.74 / 2.82 s against 25.82 / 4.02 / 24.70 s, medians
+    0.23x. The machine's speed moves 4x within a minute (see the GEMM column): compare only
+    ratios from one run.
+
 Profile (``--profile``): vox-256 at 256 x 256, batch 2, each stage a separate ``tf.function``
 (no XLA), forward + backward, median of 3 runs, 2026-11-26, TF 2.21, load average 8-11 from
 other users: CPU seconds of the process (user + system over both cores; far less sensitive to
@@ -292,13 +309,21 @@ def main():
             result = run_original(name, a.size, a.batch, steps=2, frames=1)
             original.append(result["train_step_s"])
             line += f"; original {original[-1]:.2f} s/step"
+            line += f" (ratio {ours[modes[0]][-1] / original[-1]:.2f})"
         print(line, flush=True)
     for xla in modes:
-        med = statistics.median(ours[xla])
-        line = f"median: {med:.2f} s/step (XLA {'on' if xla else 'off'})"
+        med, best = statistics.median(ours[xla]), min(ours[xla])
+        line = (
+            f"XLA {'on ' if xla else 'off'}: median {med:.2f} s/step, best {best:.2f}"
+        )
         if original:
-            orig = statistics.median(original)
-            line += f", original {orig:.2f} s/step, ratio {med / orig:.2f}x the original's time"
+            orig, orig_best = statistics.median(original), min(original)
+            ratios = [a / b for a, b in zip(ours[xla], original)]
+            line += (
+                f"; original median {orig:.2f}, best {orig_best:.2f}; time ratio "
+                f"(this / original): medians {med / orig:.2f}, median of the rounds' "
+                f"{statistics.median(ratios):.2f}, bests {best / orig_best:.2f}"
+            )
         print(line)
 
 
