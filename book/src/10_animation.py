@@ -410,8 +410,9 @@ print(f"relative mode, L1(output frame 0, source) = {first_frame_l1:.2f}")
 # produced it (colours identify keypoints across panels, `gist_rainbow` as the original
 # `Visualizer`): on the source its detected keypoints, on the driving frame the detected
 # ones, on a result the normalised keypoints that drove the generator. **Relative** motion
-# keeps A's build and moves it as B moves; **absolute** motion puts A's parts where B's
-# parts are, so A takes on B's limb layout and the texture is torn where it does not fit.
+# starts from A as it is and moves it as B moves; **absolute** motion puts A's keypoints
+# where B's are, so A jumps to B's position at once (and, where keypoints sit on the limbs,
+# takes on B's limb layout).
 
 # %% tags=["hide-input"]
 kp_source_px = kp_to_pixels(kps["kp_source"]["value"][0], SPRITE_SIZE, SPRITE_SIZE)

@@ -27,7 +27,9 @@
 #   holds the network builder and the converter of the original weights);
 # * **TensorBoard** logging and periodic **animation previews**.
 #
-# On a CPU (CI, nbval) the very same notebook trains a few steps of a small configuration.
+# On a CPU (CI, nbval) the very same notebook trains a few steps of a small configuration,
+# and shows what the previews of a trained model look like with the sprite model that
+# ships with the package (`load_pretrained("sprites-64")`, [chapter 10](10_animation.ipynb)).
 
 # %% tags=["hide-input"]
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
@@ -70,6 +72,7 @@ with quiet_stderr():
     from fomm_tutorial import media
     from fomm_tutorial.animation import make_animation
     from fomm_tutorial.config import load_config
+    from fomm_tutorial.pretrained import load_pretrained
     from fomm_tutorial.runtime import configure
     from fomm_tutorial.sprites import sprite_config
     from fomm_tutorial.training import Trainer
@@ -447,19 +450,27 @@ print({k: round(v[-1], 3) for k, v in history.items()})
 #
 # Each preview strip is the test video (top) and its reconstruction from the first frame
 # with the weights of that step (bottom). After a handful of CPU steps the networks have
-# learned nothing yet: the reconstruction is a flat blur of the first frame. On a GPU run
-# the previews show your model learning.
+# learned nothing yet: the reconstruction is a flat grey image. For
+# comparison, the last row shows the same preview made by the sprite model that ships with
+# the package (`load_pretrained("sprites-64")`: the same `Trainer` run for thousands of
+# steps on the same kind of data, see [chapter 10](10_animation.ipynb)): this is what the
+# previews of a run look like once the model works. On a GPU run the previews come from
+# your own model.
 
 # %% tags=["hide-input"]
 latest_preview = sorted((RUN_DIR / "previews").glob("*.png"))[-1]
 preview_step = int(latest_preview.stem.split("-")[1])
+run_row = media.read_image(latest_preview)[FRAME_SIZE:]
 rows = [
     ("test video", preview_video),
-    (
-        f"this run after {preview_step} steps",
-        media.read_image(latest_preview)[FRAME_SIZE:],
-    ),
+    (f"this run after {preview_step} steps", run_row),
 ]
+if not rt.gpu:
+    shipped = load_pretrained("sprites-64")
+    shipped_frames = animation_preview(
+        shipped["kp_detector"], shipped["generator"], preview_video
+    )
+    rows.append(("the shipped sprites-64 model", shipped_frames))
 n_frames = len(preview_video)
 fig, axes = panels(len(rows), ncols=1, height=7.0 / n_frames * 1.15)
 for ax, (title, frames) in zip(axes, rows):
@@ -518,6 +529,6 @@ assert anim_fps > 0 and train_fps > 0
 # 2. Find the largest gradient that float16 loses without scaling and the largest loss
 #    scale $S$ for which a gradient of 1 still fits: how many powers of two lie between?
 # 3. Set `TOTAL_STEPS` on the CPU to 40 and `PREVIEW_EVERY` to 10: at which step does the
-#    reconstruction in the preview stop being a flat blur?
+#    reconstruction in the preview stop being flat grey?
 # 4. On Colab with a GPU, measure the training samples per second with and without
 #    `jit_compile` (pass `configure(jit_compile=False)`), and with batch 20 and 40.
