@@ -1265,9 +1265,9 @@ _ = interact(
 #   trainable parameters outside the dense-motion network, 90 % in the bottleneck); the
 #   port reproduces the original's outputs on the reference fixture within $10^{-5}$
 #   ($5 \times 10^{-5}$ for sampled images).
-# * Trained, the same code reconstructs sprites it never saw (section 7.7): the warped
-#   features carry the parts to their new places and the occlusion map marks where the
-#   decoder has to fill in.
+# * Trained (the package's `sprites-64` model, section 7.7), the same code rebuilds the
+#   frames of a sprite it never saw from one source frame and two sets of keypoints,
+#   closer to the driving frames than a copy of the source.
 #
 # Next, [chapter 8](08_losses.ipynb) defines the losses that train the keypoint detector
 # and the generator together.
