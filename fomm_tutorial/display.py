@@ -69,30 +69,34 @@ def show_math(*parts, label: str | None = None):
     """Display one equation as typeset math: ``show_math(lhs, "=", rhs)``.
 
     Each part is a sympy object (converted with ``sympy.latex``) or a LaTeX string; parts are
-    joined with spaces. ``label`` puts ``\\tag{label}`` on the right, as the paper numbers its
-    equations.
+    joined with spaces. ``label`` puts ``(label)`` on the right, as the paper numbers its
+    equations (as text: Sphinx wraps multi-line math in ``split``, where ``\\tag`` fails).
     """
     from IPython.display import Math, display
 
     body = " ".join(latex(p) for p in parts)
-    if label is not None:
-        body += rf" \tag{{{label}}}"
-    display(Math(body))
+    display(Math(body + _label(label)))
 
 
 def show_equations(rows, label: str | None = None):
-    """Display several equations aligned at their ``=``: ``rows`` is a list of ``(lhs, rhs)``.
+    """Display several equations aligned at their relation sign.
 
-    Use it for long results split over lines (one row per line) and for a derivation's steps.
-    An ``lhs`` of ``""`` continues the previous line.
+    ``rows`` is a list of ``(lhs, rhs)`` (related by ``=``) or ``(lhs, relation, rhs)`` with a
+    LaTeX relation such as ``r"\\approx"``. Use it for long results split over lines (one row
+    per line) and for a derivation's steps. An ``lhs`` of ``""`` continues the previous line.
     """
     from IPython.display import Math, display
 
-    lines = [f"{latex(lhs)} &= {latex(rhs)}" for lhs, rhs in rows]
+    lines = []
+    for row in rows:
+        lhs, relation, rhs = row if len(row) == 3 else (row[0], "=", row[1])
+        lines.append(f"{latex(lhs)} &{relation} {latex(rhs)}")
     body = r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
-    if label is not None:
-        body += rf" \tag{{{label}}}"
-    display(Math(body))
+    display(Math(body + _label(label)))
+
+
+def _label(label) -> str:
+    return "" if label is None else rf" \qquad ({label})"
 
 
 def show_source(*objects):
@@ -158,8 +162,7 @@ def image_grid(images, titles=None, ncols: int | None = None, **imshow_kwargs):
         if image.ndim == 3:
             image = np.clip(image, 0.0, 1.0)
         ax.imshow(image, **imshow_kwargs)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_axis_off()  # no frame: the book style keeps only the left/bottom spines
         if titles is not None:
             ax.set_title(titles[i])
     return fig
