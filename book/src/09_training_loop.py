@@ -226,7 +226,7 @@ print("all losses fell by more than 20%:", ", ".join(sorted(history)))
 # The same code run for longer is the model that ships with the package,
 # `load_pretrained("sprites-64")` (used in [chapter 10](10_animation.ipynb)): the same
 # `Trainer`, losses and batch size, run from the command line (section 9.5) for thousands
-# of steps on thousands of sprite identities, with 10 keypoints instead of 4. Its loss
+# of steps on thousands of sprite identities, with more keypoints than 4. Its loss
 # curve is stored beside its weights (`shipped_loss_curve`), its training facts in its
 # model card (`shipped_metrics`):
 
@@ -236,7 +236,9 @@ shipped_curve = shipped_loss_curve("sprites-64")
 shipped_training = shipped_metrics("sprites-64")["training"]
 steps, batch = shipped_training["step"], shipped_training["batch_size"]
 hours = shipped_training["wall_time_h"]
-print(f"shipped model: {steps} steps at batch {batch}, {hours:.1f} h on a 2-core CPU")
+shipped_kp = shipped["config"]["model_params"]["common_params"]["num_kp"]
+print(f"shipped model: {shipped_kp} keypoints, {steps} steps at batch {batch},")
+print(f"{hours:.1f} h of training on a 2-core CPU")
 assert shipped_training["step"] > 10 * STEPS
 assert set(history) <= set(shipped_curve)
 
@@ -286,7 +288,7 @@ plt.show()
 # Baselines: the same regression on the keypoints of an **untrained** detector (random
 # weights: its soft-argmax still averages the image, so it is not a weak baseline), and
 # predicting each part at its mean position. The test videos show new motions of the
-# identities this run trained on; the shipped model (10 keypoints) is scored on the same
+# identities this run trained on; the shipped model is scored on the same
 # frames although it never saw these identities ([chapter 10](10_animation.ipynb) scores
 # it on identities and motions never trained on).
 

@@ -680,10 +680,7 @@ have_media = (
 if have_media:
     face_source = media.read_image(SOURCE_IMAGE, size=FACE_SIZE)
     face_driving = media.read_video(DRIVING_VIDEO, size=FACE_SIZE)
-    assert face_source.shape == (*FACE_SIZE, 3) and face_driving.shape[1:] == (
-        *FACE_SIZE,
-        3,
-    )
+    assert face_driving.shape[1:] == face_source.shape == (*FACE_SIZE, 3)
     print(
         f"source {face_source.shape}, driving {face_driving.shape}, float32 in [0, 1]"
     )
@@ -728,8 +725,9 @@ if VOX_CHECKPOINT.exists() and have_media:
         progress=False,
         return_keypoints=True,
     )
-    face_movie = np.concatenate([face_driving, face_result], axis=2)
-    show_animation(face_movie, fps=15, width=512)
+    # driving | result, every second frame (a lighter GIF)
+    face_movie = np.concatenate([face_driving, face_result], axis=2)[::2]
+    show_animation(face_movie, fps=12, width=512)
 else:
     print("Not animated here (no vox-cpk.pth.tar): on Colab set DOWNLOAD_VOX = True.")
 
