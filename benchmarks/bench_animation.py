@@ -8,6 +8,25 @@ The ceiling is (measured float32 GEMM FLOP/s) / (FLOPs of one animated frame). T
 are counted by TensorFlow's profiler on the graph of one batch step (kp detector on the driving
 frames + generator; the source-side work is done once per video and excluded), divided by the
 batch size. Weights are random unless --checkpoint is given (speed does not depend on them).
+
+``--original`` times the original's demo loop (one generator call per driving frame, source
+re-encoded every frame) with ``../shared/tools/fomm_reference_bench.py`` (needs
+``$FOMM_ORIGINAL_GIT``, see ``benchmarks/common.py``) once per round, interleaved with this
+code's ``make_animation`` (best of ``--repeats``), and prints the medians and their ratio.
+
+Measured 2026-11-26 14:38-14:48 (vox-256, 256 x 256, 8 frames, batch 8, TF 2.21 / torch 2.13,
+2 threads each, ``nice -n 10``, load average 6-9 from other users; 77.3 GFLOP per frame):
+
+    round                      0      1      2      3      4
+    this code  frames/s    1.131  0.864  0.967  0.780  2.195
+    original   frames/s    0.197  0.264  0.364  0.371  0.409
+    ratio                   5.74   3.27   2.66   2.10   5.37
+
+    medians 0.967 against 0.364 frames/s: 2.66x the original's frames/s (median of the
+    rounds' ratios 3.27, best against best 5.37). An earlier 3-round run at a lighter load
+    (14:15-14:18): 1.18 / 3.88 / 2.49 against 2.83 / 0.36 / 2.71 frames/s, medians 0.92x, bests
+    1.37x: the host's speed moves 4x within a minute (GEMM 108-467 GFLOP/s that hour), more than
+    the difference measured, so only many interleaved rounds say something.
 """
 
 from __future__ import annotations
