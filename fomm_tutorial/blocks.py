@@ -74,6 +74,14 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+def torch_list_variables(layers, prefix: str) -> dict:
+    """Torch names of a ``ModuleList``'s variables: ``prefix.<i>.<name>`` for layer ``i``."""
+    variables = {}
+    for i, layer in enumerate(layers):
+        variables.update(layer.torch_variables(f"{prefix}.{i}"))
+    return variables
+
+
 class BatchNorm2d(keras.layers.Layer, TorchNamed):
     """``SynchronizedBatchNorm2d(C)`` of the original on one device (= ``nn.BatchNorm2d``), NHWC.
 
@@ -488,10 +496,7 @@ class Encoder(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
         return outs
 
     def torch_variables(self, prefix=""):
-        d = {}
-        for i, b in enumerate(self.down_blocks):
-            d.update(b.torch_variables(_join(prefix, f"down_blocks.{i}")))
-        return d
+        return torch_list_variables(self.down_blocks, _join(prefix, "down_blocks"))
 
 
 class Decoder(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
@@ -526,10 +531,7 @@ class Decoder(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
         return out
 
     def torch_variables(self, prefix=""):
-        d = {}
-        for i, b in enumerate(self.up_blocks):
-            d.update(b.torch_variables(_join(prefix, f"up_blocks.{i}")))
-        return d
+        return torch_list_variables(self.up_blocks, _join(prefix, "up_blocks"))
 
 
 class Hourglass(BuildOnFirstCall, keras.layers.Layer, TorchNamed):

@@ -14,7 +14,14 @@ import math
 import keras
 import tensorflow as tf
 
-from fomm_tutorial.blocks import CONV, PLAIN, BuildOnFirstCall, Conv2d, TorchNamed
+from fomm_tutorial.blocks import (
+    CONV,
+    PLAIN,
+    BuildOnFirstCall,
+    Conv2d,
+    TorchNamed,
+    torch_list_variables,
+)
 from fomm_tutorial.grids import kp2gaussian
 
 __all__ = ["SpectralConv2d", "Discriminator", "MultiScaleDiscriminator", "scale_key"]
@@ -235,9 +242,7 @@ class Discriminator(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
         return feature_maps, pred
 
     def torch_variables(self, prefix=""):
-        d = {}
-        for i, b in enumerate(self.down_blocks):
-            d.update(b.torch_variables(f"{prefix}.down_blocks.{i}"))
+        d = torch_list_variables(self.down_blocks, f"{prefix}.down_blocks")
         d.update(self.conv.torch_variables(f"{prefix}.conv"))
         return d
 

@@ -25,6 +25,7 @@ from fomm_tutorial.blocks import (
     SameBlock2d,
     TorchNamed,
     UpBlock2d,
+    torch_list_variables,
 )
 from fomm_tutorial.dense_motion import DenseMotionNetwork
 from fomm_tutorial.resampler import grid_sample, warp_shared_source
@@ -184,11 +185,11 @@ class OcclusionAwareGenerator(BuildOnFirstCall, keras.Model, TorchNamed):
         if self.dense_motion_network is not None:
             d.update(self.dense_motion_network.torch_variables("dense_motion_network"))
         d.update(self.first.torch_variables("first"))
-        for i, b in enumerate(self.down_blocks):
-            d.update(b.torch_variables(f"down_blocks.{i}"))
-        for i, b in enumerate(self.up_blocks):
-            d.update(b.torch_variables(f"up_blocks.{i}"))
-        for i, b in enumerate(self.bottleneck):
+        d.update(torch_list_variables(self.down_blocks, "down_blocks"))
+        d.update(torch_list_variables(self.up_blocks, "up_blocks"))
+        for i, b in enumerate(
+            self.bottleneck
+        ):  # registered as r0, r1, ... in the original
             d.update(b.torch_variables(f"bottleneck.r{i}"))
         d.update(self.final.torch_variables("final"))
         return d

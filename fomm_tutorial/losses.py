@@ -508,6 +508,23 @@ def equivariance_jacobian_loss(
 # ============================================================================================
 
 
+def reconstruct(kp_detector, generator, x, training=True) -> dict:
+    """The forward pass every full model shares: the driving frame rebuilt from the source.
+
+    ``x``: ``{"source": (B, H, W, 3), "driving": (B, H, W, 3)}``. Returns the generator's
+    outputs plus ``kp_source`` and ``kp_driving`` (keypoints of both frames).
+    """
+    kp_source = kp_detector(x["source"], training=training)
+    kp_driving = kp_detector(x["driving"], training=training)
+    generated = dict(
+        generator(
+            x["source"], kp_source=kp_source, kp_driving=kp_driving, training=training
+        )
+    )
+    generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
+    return generated
+
+
 class GeneratorFullModel:
     """The original ``GeneratorFullModel``: every generator-side loss of one iteration.
 
@@ -550,15 +567,9 @@ class GeneratorFullModel:
 
     def __call__(self, x, training=True, transform=None, seed=None):
         lw = self.loss_weights
-        source, driving = x["source"], x["driving"]
-        kp_source = self.kp_detector(source, training=training)
-        kp_driving = self.kp_detector(driving, training=training)
-        generated = dict(
-            self.generator(
-                source, kp_source=kp_source, kp_driving=kp_driving, training=training
-            )
-        )
-        generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
+        driving = x["driving"]
+        generated = reconstruct(self.kp_detector, self.generator, x, training)
+        kp_driving = generated["kp_driving"]
         loss_values = {}
         pyramid_real = self.pyramid(driving)
         pyramid_generated = self.pyramid(generated["prediction"])
@@ -681,15 +692,9 @@ class ReconstructionFullModel:
         return out
 
     def __call__(self, x, training=True, seed=None):
-        source, driving = x["source"], x["driving"]
-        kp_source = self.kp_detector(source, training=training)
-        kp_driving = self.kp_detector(driving, training=training)
-        generated = dict(
-            self.generator(
-                source, kp_source=kp_source, kp_driving=kp_driving, training=training
-            )
-        )
-        generated["kp_source"], generated["kp_driving"] = kp_source, kp_driving
+        driving = x["driving"]
+        generated = reconstruct(self.kp_detector, self.generator, x, training)
+        kp_driving = generated["kp_driving"]
         pred = tf.cast(generated["prediction"], tf.float32)
         losses = {}
         pr, pg = self._pyramid(driving), self._pyramid(pred)
