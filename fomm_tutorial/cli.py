@@ -366,7 +366,10 @@ def main(argv=None) -> int:
         previous = warnings.formatwarning
         warnings.formatwarning = _one_line_warning
         try:
-            module = importlib.import_module(args._module)
+            from fomm_tutorial.runtime import filtered_stderr
+
+            with filtered_stderr():  # TensorFlow's start-up notices, not real errors
+                module = importlib.import_module(args._module)
             return int(module.run_cli(args) or 0)
         finally:
             warnings.formatwarning = previous
