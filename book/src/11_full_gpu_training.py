@@ -74,7 +74,7 @@ with quiet_stderr():
     from fomm_tutorial.config import load_config
     from fomm_tutorial.pretrained import load_pretrained
     from fomm_tutorial.runtime import configure
-    from fomm_tutorial.sprites import sprite_config
+    from fomm_tutorial.sprites import sprite_config, write_sprite_dataset
     from fomm_tutorial.training import Trainer
 
     rt = configure(seed=0)
@@ -286,7 +286,7 @@ if has_original_layout(DATA_ROOT):
 else:
     data_root = Path("runs/sprite-data")
     if not has_original_layout(data_root):
-        fomm_data.write_sprite_dataset(
+        write_sprite_dataset(
             data_root,
             num_videos=rt.choose(cpu=10, gpu=400),
             num_frames=rt.choose(cpu=8, gpu=64),
