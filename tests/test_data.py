@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from fomm_tutorial import data as D  # noqa: E402
+from fomm_tutorial import data  # noqa: E402
 from fomm_tutorial import media  # noqa: E402
 from fomm_tutorial.sprites import write_sprite_dataset  # noqa: E402
 
@@ -35,15 +35,15 @@ def _make_flat(root, names, t=4, size=8):
 
 # ---------------------------------------------------------------------------- layout and splits
 def test_predefined_split_and_id_sampling(sprites):
-    ds = D.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=True)
+    ds = data.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=True)
     assert len(ds) == 8
-    ids = D.FramesDataset(
+    ids = data.FramesDataset(
         sprites, frame_shape=(32, 32, 3), id_sampling=True, is_train=True
     )
     assert ids.videos == ["id0000", "id0001"]
     chosen = {ids.video_path(0, np.random.default_rng(s)).name for s in range(30)}
     assert len(chosen) > 1 and all(n.startswith("id0000#") for n in chosen)
-    test = D.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=False)
+    test = data.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=False)
     item = test[0]
     assert item["video"].shape == (6, 32, 32, 3) and item["video"].dtype == np.float32
     item = ds[3]
@@ -57,25 +57,27 @@ def test_predefined_split_and_id_sampling(sprites):
 def test_auto_split_is_deterministic_80_20(tmp_path):
     names = [f"v{i:02d}.gif" for i in range(10)]
     root = _make_flat(tmp_path / "flat", names)
-    tr = D.FramesDataset(root, frame_shape=(8, 8), is_train=True)
-    te = D.FramesDataset(root, frame_shape=(8, 8), is_train=False)
+    tr = data.FramesDataset(root, frame_shape=(8, 8), is_train=True)
+    te = data.FramesDataset(root, frame_shape=(8, 8), is_train=False)
     assert len(tr) == 8 and len(te) == 2 and not set(tr.videos) & set(te.videos)
     assert set(tr.videos) | set(te.videos) == set(names)
-    assert D.FramesDataset(root, frame_shape=(8, 8), is_train=False).videos == te.videos
+    assert (
+        data.FramesDataset(root, frame_shape=(8, 8), is_train=False).videos == te.videos
+    )
 
 
 def test_id_sampling_bad_names_clear_error(tmp_path):
     root = _make_flat(tmp_path / "ds" / "train", ["a.gif", "b#1.gif"])
     (tmp_path / "ds" / "test").mkdir()
     with pytest.raises(ValueError, match=r"a\.gif.*id_sampling: False"):
-        D.FramesDataset(tmp_path / "ds", frame_shape=(8, 8), id_sampling=True)
+        data.FramesDataset(tmp_path / "ds", frame_shape=(8, 8), id_sampling=True)
     assert root.exists()
 
 
 def test_train_without_test_folder(tmp_path):
     _make_flat(tmp_path / "ds" / "train", ["a.gif"])
     with pytest.raises(FileNotFoundError, match="test"):
-        D.FramesDataset(tmp_path / "ds", frame_shape=(8, 8))
+        data.FramesDataset(tmp_path / "ds", frame_shape=(8, 8))
 
 
 def test_mixed_formats_and_strip(tmp_path):
@@ -87,12 +89,12 @@ def test_mixed_formats_and_strip(tmp_path):
     media.write_video(root / "train" / "f", clip)  # folder
     media.write_video(root / "train" / "g.gif", clip)
     media.write_video(root / "test" / "s.png", clip)
-    ds = D.FramesDataset(root, frame_shape=(8, 8, 3))
+    ds = data.FramesDataset(root, frame_shape=(8, 8, 3))
     assert ds.videos == ["f", "g.gif", "s.png"]
     for i in range(3):
         item = ds.get(i, np.random.default_rng(i))
         assert item["source"].shape == (8, 8, 3)
-    v = D.FramesDataset(root, frame_shape=(8, 8, 3), is_train=False)[0]["video"]
+    v = data.FramesDataset(root, frame_shape=(8, 8, 3), is_train=False)[0]["video"]
     np.testing.assert_allclose(v, clip, atol=1 / 255)
 
 
@@ -101,35 +103,35 @@ def test_bad_media_errors_name_the_file(tmp_path):
     (root / "train" / "empty#1.mp4").mkdir(parents=True)
     (root / "test").mkdir()
     (root / "train" / "corrupt#1.mp4").write_bytes(np.random.default_rng(1).bytes(500))
-    ds = D.FramesDataset(root, frame_shape=(8, 8))
+    ds = data.FramesDataset(root, frame_shape=(8, 8))
     with pytest.raises(ValueError, match="corrupt#1.mp4"):
         ds.get(0, np.random.default_rng(0))
     with pytest.raises(ValueError, match="empty#1.mp4.*empty folder"):
         ds.get(1, np.random.default_rng(0))
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        D.FramesDataset(tmp_path / "nowhere")
+        data.FramesDataset(tmp_path / "nowhere")
 
 
 def test_repeater_and_pairs(sprites):
-    ds = D.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=True)
-    rep = D.DatasetRepeater(ds, num_repeats=3)
+    ds = data.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=True)
+    rep = data.DatasetRepeater(ds, num_repeats=3)
     assert len(rep) == 24
     np.testing.assert_array_equal(rep[9]["source"], ds[1]["source"])
-    test = D.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=False)
-    pairs = D.PairedDataset(test, number_of_pairs=3, seed=0)
+    test = data.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=False)
+    pairs = data.PairedDataset(test, number_of_pairs=3, seed=0)
     assert len(pairs) == 3 and len(set(pairs.pairs)) == 3
     item = pairs[0]
     assert set(item) == {"driving_video", "driving_name", "source_video", "source_name"}
-    assert D.PairedDataset(test, 3, seed=0).pairs == pairs.pairs
+    assert data.PairedDataset(test, 3, seed=0).pairs == pairs.pairs
 
 
 def test_pairs_list_csv(sprites, tmp_path):
-    test = D.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=False)
+    test = data.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=False)
     a, b = test.videos
     csv = tmp_path / "pairs.csv"
     csv.write_text(f"distance,source,driving,frame\n0,{a},{b},0\n0,{a},missing.mp4,0\n")
     test.pairs_list = csv
-    pairs = D.PairedDataset(test, number_of_pairs=5)
+    pairs = data.PairedDataset(test, number_of_pairs=5)
     assert pairs.pairs == [(1, 0)]
     assert pairs[0]["driving_name"] == b and pairs[0]["source_name"] == a
 
@@ -140,7 +142,7 @@ def _clip(seed=0, t=2, h=12, w=16):
 
 
 def test_flip_probabilities():
-    aug = D.AllAugmentationTransform(**FLIP)
+    aug = data.AllAugmentationTransform(**FLIP)
     clip = _clip()
     counts = {"time": 0, "h": 0, "none": 0}
     rng = np.random.default_rng(123)
@@ -161,7 +163,7 @@ def test_flip_probabilities():
 
 
 def test_jitter_same_parameters_for_both_frames():
-    aug = D.AllAugmentationTransform(**JITTER)
+    aug = data.AllAugmentationTransform(**JITTER)
     frame = _clip(1, t=1)[0]
     clip = np.stack([frame, frame])
     for s in range(5):
@@ -173,7 +175,7 @@ def test_jitter_same_parameters_for_both_frames():
 
 
 def test_crop_resize_same_for_both_frames():
-    aug = D.AllAugmentationTransform(
+    aug = data.AllAugmentationTransform(
         resize_param={"ratio": [0.9, 1.1]},
         crop_param={"size": [12, 12]},
         **FLIP,
@@ -186,7 +188,7 @@ def test_crop_resize_same_for_both_frames():
         assert out.shape == (2, 12, 12, 3)
         np.testing.assert_array_equal(out[0], out[1])
     # crop only: a crop of the original, position random
-    crop = D.RandomCrop([8, 8])
+    crop = data.RandomCrop([8, 8])
     out = crop(np.stack([frame, 1 - frame]), np.random.default_rng(0))
     found = [
         (y, x)
@@ -202,7 +204,7 @@ def test_crop_resize_same_for_both_frames():
 
 
 def test_jitter_factors_ranges():
-    j = D.ColorJitter(brightness=0.1, contrast=0.2, saturation=0.3, hue=0.05)
+    j = data.ColorJitter(brightness=0.1, contrast=0.2, saturation=0.3, hue=0.05)
     fs = {}
     rng = np.random.default_rng(0)
     for _ in range(300):
@@ -213,7 +215,7 @@ def test_jitter_factors_ranges():
     assert 0.7 <= min(fs["adjust_saturation"]) and max(fs["adjust_saturation"]) <= 1.3
     assert -0.05 <= min(fs["adjust_hue"]) and max(fs["adjust_hue"]) <= 0.05
     with pytest.raises(ValueError, match="unknown keys.*bogus"):
-        D.AllAugmentationTransform.from_params({"bogus": {}})
+        data.AllAugmentationTransform.from_params({"bogus": {}})
 
 
 # ---------------------------------------------------------------------------- tf.data
@@ -229,17 +231,17 @@ def test_make_dataset_shapes_and_determinism(sprites):
         },
         "train_params": {"num_repeats": 3},
     }
-    ds = D.make_dataset(cfg, batch_size=4, seed=5, num_parallel_calls=2)
+    ds = data.make_dataset(cfg, batch_size=4, seed=5, num_parallel_calls=2)
     batches = list(ds)
     assert len(batches) == 1  # 2 identities x 3 repeats = 6 items, drop_remainder
     b = batches[0]
     assert set(b) == {"source", "driving"}
     assert b["source"].shape == (4, 32, 32, 3) and b["source"].dtype == tf.float32
-    again = list(D.make_dataset(cfg, batch_size=4, seed=5, num_parallel_calls=2))
+    again = list(data.make_dataset(cfg, batch_size=4, seed=5, num_parallel_calls=2))
     np.testing.assert_array_equal(b["driving"].numpy(), again[0]["driving"].numpy())
-    other = list(D.make_dataset(cfg, batch_size=4, seed=6))
+    other = list(data.make_dataset(cfg, batch_size=4, seed=6))
     assert not np.array_equal(b["driving"].numpy(), other[0]["driving"].numpy())
-    plain = D.make_dataset(
+    plain = data.make_dataset(
         {**cfg["dataset_params"], "id_sampling": False},
         batch_size=3,
         seed=0,
@@ -247,16 +249,16 @@ def test_make_dataset_shapes_and_determinism(sprites):
     )
     first = next(iter(plain))
     assert first["name"].shape == (3,)
-    test = D.make_dataset(cfg, is_train=False)
+    test = data.make_dataset(cfg, is_train=False)
     v = next(iter(test))
     assert v["video"].shape == (1, 6, 32, 32, 3)
 
 
 def test_make_dataset_errors(sprites):
     with pytest.raises(ValueError, match="unknown keys.*frame_size"):
-        D.make_dataset({"root_dir": str(sprites), "frame_size": 3}, batch_size=1)
+        data.make_dataset({"root_dir": str(sprites), "frame_size": 3}, batch_size=1)
     with pytest.raises(ValueError, match="batch_size"):
-        D.make_dataset(
+        data.make_dataset(
             {"root_dir": str(sprites), "frame_shape": [32, 32, 3]}, batch_size=100
         )
 
@@ -268,11 +270,11 @@ def test_real_video_dataset(data_dir, tmp_path):
     (root / "test").mkdir()
     (root / "train" / "face#1.mp4").symlink_to(data_dir / "driving.mp4")
     (root / "test" / "face#1.mp4").symlink_to(data_dir / "driving.mp4")
-    ds = D.FramesDataset(root, frame_shape=(32, 32, 3), id_sampling=True)
+    ds = data.FramesDataset(root, frame_shape=(32, 32, 3), id_sampling=True)
     a = ds.get(0, np.random.default_rng(0))  # first call decodes the whole video
     b = ds.get(0, np.random.default_rng(0))  # later calls decode up to the frame needed
     np.testing.assert_allclose(a["source"], b["source"], atol=1e-6)
     np.testing.assert_allclose(a["driving"], b["driving"], atol=1e-6)
     assert ds._frame_counts[root / "train" / "face#1.mp4"] == 265
-    batch = next(iter(D.make_dataset(ds, batch_size=2, num_repeats=2, seed=0)))
+    batch = next(iter(data.make_dataset(ds, batch_size=2, num_repeats=2, seed=0)))
     assert batch["source"].shape == (2, 32, 32, 3)

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from fomm_tutorial import losses as L  # noqa: E402
+from fomm_tutorial import losses as fomm_losses  # noqa: E402
 
 LOSS_ORDER = [
     "perceptual",
@@ -33,12 +33,12 @@ def setup(reference_dir):
     models = load_original_checkpoint(
         reference_dir / "vox-256-tiny-cpk.pth.tar", config
     )
-    vgg = L.Vgg19.from_file(reference_dir / "vox-256-tiny-vgg19.npz")
+    vgg = fomm_losses.Vgg19.from_file(reference_dir / "vox-256-tiny-vgg19.npz")
     return config, models, vgg
 
 
 def _recorded_transform(reference):
-    return L.Transform(
+    return fomm_losses.Transform(
         2,
         theta=reference["transform/theta"],
         control_points=reference["transform/control_points"],
@@ -56,10 +56,10 @@ def _x(reference):
 def test_loss_parity(setup, reference):
     config, models, vgg = setup
     tp = config["train_params"]
-    gen_full = L.GeneratorFullModel(
+    gen_full = fomm_losses.GeneratorFullModel(
         models["kp_detector"], models["generator"], models["discriminator"], tp, vgg=vgg
     )
-    disc_full = L.DiscriminatorFullModel(
+    disc_full = fomm_losses.DiscriminatorFullModel(
         models["kp_detector"], models["generator"], models["discriminator"], tp
     )
     x = _x(reference)
@@ -88,7 +88,7 @@ def test_loss_parity(setup, reference):
         )
     # the Jacobian loss by nested tapes gives the same value
     transform = _recorded_transform(reference)
-    auto = L.equivariance_jacobian_loss(
+    auto = fomm_losses.equivariance_jacobian_loss(
         generated["kp_driving"],
         generated["transformed_kp"],
         transform,
@@ -101,7 +101,7 @@ def test_loss_parity(setup, reference):
 def test_detach_points(setup, reference):
     config, models, vgg = setup
     tp = config["train_params"]
-    disc_full = L.DiscriminatorFullModel(
+    disc_full = fomm_losses.DiscriminatorFullModel(
         models["kp_detector"], models["generator"], models["discriminator"], tp
     )
     pred = tf.Variable(reference["generator/prediction"])
@@ -116,7 +116,7 @@ def test_detach_points(setup, reference):
     a = tf.Variable(reference["driving"][:, :32, :32])
     b = tf.Variable(reference["source"][:, :32, :32])
     with tf.GradientTape() as tape:
-        p = L.perceptual_loss(
+        p = fomm_losses.perceptual_loss(
             vgg, {"prediction_1": a}, {"prediction_1": b}, [1], [1, 1, 1, 1, 1]
         )
     ga, gb = tape.gradient(p, [a, b])
@@ -129,7 +129,7 @@ def test_zero_weights_drop_terms(setup, reference):
     tp["loss_weights"]["generator_gan"] = 0
     tp["loss_weights"]["equivariance_jacobian"] = 0
     tp["scales"] = [1, 0.5]
-    gen_full = L.GeneratorFullModel(
+    gen_full = fomm_losses.GeneratorFullModel(
         models["kp_detector"], models["generator"], models["discriminator"], tp, vgg=vgg
     )
     losses, generated = gen_full(
@@ -141,16 +141,16 @@ def test_zero_weights_drop_terms(setup, reference):
 
 def test_transform_quirks_and_jacobians():
     rng = np.random.default_rng(0)
-    t = L.Transform(
+    t = fomm_losses.Transform(
         3,
         theta=np.eye(2, 3)[None].repeat(3, 0) + 0.1 * rng.normal(size=(3, 2, 3)),
-        control_points=L.make_coordinate_grid(5, 5),
+        control_points=fomm_losses.make_coordinate_grid(5, 5),
         control_params=0.05 * rng.normal(size=(3, 1, 25)),
     )
     c = rng.uniform(-1, 1, size=(3, 7, 2)).astype(np.float32)
     new = t.warp_coordinates(c).numpy()
     # NumPy reference: L1 distance, one offset added to both coordinates
-    cp = L.make_coordinate_grid(5, 5).numpy().reshape(25, 2)
+    cp = fomm_losses.make_coordinate_grid(5, 5).numpy().reshape(25, 2)
     d = np.abs(c[:, :, None] - cp[None, None]).sum(-1)
     off = (d**2 * np.log(d + 1e-6) * t.control_params.numpy()).sum(-1)
     th = t.theta.numpy()
@@ -173,23 +173,23 @@ def test_transform_quirks_and_jacobians():
 
 def test_transform_randomness():
     kw = dict(sigma_affine=0.05, sigma_tps=0.005, points_tps=5)
-    a = L.Transform(2, **kw, seed=tf.constant([3, 4]))
-    b = L.Transform(2, **kw, seed=tf.constant([3, 4]))
-    c = L.Transform(2, **kw, seed=tf.constant([3, 5]))
+    a = fomm_losses.Transform(2, **kw, seed=tf.constant([3, 4]))
+    b = fomm_losses.Transform(2, **kw, seed=tf.constant([3, 4]))
+    c = fomm_losses.Transform(2, **kw, seed=tf.constant([3, 5]))
     np.testing.assert_array_equal(a.theta, b.theta)
     np.testing.assert_array_equal(a.control_params, b.control_params)
     assert not np.allclose(a.theta, c.theta)
     assert a.theta.shape == (2, 2, 3) and a.control_params.shape == (2, 1, 25)
-    g = L.Transform(2, **kw, generator=tf.random.Generator.from_seed(0))
+    g = fomm_losses.Transform(2, **kw, generator=tf.random.Generator.from_seed(0))
     assert abs(float(tf.math.reduce_std(g.theta - tf.eye(2, 3)))) < 0.2
     # identity transform: the frame is unchanged
-    ident = L.Transform(1, sigma_affine=0.0)
+    ident = fomm_losses.Transform(1, sigma_affine=0.0)
     img = tf.random.stateless_uniform((1, 9, 11, 3), [0, 1])
     np.testing.assert_allclose(ident.transform_frame(img), img, atol=1e-6)
 
 
 def test_pyramid():
-    p = L.ImagePyramid([1, 0.5, 0.25, 0.125], 3)(tf.ones((1, 64, 64, 3)))
+    p = fomm_losses.ImagePyramid([1, 0.5, 0.25, 0.125], 3)(tf.ones((1, 64, 64, 3)))
     assert list(p) == [
         "prediction_1",
         "prediction_0.5",
@@ -202,7 +202,7 @@ def test_pyramid():
 def test_vgg(reference_dir, monkeypatch, tmp_path):
     with np.load(reference_dir / "vox-256-tiny-vgg19.npz") as f:
         arrays = {k: f[k] for k in f.files}
-    vgg = L.Vgg19.from_torch_arrays(arrays)
+    vgg = fomm_losses.Vgg19.from_torch_arrays(arrays)
     outs = vgg(tf.zeros((1, 32, 32, 3)))
     assert [tuple(o.shape) for o in outs] == [
         (1, 32, 32, 64),
@@ -233,18 +233,24 @@ def test_vgg(reference_dir, monkeypatch, tmp_path):
     np.testing.assert_allclose(vgg(x)[0], ref, atol=1e-4)
     # errors: missing key, missing file, offline default
     with pytest.raises(ValueError, match="features.28"):
-        L.Vgg19.from_torch_arrays({k: v for k, v in arrays.items() if ".28." not in k})
+        fomm_losses.Vgg19.from_torch_arrays(
+            {k: v for k, v in arrays.items() if ".28." not in k}
+        )
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        L.Vgg19.from_file(tmp_path / "nope.npz")
+        fomm_losses.Vgg19.from_file(tmp_path / "nope.npz")
 
     def offline(*a, **k):
         raise OSError("no network")
 
-    monkeypatch.delenv(L.VGG19_ENV, raising=False)
+    monkeypatch.delenv(fomm_losses.VGG19_ENV, raising=False)
     monkeypatch.setattr(
-        L.Vgg19, "from_keras_applications", classmethod(lambda cls, **k: offline())
+        fomm_losses.Vgg19,
+        "from_keras_applications",
+        classmethod(lambda cls, **k: offline()),
     )
-    with pytest.raises(FileNotFoundError, match=L.VGG19_ENV):
-        L.Vgg19.default()
-    monkeypatch.setenv(L.VGG19_ENV, str(reference_dir / "vox-256-tiny-vgg19.npz"))
-    assert L.Vgg19.default().preprocessing == "torch"
+    with pytest.raises(FileNotFoundError, match=fomm_losses.VGG19_ENV):
+        fomm_losses.Vgg19.default()
+    monkeypatch.setenv(
+        fomm_losses.VGG19_ENV, str(reference_dir / "vox-256-tiny-vgg19.npz")
+    )
+    assert fomm_losses.Vgg19.default().preprocessing == "torch"

@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from fomm_tutorial import data as D  # noqa: E402
+from fomm_tutorial import data  # noqa: E402
 from fomm_tutorial import media  # noqa: E402
 from fomm_tutorial.sprites import (  # noqa: E402
     HELDOUT_SEEDS,
@@ -30,8 +30,8 @@ def sprites(tmp_path_factory):
 
 
 def test_sprite_layout(sprites):
-    train = D.list_videos(sprites / "train")
-    test = D.list_videos(sprites / "test")
+    train = data.list_videos(sprites / "train")
+    test = data.list_videos(sprites / "test")
     assert len(train) == 8 and len(test) == 2 and not set(train) & set(test)
     assert {n.split("#")[0] for n in test} == {
         n.split("#")[0] for n in train
@@ -93,10 +93,10 @@ def test_sprite_dataset_deterministic(tmp_path, sprites):
         tmp_path / "again", num_videos=10, num_frames=6, size=32, num_parts=3, seed=3
     )
     for split in ("train", "test"):
-        assert D.list_videos(again / split) == D.list_videos(sprites / split)
-    name = D.list_videos(sprites / "train")[0]
-    a = D.read_frames(sprites / "train" / name, (32, 32))
-    b = D.read_frames(again / "train" / name, (32, 32))
+        assert data.list_videos(again / split) == data.list_videos(sprites / split)
+    name = data.list_videos(sprites / "train")[0]
+    a = data.read_frames(sprites / "train" / name, (32, 32))
+    b = data.read_frames(again / "train" / name, (32, 32))
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(
         load_sprite_positions(sprites, "train", name),
@@ -113,7 +113,7 @@ def test_sprite_dataset_deterministic(tmp_path, sprites):
         video_format="mp4",
         test_fraction=0.5,
     )
-    v = media.read_video(mp4 / "train" / D.list_videos(mp4 / "train")[0])
+    v = media.read_video(mp4 / "train" / data.list_videos(mp4 / "train")[0])
     assert v.shape == (4, 32, 32, 3)
 
 
@@ -121,7 +121,7 @@ def test_identities_are_unique_per_video_when_asked(tmp_path):
     root = write_sprite_dataset(
         tmp_path / "s", num_videos=5, num_frames=3, size=16, seed=0, num_identities=5
     )
-    names = D.list_videos(root / "train") + D.list_videos(root / "test")
+    names = data.list_videos(root / "train") + data.list_videos(root / "test")
     assert len({n.split("#")[0] for n in names}) == 5
 
 

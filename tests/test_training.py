@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-from fomm_tutorial import training as T  # noqa: E402
+from fomm_tutorial import training  # noqa: E402
 from fomm_tutorial.config import load_config  # noqa: E402
 
 tf.config.experimental.enable_op_determinism()
@@ -97,7 +97,9 @@ def make_trainer(tmp_path, name, cfg=None, dataset_fn=None, **kw):
     kw.setdefault("simple_losses", True)
     kw.setdefault("progress", False)
     kw.setdefault("image_every", 0)
-    return T.Trainer(cfg, tmp_path / name, dataset_fn or dataset_fn_for(), seed=0, **kw)
+    return training.Trainer(
+        cfg, tmp_path / name, dataset_fn or dataset_fn_for(), seed=0, **kw
+    )
 
 
 def weights(trainer):
@@ -109,18 +111,18 @@ def weights(trainer):
 
 
 def test_multistep_lr():
-    assert T.multistep_lr(2e-4, 0, [60, 90]) == pytest.approx(2e-4)
-    assert T.multistep_lr(2e-4, 59, [60, 90]) == pytest.approx(2e-4)
-    assert T.multistep_lr(2e-4, 60, [60, 90]) == pytest.approx(2e-5)
-    assert T.multistep_lr(2e-4, 95, [60, 90]) == pytest.approx(2e-6)
-    assert T.multistep_lr(2e-4, 5, []) == pytest.approx(2e-4)
+    assert training.multistep_lr(2e-4, 0, [60, 90]) == pytest.approx(2e-4)
+    assert training.multistep_lr(2e-4, 59, [60, 90]) == pytest.approx(2e-4)
+    assert training.multistep_lr(2e-4, 60, [60, 90]) == pytest.approx(2e-5)
+    assert training.multistep_lr(2e-4, 95, [60, 90]) == pytest.approx(2e-6)
+    assert training.multistep_lr(2e-4, 5, []) == pytest.approx(2e-4)
 
 
 def test_optimizer_hyperparameters():
-    opt = T.make_optimizer(2e-4)
+    opt = training.make_optimizer(2e-4)
     assert (opt.beta_1, opt.beta_2, opt.epsilon) == (0.5, 0.999, 1e-8)
     assert isinstance(
-        T.make_optimizer(1e-3, mixed_precision=True),
+        training.make_optimizer(1e-3, mixed_precision=True),
         keras.mixed_precision.LossScaleOptimizer,
     )
 
@@ -240,7 +242,7 @@ def test_save_refuses_non_finite_weights(tmp_path):
     t = trained_run(tmp_path, "run", steps=1)
     w = t.models["generator"].trainable_weights[0]
     w.assign(tf.fill(w.shape, float("nan")))
-    with pytest.raises(T.NonFiniteWeightsError, match="not finite at step 1"):
+    with pytest.raises(training.NonFiniteWeightsError, match="not finite at step 1"):
         t.save()
     assert t.latest_checkpoint().endswith("ckpt-1")
     r = make_trainer(tmp_path, "run")
@@ -252,7 +254,9 @@ def test_nan_stops_and_keeps_good_checkpoint(tmp_path):
     t = make_trainer(
         tmp_path, "nan", dataset_fn=dataset_fn_for(nan_at_batch=2), checkpoint_every=1
     )
-    with pytest.raises(T.NonFiniteLossError, match=r"loss '\w+' is nan at step 2"):
+    with pytest.raises(
+        training.NonFiniteLossError, match=r"loss '\w+' is nan at step 2"
+    ):
         t.train(num_epochs=1)
     good = t.latest_checkpoint()
     assert good.endswith("ckpt-2")
@@ -381,11 +385,11 @@ def test_cli_train_and_resume(tmp_path, reference_dir, capsys):
     assert cli.main(args + ["--steps", "1"]) == 0
     printed = capsys.readouterr().out
     assert f"perceptual loss: VGG19 weights from the file {vgg}" in printed
-    assert T.find_checkpoints(out)[0].endswith("ckpt-1")
+    assert training.find_checkpoints(out)[0].endswith("ckpt-1")
     assert cli.main(args + ["--steps", "1"]) == 2  # refuses to overwrite
     assert "--resume" in capsys.readouterr().err
     assert cli.main(args + ["--steps", "2", "--resume"]) == 0
-    assert T.find_checkpoints(out)[0].endswith("ckpt-2")
+    assert training.find_checkpoints(out)[0].endswith("ckpt-2")
     older = str(out / "checkpoints" / "ckpt-1")
     assert cli.main(args + ["--steps", "2", "--resume-from", older]) == 0
     assert "step 2, epoch 0" in capsys.readouterr().out
