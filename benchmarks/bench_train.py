@@ -29,6 +29,16 @@ steps after a warm-up):
     0.23x. The machine's speed moves 4x within a minute (see the GEMM column): compare only
     ratios from one run.
 
+On a quiet machine (2026-11-26 15:24, nothing else running, 3 rounds, no XLA):
+
+    round                    0      1      2
+    GEMM GFLOP/s           442    470    456
+    this code  s/step     2.86   2.81   2.84
+    original   s/step     3.98   3.88   3.77
+    ratio                 0.72   0.72   0.75
+
+    median 2.84 s/step against the original's 3.88: 0.73x the original's time.
+
 Profile (``--profile``): vox-256 at 256 x 256, batch 2, each stage a separate ``tf.function``
 (no XLA), forward + backward, median of 3 runs, 2026-11-26, TF 2.21, load average 8-11 from
 other users: CPU seconds of the process (user + system over both cores; far less sensitive to
