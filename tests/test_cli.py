@@ -293,6 +293,11 @@ def test_shipped_config_names_everywhere(reference_dir, tmp_path, capsys):
     assert rc == 2 and "no videos" in err and err.count("\n") == 1
 
 
+# An animate command line that passes every check but the one a case adds.
+ANIMATE = ["animate", "--config", "vox-256", "--checkpoint", "."]
+ANIMATE += ["--source", "a", "--driving", "b", "--out", "c.mp4"]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -378,39 +383,11 @@ def test_shipped_config_names_everywhere(reference_dir, tmp_path, capsys):
             "--out: FILE is a file",
         ),
         (
-            [
-                "animate",
-                "--config",
-                "vox-256",
-                "--checkpoint",
-                ".",
-                "--source",
-                "a",
-                "--driving",
-                "b",
-                "--out",
-                "c.mp4",
-                "--batch-size",
-                "0",
-            ],
+            ANIMATE + ["--batch-size", "0"],
             "--batch-size: must be at least 1",
         ),
         (
-            [
-                "animate",
-                "--config",
-                "vox-256",
-                "--checkpoint",
-                ".",
-                "--source",
-                "a",
-                "--driving",
-                "b",
-                "--out",
-                "c.mp4",
-                "--fps",
-                "0",
-            ],
+            ANIMATE + ["--fps", "0"],
             "--fps: must be a finite number > 0",
         ),
         (["frobnicate"], "invalid choice"),
