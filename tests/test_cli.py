@@ -293,7 +293,8 @@ def test_shipped_config_names_everywhere(reference_dir, tmp_path, capsys):
     assert rc == 2 and "no videos" in err and err.count("\n") == 1
 
 
-# An animate command line that passes every check but the one a case adds.
+# Train and animate command lines that pass every check but the one a case adds.
+TRAIN = ["train", "--config", "vox-256", "--data", ".", "--out", "o"]
 ANIMATE = ["animate", "--config", "vox-256", "--checkpoint", "."]
 ANIMATE += ["--source", "a", "--driving", "b", "--out", "c.mp4"]
 
@@ -302,17 +303,7 @@ ANIMATE += ["--source", "a", "--driving", "b", "--out", "c.mp4"]
     "argv, message",
     [
         (
-            [
-                "train",
-                "--config",
-                "vox-256",
-                "--data",
-                ".",
-                "--out",
-                "o",
-                "--batch-size",
-                "0",
-            ],
+            TRAIN + ["--batch-size", "0"],
             "--batch-size: must be at least 1",
         ),
         (["train", "--config", "vox-256", "--out", "o"], "required: --data"),
@@ -333,45 +324,15 @@ ANIMATE += ["--source", "a", "--driving", "b", "--out", "c.mp4"]
             "is a file, so",
         ),
         (
-            [
-                "train",
-                "--config",
-                "vox-256",
-                "--data",
-                ".",
-                "--out",
-                "o",
-                "--vgg-weights",
-                "x.npz",
-            ],
+            TRAIN + ["--vgg-weights", "x.npz"],
             "x.npz does not exist",
         ),
         (
-            [
-                "train",
-                "--config",
-                "vox-256",
-                "--data",
-                ".",
-                "--out",
-                "o",
-                "--resume-from",
-                "nope",
-            ],
+            TRAIN + ["--resume-from", "nope"],
             "nope does not exist",
         ),
         (
-            [
-                "train",
-                "--config",
-                "vox-256",
-                "--data",
-                ".",
-                "--out",
-                "o",
-                "--steps",
-                "-1",
-            ],
+            TRAIN + ["--steps", "-1"],
             "--steps: must be at least 1",
         ),
         (
