@@ -57,8 +57,8 @@ SPRITES_STEPS ?= 16500
 sprites-model: install
 	rm -rf $(SPRITES_RUN)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -c "from fomm_tutorial.sprites import write_sprite_dataset; \
-	  write_sprite_dataset('$(SPRITES_RUN)/data', num_videos=3000, num_frames=32, size=64, \
-	  seed=0, num_identities=3000)"
+	  write_sprite_dataset('$(SPRITES_RUN)/data', num_videos=2000, num_frames=32, size=64, \
+	  seed=0, num_identities=2000)"
 	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/fomm-tutorial train \
 	  --config fomm_tutorial/configs/sprites-64.yaml --data $(SPRITES_RUN)/data \
 	  --out $(SPRITES_RUN)/run --simple-losses --steps $(SPRITES_STEPS) \

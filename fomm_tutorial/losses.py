@@ -662,7 +662,8 @@ class ReconstructionFullModel:
     """Small stand-in for ``GeneratorFullModel``: multi-scale L1 + affine equivariance.
 
     ``(x, training=True, seed=None) -> (losses, generated)`` with losses ``reconstruction``
-    (sum over ``train_params.scales`` of ``mean |prediction_s - driving_s|``, weighted by the
+    (sum over ``train_params.scales`` of ``mean |prediction_s - driving_s|`` on the
+    :class:`ImagePyramid`, weighted by the
     mean of the perceptual weights: 10 per scale by default) and ``equivariance_value``
     (random affine ``A p + b``, ``A = I + N(0, sigma_affine)``, drawn from the stateless ``seed``).
     CPU-friendly (no VGG19, no discriminator): ``train --simple-losses``, the sprite demo and
@@ -677,19 +678,9 @@ class ReconstructionFullModel:
         self.w_rec = float(np.mean(lw.get("perceptual", [10]) or [0]))
         self.w_eq = float(lw.get("equivariance_value", 10))
         self.sigma = float(tp.get("transform_params", {}).get("sigma_affine", 0.05))
-
-    def _pyramid(self, img):
-        h, w = img.shape[1], img.shape[2]
-        out = {}
-        for s in self.scales:
-            out[s] = (
-                img
-                if s == 1
-                else tf.image.resize(
-                    img, (int(h * s), int(w * s)), method="bilinear", antialias=True
-                )
-            )
-        return out
+        # the original's anti-aliased pyramid (Gaussian + stride), as GeneratorFullModel: it
+        # also compiles under XLA, where tf.image.resize(antialias=True) has no kernel
+        self.pyramid = ImagePyramid(self.scales, kp_detector.num_channels)
 
     def __call__(self, x, training=True, seed=None):
         driving = x["driving"]
@@ -697,9 +688,9 @@ class ReconstructionFullModel:
         kp_driving = generated["kp_driving"]
         pred = tf.cast(generated["prediction"], tf.float32)
         losses = {}
-        pr, pg = self._pyramid(driving), self._pyramid(pred)
+        pr, pg = self.pyramid(driving), self.pyramid(pred)
         losses["reconstruction"] = tf.add_n(
-            [self.w_rec * tf.reduce_mean(tf.abs(pr[s] - pg[s])) for s in self.scales]
+            [self.w_rec * tf.reduce_mean(tf.abs(pr[k] - pg[k])) for k in pr]
         )
         if self.w_eq:
             b = tf.shape(driving)[0]

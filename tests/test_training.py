@@ -323,6 +323,13 @@ def test_mixed_precision_step(tmp_path):
     )
 
 
+def test_simple_losses_compile_under_xla(tmp_path):
+    """--xla is the GPU default: the stand-in losses must compile (no resize antialias op)."""
+    t = make_trainer(tmp_path, "xla", jit_compile=True)
+    hist = t.train(max_steps=1)
+    assert all(np.isfinite(v).all() for v in hist.values())
+
+
 DISTRIBUTED = textwrap.dedent(r"""
     import os, sys, tempfile, pathlib
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
