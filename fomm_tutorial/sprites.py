@@ -75,13 +75,18 @@ def sprite_identity(seed: int, num_parts: int = 4) -> SpriteIdentity:
     ``2 pi (k - 1) / (num_parts - 1) + pi / 2`` (``+-0.2`` rad), so part ``k`` means the same
     thing on every identity. Sizes are in normalised units ([-1, 1] image coordinates), so
     any resolution works.
-    Part colours are saturated with evenly spaced hues (distinct); the background is muted.
+    Part colours are saturated, part ``k`` with hue near ``k / num_parts`` (distinct); the
+    background is muted.
     """
     if num_parts < 1:
         raise ValueError(f"num_parts must be >= 1, got {num_parts}")
     rng = np.random.default_rng([int(seed), 1])
-    offset = rng.random()
-    hues = (offset + np.arange(num_parts) / num_parts) % 1.0
+    # Part k keeps its hue band on every creature (k / num_parts, +-0.05), as a face keeps
+    # dark eyes and red lips: appearance says which part is which, the same way for every
+    # identity. (With a random hue per creature the keypoints followed colours, not parts.)
+    hues = (
+        np.arange(num_parts) / num_parts + rng.uniform(-0.05, 0.05, num_parts)
+    ) % 1.0
     colours = np.stack(
         [_rgb(hh, rng.uniform(0.75, 1.0), rng.uniform(0.75, 1.0)) for hh in hues]
     )

@@ -164,7 +164,15 @@ def test_reference_keypoints():
 
 
 def test_one_body_plan():
-    """Limb k sits at the same angle on every creature (up to the jitter)."""
-    attach = np.stack([sprite_identity(s)["attach"] for s in range(50)])
+    """Part k has the same place and hue band on every creature (up to the jitter)."""
+    import colorsys
+
+    identities = [sprite_identity(s) for s in range(50)]
+    attach = np.stack([i["attach"] for i in identities])
     base = 2 * np.pi * np.arange(3) / 3 + np.pi / 2
     assert np.abs(attach - base).max() <= 0.2 + 1e-6
+    hues = np.array(
+        [[colorsys.rgb_to_hsv(*c)[0] for c in i["colours"]] for i in identities]
+    )
+    offset = (hues - np.arange(4) / 4 + 0.5) % 1.0 - 0.5  # wrapped distance to k/4
+    assert np.abs(offset).max() <= 0.05 + 1e-3
