@@ -486,8 +486,9 @@ else:
 #
 # The perceptual loss runs VGG19 on four scales of two images at every step, which is
 # most of a training step's cost on a CPU. `ReconstructionFullModel` keeps the structure
-# but replaces the two expensive parts: the reconstruction is a multi-scale L1 distance
-# between the pixels of $\hat D$ and $D$, and equivariance uses a random affine warp
+# but replaces the two expensive parts: the reconstruction is an L1 distance between the
+# pixels of $\hat D$ and $D$ on the same anti-aliased pyramid (`ImagePyramid`, section
+# 8.1), and equivariance uses a random affine warp
 # (positions only, no Jacobian term). It is not the paper's loss: use
 # `GeneratorFullModel` to reproduce the paper. It is what `fomm-tutorial train
 # --simple-losses` uses: the live training of [chapter 9](09_training_loop.ipynb) and the
