@@ -53,7 +53,7 @@ bench: install
 # export it into fomm_tutorial/weights/sprites-64/ (weights, config, loss curve, metrics,
 # MODEL_CARD.md). SPRITES_STEPS is the step count of the shipped model (see its card).
 SPRITES_RUN   ?= runs/sprites-64
-SPRITES_STEPS ?= 16500
+SPRITES_STEPS ?= 15750
 sprites-model: install
 	rm -rf $(SPRITES_RUN)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -c "from fomm_tutorial.sprites import write_sprite_dataset; \

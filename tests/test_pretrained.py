@@ -51,8 +51,10 @@ def test_heldout_keypoints_of_the_shipped_model(sprites64):
 
 def test_shipped_metrics_and_curve():
     m = shipped_metrics("sprites-64")
-    assert m["regression_error_px"] < m["baseline_error_px"]
-    assert m["reconstruction_l1"] < m["copy_first_frame_l1"]
+    # the targets of the shipped model (issue 9), on 16 held-out videos
+    assert m["regression_error_px"] <= 1.5
+    assert m["regression_error_px"] < m["body_only_regression_error_px"]
+    assert m["reconstruction_l1"] <= 0.5 * m["copy_first_frame_l1"]
     assert m["heldout_videos"]["num_videos"] == len(m["heldout_videos"]["seeds"])
     curve = shipped_loss_curve("sprites-64")
     assert {"step", "reconstruction", "total"} <= set(curve)

@@ -176,10 +176,12 @@ show_source(Trainer._replica_step)
 # The sprite dataset
 # ([`sprites.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/sprites.py))
 # draws "creatures" with a body and three limbs, moving smoothly over a textured
-# background: the identity (shapes, colours, textures) comes from one seed, the motion from
-# another, and the true part centres are saved for every frame, so the keypoints found
-# without supervision can be scored against them. Two identities, a few frames each, with
-# the true part centres (white x):
+# background: the identity (shapes, sizes, shades, textures, background) comes from one
+# seed, the motion from another, and the true part centres are saved for every frame, so
+# the keypoints found without supervision can be scored against them. All creatures share
+# one body plan, as all faces have their eyes above the mouth: part $k$ sits at the same
+# place and in the same hue band on every creature, so "part $k$" means the same thing on
+# all of them. Two identities, a few frames each, with the true part centres (white x):
 
 # %% tags=["hide-input"]
 sample_videos = [sprite_video(32, 64, seed=seed) for seed in (1, 2)]
