@@ -405,6 +405,8 @@ attached at the same angle, jittered by at most 0.2 rad), so "limb 1" is the sam
 every creature and one linear map can serve them all. The body-centre row
 (`fomm_tutorial.sprites.reference_keypoints`) knows where each creature is but not how its
 body turns or its limbs swing: keypoints beat it only by tracking more than the body.
+One map per video is fitted on that video's first half alone (21 coefficients per
+coordinate from as few frames), so it overfits: its errors are larger, not a better score.
 
 (matched keypoint-to-part distance, no regression: {m["matched_error_px"]:.2f} px; keypoints
 need not sit on the part centres.)

@@ -434,6 +434,9 @@ for row, t in enumerate(times):
         ax.imshow(np.clip(image, 0, 1))
         px = kp_to_pixels(kp_value, SPRITE_SIZE, SPRITE_SIZE)
         ax.scatter(px[:, 0], px[:, 1], c=colours, s=25, edgecolors="white", lw=0.8)
+        # a keypoint may leave the frame: keep every panel the frame's size
+        ax.set_xlim(-0.5, SPRITE_SIZE - 0.5)
+        ax.set_ylim(SPRITE_SIZE - 0.5, -0.5)
         ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])
