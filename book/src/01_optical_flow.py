@@ -25,7 +25,8 @@
 # [`fomm_tutorial/optical_flow.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/optical_flow.py).
 
 # %% tags=["hide-input"]
-# Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
+# Set-up: on Colab, install the package from the book's repository; elsewhere it is
+# installed.
 import os, sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -22,7 +22,8 @@
 # [`modules/util.py`](https://github.com/AliaksandrSiarohin/first-order-model/blob/master/modules/util.py).
 
 # %% tags=["hide-input"]
-# Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
+# Set-up: on Colab, install the package from the book's repository; elsewhere it is
+# installed.
 import os, sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

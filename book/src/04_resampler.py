@@ -22,7 +22,8 @@
 # * 4.7: checks against torch; 4.8: a widget.
 
 # %% tags=["hide-input"]
-# Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
+# Set-up: on Colab, install the package from the book's repository; elsewhere it is
+# installed.
 import os, sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -53,7 +54,8 @@ from fomm_tutorial.display import (
 )
 from fomm_tutorial.runtime import quiet_stderr
 
-# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's
+# stderr,
 # whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
 with quiet_stderr():
     import tensorflow as tf

@@ -33,7 +33,8 @@
 # * 5.7: lets you play with the temperature and a shift of the image in a widget.
 
 # %% tags=["hide-input"]
-# Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
+# Set-up: on Colab, install the package from the book's repository; elsewhere it is
+# installed.
 import os, sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -62,7 +63,8 @@ from fomm_tutorial.display import (
 )
 from fomm_tutorial.runtime import quiet_stderr
 
-# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's
+# stderr,
 # whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
 with quiet_stderr():
     import keras
@@ -93,7 +95,8 @@ with quiet_stderr():
 use_book_style()
 
 # %%
-# Parameters. The networks of this chapter are compared with a float32 reference, so they
+# Parameters. The networks of this chapter are compared with a float32 reference, so
+# they
 # are built in float32 even on a GPU (where `configure` switched mixed precision on).
 keras.mixed_precision.set_global_policy("float32")
 SIZE = rt.choose(cpu=128, gpu=256)  # image side for the photographs

@@ -48,7 +48,8 @@
 # * 6.7: lets you move a driving keypoint and turn its Jacobian in a widget.
 
 # %% tags=["hide-input"]
-# Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
+# Set-up: on Colab, install the package from the book's repository; elsewhere it is
+# installed.
 import os, sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -78,7 +79,8 @@ from fomm_tutorial.display import (
 )
 from fomm_tutorial.runtime import quiet_stderr
 
-# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's
+# stderr,
 # whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
 with quiet_stderr():
     import keras
@@ -169,7 +171,8 @@ r_of_z = sp.solve(list(T_D_from_R(r) - z), list(r), dict=True)[0]  # T_{R<-D}(z)
 T_S_from_D = T_S_from_R(r.subs(r_of_z))  # composition through R
 eq4 = p_S + J_S * J_D.inv() * (z - p_D)
 assert sp.simplify(T_S_from_D - eq4) == sp.zeros(2, 1)
-# The reference keypoint cancels out, and the driving keypoint reads the source keypoint.
+# The reference keypoint cancels out, and the driving keypoint reads the source
+# keypoint.
 assert not (sp.simplify(T_S_from_D).free_symbols & set(p_R))
 assert sp.simplify(eq4.subs(dict(zip(z, p_D))) - p_S) == sp.zeros(2, 1)
 
@@ -803,7 +806,8 @@ kp_s_rand, kp_d_rand = random_keypoints(), random_keypoints()
 value_s, value_d = kp_s_rand["value"].numpy(), kp_d_rand["value"].numpy()
 grid_np = make_coordinate_grid(hh, ww).numpy()
 
-# (a) eq. 4 with NumPy, T_k(p^D) = p^S, no motion -> identity, no Jacobian -> translation
+# (a) eq. 4 with NumPy, T_k(p^D) = p^S, no motion -> identity, no Jacobian ->
+# translation
 motions = create_sparse_motions(kp_d_rand, kp_s_rand, (hh, ww)).numpy()
 A = kp_s_rand["jacobian"].numpy() @ np.linalg.inv(kp_d_rand["jacobian"].numpy())
 offsets = grid_np[None, None] - value_d[:, :, None, None]

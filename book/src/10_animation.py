@@ -27,7 +27,8 @@
 #    and the command line `fomm-tutorial animate`.
 
 # %% tags=["hide-input"]
-# Set-up: on Colab, install the package from the book's repository; elsewhere it is installed.
+# Set-up: on Colab, install the package from the book's repository; elsewhere it is
+# installed.
 import os, sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -58,7 +59,8 @@ from fomm_tutorial.display import (
 )
 from fomm_tutorial.runtime import quiet_stderr
 
-# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's stderr,
+# TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's
+# stderr,
 # whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
 with quiet_stderr():
     import tensorflow as tf
@@ -398,7 +400,8 @@ for name, relative in (("relative", True), ("absolute", False)):
         return_keypoints=True,
     )
 video, kps = results["relative"]
-# Relative motion starts from the source's own keypoints: frame 0 reconstructs the source.
+# Relative motion starts from the source's own keypoints: frame 0 reconstructs the
+# source.
 assert np.allclose(kps["kp_norm"]["value"][0], kps["kp_source"]["value"][0], atol=1e-5)
 assert video.shape == driving_frames.shape and np.isfinite(video).all()
 first_frame_l1 = np.abs(video[0] - source_image).mean()
