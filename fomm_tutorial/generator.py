@@ -187,9 +187,8 @@ class OcclusionAwareGenerator(BuildOnFirstCall, keras.Model, TorchNamed):
         d.update(self.first.torch_variables("first"))
         d.update(torch_list_variables(self.down_blocks, "down_blocks"))
         d.update(torch_list_variables(self.up_blocks, "up_blocks"))
-        for i, b in enumerate(
-            self.bottleneck
-        ):  # registered as r0, r1, ... in the original
+        # the bottleneck blocks are registered as r0, r1, ... in the original
+        for i, b in enumerate(self.bottleneck):
             d.update(b.torch_variables(f"bottleneck.r{i}"))
         d.update(self.final.torch_variables("final"))
         return d

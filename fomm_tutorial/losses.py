@@ -663,8 +663,8 @@ class ReconstructionFullModel:
 
     ``(x, training=True, seed=None) -> (losses, generated)`` with losses ``reconstruction``
     (sum over ``train_params.scales`` of ``mean |prediction_s - driving_s|`` on the
-    :class:`ImagePyramid`, weighted by the
-    mean of the perceptual weights: 10 per scale by default) and ``equivariance_value``
+    :class:`ImagePyramid`, weighted by the mean of the perceptual weights: 10 per scale by
+    default) and ``equivariance_value``
     (random affine ``A p + b``, ``A = I + N(0, sigma_affine)``, drawn from the stateless ``seed``).
     CPU-friendly (no VGG19, no discriminator): ``train --simple-losses``, the sprite demo and
     fast tests; the faithful losses are :class:`GeneratorFullModel`.

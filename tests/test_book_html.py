@@ -73,9 +73,8 @@ def test_outputs_read_like_a_textbook(html_dir, chapter):
     assert "NBVAL" not in text, f"{chapter}: nbval control visible; use cell tags"
     assert "getsource" not in text, f"{chapter}: a getsource dump; use show_source"
     for output in soup.select("div.cell_output"):
-        for code in output.select(
-            "div.highlight-python"
-        ):  # show_source: code, not output
+        # show_source prints code, not an output
+        for code in output.select("div.highlight-python"):
             code.decompose()
         out = output.get_text()
         match = SYMPY_REPR.search(out)
