@@ -9,8 +9,10 @@ Explained in chapter 8 (book/08_losses.ipynb).
 * Loss functions: :func:`perceptual_loss`, :func:`generator_gan_loss`,
   :func:`discriminator_gan_loss`, :func:`feature_matching_loss`, :func:`equivariance_value_loss`,
   :func:`equivariance_jacobian_loss`.
-* :class:`GeneratorFullModel`, :class:`DiscriminatorFullModel` -- the original ``modules/model.py``
-  full models: ``(loss_values, generated)`` and ``{'disc_gan': ...}``.
+* :class:`GeneratorFullModel`, :class:`DiscriminatorFullModel` -- the original
+  ``modules/model.py`` full models: ``(loss_values, generated)`` and ``{'disc_gan': ...}``.
+  ``GeneratorFullModel(..., reconstruction="l1")`` is the CPU configuration (pixels instead
+  of VGG19 features on the same pyramid; ``train --simple-losses``).
 
 Everything is NHWC; keypoints are ``{'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}``.
 """
@@ -448,6 +450,22 @@ def perceptual_loss(vgg, pyramid_generated, pyramid_real, scales, weights):
     return total
 
 
+def pixel_pyramid_loss(pyramid_generated, pyramid_real, weight):
+    """``sum_s weight mean|gen_s - stop_gradient(real_s)|``: the perceptual loss with the
+    pixels as the only feature (``reconstruction="l1"`` of :class:`GeneratorFullModel`)."""
+    return tf.add_n(
+        [
+            float(weight)
+            * tf.reduce_mean(
+                tf.abs(
+                    _f32(pyramid_generated[k]) - tf.stop_gradient(_f32(pyramid_real[k]))
+                )
+            )
+            for k in pyramid_real
+        ]
+    )
+
+
 def generator_gan_loss(maps_generated, scales, weight):
     """LSGAN generator term ``sum_s weight mean((1 - D(G))^2)``."""
     return sum(
@@ -528,14 +546,23 @@ def reconstruct(kp_detector, generator, x, training=True) -> dict:
 class GeneratorFullModel:
     """The original ``GeneratorFullModel``: every generator-side loss of one iteration.
 
-    ``full(x, training=True, transform=None, seed=None) -> (loss_values, generated)`` with ``x =
-    {'source', 'driving'}`` ``(B, H, W, 3)``. ``loss_values`` (already weighted, float32 scalars) in
-    the original order ``perceptual, gen_gan, feature_matching, equivariance_value,
-    equivariance_jacobian``, only the terms whose weights are non-zero. ``generated`` is the
-    generator's dict plus ``kp_source``, ``kp_driving`` and (equivariance) ``transformed_frame``,
-    ``transformed_kp``. ``transform``: a :class:`Transform` to use (parity); else one is drawn from
+    ``full(x, training=True, transform=None, seed=None) -> (loss_values, generated)`` with
+    ``x = {'source', 'driving'}`` ``(B, H, W, 3)``. ``loss_values`` (already weighted,
+    float32 scalars) in the original order ``perceptual, gen_gan, feature_matching,
+    equivariance_value, equivariance_jacobian``, only the terms whose weights are non-zero.
+    ``generated`` is the generator's dict plus ``kp_source``, ``kp_driving`` and
+    (equivariance) ``transformed_frame``, ``transformed_kp``. ``transform``: a
+    :class:`Transform` to use (parity); else one is drawn from
     ``train_params['transform_params']`` with ``seed`` (stateless) or the global generator.
-    ``vgg``: a :class:`Vgg19` (default :meth:`Vgg19.default`, only if the perceptual loss is on).
+
+    ``reconstruction``: ``"perceptual"`` (the original: VGG19 features of every pyramid
+    level; ``vgg`` is a :class:`Vgg19`, default :meth:`Vgg19.default`) or ``"l1"`` (the
+    CPU configuration of ``train --simple-losses``: the same pyramid, compared pixel by
+    pixel, ``sum_s w mean|prediction_s - driving_s|`` with ``w`` the mean of the
+    perceptual weights, reported as ``reconstruction``; no VGG19 needed). Everything else
+    (GAN terms, both equivariance terms, :class:`Transform`) is shared. The Jacobian
+    equivariance term (eq. 12 of the paper) needs a detector with Jacobians: without them
+    it is skipped.
     """
 
     def __init__(
@@ -546,7 +573,12 @@ class GeneratorFullModel:
         train_params,
         vgg=None,
         jacobian_autodiff=False,
+        reconstruction="perceptual",
     ):
+        if reconstruction not in ("perceptual", "l1"):
+            raise ValueError(
+                f"reconstruction={reconstruction!r}: use 'perceptual' (VGG19) or 'l1'"
+            )
         self.kp_detector = kp_detector
         self.generator = generator
         self.discriminator = discriminator
@@ -560,7 +592,8 @@ class GeneratorFullModel:
         self.pyramid = ImagePyramid(self.scales, getattr(generator, "num_channels", 3))
         self.loss_weights = train_params["loss_weights"]
         self.jacobian_autodiff = jacobian_autodiff
-        if sum(self.loss_weights["perceptual"]) != 0:
+        self.reconstruction = reconstruction
+        if reconstruction == "perceptual" and sum(self.loss_weights["perceptual"]) != 0:
             self.vgg = vgg if vgg is not None else Vgg19.default()
         else:
             self.vgg = vgg
@@ -574,7 +607,11 @@ class GeneratorFullModel:
         pyramid_real = self.pyramid(driving)
         pyramid_generated = self.pyramid(generated["prediction"])
 
-        if sum(lw["perceptual"]) != 0:
+        if sum(lw["perceptual"]) != 0 and self.reconstruction == "l1":
+            loss_values["reconstruction"] = pixel_pyramid_loss(
+                pyramid_generated, pyramid_real, float(np.mean(lw["perceptual"]))
+            )
+        elif sum(lw["perceptual"]) != 0:
             loss_values["perceptual"] = perceptual_loss(
                 self.vgg, pyramid_generated, pyramid_real, self.scales, lw["perceptual"]
             )
@@ -593,7 +630,10 @@ class GeneratorFullModel:
                 )
 
         w_val = float(lw.get("equivariance_value", 0))
+        # eq. 12 constrains Jacobians: a zeroth-order detector has none to constrain
         w_jac = float(lw.get("equivariance_jacobian", 0))
+        if not self.kp_detector.estimate_jacobian:
+            w_jac = 0.0  # eq. 12 constrains Jacobians: a zeroth-order detector has none
         if w_val + w_jac != 0:
             if transform is None:
                 transform = Transform(
@@ -651,74 +691,3 @@ class DiscriminatorFullModel:
                 self.loss_weights["discriminator_gan"],
             )
         }
-
-
-# ============================================================================================
-# A stand-in full model for fast training (no VGG19, no discriminator)
-# ============================================================================================
-
-
-class ReconstructionFullModel:
-    """Small stand-in for ``GeneratorFullModel``: multi-scale L1 + affine equivariance.
-
-    ``(x, training=True, seed=None) -> (losses, generated)`` with losses ``reconstruction``
-    (sum over ``train_params.scales`` of ``mean |prediction_s - driving_s|`` on the
-    :class:`ImagePyramid`, weighted by the mean of the perceptual weights: 10 per scale by
-    default) and ``equivariance_value``
-    (random affine ``A p + b``, ``A = I + N(0, sigma_affine)``, drawn from the stateless ``seed``).
-    CPU-friendly (no VGG19, no discriminator): ``train --simple-losses``, the sprite demo and
-    fast tests; the faithful losses are :class:`GeneratorFullModel`.
-    """
-
-    def __init__(self, kp_detector, generator, discriminator=None, train_params=None):
-        tp = train_params or {}
-        self.kp_detector, self.generator = kp_detector, generator
-        self.scales = [float(s) for s in tp.get("scales", [1])]
-        lw = tp.get("loss_weights", {})
-        self.w_rec = float(np.mean(lw.get("perceptual", [10]) or [0]))
-        self.w_eq = float(lw.get("equivariance_value", 10))
-        self.sigma = float(tp.get("transform_params", {}).get("sigma_affine", 0.05))
-        # the original's anti-aliased pyramid (Gaussian + stride), as GeneratorFullModel: it
-        # also compiles under XLA, where tf.image.resize(antialias=True) has no kernel
-        self.pyramid = ImagePyramid(self.scales, kp_detector.num_channels)
-
-    def __call__(self, x, training=True, seed=None):
-        driving = x["driving"]
-        generated = reconstruct(self.kp_detector, self.generator, x, training)
-        kp_driving = generated["kp_driving"]
-        pred = tf.cast(generated["prediction"], tf.float32)
-        losses = {}
-        pr, pg = self.pyramid(driving), self.pyramid(pred)
-        losses["reconstruction"] = tf.add_n(
-            [self.w_rec * tf.reduce_mean(tf.abs(pr[k] - pg[k])) for k in pr]
-        )
-        if self.w_eq:
-            b = tf.shape(driving)[0]
-            if seed is None:
-                seed = tf.constant([0, 0], tf.int64)
-            noise = tf.random.stateless_normal((b, 2, 3), seed=seed, stddev=self.sigma)
-            theta = noise + tf.constant([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-            h, w = driving.shape[1], driving.shape[2]
-            grid = tf.reshape(make_coordinate_grid(h, w), (1, h * w, 2))
-            grid = tf.tile(grid, [b, 1, 1])
-            warped = (
-                tf.einsum("bij,bnj->bni", theta[:, :, :2], grid) + theta[:, None, :, 2]
-            )
-            transformed = grid_sample(
-                driving, tf.reshape(warped, (b, h, w, 2)), padding_mode="reflection"
-            )
-            kp_t = self.kp_detector(transformed, training=training)
-            back = (
-                tf.einsum(
-                    "bij,bkj->bki", theta[:, :, :2], tf.cast(kp_t["value"], tf.float32)
-                )
-                + theta[:, None, :, 2]
-            )
-            losses["equivariance_value"] = self.w_eq * tf.reduce_mean(
-                tf.abs(tf.cast(kp_driving["value"], tf.float32) - back)
-            )
-            generated["transformed_frame"], generated["transformed_kp"] = (
-                transformed,
-                kp_t,
-            )
-        return losses, generated

@@ -347,7 +347,8 @@ a body and three limbs per creature, each creature (identity: shapes, colours, t
 background) moving smoothly. {info["num_kp"]} keypoints, {info["motion"]}, narrow networks (config:
 `config.yaml`, the same as `fomm_tutorial/configs/{name}.yaml`). Trained with the package's
 own `Trainer` through `fomm-tutorial train --simple-losses`: multi-scale L1 reconstruction
-(scales 1, 1/2, 1/4) + keypoint equivariance under random affine transforms; no VGG19
+(scales 1, 1/2, 1/4) + the original equivariance losses (values, and Jacobians when the
+model has them, under random affine + TPS warps); no VGG19
 perceptual loss (its ImageNet weights cannot be downloaded offline) and no discriminator.
 The discriminator was not trained and is not shipped.
 

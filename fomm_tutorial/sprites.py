@@ -468,7 +468,8 @@ def train_sprites_demo(
     Writes the sprites to ``out_dir/sprites`` (once) and trains ``steps`` steps into
     ``out_dir/log`` (resuming when a checkpoint is there, so a second call with the same
     arguments is free). ``simple_losses`` (default): multi-scale L1 + equivariance
-    (:class:`fomm_tutorial.losses.ReconstructionFullModel`, CPU-friendly); ``False``: the original losses with VGG19.
+    (the CPU configuration of :class:`fomm_tutorial.losses.GeneratorFullModel`);
+    ``False``: the original losses with VGG19.
     Returns ``(trainer, history, config, data_root)``; the models are
     ``trainer.models``.
     """

@@ -52,7 +52,6 @@ from fomm_tutorial.config import load_config  # noqa: E402
 from fomm_tutorial.losses import (  # noqa: E402
     DiscriminatorFullModel,
     GeneratorFullModel,
-    ReconstructionFullModel,
     Vgg19,
 )
 from fomm_tutorial.visualization import draw_keypoints  # noqa: E402
@@ -126,8 +125,11 @@ def _apply(opt, grads, variables):
 def make_full_models(models, config, vgg=None, simple: bool = False):
     """``(generator_full, discriminator_full or None)`` for ``models`` and ``config``.
 
-    ``simple=True``: :class:`~fomm_tutorial.losses.ReconstructionFullModel` and no
-    discriminator step. Otherwise the original full models; the perceptual loss (when
+    ``simple=True``: the CPU configuration of
+    :class:`~fomm_tutorial.losses.GeneratorFullModel` (``reconstruction="l1"``: the
+    perceptual term compares pixels instead of VGG19 features; GAN terms off, so no
+    discriminator step; both equivariance terms and the TPS ``Transform`` as configured).
+    Otherwise the original full models; the perceptual loss (when
     ``loss_weights.perceptual`` is non-zero) takes ``vgg``: a
     :class:`~fomm_tutorial.losses.Vgg19`, a weights file, ``"none"`` (train without the
     perceptual loss) or ``None`` (:meth:`Vgg19.default`: torchvision's ImageNet VGG19, else
@@ -135,8 +137,14 @@ def make_full_models(models, config, vgg=None, simple: bool = False):
     """
     tp = config["train_params"]
     if simple:
-        full = ReconstructionFullModel(
-            models["kp_detector"], models["generator"], models["discriminator"], tp
+        tp = copy.deepcopy(tp)
+        tp["loss_weights"]["generator_gan"] = 0
+        full = GeneratorFullModel(
+            models["kp_detector"],
+            models["generator"],
+            None,
+            tp,
+            reconstruction="l1",
         )
         return full, None
     if sum(tp["loss_weights"]["perceptual"]) != 0:
@@ -279,8 +287,8 @@ class Trainer:
         (:func:`fomm_tutorial.data.make_dataset` with ``epoch=`` does).
       models: ``build_models``-style dict (built inside the strategy's scope when omitted).
       strategy: a ``tf.distribute.Strategy`` (default: none, i.e. the default strategy).
-      simple_losses: use :class:`~fomm_tutorial.losses.ReconstructionFullModel` instead of the
-        faithful losses.
+      simple_losses: the CPU configuration of the losses (multi-scale L1 instead of
+        VGG19, no GAN: ``make_full_models(simple=True)``) instead of the faithful losses.
       vgg: VGG19 of the perceptual loss (see :func:`make_full_models`): a ``Vgg19``, a weights
         file, ``"none"``, or ``None`` for :meth:`Vgg19.default`.
       checkpoint_every: save every N steps (default: none; always at the end and after every

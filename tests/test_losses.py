@@ -139,6 +139,66 @@ def test_zero_weights_drop_terms(setup, reference):
     assert generated["transformed_frame"].shape == (2, 128, 128, 3)
 
 
+def test_l1_configuration_shares_every_other_term(setup, reference):
+    """``reconstruction="l1"`` (``train --simple-losses``) replaces only the VGG19
+    features by the pixels: the equivariance terms (values and Jacobians, eq. 12, with
+    the TPS ``Transform``) are the original's, and need no VGG19."""
+    config, models, _ = setup
+    tp = copy.deepcopy(config["train_params"])
+    tp["loss_weights"]["generator_gan"] = 0
+    gen_full = fomm_losses.GeneratorFullModel(
+        models["kp_detector"], models["generator"], None, tp, reconstruction="l1"
+    )
+    assert gen_full.vgg is None
+    x = _x(reference)
+    losses, generated = gen_full(
+        x, training=False, transform=_recorded_transform(reference)
+    )
+    assert list(losses) == [
+        "reconstruction",
+        "equivariance_value",
+        "equivariance_jacobian",
+    ]
+    for name in ("equivariance_value", "equivariance_jacobian"):
+        expected = float(reference["loss/" + name])
+        assert abs(float(losses[name]) / expected - 1) < 1e-4, name
+    # the pixel term by hand: the mean perceptual weight per pyramid level
+    w = float(np.mean(tp["loss_weights"]["perceptual"]))
+    pyramid = fomm_losses.ImagePyramid(tp["scales"], 3)
+    real, fake = pyramid(x["driving"]), pyramid(generated["prediction"])
+    by_hand = sum(w * float(tf.reduce_mean(tf.abs(fake[k] - real[k]))) for k in real)
+    assert abs(float(losses["reconstruction"]) / by_hand - 1) < 1e-5
+    with pytest.raises(ValueError, match="'perceptual' .* or 'l1'"):
+        fomm_losses.GeneratorFullModel(
+            models["kp_detector"], models["generator"], None, tp, reconstruction="ssim"
+        )
+
+
+def test_zeroth_order_detector_skips_the_jacobian_term():
+    """Eq. 12 constrains Jacobians: without them (``estimate_jacobian: false``) the term
+    is skipped, whatever its weight."""
+    from fomm_tutorial.checkpoint import build_models
+    from fomm_tutorial.config import load_config
+
+    config = load_config("sprites-64")
+    assert config["train_params"]["loss_weights"]["equivariance_jacobian"] != 0
+    models = build_models(config)
+    gen_full = fomm_losses.GeneratorFullModel(
+        models["kp_detector"],
+        models["generator"],
+        None,
+        config["train_params"],
+        reconstruction="l1",
+    )
+    frames = tf.random.stateless_uniform((2, 64, 64, 3), seed=[0, 1])
+    losses, _ = gen_full(
+        {"source": frames, "driving": frames[::-1]},
+        training=False,
+        seed=tf.constant([3, 4]),
+    )
+    assert list(losses) == ["reconstruction", "equivariance_value"]
+
+
 def test_transform_quirks_and_jacobians():
     rng = np.random.default_rng(0)
     t = fomm_losses.Transform(
