@@ -1,10 +1,11 @@
-"""The (multi-scale) patch discriminator (the original ``modules/discriminator.py``), NHWC.
+"""The (multi-scale) patch discriminator (the original ``modules/discriminator.py``).
 
 Explained in chapter 7 (book/07_generator.ipynb).
 
-Four blocks of 4x4 valid conv -> instance norm (not on the first) -> LeakyReLU(0.2) -> 2x2 average
-pool (not on the last), then a 1x1 conv to a patch prediction map. Optionally the convolutions are
-spectrally normalised (``sn``) and the keypoint heatmaps are appended to the input (``use_kp``).
+Four blocks of 4x4 valid conv -> instance norm (not on the first) -> LeakyReLU(0.2) ->
+2x2 average pool (not on the last), then a 1x1 conv to a patch prediction map.
+Optionally the convolutions are spectrally normalised (``sn``) and the keypoint heatmaps
+are appended to the input (``use_kp``).
 """
 
 from __future__ import annotations
@@ -36,15 +37,17 @@ class SpectralConv2d(keras.layers.Layer, TorchNamed):
     """``spectral_norm(nn.Conv2d(in, out, k, padding=0))`` in NHWC (stride 1).
 
     Weights as the original stores them: ``kernel`` (= ``weight_orig``, Keras layout
-    ``(k, k, in, out)``), ``bias``, and the power-iteration vectors ``u`` ``(out,)`` and ``v``
-    ``(in k k,)`` (non-trainable, torch layout). The effective kernel is ``kernel / sigma`` with
-    ``sigma = u . (W v)``, ``W`` = ``weight_orig`` reshaped to ``(out, in k k)``. In training mode one
-    power iteration (``v = normalize(W^T u)``, ``u = normalize(W v)``) updates ``u`` and ``v`` first,
-    as torch does; in eval mode the stored ``u``, ``v`` are used as they are.
+    ``(k, k, in, out)``), ``bias``, and the power-iteration vectors ``u`` ``(out,)`` and
+    ``v`` ``(in k k,)`` (non-trainable, torch layout). The effective kernel is
+    ``kernel / sigma`` with ``sigma = u . (W v)``, ``W`` = ``weight_orig`` reshaped to
+    ``(out, in k k)``. In training mode one power iteration (``v = normalize(W^T u)``,
+    ``u = normalize(W v)``) updates ``u`` and ``v`` first, as torch does; in eval mode
+    the stored ``u``, ``v`` are used as they are.
     """
 
     def __init__(self, in_features, out_features, kernel_size, eps=1e-12, **kwargs):
-        # No autocast: the power iteration and sigma run in float32 under mixed precision.
+        # No autocast: the power iteration and sigma run in float32 under mixed
+        # precision.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.in_features, self.out_features, self.kernel_size = (
@@ -120,8 +123,8 @@ class SpectralConv2d(keras.layers.Layer, TorchNamed):
 
 
 class _DiscDownBlock(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
-    """4x4 valid conv (spectral-normalised if ``sn``) -> InstanceNorm (if ``norm``) -> LeakyReLU(0.2)
-    -> AvgPool2d(2) (if ``pool``)."""
+    """4x4 valid conv (spectral-normalised if ``sn``) -> InstanceNorm (if ``norm``) ->
+    LeakyReLU(0.2) -> AvgPool2d(2) (if ``pool``)."""
 
     def __init__(
         self,
@@ -169,10 +172,12 @@ class _DiscDownBlock(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
 
 
 class Discriminator(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
-    """One scale: image ``(B, H, W, C)`` (+ keypoints if ``use_kp``) -> ``(feature_maps, prediction_map)``.
+    """One scale: image ``(B, H, W, C)`` -> ``(feature_maps, prediction_map)``.
 
-    ``feature_maps`` is the list of the ``num_blocks`` block outputs (NHWC); ``prediction_map`` is
-    ``(B, h, w, 1)``.
+    The keypoint heatmaps are appended to the image when ``use_kp``.
+
+    ``feature_maps`` is the list of the ``num_blocks`` block outputs (NHWC);
+    ``prediction_map`` is ``(B, h, w, 1)``.
     """
 
     def __init__(
@@ -187,14 +192,16 @@ class Discriminator(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
         kp_variance=0.01,
         **kwargs,
     ):
-        # estimate_jacobian etc. from common_params land in **kwargs in the original; drop them.
+        # estimate_jacobian etc. from common_params land in **kwargs in the original;
+        # drop them.
         layer_kwargs = {
             k: v for k, v in kwargs.items() if k in ("name", "dtype", "trainable")
         }
         super().__init__(**layer_kwargs)
         self.use_kp = bool(use_kp)
-        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would cast every
-        # floating argument to the compute dtype; the sub-layers cast their own inputs.
+        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would
+        # cast every floating argument to the compute dtype; the sub-layers cast their
+        # own inputs.
         self._convert_input_args = False
         self.kp_variance = float(kp_variance)
         self.down_blocks = [
@@ -248,29 +255,32 @@ class Discriminator(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
 
 
 def scale_key(scale) -> str:
-    """``str(scale)`` as the original builds ``prediction_<scale>`` keys (1 -> '1', 0.5 -> '0.5')."""
+    """``str(scale)``, as the original builds ``prediction_<scale>`` keys: 1 -> '1'."""
     return str(scale)
 
 
 class MultiScaleDiscriminator(BuildOnFirstCall, keras.Model, TorchNamed):
-    """``discriminator(pyramid, kp=...)``: one :class:`Discriminator` per ``scales`` entry.
+    """``discriminator(pyramid, kp=...)``: one :class:`Discriminator` per scale.
 
     Args (call):
-      pyramid: dict with ``prediction_<scale>`` images ``(B, H s, W s, C)`` (keys ``str(scale)``).
+      pyramid: dict with ``prediction_<scale>`` images ``(B, H s, W s, C)`` (keys
+        ``str(scale)``).
       kp: keypoints dict (``value`` ``(B, K, 2)``), used when ``use_kp``.
     Returns:
-      dict with ``feature_maps_<scale>`` (list of NHWC maps) and ``prediction_map_<scale>``
-      ``(B, h, w, 1)``.
+      dict with ``feature_maps_<scale>`` (list of NHWC maps) and
+      ``prediction_map_<scale>`` ``(B, h, w, 1)``.
     """
 
     def __init__(self, scales=(), **kwargs):
         model_kwargs = {k: kwargs.pop(k) for k in ("name",) if k in kwargs}
         super().__init__(**model_kwargs)
         self.scales = [scale_key(s) for s in scales]
-        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would cast every
-        # floating argument to the compute dtype; the sub-layers cast their own inputs.
+        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would
+        # cast every floating argument to the compute dtype; the sub-layers cast their
+        # own inputs.
         self._convert_input_args = False
-        # A list (not a dict) keeps Keras' weight-file structure simple; the keys are self.scales.
+        # A list (not a dict) keeps Keras' weight-file structure simple; the keys are
+        # self.scales.
         self.discs = [
             Discriminator(**kwargs, name=f"disc_{s.replace('.', '-')}")
             for s in self.scales

@@ -2,19 +2,22 @@
 
 Explained in chapter 10 (book/10_animation.ipynb).
 
-* :func:`reconstruction` is the original ``reconstruction.py``: for every test video the first
-  frame is the source, **every** frame (frame 0 included) is reconstructed from it with the
-  keypoints detected on that frame (absolute motion), and the score is the mean L1 over all frames
-  of all videos (frame-weighted, pixel values in [0, 1]). It also reports the L1 of the trivial
-  answer "copy the first frame to every frame", the bar a model has to clear.
-* :func:`keypoint_metrics` compares learned keypoints with ground-truth part positions (the
-  sprite dataset has them, :mod:`fomm_tutorial.sprites`): learned keypoints are unsupervised, so
-  keypoint ``k`` has no fixed meaning; each part is matched to one keypoint (Hungarian assignment
-  on the mean distance), and **one** linear map from all keypoints to the parts, fitted on some
-  frames and scored on others, measures how much of the pose they encode. The one home of the
-  keypoint regression error and of the mean-position baseline.
-* :func:`average_keypoint_distance` (AKD) between keypoints detected on two sets of frames, e.g.
-  on the reconstructions and on the real frames (the paper's AKD uses an external detector).
+* :func:`reconstruction` is the original ``reconstruction.py``: for every test video the
+  first frame is the source, **every** frame (frame 0 included) is reconstructed from it
+  with the keypoints detected on that frame (absolute motion), and the score is the mean
+  L1 over all frames of all videos (frame-weighted, pixel values in [0, 1]). It also
+  reports the L1 of the trivial answer "copy the first frame to every frame", the bar a
+  model has to clear.
+* :func:`keypoint_metrics` compares learned keypoints with ground-truth part positions
+  (the sprite dataset has them, :mod:`fomm_tutorial.sprites`): learned keypoints are
+  unsupervised, so keypoint ``k`` has no fixed meaning; each part is matched to one
+  keypoint (Hungarian assignment on the mean distance), and **one** linear map from all
+  keypoints to the parts, fitted on some frames and scored on others, measures how much
+  of the pose they encode. The one home of the keypoint regression error and of the
+  mean-position baseline.
+* :func:`average_keypoint_distance` (AKD) between keypoints detected on two sets of
+  frames, e.g. on the reconstructions and on the real frames (the paper's AKD uses an
+  external detector).
 """
 
 from __future__ import annotations
@@ -41,22 +44,23 @@ def reconstruction(
     progress: bool = False,
     return_predictions: bool = False,
 ):
-    """Reconstruction L1 of each video from its first frame (the original ``reconstruction``).
+    """Reconstruction L1 of each video from its first frame (the original's protocol).
 
     Args:
-      videos: an iterable of ``(T, H, W, 3)`` float32 videos in [0, 1] (or one such array, or a
-        ``(N, T, H, W, 3)`` array).
+      videos: an iterable of ``(T, H, W, 3)`` float32 videos in [0, 1] (or one such
+        array, or a ``(N, T, H, W, 3)`` array).
       kp_detector, generator: the models.
       batch_size: frames per forward pass (results do not depend on it).
       progress: tqdm bar over the videos.
       return_predictions: also return the reconstructed videos.
 
     Returns:
-      dict: ``l1`` (mean over all frames of all videos: frame-weighted, as the original's printed
-      "Reconstruction loss"), ``per_video`` ``(N,)`` mean L1 of each video, ``per_frame`` list of
-      ``(T_i,)`` arrays, ``num_frames``, ``l1_copy_first`` (the same frame-weighted mean for
-      copying each video's first frame to every frame: a model must do better than that);
-      ``predictions`` (list of ``(T_i, H, W, 3)``) when asked.
+      dict: ``l1`` (mean over all frames of all videos: frame-weighted, as the
+      original's printed "Reconstruction loss"), ``per_video`` ``(N,)`` mean L1 of each
+      video, ``per_frame`` list of ``(T_i,)`` arrays, ``num_frames``, ``l1_copy_first``
+      (the same frame-weighted mean for copying each video's first frame to every frame:
+      a model must do better than that); ``predictions`` (list of ``(T_i, H, W, 3)``)
+      when asked.
     """
     from fomm_tutorial.animation import make_animation, prepare_video
 
@@ -133,7 +137,8 @@ def average_keypoint_distance(kp_a, kp_b, image_size=None) -> float:
     """Mean Euclidean distance between corresponding keypoints ``(N, K, 2)``.
 
     In normalised units, or in pixels when ``image_size`` (the side length) is given
-    (``1`` unit = ``(size - 1) / 2`` pixels: -1 and 1 are the centres of the border pixels).
+    (``1`` unit = ``(size - 1) / 2`` pixels: -1 and 1 are the centres of the border
+    pixels).
     """
     a, b = _check_kp("kp_a", kp_a), _check_kp("kp_b", kp_b)
     if a.shape != b.shape:
@@ -145,7 +150,7 @@ def average_keypoint_distance(kp_a, kp_b, image_size=None) -> float:
 
 
 def _as_videos(name, kp):
-    """A list of ``(T_i, K, 2)`` arrays from one ``(N, K, 2)`` array or a list of them."""
+    """A list of ``(T_i, K, 2)`` arrays from one ``(N, K, 2)`` array or from a list."""
     if isinstance(kp, np.ndarray) or (
         isinstance(kp, (list, tuple)) and len(kp) and np.ndim(kp[0]) == 2
     ):
@@ -180,34 +185,36 @@ def keypoint_metrics(
     """How well learned keypoints track ground-truth parts.
 
     Args:
-      kp_pred: learned keypoints in [-1, 1]: ``(N, K, 2)`` for the N frames of one video, or a
-        list with one ``(T_i, K, 2)`` array per video.
-      kp_true: ground-truth part positions in the same coordinates and layout: ``(N, P, 2)`` or
-        a list of ``(T_i, P, 2)``.
+      kp_pred: learned keypoints in [-1, 1]: ``(N, K, 2)`` for the N frames of one
+        video, or a list with one ``(T_i, K, 2)`` array per video.
+      kp_true: ground-truth part positions in the same coordinates and layout:
+        ``(N, P, 2)`` or a list of ``(T_i, P, 2)``.
       image_size: side length in pixels to also report the errors in pixels
         (``1`` unit = ``(image_size - 1) / 2`` pixels).
-      fit_fraction: without ``fit_pred``: **one** linear map for all videos, fitted on the first
-        ``fit_fraction`` of the frames of **every** video and scored on the rest of every video
-        (a video of fewer than 4 frames is used whole for both).
-      fit_pred, fit_true: instead, fit the map on these frames (e.g. a training split, same
-        layouts as ``kp_pred``/``kp_true``) and score it on all frames of ``kp_pred``.
+      fit_fraction: without ``fit_pred``: **one** linear map for all videos, fitted on
+        the first ``fit_fraction`` of the frames of **every** video and scored on the
+        rest of every video (a video of fewer than 4 frames is used whole for both).
+      fit_pred, fit_true: instead, fit the map on these frames (e.g. a training split,
+        same layouts as ``kp_pred``/``kp_true``) and score it on all frames of
+        ``kp_pred``.
 
     Returns:
       dict with
-      ``assignment`` (P,) the keypoint matched to each part (Hungarian assignment minimising the
-      summed mean distance over all frames; with K < P only K parts are matched, the others
-      get -1),
+      ``assignment`` (P,) the keypoint matched to each part (Hungarian assignment
+      minimising the summed mean distance over all frames; with K < P only K parts are
+      matched, the others get -1),
       ``matched_error`` the mean distance of matched keypoint/part pairs,
-      ``regression_error`` the mean distance on the scored frames after the affine least-squares
-      map from all 2K keypoint coordinates to the 2P part coordinates,
-      ``baseline_error`` the same for predicting every part at its mean position over the
-      fitted frames (what a model that ignores the pose achieves),
-      ``coef`` ``(2K + 1, 2P)`` the map (``[kp, 1] @ coef``), ``num_fit`` / ``num_scored`` frame
-      counts, and ``*_px`` versions of the errors when ``image_size`` is given.
-      With a list of several videos (and no ``fit_pred``) also ``per_video_regression_error``:
-      the mean over videos of the same regression with one map **per video** (fitted on its
-      first part, scored on the rest), which does not ask the keypoints to mean the same part
-      in every video.
+      ``regression_error`` the mean distance on the scored frames after the affine
+      least-squares map from all 2K keypoint coordinates to the 2P part coordinates,
+      ``baseline_error`` the same for predicting every part at its mean position over
+      the fitted frames (what a model that ignores the pose achieves),
+      ``coef`` ``(2K + 1, 2P)`` the map (``[kp, 1] @ coef``), ``num_fit`` /
+      ``num_scored`` frame counts, and ``*_px`` versions of the errors when
+      ``image_size`` is given.
+      With a list of several videos (and no ``fit_pred``) also
+      ``per_video_regression_error``: the mean over videos of the same regression with
+      one map **per video** (fitted on its first part, scored on the rest), which does
+      not ask the keypoints to mean the same part in every video.
     """
     from scipy.optimize import linear_sum_assignment
 

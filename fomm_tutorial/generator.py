@@ -2,14 +2,14 @@
 
 Explained in chapter 7 (book/07_generator.ipynb).
 
-Encoder (SameBlock 7x7 + DownBlocks) -> warp the features with the dense motion -> multiply by
-the occlusion map -> residual bottleneck -> decoder (UpBlocks) -> 7x7 conv -> sigmoid.
-No skip connections.
+Encoder (SameBlock 7x7 + DownBlocks) -> warp the features with the dense motion ->
+multiply by the occlusion map -> residual bottleneck -> decoder (UpBlocks) -> 7x7 conv
+-> sigmoid. No skip connections.
 
 For animation, everything that depends on the source only (its encoder features and its
 down-scaled copy for the dense-motion network) can be computed once with
-:meth:`OcclusionAwareGenerator.encode_source` and passed as ``source_features=``; a batch-1
-source is then warped for a whole batch of driving frames without being copied.
+:meth:`OcclusionAwareGenerator.encode_source` and passed as ``source_features=``; a
+batch-1 source is then warped for a whole batch of driving frames without being copied.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ __all__ = ["OcclusionAwareGenerator", "deform_input"]
 def deform_input(inp, deformation):
     """Warp ``inp`` ``(B or 1, H, W, C)`` with ``deformation`` ``(B, h, w, 2)``.
 
-    If ``(h, w) != (H, W)`` the deformation is first resized bilinearly (``F.interpolate``,
-    align_corners=False = ``tf.image.resize`` with half-pixel centres, checked against torch in
-    the tests), as the original ``deform_input``. Returns ``(B, H, W, C)``.
+    If ``(h, w) != (H, W)`` the deformation is first resized bilinearly
+    (``F.interpolate``, align_corners=False = ``tf.image.resize`` with half-pixel
+    centres, checked against torch in the tests), as the original ``deform_input``.
+    Returns ``(B, H, W, C)``.
     """
     H, W = inp.shape[1], inp.shape[2]
     if deformation.shape[1] != H or deformation.shape[2] != W:
@@ -54,11 +55,13 @@ def deform_input(inp, deformation):
 class OcclusionAwareGenerator(BuildOnFirstCall, keras.Model, TorchNamed):
     """``generator(source (B, H, W, C), kp_source=..., kp_driving=...)`` -> dict.
 
-    Keys: ``mask (B, h, w, K+1)``, ``sparse_deformed (B, K+1, h, w, C)``, ``deformation (B, h, w, 2)``,
-    ``occlusion_map (B, h, w, 1)`` (if estimated), ``deformed (B, H, W, C)`` (the source warped by the
-    upsampled deformation; visualisation only), ``prediction (B, H, W, C)`` in [0, 1].
+    Keys: ``mask (B, h, w, K+1)``, ``sparse_deformed (B, K+1, h, w, C)``,
+    ``deformation (B, h, w, 2)``, ``occlusion_map (B, h, w, 1)`` (if estimated),
+    ``deformed (B, H, W, C)`` (the source warped by the upsampled deformation;
+    visualisation only), ``prediction (B, H, W, C)`` in [0, 1].
 
-    Built from ``model_params.generator_params`` + ``common_params`` (:meth:`from_config_dict`).
+    Built from ``model_params.generator_params`` + ``common_params``
+    (:meth:`from_config_dict`).
     """
 
     def __init__(
@@ -76,8 +79,9 @@ class OcclusionAwareGenerator(BuildOnFirstCall, keras.Model, TorchNamed):
     ):
         super().__init__(**kwargs)
         del estimate_jacobian  # accepted and ignored, as the original
-        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would cast every
-        # floating argument to the compute dtype; the sub-layers cast their own inputs.
+        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would
+        # cast every floating argument to the compute dtype; the sub-layers cast their
+        # own inputs.
         self._convert_input_args = False
         self.num_channels = int(num_channels)
         if dense_motion_params is not None:
@@ -121,10 +125,13 @@ class OcclusionAwareGenerator(BuildOnFirstCall, keras.Model, TorchNamed):
         self.final = Conv2d(block_expansion, num_channels, 7, 3, name="final")
 
     def encode_source(self, source_image, training=False):
-        """Everything that depends on the source only: ``{"features": (B, h, w, F), "source_down": ...}``.
+        """Everything that depends on the source only, computed once for an animation.
 
-        Pass the result as ``source_features=`` to animate many driving frames from one source:
-        a batch-1 ``source_features`` serves any batch of keypoints.
+        Returns ``{"features": (B, h, w, F), "source_down": ...}``: the encoder features
+        and the source down-scaled for the dense-motion network.
+
+        Pass the result as ``source_features=`` to animate many driving frames from one
+        source: a batch-1 ``source_features`` serves any batch of keypoints.
         """
         out = self.first(source_image, training=training)
         for block in self.down_blocks:

@@ -6,15 +6,17 @@ A shipped model is a folder ``fomm_tutorial/weights/<name>/`` installed as packa
 
 * ``config.yaml`` -- the original-schema config it was trained with;
 * ``kp_detector.weights.h5``, ``generator.weights.h5`` -- Keras weights
-  (:data:`fomm_tutorial.checkpoint.WEIGHT_FILES`); no discriminator (trained without one);
-* ``MODEL_CARD.md`` -- how it was trained (the command reproducing it, seeds, steps, wall time)
-  and its held-out metrics; ``metrics.json`` the same numbers, ``loss_curve.csv`` /
-  ``loss_curve.png`` the training curve, ``transfer.png`` one creature driven by another.
+  (:data:`fomm_tutorial.checkpoint.WEIGHT_FILES`); no discriminator (trained without
+  one);
+* ``MODEL_CARD.md`` -- how it was trained (the command reproducing it, seeds, steps,
+  wall time) and its held-out metrics; ``metrics.json`` the same numbers,
+  ``loss_curve.csv`` / ``loss_curve.png`` the training curve, ``transfer.png`` one
+  creature driven by another.
 
-:func:`load_pretrained` builds the networks of the config and loads the weights, ready for
-:func:`fomm_tutorial.animation.make_animation`. :func:`export_pretrained` (``python -m
-fomm_tutorial.pretrained RUN_DIR --name NAME``) writes such a folder from a run of
-``fomm-tutorial train`` (``make sprites-model`` does both).
+:func:`load_pretrained` builds the networks of the config and loads the weights, ready
+for :func:`fomm_tutorial.animation.make_animation`. :func:`export_pretrained`
+(``python -m fomm_tutorial.pretrained RUN_DIR --name NAME``) writes such a folder from a
+run of ``fomm-tutorial train`` (``make sprites-model`` does both).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ _NETWORKS = ("kp_detector", "generator")
 
 
 def list_pretrained() -> List[str]:
-    """Names of the shipped models (folders of :data:`WEIGHTS_DIR` with a ``config.yaml``)."""
+    """Names of the shipped models (the :data:`WEIGHTS_DIR` folders with a config)."""
     if not WEIGHTS_DIR.is_dir():
         return []
     return sorted(
@@ -56,7 +58,7 @@ def list_pretrained() -> List[str]:
 
 
 def pretrained_dir(name: str) -> Path:
-    """The folder of shipped model ``name``; ``ValueError`` listing the shipped ones if unknown."""
+    """The folder of shipped model ``name``; ``ValueError`` listing the shipped ones."""
     shipped = list_pretrained()
     if name not in shipped:
         raise ValueError(
@@ -88,10 +90,10 @@ def _load_weights(model, path: Path, name: str) -> None:
 def load_pretrained(name: str = "sprites-64") -> dict:
     """A shipped model: ``{"config", "kp_detector", "generator"}``.
 
-    The networks are built from the model's ``config.yaml`` (:func:`build_models`) and hold the
-    shipped weights; call them with ``training=False`` or hand them to
-    :func:`fomm_tutorial.animation.make_animation`. Unknown ``name`` -> ``ValueError`` listing
-    the shipped models; a missing or damaged weights file -> a one-line
+    The networks are built from the model's ``config.yaml`` (:func:`build_models`) and
+    hold the shipped weights; call them with ``training=False`` or hand them to
+    :func:`fomm_tutorial.animation.make_animation`. Unknown ``name`` -> ``ValueError``
+    listing the shipped models; a missing or damaged weights file -> a one-line
     ``FileNotFoundError`` / ``ValueError`` naming it.
     """
     from fomm_tutorial.checkpoint import WEIGHT_FILES, build_models
@@ -108,29 +110,30 @@ def load_pretrained(name: str = "sprites-64") -> dict:
 
 
 def shipped_metrics(name: str = "sprites-64") -> dict:
-    """The held-out metrics of shipped model ``name`` (its ``metrics.json``; see the card)."""
+    """The held-out metrics of shipped model ``name`` (``metrics.json``)."""
     return json.loads((pretrained_dir(name) / "metrics.json").read_text())
 
 
 def shipped_loss_curve(name: str = "sprites-64") -> Dict[str, np.ndarray]:
-    """The training curve of shipped model ``name``: ``{"step": (N,), <loss name>: (N,)...}``.
+    """The training curve of shipped model ``name``: ``{"step": (N,), loss: (N,)}``.
 
-    Means over consecutive windows of steps (``step`` is each window's last step), from the
-    run's TensorBoard scalars; ``total`` is the summed loss the optimizer minimised.
+    Means over consecutive windows of steps (``step`` is each window's last step), from
+    the run's TensorBoard scalars; ``total`` is the summed loss the optimizer minimised.
     """
     with open(pretrained_dir(name) / "loss_curve.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
 
 
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Export from a training run
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 def _read_run_checkpoint(run_dir: Path, config, checkpoint: Optional[str]):
-    """``(models, prefix, step)``: the networks of ``config`` with a Trainer checkpoint's weights.
+    """``(models, prefix, step)``: the networks of ``config``, a checkpoint's weights.
 
-    Reads only the networks (the Trainer's checkpoint names ``kp_detector``, ``generator``
-    and the ``*_weights`` lists that also hold the batch-norm statistics), not the optimizers.
+    Reads only the networks (the Trainer's checkpoint names ``kp_detector``,
+    ``generator`` and the ``*_weights`` lists that also hold the batch-norm statistics),
+    not the optimizers.
     """
     import tensorflow as tf
 
@@ -157,7 +160,7 @@ def _read_run_checkpoint(run_dir: Path, config, checkpoint: Optional[str]):
 
 
 def _scalar_events(run_dir: Path, max_step: int):
-    """``{tag: {step: value}}`` and ``{step: wall_time}`` of the run's TensorBoard scalars."""
+    """``{tag: {step: value}}``, ``{step: wall_time}``: a run's TensorBoard scalars."""
     import tensorflow as tf
 
     values: Dict[str, Dict[int, float]] = {}
@@ -229,7 +232,7 @@ def _write_curve(
 
 
 def _sprite_metrics(models, config, num_videos: int, num_frames: int) -> dict:
-    """Held-out sprite metrics of ``models``, of an untrained twin, and the baselines."""
+    """Held-out sprite metrics of ``models``, of an untrained twin and the baselines."""
     import keras
 
     from fomm_tutorial.checkpoint import build_models
@@ -250,7 +253,7 @@ def _sprite_metrics(models, config, num_videos: int, num_frames: int) -> dict:
     )
     kp, ukp = trained["keypoints"], untrained["keypoints"]
     ref = reference_keypoints(positions, image_size=size)
-    # the fast check of tests/test_pretrained.py: the same protocol on the first two videos
+    # the fast check of tests/test_pretrained.py: the protocol on the first two videos
     two = evaluate_heldout(models["kp_detector"], None, videos[:2], positions[:2])
     return {
         "image_size": size,
@@ -282,7 +285,7 @@ def _sprite_metrics(models, config, num_videos: int, num_frames: int) -> dict:
 
 
 def _commands(name: str, data: dict, step: int) -> str:
-    """The three commands of ``make sprites-model`` for ``step`` steps (run folder runs/NAME)."""
+    """The three commands of ``make sprites-model`` for ``step`` steps (runs/NAME)."""
     args = ", ".join(
         f"{k}={data[k]}"
         for k in ("num_videos", "num_frames", "size", "seed", "num_identities")
@@ -453,11 +456,12 @@ def export_pretrained(
     """Write the shipped-model folder of a ``fomm-tutorial train`` run.
 
     Reads ``run_dir/config.json`` and the newest checkpoint (or ``checkpoint``), writes
-    ``config.yaml``, the two ``.weights.h5``, ``loss_curve.csv/png`` (TensorBoard scalars up to
-    the checkpoint's step), ``metrics.json`` (:func:`fomm_tutorial.sprites.evaluate_heldout`
-    on ``num_videos`` held-out videos, with the untrained and mean-position baselines) and
-    ``MODEL_CARD.md`` into ``out_dir`` (default ``WEIGHTS_DIR / name``; ``notes``: a markdown
-    section of the card, e.g. the configurations tried). Returns ``out_dir``.
+    ``config.yaml``, the two ``.weights.h5``, ``loss_curve.csv/png`` (TensorBoard
+    scalars up to the checkpoint's step), ``metrics.json``
+    (:func:`fomm_tutorial.sprites.evaluate_heldout` on ``num_videos`` held-out videos,
+    with the untrained and mean-position baselines) and ``MODEL_CARD.md`` into
+    ``out_dir`` (default ``WEIGHTS_DIR / name``; ``notes``: a markdown section of the
+    card, e.g. the configurations tried). Returns ``out_dir``.
     """
     import tensorflow as tf
     import yaml

@@ -1,17 +1,18 @@
-"""Run-time set-up shared by the chapters, tests and CLI: seeds, determinism, CPU/GPU choice.
+"""Run-time set-up for the chapters, tests and CLI: seeds, determinism, CPU/GPU choice.
 
 Explained in chapter 11 (book/11_full_gpu_training.ipynb).
 
-The same code runs the small configuration on a CPU (CI, nbval) and the full configuration on a
-GPU: :func:`configure` looks for a GPU and, where there is one, switches on mixed precision and
-XLA; :meth:`Runtime.choose` lets a parameters cell pick a size for each case.
+The same code runs the small configuration on a CPU (CI, nbval) and the full
+configuration on a GPU: :func:`configure` looks for a GPU and, where there is one,
+switches on mixed precision and XLA; :meth:`Runtime.choose` lets a parameters cell pick
+a size for each case.
 
-TensorFlow's C++ code logs through Abseil, and Abseil writes *every* message to stderr until
-``absl::InitializeLog()`` is called, which TensorFlow does not do: ``TF_CPP_MIN_LOG_LEVEL``
-does not reach those lines (TensorFlow 2.21 prints them at import, 2.20 at the first XLA
-compilation). :func:`filtered_stderr` drops them and passes everything else through;
-:func:`start_xla` (called by :func:`configure`) initialises XLA once inside it, so a later
-``jit_compile=True`` prints nothing.
+TensorFlow's C++ code logs through Abseil, and Abseil writes *every* message to stderr
+until ``absl::InitializeLog()`` is called, which TensorFlow does not do:
+``TF_CPP_MIN_LOG_LEVEL`` does not reach those lines (TensorFlow 2.21 prints them at
+import, 2.20 at the first XLA compilation). :func:`filtered_stderr` drops them and
+passes everything else through; :func:`start_xla` (called by :func:`configure`)
+initialises XLA once inside it, so a later ``jit_compile=True`` prints nothing.
 """
 
 from __future__ import annotations
@@ -46,17 +47,18 @@ class Runtime:
         return "GPU" if self.gpu else "CPU"
 
     def choose(self, cpu, gpu):
-        """Return ``gpu`` on a GPU machine and ``cpu`` elsewhere (parameters cells use this)."""
+        """``gpu`` on a GPU machine and ``cpu`` elsewhere (for parameters cells)."""
         return gpu if self.gpu else cpu
 
 
 @contextlib.contextmanager
 def quiet_stderr():
-    """Silence the process's file descriptor 2 inside the block (Python and C++ writes alike).
+    """Silence the process's file descriptor 2 inside the block (Python and C++ alike).
 
-    TensorFlow's C++ start-up notices (oneDNN, CUDA, XLA) go straight to file descriptor 2,
-    whatever ``TF_CPP_MIN_LOG_LEVEL`` says; in a notebook they would become stderr outputs that
-    nbval compares. Chapters import TensorFlow and run their first op inside this block.
+    TensorFlow's C++ start-up notices (oneDNN, CUDA, XLA) go straight to file descriptor
+    2, whatever ``TF_CPP_MIN_LOG_LEVEL`` says; in a notebook they would become stderr
+    outputs that nbval compares. Chapters import TensorFlow and run their first op
+    inside this block.
     """
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -68,14 +70,14 @@ def quiet_stderr():
         os.close(saved)
 
 
-# Abseil's banner and its log lines "I0000 00:00:1795.. 123 file.cc:153] message"; the letter
-# is the severity (Info, Warning, Error, Fatal).
+# Abseil's banner and its log lines "I0000 00:00:1795.. 123 file.cc:153] message"; the
+# letter is the severity (Info, Warning, Error, Fatal).
 _ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog() is called"
 _ABSL_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\]]+\] ")
 
 
 def _is_absl_noise(line: str, min_level: int) -> bool:
-    """An Abseil line below ``TF_CPP_MIN_LOG_LEVEL`` (errors and fatal lines always pass)."""
+    """An Abseil line below ``TF_CPP_MIN_LOG_LEVEL`` (errors and fatal lines pass)."""
     if line.startswith(_ABSL_BANNER):
         return True
     match = _ABSL_LINE.match(line)
@@ -90,9 +92,9 @@ def filtered_stderr():
     """Inside the block, drop Abseil's start-up banner and its log lines below
     ``TF_CPP_MIN_LOG_LEVEL`` (default 3: info and warnings) from file descriptor 2.
 
-    Everything else written to stderr in the block (Python or C++), including Abseil error
-    lines, is written out unchanged when the block ends. Unlike :func:`quiet_stderr`, a real
-    error stays visible.
+    Everything else written to stderr in the block (Python or C++), including Abseil
+    error lines, is written out unchanged when the block ends. Unlike
+    :func:`quiet_stderr`, a real error stays visible.
     """
     try:
         min_level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
@@ -157,11 +159,12 @@ def configure(
 
     Args:
       seed: seed for Python, NumPy, TensorFlow and Keras.
-      deterministic: enable TensorFlow op determinism (default: on a CPU only, where it is free
-        and makes notebook outputs reproducible for nbval).
+      deterministic: enable TensorFlow op determinism (default: on a CPU only, where it
+        is free and makes notebook outputs reproducible for nbval).
       mixed_precision: use the ``mixed_float16`` Keras policy (default: on a GPU only).
-      jit_compile: compile training/inference steps with XLA (default: on a GPU only; Keras'
-        ``"auto"`` turns XLA off on a CPU, so the choice is made explicitly here).
+      jit_compile: compile training/inference steps with XLA (default: on a GPU only;
+        Keras' ``"auto"`` turns XLA off on a CPU, so the choice is made explicitly
+        here).
     """
     with filtered_stderr():  # TensorFlow's import-time Abseil lines
         import tensorflow as tf

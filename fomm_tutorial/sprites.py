@@ -5,19 +5,22 @@ Explained in chapter 9 (book/09_training_loop.ipynb).
 
 A sprite is a body (part 0) with ``num_parts - 1`` limbs, drawn over a muted textured
 background; its **identity** (shapes, colours, textures, background) comes from
-``identity_seed`` and its smooth **motion** from ``seed``. Positions are the true part centres
-``(T, K, 2)``, (x, y) in [-1, 1] in the ``make_coordinate_grid`` convention, so learned
-keypoints can be scored against them (:func:`fomm_tutorial.evaluation.keypoint_metrics`).
+``identity_seed`` and its smooth **motion** from ``seed``. Positions are the true part
+centres ``(T, K, 2)``, (x, y) in [-1, 1] in the ``make_coordinate_grid`` convention, so
+learned keypoints can be scored against them
+(:func:`fomm_tutorial.evaluation.keypoint_metrics`).
 
-* :func:`sprite_video` -- one video in memory; :func:`write_sprite_dataset` -- a dataset in the
-  original layout (``train/``, ``test/``) plus ``positions/``; :func:`load_sprite_positions`.
-* :func:`sprite_config` -- a small 64 x 64 config; :func:`train_sprites_demo` -- the chapter's
-  few-hundred-step run with the package's :class:`~fomm_tutorial.training.Trainer`.
+* :func:`sprite_video` -- one video in memory; :func:`write_sprite_dataset` -- a dataset
+  in the original layout (``train/``, ``test/``) plus ``positions/``;
+  :func:`load_sprite_positions`.
+* :func:`sprite_config` -- a small 64 x 64 config; :func:`train_sprites_demo` -- the
+  chapter's few-hundred-step run with the package's
+  :class:`~fomm_tutorial.training.Trainer`.
 * :func:`sprite_keypoints` -- keypoints and true positions of a written split;
-  :func:`heldout_videos` / :func:`evaluate_heldout` -- the shipped model's protocol: videos
-  whose motion **and** identity seeds were never trained on, one linear map fitted on the first
-  half of every video and scored on the second halves, reconstruction L1 against copying the
-  first frame.
+  :func:`heldout_videos` / :func:`evaluate_heldout` -- the shipped model's protocol:
+  videos whose motion **and** identity seeds were never trained on, one linear map
+  fitted on the first half of every video and scored on the second halves,
+  reconstruction L1 against copying the first frame.
 """
 
 from __future__ import annotations
@@ -55,9 +58,9 @@ __all__ = [
 ]
 
 
-# ============================================================================================
+# ======================================================================================
 # Procedural articulated sprites with ground truth
-# ============================================================================================
+# ======================================================================================
 class SpriteIdentity(dict):
     """Appearance of one sprite (a dict): part shapes, colours, textures, background."""
 
@@ -69,21 +72,21 @@ def _rgb(hue, saturation, value) -> np.ndarray:
 
 
 def sprite_identity(seed: int, num_parts: int = 4) -> SpriteIdentity:
-    """Random appearance: a body (part 0) and ``num_parts - 1`` limbs attached around it.
+    """Random appearance: a body (part 0) and ``num_parts - 1`` limbs around it.
 
     Every creature has the same body plan: limb ``k`` is attached at angle
-    ``2 pi (k - 1) / (num_parts - 1) + pi / 2`` (``+-0.2`` rad), so part ``k`` means the same
-    thing on every identity. Sizes are in normalised units ([-1, 1] image coordinates), so
-    any resolution works.
-    Part colours are saturated, part ``k`` with hue near ``k / num_parts`` (distinct); the
-    background is muted.
+    ``2 pi (k - 1) / (num_parts - 1) + pi / 2`` (``+-0.2`` rad), so part ``k`` means the
+    same thing on every identity. Sizes are in normalised units ([-1, 1] image
+    coordinates), so any resolution works. Part colours are saturated, part ``k`` with
+    hue near ``k / num_parts`` (distinct); the background is muted.
     """
     if num_parts < 1:
         raise ValueError(f"num_parts must be >= 1, got {num_parts}")
     rng = np.random.default_rng([int(seed), 1])
-    # Part k keeps its hue band on every creature (k / num_parts, +-0.05), as a face keeps
-    # dark eyes and red lips: appearance says which part is which, the same way for every
-    # identity. (With a random hue per creature the keypoints followed colours, not parts.)
+    # Part k keeps its hue band on every creature (k / num_parts, +-0.05), as a face
+    # keeps dark eyes and red lips: appearance says which part is which, the same way
+    # for every identity. (With a random hue per creature the keypoints followed
+    # colours, not parts.)
     hues = (
         np.arange(num_parts) / num_parts + rng.uniform(-0.05, 0.05, num_parts)
     ) % 1.0
@@ -132,8 +135,8 @@ def sprite_identity(seed: int, num_parts: int = 4) -> SpriteIdentity:
 
 
 def _smooth(rng, t, n, amp, periods=(24.0, 96.0)):
-    """``(t, n)`` smooth signals: sums of 3 random sinusoids with periods of ``periods`` frames
-    (speed per frame independent of the video length), max |value| <= amp."""
+    """``(t, n)`` smooth signals: sums of 3 random sinusoids with periods of ``periods``
+    frames (speed per frame independent of the video length), max |value| <= amp."""
     tt = np.arange(t, dtype=np.float64)[:, None]
     out = np.zeros((t, n))
     for _ in range(3):
@@ -144,7 +147,7 @@ def _smooth(rng, t, n, amp, periods=(24.0, 96.0)):
 
 
 def sprite_motion(seed: int, num_frames: int, identity: SpriteIdentity) -> dict:
-    """Smooth poses: body translation ``(T, 2)``, body angle ``(T,)``, limb angles ``(T, K-1)``."""
+    """Smooth poses: translation ``(T, 2)``, body angle ``(T,)``, limbs ``(T, K-1)``."""
     rng = np.random.default_rng([int(seed), 2])
     k = identity["num_parts"] - 1
     return {
@@ -157,7 +160,7 @@ def sprite_motion(seed: int, num_frames: int, identity: SpriteIdentity) -> dict:
 
 
 def _part_poses(identity, motion):
-    """Centres ``(T, K, 2)`` (x, y) in [-1, 1] and absolute angles ``(T, K)`` of every part."""
+    """Part centres ``(T, K, 2)`` (x, y) in [-1, 1] and absolute angles ``(T, K)``."""
     c0 = motion["translation"]
     a0 = motion["angle"]
     T = len(a0)
@@ -202,11 +205,12 @@ def render_sprites(
     size,
     return_masks: bool = False,
 ):
-    """Draw one frame. ``centres`` ``(K, 2)``, ``angles`` ``(K,)``; ``size`` int or ``(h, w)``.
+    """Draw one frame: ``centres`` (K, 2), ``angles`` (K,), ``size`` int or (h, w).
 
-    Returns ``(H, W, 3)`` float32 (and ``(K, H, W)`` soft part masks, each unoccluded, with
-    ``return_masks``). Pixel ``(i, j)`` sits at ``x = 2 j/(W-1) - 1, y = 2 i/(H-1) - 1`` (the
-    ``make_coordinate_grid`` convention), so ``centres`` are keypoints in the package convention.
+    Returns ``(H, W, 3)`` float32 (and ``(K, H, W)`` soft part masks, each unoccluded,
+    with ``return_masks``). Pixel ``(i, j)`` sits at
+    ``x = 2 j/(W-1) - 1, y = 2 i/(H-1) - 1`` (the ``make_coordinate_grid`` convention),
+    so ``centres`` are keypoints in the package convention.
     """
     h, w = media.normalize_size(size)
     X, Y = _grid(h, w)
@@ -253,10 +257,11 @@ def sprite_video(
 ):
     """An articulated-sprite video in memory.
 
-    Returns ``frames`` ``(T, H, W, 3)`` float32 in [0, 1] and ``positions`` ``(T, K, 2)`` float32:
-    the true part centres in [-1, 1], (x, y) (part 0 = body). With ``return_masks`` also
-    ``masks`` ``(T, K, H, W)``. Appearance comes from ``identity_seed`` (default ``seed``), motion
-    from ``seed``; the same seeds give the same video at any resolution.
+    Returns ``frames`` ``(T, H, W, 3)`` float32 in [0, 1] and ``positions``
+    ``(T, K, 2)`` float32: the true part centres in [-1, 1], (x, y) (part 0 = body).
+    With ``return_masks`` also ``masks`` ``(T, K, H, W)``. Appearance comes from
+    ``identity_seed`` (default ``seed``), motion from ``seed``; the same seeds give the
+    same video at any resolution.
     """
     identity = sprite_identity(
         seed if identity_seed is None else identity_seed, num_parts
@@ -287,14 +292,15 @@ def write_sprite_dataset(
 ) -> Path:
     """Write a sprite dataset in the original layout and return ``root``.
 
-    ``root/train/<id>#<n>.mp4/0000000.png...`` (``video_format="png"``: folders of PNG frames,
-    named ``.mp4`` as the original taichi/vox loaders do, so ``id_sampling`` works) or real
-    ``.mp4`` files (``video_format="mp4"``; lossy). ``root/test/`` likewise. Ground truth:
-    ``root/positions/<split>/<name>.npy`` ``(T, K, 2)`` float32, (x, y) in [-1, 1]; plus
-    ``root/sprites.json`` (the arguments). Identities (appearance) are shared between the
-    splits -- test videos are new motions -- ``id<i>`` with ``i = video % num_identities``
-    (default ``num_videos // 4``); the last ``ceil(test_fraction * num_videos)`` videos go to
-    test, so with at least as many test videos as identities every identity is tested.
+    ``root/train/<id>#<n>.mp4/0000000.png...`` (``video_format="png"``: folders of PNG
+    frames, named ``.mp4`` as the original taichi/vox loaders do, so ``id_sampling``
+    works) or real ``.mp4`` files (``video_format="mp4"``; lossy). ``root/test/``
+    likewise. Ground truth: ``root/positions/<split>/<name>.npy`` ``(T, K, 2)`` float32,
+    (x, y) in [-1, 1]; plus ``root/sprites.json`` (the arguments). Identities
+    (appearance) are shared between the splits -- test videos are new motions --
+    ``id<i>`` with ``i = video % num_identities`` (default ``num_videos // 4``); the
+    last ``ceil(test_fraction * num_videos)`` videos go to test, so with at least as
+    many test videos as identities every identity is tested.
     """
     if video_format not in ("png", "mp4"):
         raise ValueError(f"video_format must be 'png' or 'mp4', got {video_format!r}")
@@ -362,9 +368,9 @@ def load_sprite_positions(root: PathLike, split: str, name: str) -> np.ndarray:
     return np.load(path)
 
 
-# ============================================================================================
+# ======================================================================================
 # Small configuration and the chapter's training run
-# ============================================================================================
+# ======================================================================================
 def sprite_config(
     size: int = 64,
     num_kp: int = 4,
@@ -375,9 +381,9 @@ def sprite_config(
 ) -> dict:
     """A small config for 64x64 sprites: few keypoints, narrow networks, no GAN.
 
-    The original schema (:func:`fomm_tutorial.config.load_config` accepts it); ``root_dir`` is
-    where :func:`write_sprite_dataset` wrote the data. The shipped model's config,
-    ``configs/sprites-64.yaml``, is this one with ``num_kp=10``.
+    The original schema (:func:`fomm_tutorial.config.load_config` accepts it);
+    ``root_dir`` is where :func:`write_sprite_dataset` wrote the data. The shipped
+    model's config, ``configs/sprites-64.yaml``, is this one with ``num_kp=10``.
     """
     return {
         "dataset_params": {
@@ -509,15 +515,16 @@ def train_sprites_demo(
     return trainer, history, cfg, root
 
 
-# ============================================================================================
+# ======================================================================================
 # Scoring keypoints against the true part positions
-# ============================================================================================
+# ======================================================================================
 def sprite_keypoints(kp_detector, root, split: str, batch_size: int = 32):
-    """Keypoints and true positions of every video of a split of a written sprite dataset.
+    """Keypoints and true positions of every video of a split of a sprite dataset.
 
     Returns two lists with one array per video (sorted names): detected keypoints
     ``(T, K, 2)`` and true part positions ``(T, P, 2)``, ready for
-    :func:`fomm_tutorial.evaluation.keypoint_metrics` (``np.concatenate`` them for all frames).
+    :func:`fomm_tutorial.evaluation.keypoint_metrics` (``np.concatenate`` them for all
+    frames).
     """
     from fomm_tutorial.evaluation import detect_keypoints
 
@@ -531,9 +538,9 @@ def sprite_keypoints(kp_detector, root, split: str, batch_size: int = 32):
     return kps, gts
 
 
-# ============================================================================================
+# ======================================================================================
 # The held-out protocol of the shipped model
-# ============================================================================================
+# ======================================================================================
 #: Held-out videos of the shipped model's evaluation: video ``i`` has motion seed
 #: ``motion + i`` and identity seed ``identity + i``. Far from the seeds of
 #: :func:`write_sprite_dataset` (``SeedSequence`` draws; :func:`training_identity_seeds`
@@ -542,7 +549,7 @@ HELDOUT_SEEDS = {"motion": 1_000_000, "identity": 2_000_000}
 
 
 def training_identity_seeds(num_identities: int, seed: int = 0) -> np.ndarray:
-    """Identity seeds ``(num_identities,)`` that :func:`write_sprite_dataset` uses for ``seed``."""
+    """Identity seeds (num_identities,) of :func:`write_sprite_dataset` for ``seed``."""
     return np.array(
         [
             int(np.random.SeedSequence([seed, 10**6 + i]).generate_state(1)[0])
@@ -564,8 +571,8 @@ def heldout_videos(
 
     Video ``i`` is ``sprite_video(num_frames, size, num_parts, seed=motion + i,
     identity_seed=identity + i)`` with ``seeds`` (default :data:`HELDOUT_SEEDS`).
-    Returns ``(videos, positions, seed_list)``: lists of ``(T, H, W, 3)`` and ``(T, P, 2)``
-    arrays and the ``{"seed", "identity_seed"}`` of each video.
+    Returns ``(videos, positions, seed_list)``: lists of ``(T, H, W, 3)`` and
+    ``(T, P, 2)`` arrays and the ``{"seed", "identity_seed"}`` of each video.
     """
     seeds = dict(HELDOUT_SEEDS if seeds is None else seeds)
     videos, positions, used = [], [], []
@@ -586,14 +593,15 @@ def evaluate_heldout(
     image_size: Optional[int] = None,
     batch_size: int = 16,
 ) -> dict:
-    """The shipped model's metrics on held-out sprite videos (default: :func:`heldout_videos`).
+    """The shipped model's metrics on held-out sprite videos (:func:`heldout_videos`).
 
-    Keypoints: :func:`fomm_tutorial.evaluation.keypoint_metrics` with one linear map for all
-    videos, fitted on the first half of every video's frames and scored on the second halves
-    (``regression_error_px``; ``baseline_error_px`` predicts every part at its mean position).
-    Reconstruction (with a ``generator``): :func:`fomm_tutorial.evaluation.reconstruction`
-    (``l1``) against copying the first frame to every frame (``l1_copy_first``).
-    Returns ``{"keypoints": ..., "reconstruction": {"l1", "l1_copy_first", "ratio"}}``.
+    Keypoints: :func:`fomm_tutorial.evaluation.keypoint_metrics` with one linear map for
+    all videos, fitted on the first half of every video's frames and scored on the
+    second halves (``regression_error_px``; ``baseline_error_px`` predicts every part at
+    its mean position). Reconstruction (with a ``generator``):
+    :func:`fomm_tutorial.evaluation.reconstruction` (``l1``) against copying the first
+    frame to every frame (``l1_copy_first``). Returns
+    ``{"keypoints": ..., "reconstruction": {"l1", "l1_copy_first", "ratio"}}``.
     """
     from fomm_tutorial.evaluation import (
         detect_keypoints,
@@ -625,11 +633,11 @@ def reference_keypoints(positions: Sequence[np.ndarray], image_size: int = 64) -
     """Keypoint metrics of an ideal detector that sees only the body: the yardstick of
     :func:`evaluate_heldout` between "mean position" and a model that tracks the limbs.
 
-    ``"body_only"``: every keypoint exactly on the body centre (part 0). It knows where the
-    creature is, but not how its body turns or its limbs swing; one linear map from it to the
-    part centres works for all creatures only because they share one body plan
-    (:func:`sprite_identity`). ``positions``: one ``(T, P, 2)`` array per video.
-    Returns ``{"body_only": keypoint_metrics}``.
+    ``"body_only"``: every keypoint exactly on the body centre (part 0). It knows where
+    the creature is, but not how its body turns or its limbs swing; one linear map from
+    it to the part centres works for all creatures only because they share one body plan
+    (:func:`sprite_identity`). ``positions``: one ``(T, P, 2)`` array per video. Returns
+    ``{"body_only": keypoint_metrics}``.
     """
     from fomm_tutorial.evaluation import keypoint_metrics
 

@@ -1,16 +1,17 @@
-"""Keypoint drawing and colours: the one place that turns keypoints and hues into pixels.
+"""Keypoint drawing and colours: the one place turning keypoints and hues into pixels.
 
 Explained in chapter 10 (book/10_animation.ipynb).
 
-One pixel convention, the one of the coordinate grid (:func:`fomm_tutorial.grids.make_coordinate_grid`,
-``align_corners=True``): a keypoint ``(x, y)`` in [-1, 1] sits at column
-``(x + 1) / 2 * (W - 1)`` and row ``(y + 1) / 2 * (H - 1)``, so -1 and +1 are the centres of
-the first and last pixel and a keypoint drawn here is exactly where the model samples.
+One pixel convention, the one of the coordinate grid
+(:func:`fomm_tutorial.grids.make_coordinate_grid`, ``align_corners=True``): a keypoint
+``(x, y)`` in [-1, 1] sits at column ``(x + 1) / 2 * (W - 1)`` and row
+``(y + 1) / 2 * (H - 1)``, so -1 and +1 are the centres of the first and last pixel and
+a keypoint drawn here is exactly where the model samples.
 
 - :func:`kp_colours`: one colour per keypoint (``gist_rainbow(k / K)``, as the original
   Visualizer), so keypoint k has the same colour in every figure.
-- :func:`kp_to_pixels` / :func:`draw_keypoints`: keypoints as pixel positions / as filled discs
-  on one image ``(H, W, 3)`` or a batch ``(B, H, W, 3)``.
+- :func:`kp_to_pixels` / :func:`draw_keypoints`: keypoints as pixel positions / as
+  filled discs on one image ``(H, W, 3)`` or a batch ``(B, H, W, 3)``.
 - :func:`side_by_side`: ``source | driving | prediction`` frames with keypoints drawn.
 - :func:`hsv_to_rgb`: the HSV colour conversion used by the optical-flow colour code
   (:func:`fomm_tutorial.optical_flow.flow_to_color`) and the sprite identities.
@@ -33,7 +34,7 @@ __all__ = [
 
 
 def kp_colours(num_kp: int, colormap: str = "gist_rainbow") -> np.ndarray:
-    """``(K, 3)`` float32 RGB colours ``colormap(k / K)`` for keypoints ``k = 0 .. K-1``."""
+    """``(K, 3)`` float32 RGB colours ``colormap(k / K)`` for keypoints ``k < K``."""
     import matplotlib
 
     num_kp = int(num_kp)
@@ -45,10 +46,11 @@ def kp_colours(num_kp: int, colormap: str = "gist_rainbow") -> np.ndarray:
 
 
 def kp_to_pixels(kp_value, height: int, width: int) -> np.ndarray:
-    """Keypoints ``(..., K, 2)`` in [-1, 1], (x, y) -> pixel positions ``(..., K, 2)`` (column, row).
+    """Keypoints ``(..., K, 2)`` (x, y) in [-1, 1] -> pixels (..., K, 2) (column, row).
 
-    ``column = (x + 1) / 2 * (width - 1)``, ``row = (y + 1) / 2 * (height - 1)``: the pixel
-    centres of the coordinate grid (use these with ``ax.scatter(col, row)`` on ``imshow``).
+    ``column = (x + 1) / 2 * (width - 1)``, ``row = (y + 1) / 2 * (height - 1)``: the
+    pixel centres of the coordinate grid (use these with ``ax.scatter(col, row)`` on
+    ``imshow``).
     """
     kp = np.asarray(kp_value, dtype=np.float64)
     if kp.ndim < 1 or kp.shape[-1] != 2:
@@ -58,7 +60,7 @@ def kp_to_pixels(kp_value, height: int, width: int) -> np.ndarray:
 
 
 def default_kp_size(height: int, width: int) -> int:
-    """Disc radius in pixels: the original Visualizer's 5 pixels at 256, scaled to the frame."""
+    """Disc radius in pixels: the original Visualizer's 5 at 256, scaled."""
     return max(1, int(round(5 * min(height, width) / 256)))
 
 
@@ -68,15 +70,16 @@ def draw_keypoints(
     """Draw keypoints as filled discs on a copy of ``images``.
 
     Args:
-      images: one image ``(H, W, 3)`` or a batch ``(B, H, W, 3)``, float in [0, 1] or uint8.
-      kp_value: ``(K, 2)`` for one image, ``(B, K, 2)`` (or ``(1, K, 2)`` / ``(K, 2)``, used for
-        every image) for a batch; (x, y) in [-1, 1].
+      images: one image ``(H, W, 3)`` or a batch ``(B, H, W, 3)``, float in [0, 1] or
+        uint8.
+      kp_value: ``(K, 2)`` for one image, ``(B, K, 2)`` (or ``(1, K, 2)`` / ``(K, 2)``,
+        used for every image) for a batch; (x, y) in [-1, 1].
       kp_size: disc radius in pixels (default :func:`default_kp_size`).
       colormap: matplotlib colormap of :func:`kp_colours`.
 
     Returns:
-      float32 images of the input's shape, keypoint k drawn in ``kp_colours(K)[k]`` centred on
-      :func:`kp_to_pixels` (the coordinate grid's pixel convention).
+      float32 images of the input's shape, keypoint k drawn in ``kp_colours(K)[k]``
+      centred on :func:`kp_to_pixels` (the coordinate grid's pixel convention).
     """
     images = np.asarray(images)
     single = images.ndim == 3
@@ -118,10 +121,11 @@ def side_by_side(
     colormap: str = "gist_rainbow",
     border: int = 2,
 ) -> np.ndarray:
-    """Frames ``source | driving | prediction`` (white separators) with keypoints drawn where given.
+    """Frames ``source | driving | prediction`` (white separators), keypoints if given.
 
     Args:
-      source: ``(H, W, 3)``; driving, prediction: ``(T, H, W, 3)`` (float in [0, 1] or uint8).
+      source: ``(H, W, 3)``; driving, prediction: ``(T, H, W, 3)`` (float in [0, 1] or
+        uint8).
       kp_source: source keypoint values ``(K, 2)`` or ``(1, K, 2)``.
       kp_driving, kp_norm: ``(T, K, 2)`` keypoint values drawn on driving / prediction.
 
@@ -138,7 +142,8 @@ def side_by_side(
         )
     if len(driving) != len(prediction):
         raise ValueError(
-            f"driving ({len(driving)}) and prediction ({len(prediction)}) frame counts differ."
+            f"driving ({len(driving)}) and prediction ({len(prediction)}) frame counts "
+            "differ."
         )
     hw = source.shape[:2]
     if driving.shape[1:3] != hw or prediction.shape[1:3] != hw:
@@ -164,7 +169,7 @@ def side_by_side(
 
 
 def hsv_to_rgb(hue, saturation, value) -> np.ndarray:
-    """HSV -> RGB for scalars or arrays (broadcast together); hue is periodic with period 1.
+    """HSV -> RGB for scalars or arrays (broadcast together); hue has period 1.
 
     Args:
       hue, saturation, value: floats or arrays in [0, 1] (hue taken modulo 1).
@@ -184,7 +189,8 @@ def hsv_to_rgb(hue, saturation, value) -> np.ndarray:
     p = value * (1.0 - saturation)
     q = value * (1.0 - frac * saturation)
     t = value * (1.0 - (1.0 - frac) * saturation)
-    # Each of the six hue sectors takes (r, g, b) from a different permutation of (v, t, p, q).
+    # Each of the six hue sectors takes (r, g, b) from a different permutation of (v, t,
+    # p, q).
     red = np.choose(sector, [value, q, p, p, t, value])
     green = np.choose(sector, [t, value, value, q, p, p])
     blue = np.choose(sector, [p, p, t, value, value, q])
