@@ -56,6 +56,7 @@ __all__ = [
     "RandomRotation",
     "ColorJitter",
     "make_dataset",
+    "write_clip_dataset",
 ]
 
 
@@ -693,3 +694,34 @@ def make_dataset(
     ds = ds.map(tf_load, num_parallel_calls=num_parallel_calls, deterministic=True)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     return ds.prefetch(prefetch)
+
+
+def write_clip_dataset(
+    video: PathLike, root: PathLike, test_start: int, size: Optional[int] = None
+) -> Dict[str, Path]:
+    """Split ONE video in time into a dataset in the original layout.
+
+    Frames ``[0, test_start)`` become ``root/train/<stem>/`` and frames
+    ``[test_start, T)`` ``root/test/<stem>/`` (folders of PNG frames, resized to
+    ``size x size`` when given), so that a model trained on ``root`` never sees the held-out
+    frames. Returns ``{"train": folder, "test": folder}``. Refuses a ``root`` that already
+    holds frames (remove it first).
+    """
+    video, root = Path(video), Path(root)
+    if any((root / split).exists() for split in ("train", "test")):
+        raise ValueError(f"{root}: already holds train/ or test/; remove it first")
+    frames = media.read_video(video, size=size)
+    if not 0 < int(test_start) < len(frames):
+        raise ValueError(
+            f"test_start={test_start}: must split the {len(frames)} frames of {video}"
+        )
+    folders = {}
+    for split, part in (
+        ("train", frames[: int(test_start)]),
+        ("test", frames[int(test_start) :]),
+    ):
+        folder = root / split / video.stem
+        for i, frame in enumerate(part):
+            media.write_image(folder / f"{i:04d}.png", frame)
+        folders[split] = folder
+    return folders

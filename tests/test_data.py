@@ -278,3 +278,21 @@ def test_real_video_dataset(data_dir, tmp_path):
     assert ds._frame_counts[root / "train" / "face#1.mp4"] == 265
     batch = next(iter(data.make_dataset(ds, batch_size=2, num_repeats=2, seed=0)))
     assert batch["source"].shape == (2, 32, 32, 3)
+
+
+def test_write_clip_dataset_splits_in_time(tmp_path):
+    """One video split in time: the held-out frames never reach the training folder."""
+    frames = np.linspace(0, 1, 10)[:, None, None, None] * np.ones((10, 16, 24, 3))
+    media.write_video(tmp_path / "clip.gif", frames.astype(np.float32), fps=10)
+    folders = data.write_clip_dataset(
+        tmp_path / "clip.gif", tmp_path / "data", 7, size=8
+    )
+    assert folders["train"] == tmp_path / "data" / "train" / "clip"
+    train = media.read_video(folders["train"])
+    test = media.read_video(folders["test"])
+    assert train.shape == (7, 8, 8, 3) and test.shape == (3, 8, 8, 3)
+    assert test[0].mean() > train[-1].mean()  # frames kept in order across the split
+    with pytest.raises(ValueError, match="already holds"):
+        data.write_clip_dataset(tmp_path / "clip.gif", tmp_path / "data", 7)
+    with pytest.raises(ValueError, match="test_start=10"):
+        data.write_clip_dataset(tmp_path / "clip.gif", tmp_path / "other", 10)
