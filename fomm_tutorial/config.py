@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -63,8 +64,10 @@ class Section:
         self.required = required
 
 
-def _leaf(kind, default=_MISSING):
-    return (kind, default is _MISSING, default)
+def _leaf(kind, default=_MISSING, bound=None):
+    """``bound``: ``">0"`` (positive) or ``">=0"`` (non-negative), checked on every number
+    of the value (each element of a list); numbers are always finite (no NaN, no inf)."""
+    return (kind, default is _MISSING, default, bound)
 
 
 SCHEMA = Section(
@@ -75,7 +78,7 @@ SCHEMA = Section(
                 "frame_shape": _leaf("shape3"),
                 "id_sampling": _leaf("bool", False),
                 "pairs_list": _leaf("str?", None),
-                "random_seed": _leaf("int", 0),
+                "random_seed": _leaf("int", 0, ">=0"),
                 "augmentation_params": Section(
                     {
                         "flip_param": Section(
@@ -89,15 +92,18 @@ SCHEMA = Section(
                             {"degrees": _leaf("number")}, required=False
                         ),
                         "resize_param": Section(
-                            {"ratio": _leaf("pair", [0.75, 4.0 / 3.0])}, required=False
+                            {"ratio": _leaf("pair", [0.75, 4.0 / 3.0], ">0")},
+                            required=False,
                         ),
-                        "crop_param": Section({"size": _leaf("ints")}, required=False),
+                        "crop_param": Section(
+                            {"size": _leaf("ints", bound=">0")}, required=False
+                        ),
                         "jitter_param": Section(
                             {
-                                "brightness": _leaf("number", 0),
-                                "contrast": _leaf("number", 0),
-                                "saturation": _leaf("number", 0),
-                                "hue": _leaf("number", 0),
+                                "brightness": _leaf("number", 0, ">=0"),
+                                "contrast": _leaf("number", 0, ">=0"),
+                                "saturation": _leaf("number", 0, ">=0"),
+                                "hue": _leaf("number", 0, ">=0"),
                             },
                             required=False,
                         ),
@@ -110,36 +116,36 @@ SCHEMA = Section(
             {
                 "common_params": Section(
                     {
-                        "num_kp": _leaf("int"),
-                        "num_channels": _leaf("int"),
+                        "num_kp": _leaf("int", bound=">0"),
+                        "num_channels": _leaf("int", bound=">0"),
                         "estimate_jacobian": _leaf("bool", False),
                     }
                 ),
                 "kp_detector_params": Section(
                     {
-                        "temperature": _leaf("number"),
-                        "block_expansion": _leaf("int"),
-                        "max_features": _leaf("int"),
-                        "num_blocks": _leaf("int"),
+                        "temperature": _leaf("number", bound=">0"),
+                        "block_expansion": _leaf("int", bound=">0"),
+                        "max_features": _leaf("int", bound=">0"),
+                        "num_blocks": _leaf("int", bound=">0"),
                         "scale_factor": _leaf("number", 1),
                         "single_jacobian_map": _leaf("bool", False),
-                        "pad": _leaf("int", 0),
+                        "pad": _leaf("int", 0, ">=0"),
                     }
                 ),
                 "generator_params": Section(
                     {
-                        "block_expansion": _leaf("int"),
-                        "max_features": _leaf("int"),
-                        "num_down_blocks": _leaf("int"),
-                        "num_bottleneck_blocks": _leaf("int"),
+                        "block_expansion": _leaf("int", bound=">0"),
+                        "max_features": _leaf("int", bound=">0"),
+                        "num_down_blocks": _leaf("int", bound=">=0"),
+                        "num_bottleneck_blocks": _leaf("int", bound=">=0"),
                         "estimate_occlusion_map": _leaf("bool", False),
                         "dense_motion_params": Section(
                             {
-                                "block_expansion": _leaf("int"),
-                                "max_features": _leaf("int"),
-                                "num_blocks": _leaf("int"),
+                                "block_expansion": _leaf("int", bound=">0"),
+                                "max_features": _leaf("int", bound=">0"),
+                                "num_blocks": _leaf("int", bound=">0"),
                                 "scale_factor": _leaf("number", 1),
-                                "kp_variance": _leaf("number", 0.01),
+                                "kp_variance": _leaf("number", 0.01, ">0"),
                             },
                             required=False,
                         ),
@@ -148,56 +154,56 @@ SCHEMA = Section(
                 "discriminator_params": Section(
                     {
                         "scales": _leaf("scales"),
-                        "block_expansion": _leaf("int", 64),
-                        "max_features": _leaf("int", 512),
-                        "num_blocks": _leaf("int", 4),
+                        "block_expansion": _leaf("int", 64, ">0"),
+                        "max_features": _leaf("int", 512, ">0"),
+                        "num_blocks": _leaf("int", 4, ">0"),
                         "sn": _leaf("bool", False),
                         "use_kp": _leaf("bool", False),
-                        "kp_variance": _leaf("number", 0.01),
+                        "kp_variance": _leaf("number", 0.01, ">0"),
                     }
                 ),
             }
         ),
         "train_params": Section(
             {
-                "num_epochs": _leaf("int"),
-                "num_repeats": _leaf("int", 1),
-                "epoch_milestones": _leaf("ints"),
-                "lr_generator": _leaf("number"),
-                "lr_discriminator": _leaf("number"),
-                "lr_kp_detector": _leaf("number"),
-                "batch_size": _leaf("int"),
+                "num_epochs": _leaf("int", bound=">0"),
+                "num_repeats": _leaf("int", 1, ">0"),
+                "epoch_milestones": _leaf("ints", bound=">=0"),
+                "lr_generator": _leaf("number", bound=">=0"),
+                "lr_discriminator": _leaf("number", bound=">=0"),
+                "lr_kp_detector": _leaf("number", bound=">=0"),
+                "batch_size": _leaf("int", bound=">0"),
                 "scales": _leaf("scales"),
-                "checkpoint_freq": _leaf("int"),
+                "checkpoint_freq": _leaf("int", bound=">=0"),
                 "transform_params": Section(
                     {
-                        "sigma_affine": _leaf("number"),
-                        "sigma_tps": _leaf("number", None),
-                        "points_tps": _leaf("int", None),
+                        "sigma_affine": _leaf("number", bound=">=0"),
+                        "sigma_tps": _leaf("number", None, ">=0"),
+                        "points_tps": _leaf("int", None, ">0"),
                     }
                 ),
                 "loss_weights": Section(
                     {
-                        "generator_gan": _leaf("number"),
-                        "discriminator_gan": _leaf("number"),
-                        "feature_matching": _leaf("numbers"),
-                        "perceptual": _leaf("numbers"),
-                        "equivariance_value": _leaf("number"),
-                        "equivariance_jacobian": _leaf("number"),
+                        "generator_gan": _leaf("number", bound=">=0"),
+                        "discriminator_gan": _leaf("number", bound=">=0"),
+                        "feature_matching": _leaf("numbers", bound=">=0"),
+                        "perceptual": _leaf("numbers", bound=">=0"),
+                        "equivariance_value": _leaf("number", bound=">=0"),
+                        "equivariance_jacobian": _leaf("number", bound=">=0"),
                     }
                 ),
             }
         ),
         "reconstruction_params": Section(
             {
-                "num_videos": _leaf("int"),
+                "num_videos": _leaf("int", bound=">0"),
                 "format": _leaf("str"),
             },
             required=False,
         ),
         "animate_params": Section(
             {
-                "num_pairs": _leaf("int"),
+                "num_pairs": _leaf("int", bound=">0"),
                 "format": _leaf("str"),
                 "normalization_params": Section(
                     {
@@ -212,7 +218,7 @@ SCHEMA = Section(
         ),
         "visualizer_params": Section(
             {
-                "kp_size": _leaf("int", 5),
+                "kp_size": _leaf("int", 5, ">0"),
                 "draw_border": _leaf("bool", False),
                 "colormap": _leaf("str", "gist_rainbow"),
             },
@@ -261,9 +267,47 @@ def _is_unit_fraction(s):
     return abs(n - round(n)) < 1e-9
 
 
-def _check_leaf(kind, value, path, errors, notes):
-    """Validated (possibly normalised) value, or _MISSING after appending to ``errors``."""
+_BOUNDS = {
+    ("int", ">0"): "a positive integer (>= 1)",
+    ("int", ">=0"): "an integer >= 0",
+    ("number", ">0"): "a finite number > 0",
+    ("number", ">=0"): "a finite number >= 0",
+    ("number", None): "a finite number",
+}
 
+
+def _check_bound(kind, bound, value, path, errors):
+    """Append an error naming ``path`` for each number of ``value`` outside ``bound``."""
+    numeric = "int" if kind in ("int", "ints") else "number"
+    if numeric == "int" and bound is None:
+        return
+    values = value if isinstance(value, list) else [value]
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        v = float(v)
+        ok = math.isfinite(v) and (
+            bound is None or (v > 0 if bound == ">0" else v >= 0)
+        )
+        if not ok:
+            where = f"{path}[{i}]" if isinstance(value, list) else path
+            got = values[i]
+            errors.append(f"{where}: must be {_BOUNDS[numeric, bound]}, got {got!r}")
+            return
+
+
+def _check_leaf(kind, value, path, errors, notes, bound=None):
+    """Validated (possibly normalised) value, or _MISSING after appending to ``errors``."""
+    checked = _check_type(kind, value, path, errors, notes)
+    if checked is not _MISSING and kind in ("int", "ints", "number", "numbers", "pair"):
+        n = len(errors)
+        _check_bound(kind, bound, checked, path, errors)
+        if len(errors) > n:
+            return _MISSING
+    return checked
+
+
+def _check_type(kind, value, path, errors, notes):
     def bad(extra=""):
         errors.append(
             f"{path}: expected {_TYPE_NAMES[kind]}, got {value!r} "
@@ -358,9 +402,9 @@ def _validate_section(section: Section, data, path, errors, notes):
             elif spec.required:
                 errors.append(f"missing section {full}")
             continue
-        kind, required, default = spec
+        kind, required, default, bound = spec
         if key in data:
-            value = _check_leaf(kind, data[key], full, errors, notes)
+            value = _check_leaf(kind, data[key], full, errors, notes, bound)
             if value is not _MISSING:
                 out[key] = value
         elif required:
@@ -370,7 +414,108 @@ def _validate_section(section: Section, data, path, errors, notes):
     return out
 
 
-def _check_consistency(cfg, errors):
+def _down(size: int, scale) -> int:
+    """Side of ``AntiAliasInterpolation2d(scale)``'s output: ``ceil(size * scale)``."""
+    stride = int(round(1.0 / float(scale)))
+    return -(-int(size) // stride)
+
+
+def frame_size_problem(model_params: dict, size: int):
+    """Why a frame side of ``size`` px does not fit the networks of ``model_params``, or None.
+
+    The hourglasses (keypoint detector, dense motion) halve their input (the frame at their
+    ``scale_factor``) ``num_blocks`` times and concatenate each level with the upsampled one
+    below, so that input must be a multiple of ``2**num_blocks``; the detector's 7x7 heatmap
+    convolution (padding ``pad``) needs 7 - 2 pad px of it; the generator halves the frame
+    ``num_down_blocks`` times and doubles it back (a multiple of ``2**num_down_blocks``);
+    each discriminator block is a 4x4 valid convolution (-3 px) and, but for the last, a
+    2x2 pooling, at every discriminator scale.
+    """
+    kp = model_params.get("kp_detector_params", {})
+    gen = model_params.get("generator_params", {})
+    dense = gen.get("dense_motion_params")
+    disc = model_params.get("discriminator_params", {})
+    for name, section, params in (
+        ("keypoint detector", "kp_detector_params", kp),
+        ("dense motion network", "generator_params.dense_motion_params", dense),
+    ):
+        if not params or "num_blocks" not in params:
+            continue
+        scale, n = params.get("scale_factor", 1), int(params["num_blocks"])
+        m = _down(size, scale)
+        if m % 2**n:
+            return (
+                f"the {name}'s hourglass (model_params.{section}: num_blocks {n}, "
+                f"scale_factor {scale}) halves its {m}-px input {n} times and needs a "
+                f"multiple of {2**n} px"
+            )
+        if name == "keypoint detector" and m + 2 * int(kp.get("pad", 0)) < 7:
+            return (
+                f"the keypoint detector's 7x7 heatmap convolution (model_params."
+                f"kp_detector_params.pad {kp.get('pad', 0)}) gets a {m}-px input"
+            )
+    d = gen.get("num_down_blocks")
+    if d is not None and size % 2 ** int(d):
+        return (
+            f"the generator (model_params.generator_params.num_down_blocks {d}) halves "
+            f"the frame {d} times and doubles it back: it needs a multiple of {2**d} px"
+        )
+    b = int(disc.get("num_blocks", 4))
+    for scale in disc.get("scales", [1]):
+        m = x = _down(size, scale)
+        for i in range(b):
+            x -= 3  # 4x4 valid convolution
+            if x >= 1 and i != b - 1:
+                x //= 2
+            if x < 1:
+                return (
+                    f"the discriminator (model_params.discriminator_params: num_blocks "
+                    f"{b}, scales {disc['scales']}) shrinks its {m}-px input at scale "
+                    f"{scale} to nothing in block {i + 1}"
+                )
+    return None
+
+
+def _fitting_sizes(model_params, around: int, limit: int = 16384):
+    """The smallest frame side that fits, and the nearest one above ``around`` (or None)."""
+    fits = (
+        s for s in range(1, limit + 1) if frame_size_problem(model_params, s) is None
+    )
+    smallest = next(fits, None)
+    above = next(
+        (
+            s
+            for s in range(max(around, 1), limit + 1)
+            if frame_size_problem(model_params, s) is None
+        ),
+        None,
+    )
+    return smallest, above
+
+
+def _check_frame_size(cfg, errors):
+    mp, fs = cfg["model_params"], cfg["dataset_params"]["frame_shape"]
+    sides = [("height", fs[0]), ("width", fs[1])]
+    if fs[0] == fs[1]:
+        sides = [("height and width", fs[0])]
+    for axis, size in sides:
+        problem = frame_size_problem(mp, size)
+        if problem is None:
+            continue
+        smallest, above = _fitting_sizes(mp, size)
+        if smallest is None:
+            fix = "no frame size up to 16384 px works: lower that num_blocks"
+        elif above is not None and above != smallest:
+            fix = f"the smallest size that works is {smallest}, the next above {size} is {above}"
+        else:
+            fix = f"the smallest size that works is {smallest}"
+        errors.append(
+            f"dataset_params.frame_shape: a {axis} of {size} px does not fit: {problem}; "
+            f"{fix}"
+        )
+
+
+def _check_consistency(cfg, errors, notes):
     """Cross-key checks (only on keys that passed the type checks)."""
     try:
         mp = cfg["model_params"]
@@ -378,10 +523,6 @@ def _check_consistency(cfg, errors):
         fs = cfg["dataset_params"]["frame_shape"]
     except KeyError:
         return
-    if common.get("num_kp", 1) <= 0:
-        errors.append(
-            f"model_params.common_params.num_kp: must be positive, got {common['num_kp']}"
-        )
     if "num_channels" in common and fs[2] != common["num_channels"]:
         errors.append(
             f"dataset_params.frame_shape[2] = {fs[2]} differs from "
@@ -398,13 +539,17 @@ def _check_consistency(cfg, errors):
                 f"model_params.{sec}.scale_factor: expected 1/n for an integer n "
                 f"(1, 0.5, 0.25, ...), got {s!r}"
             )
-    kp = mp.get("kp_detector_params", {})
-    if kp.get("pad", 0) < 0:
-        errors.append(
-            f"model_params.kp_detector_params.pad: must be >= 0, got {kp['pad']}"
-        )
+    if not errors:
+        _check_frame_size(cfg, errors)
     tp = cfg.get("train_params", {})
     lw = tp.get("loss_weights", {})
+    if not common.get("estimate_jacobian") and lw.get("equivariance_jacobian"):
+        notes.append(
+            f"train_params.loss_weights.equivariance_jacobian {lw['equivariance_jacobian']} "
+            "ignored (set to 0): model_params.common_params.estimate_jacobian is false, "
+            "so there are no Jacobians to constrain"
+        )
+        lw["equivariance_jacobian"] = 0
     if len(lw.get("perceptual", [])) > 5:
         errors.append(
             f"train_params.loss_weights.perceptual: at most 5 weights (relu1_1..relu5_1 "
@@ -453,7 +598,7 @@ def validate_config(config: dict, source: str = "config") -> dict:
     errors = []
     out = _validate_section(SCHEMA, config, "", errors, notes)
     if not errors:
-        _check_consistency(out, errors)
+        _check_consistency(out, errors, notes)
     if errors:
         raise ValueError(
             f"{source}: invalid FOMM config ({len(errors)} problem"
