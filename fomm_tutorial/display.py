@@ -11,11 +11,19 @@ the committed outputs) and a live notebook on Colab or Jupyter.
 - :func:`use_book_style` and :func:`image_grid`: one figure style, legible at the book's
   content width (about 700 px): 7 inches at 100 dpi, text at least 9 pt.
 - :func:`show_animation`: frames as an embedded GIF written by :mod:`fomm_tutorial.media`.
+- :func:`static_slider`: a widget's figure precomputed for a handful of settings behind a
+  slider or buttons, a few lines of inline JavaScript: it responds in the static HTML book
+  (no kernel) as in Jupyter and Colab.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import inspect
+import io
+import json
 import math
 import tempfile
 import textwrap
@@ -185,3 +193,153 @@ def show_animation(frames, fps: float = 10, width: int | None = None):
         write_video(path, frames, fps=fps)
         data = path.read_bytes()
     display(Image(data=data, format="gif", width=width or frames.shape[2]))
+
+
+#: Class of the ``<div>`` that :func:`static_slider` writes (the browser tests look for it).
+STATIC_FIGURE_CLASS = "fomm-static-figure"
+#: Most frames one static figure may hold (each chapter page stays under 2 MB).
+MAX_FRAMES = 12
+
+# Builds the control once the figure is in the page: Jupyter Book runs the script where it
+# stands; Jupyter may run it before its output is attached, hence the lookup by id and retry.
+# Until it runs (or where scripts are blocked) the reader sees the first frame and its label
+# as plain text: no control that looks live and does nothing.
+_SLIDER_JS = """(function () {
+  var script = document.currentScript, tries = 0;
+  (function setUp() {
+    var root = (script && script.closest && script.closest(".%(cls)s"))
+      || document.getElementById("%(id)s");
+    if (!root) { if (tries++ < 200) setTimeout(setUp, 50); return; }
+    if (root.dataset.ready) return;
+    root.dataset.ready = "1";
+    var frames = root.querySelectorAll("img.fomm-frame"), buttons = [];
+    var box = root.querySelector(".fomm-control"), value = root.querySelector(".fomm-value");
+    function show(i) {
+      frames.forEach(function (f, j) {
+        f.hidden = j !== i; f.style.display = j === i ? "" : "none"; });
+      buttons.forEach(function (b, j) { b.setAttribute("aria-pressed", j === i);
+        b.style.fontWeight = j === i ? "bold" : "normal"; });
+      value.textContent = frames[i].dataset.label;
+      root.dataset.index = i;
+    }
+    if ("%(control)s" === "slider") {
+      var input = document.createElement("input");
+      input.type = "range"; input.min = 0; input.max = frames.length - 1;
+      input.value = root.dataset.index; input.setAttribute("aria-label", %(label)s);
+      input.oninput = function () { show(+input.value); };
+      box.insertBefore(input, value);
+    } else {
+      value.hidden = true;
+      frames.forEach(function (f, j) {
+        var b = document.createElement("button");
+        b.type = "button"; b.textContent = f.dataset.label; b.style.margin = "0 0.3em";
+        b.onclick = function () { show(j); };
+        buttons.push(box.appendChild(b));
+      });
+    }
+    show(+root.dataset.index);
+  })();
+})();"""
+
+
+def _frame_png(frame, colors: int | None) -> bytes:
+    """One frame as PNG bytes: a matplotlib figure (rendered at its dpi, then closed) or an
+    ``(H, W)`` / ``(H, W, 3)`` image in [0, 1] (or uint8). ``colors`` quantises to a palette
+    (PNG of plots and photographs shrinks about 3x at 256 colours, invisibly)."""
+    from PIL import Image
+
+    if hasattr(frame, "savefig"):
+        import matplotlib.pyplot as plt
+
+        buffer = io.BytesIO()
+        frame.savefig(buffer, format="png", dpi=frame.dpi)
+        plt.close(frame)  # shown here, not again at the end of the cell
+        image = Image.open(buffer).convert("RGB")
+    else:
+        array = np.asarray(frame)
+        if array.ndim == 3 and array.shape[-1] == 1:
+            array = array[..., 0]
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
+            raise ValueError(
+                f"a frame must be a matplotlib figure or an (H, W) or (H, W, 3) image, "
+                f"got an array of shape {array.shape}"
+            )
+        if array.dtype != np.uint8:
+            array = np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8)
+        image = Image.fromarray(array)
+    if colors is not None:
+        image = image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=0)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def static_slider(
+    frames,
+    label: str,
+    title: str | None = None,
+    control: str = "slider",
+    initial=None,
+    width: int | None = None,
+    colors: int | None = 256,
+):
+    """Display a figure precomputed for a few settings behind a slider or buttons.
+
+    The interactive figure of the HTML book, which has no kernel (the distill.pub way):
+    ``frames`` maps each setting's label (``"rotation 10°"``, ``0.01``) to its frame, a
+    matplotlib figure (closed once rendered) or an ``(H, W[, 3])`` image in [0, 1]; keep
+    2-12 settings (each frame is a PNG of tens of kB in the page). The output is HTML: the
+    PNG frames inline, and ~30 lines of JavaScript that add an ``<input type="range">``
+    (``control="slider"``, for ordered settings) or one button per setting
+    (``control="buttons"``). It responds the same in a static page, in Jupyter and on Colab;
+    where scripts do not run it shows the ``initial`` frame (default: the first) and its label.
+    ``label`` names the parameter, ``title`` heads the figure, ``width`` is the display width
+    in pixels (default: the frames' own), ``colors`` the PNG palette (``None``: full colour).
+    The live notebook keeps its ``interact`` widget for every other setting.
+    """
+    from IPython.display import display
+
+    if control not in ("slider", "buttons"):
+        raise ValueError(f'control must be "slider" or "buttons", got {control!r}')
+    frames = dict(frames)
+    if not 2 <= len(frames) <= MAX_FRAMES:
+        raise ValueError(
+            f"static_slider needs 2 to {MAX_FRAMES} frames (one per setting), "
+            f"got {len(frames)}"
+        )
+    labels = [str(key) for key in frames]
+    keys = list(frames)
+    if initial is not None and initial not in frames:
+        raise ValueError(f"initial={initial!r} is not one of the settings {labels}")
+    index = 0 if initial is None else keys.index(initial)
+    pngs = [_frame_png(frame, colors) for frame in frames.values()]
+    digest = hashlib.sha1(b"".join(pngs) + json.dumps(labels).encode()).hexdigest()
+    fig_id = f"fomm-figure-{digest[:12]}"
+    esc = html.escape
+    images, hide = [], " display: none;"
+    for i, (text, png) in enumerate(zip(labels, pngs)):
+        size = f' width="{width}"' if width else ""
+        alt = f"{title + ': ' if title else ''}{label} = {text}"
+        images.append(
+            f'<img class="fomm-frame" data-label="{esc(text)}" alt="{esc(alt)}"{size}'
+            f' style="max-width: 100%; height: auto;{hide if i != index else ""}"'
+            f"{' hidden' if i != index else ''}"
+            f' src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        )
+    heading = f'<div style="font-weight: bold;">{esc(title)}</div>' if title else ""
+    script = _SLIDER_JS % {
+        "cls": STATIC_FIGURE_CLASS,
+        "id": fig_id,
+        "control": control,
+        "label": json.dumps(label).replace("</", "<\\/"),
+    }
+    body = (
+        f'<div class="{STATIC_FIGURE_CLASS}" id="{fig_id}" data-index="{index}">'
+        f"{heading}"
+        f'<div class="fomm-control" style="margin: 0.3em 0;">{esc(label)}: '
+        f'<span class="fomm-value">{esc(labels[index])}</span></div>'
+        f"{''.join(images)}<script>{script}</script></div>"
+    )
+    # text/plain for viewers without HTML (and for nbval: no object repr to compare)
+    plain = f"[interactive figure: {label}, {len(labels)} settings]"
+    display({"text/html": body, "text/plain": plain}, raw=True)

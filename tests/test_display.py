@@ -4,6 +4,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import sympy as sp  # noqa: E402
@@ -17,7 +19,9 @@ from fomm_tutorial.grids import make_coordinate_grid  # noqa: E402
 def shown(monkeypatch):
     """What the helpers pass to IPython's display."""
     objects = []
-    monkeypatch.setattr("IPython.display.display", objects.append)
+    monkeypatch.setattr(
+        "IPython.display.display", lambda obj, **kw: objects.append(obj)
+    )
     return objects
 
 
@@ -53,3 +57,104 @@ def test_image_grid_wraps_rows():
     )
     assert fig.get_size_inches()[0] == pytest.approx(display.BOOK_WIDTH)
     assert sum(ax.get_visible() for ax in fig.axes) == 12
+
+
+def _figure(value):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, value])
+    ax.set_title(f"${value}$")
+    return fig
+
+
+def test_static_slider_embeds_every_frame_and_no_dead_control(shown):
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    display.static_slider(
+        {f"{v}°": _figure(v) for v in (1, 2, 3)}, "angle", title="T", initial="2°"
+    )
+    (bundle,) = shown
+    body = bundle["text/html"]
+    assert bundle["text/plain"] == "[interactive figure: angle, 3 settings]"
+    assert plt.get_fignums() == []  # rendered into the page, not shown again
+    assert body.count('src="data:image/png;base64,') == 3
+    assert body.count(" hidden") == 2  # only the initial frame shows without scripts
+    assert 'data-index="1"' in body and 'data-label="3°"' in body
+    # The controls are made by the script: where it does not run, none looks live.
+    assert "<input" not in body and "<button" not in body and "<script>" in body
+    assert display.STATIC_FIGURE_CLASS in body
+
+
+def test_static_slider_rejects_bad_settings():
+    one = {"a": np.zeros((4, 4, 3))}
+    with pytest.raises(ValueError, match="2 to 12 frames"):
+        display.static_slider(one, "x")
+    two = {"a": np.zeros((4, 4, 3)), "b": np.ones((4, 4))}
+    with pytest.raises(ValueError, match='"slider" or "buttons"'):
+        display.static_slider(two, "x", control="dropdown")
+    with pytest.raises(ValueError, match="not one of the settings"):
+        display.static_slider(two, "x", initial="c")
+    with pytest.raises(ValueError, match=r"shape \(4, 4, 2\)"):
+        display.static_slider({"a": np.zeros((4, 4, 2)), "b": two["b"]}, "x")
+
+
+@pytest.mark.parametrize("control", ["slider", "buttons"])
+def test_static_slider_responds_in_chromium(shown, control, tmp_path):
+    """The script builds the control, and moving it shows another frame."""
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    frames = {str(v): np.full((4, 4, 3), v / 4) for v in range(4)}
+    display.static_slider(frames, "v", control=control)
+    move = (
+        'var c = document.querySelector("input");'
+        ' c.value = 2; c.dispatchEvent(new Event("input"));'
+        if control == "slider"
+        else 'document.querySelectorAll("button")[2].click();'
+    )
+    page = tmp_path / "page.html"
+    page.write_text(
+        f"<html><body>{shown[0]['text/html']}<script>{move}</script></body></html>"
+    )
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    soup = pytest.importorskip("bs4").BeautifulSoup(dom, "html.parser")
+    root = soup.select_one("." + display.STATIC_FIGURE_CLASS)
+    assert root["data-ready"] == "1" and root["data-index"] == "2"
+    visible = [
+        img["data-label"] for img in root.select("img") if not img.has_attr("hidden")
+    ]
+    assert visible == ["2"]
+    assert root.select("input[type=range]" if control == "slider" else "button")
+
+
+def test_nbbuild_drops_saved_widgets():
+    """Saved ipywidgets would render as live-looking controls that do nothing."""
+    import importlib.util
+
+    import nbformat
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "nbbuild.py"
+    spec = importlib.util.spec_from_file_location("nbbuild", path)
+    nbbuild = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nbbuild)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
+    cell = nbformat.v4.new_code_cell("interact(f)")
+    view = {nbbuild.WIDGET_VIEW: {"model_id": "1"}, "text/plain": "interactive(...)"}
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data=view),
+        nbformat.v4.new_output("stream", name="stdout", text="kept\n"),
+    ]
+    nb.cells = [cell]
+    nbbuild.strip_widgets(nb)
+    assert "widgets" not in nb.metadata
+    assert [o.output_type for o in cell.outputs] == ["stream"]

@@ -78,6 +78,25 @@ def merge_streams(outputs):
     return merged
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def strip_widgets(nb) -> None:
+    """Drop ipywidgets' saved state and views from an executed notebook.
+
+    Without a kernel a saved widget is a control that looks live and does nothing (Jupyter
+    Book renders the state with the widget manager from a CDN). The book shows precomputed
+    settings with ``display.static_slider`` instead; run live, ``interact`` draws the
+    widget again.
+    """
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [
+                o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})
+            ]
+
+
 def build(src: Path, execute: bool = True) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = parse(src)
@@ -104,6 +123,7 @@ def build(src: Path, execute: bool = True) -> Path:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = merge_streams(cell.outputs)
+    strip_widgets(nb)
     # Stable ids keep diffs small between rebuilds.
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{src.stem[:2]}-{i:03d}"
