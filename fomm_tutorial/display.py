@@ -11,7 +11,7 @@ the committed outputs) and a live notebook on Colab or Jupyter.
 - :func:`use_book_style` and :func:`image_grid`: one figure style, legible at the book's
   content width (about 700 px): 7 inches at 100 dpi, text at least 9 pt.
 - :func:`show_animation`: frames as an embedded GIF written by :mod:`fomm_tutorial.media`.
-  :func:`titled_panels` puts videos side by side, enlarged and labelled, to animate.
+  Small frames are enlarged by whole pixels and panels labelled (``scale``, ``titles``).
 - :func:`static_slider`: a widget's figure precomputed for a handful of settings behind a
   slider or buttons, a few lines of inline JavaScript: it responds in the static HTML book
   (no kernel) as in Jupyter and Colab.
@@ -177,78 +177,61 @@ def image_grid(images, titles=None, ncols: int | None = None, **imshow_kwargs):
     return fig
 
 
-def show_animation(frames, fps: float = 10, width: int | None = None):
+def show_animation(
+    frames,
+    fps: float = 10,
+    width: int | None = None,
+    scale: int = 1,
+    titles=None,
+):
     """Display frames ``(T, H, W, 3)`` in [0, 1] as an embedded looping GIF.
 
     The GIF is written by :func:`fomm_tutorial.media.write_video` (the package's one media
     writer) and embedded in the notebook, so the HTML book shows it without a kernel and
-    without JavaScript. ``width`` is the display width in pixels (default: the frames' own).
+    without JavaScript. ``width`` is the display width in pixels (default: the frames' own
+    times ``scale``). ``scale``, a whole number, enlarges small frames by whole pixels in
+    the browser (``image-rendering: pixelated``: sharp, and the GIF keeps its own size and
+    weight). ``titles`` labels panels of equal width laid side by side in the frames (as
+    :func:`fomm_tutorial.visualization.side_by_side` makes them), one title per panel, in
+    a row of text above the animation.
     """
     from IPython.display import Image, display
 
     from fomm_tutorial.media import write_video
 
+    if isinstance(scale, bool) or int(scale) != scale or scale < 1:
+        raise ValueError(f"scale must be a whole number >= 1, got {scale!r}")
     frames = np.asarray(frames)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "animation.gif"
         write_video(path, frames, fps=fps)
         data = path.read_bytes()
-    display(Image(data=data, format="gif", width=width or frames.shape[2]))
-
-
-def titled_panels(panels, titles, scale: int = 1, gap: int = 4) -> np.ndarray:
-    """Videos side by side, each enlarged ``scale`` times and labelled, as frames to animate.
-
-    A GIF (:func:`show_animation`) has no axes, so the titles are drawn into the frames: a
-    white strip above the panels with each title centred over its panel (the book's font,
-    10 pt at :data:`BOOK_DPI`; mathtext works). ``panels`` are ``(T, H, W, 3)`` videos or
-    ``(H, W, 3)`` stills (repeated for every frame) of one size, in [0, 1]; each pixel
-    becomes a ``scale x scale`` block (nearest neighbour, so small frames stay sharp), and
-    ``gap`` white pixels separate the panels. Returns ``(T, strip + H scale, n W scale +
-    (n - 1) gap, 3)`` float32.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if len(panels) != len(titles) or not panels:
-        raise ValueError(
-            f"titled_panels needs one title per panel, got {len(panels)} panels and "
-            f"{len(titles)} titles"
+    shown = width or frames.shape[2] * int(scale)
+    if scale == 1 and titles is None:
+        display(Image(data=data, format="gif", width=shown))
+        return
+    header = ""
+    if titles is not None:
+        titles = [str(t) for t in titles]
+        if not titles:
+            raise ValueError("titles must name at least one panel")
+        cells = "".join(f"<div>{html.escape(t)}</div>" for t in titles)
+        header = (
+            f'<div style="display: grid; grid-template-columns: repeat({len(titles)}, '
+            f'1fr); text-align: center; font-size: 0.9em;">{cells}</div>'
         )
-    if int(scale) != scale or scale < 1:
-        raise ValueError(f"scale must be a whole number >= 1, got {scale!r}")
-    scale = int(scale)
-    arrays = [np.asarray(p, dtype=np.float32) for p in panels]
-    num_frames = max(len(a) if a.ndim == 4 else 1 for a in arrays)
-    videos = []
-    for a in arrays:
-        if a.ndim == 3:
-            a = np.broadcast_to(a, (num_frames, *a.shape))
-        if a.ndim != 4 or a.shape[-1] != 3 or len(a) != num_frames:
-            raise ValueError(
-                "titled_panels needs (T, H, W, 3) videos of one length or (H, W, 3) "
-                f"stills; got shapes {[p.shape for p in arrays]}"
-            )
-        videos.append(np.repeat(np.repeat(a, scale, axis=1), scale, axis=2))
-    if len({v.shape for v in videos}) != 1:
-        raise ValueError(
-            f"titled_panels needs panels of one size; got {[p.shape for p in arrays]}"
-        )
-    _, height, panel_width, _ = videos[0].shape
-    width = len(videos) * panel_width + (len(videos) - 1) * gap
-    strip = int(round(2.2 * BOOK_STYLE["font.size"] * BOOK_DPI / 72))
-    fig = Figure(figsize=(width / BOOK_DPI, strip / BOOK_DPI), dpi=BOOK_DPI)
-    canvas = FigureCanvasAgg(fig)
-    for i, title in enumerate(titles):
-        centre = (i * (panel_width + gap) + panel_width / 2) / width
-        fig.text(centre, 0.45, title, ha="center", va="center", fontsize=10)
-    canvas.draw()
-    text = np.asarray(canvas.buffer_rgba())[:strip, :width, :3] / 255.0
-    separator = np.ones((num_frames, height, gap, 3), np.float32)
-    row = [part for v in videos for part in (v, separator)][:-1]
-    body = np.concatenate(row, axis=2)
-    header = np.broadcast_to(text.astype(np.float32), (num_frames, strip, width, 3))
-    return np.concatenate([header, body], axis=1)
+    alt = " | ".join(titles) if titles else "animation"
+    image = (
+        f'<img src="data:image/gif;base64,{base64.b64encode(data).decode()}" '
+        f'alt="{html.escape(alt)}" width="{shown}" '
+        'style="image-rendering: pixelated; max-width: 100%; height: auto;">'
+    )
+    body = (
+        f'<div class="fomm-animation" style="width: {shown}px; max-width: 100%;">'
+        f"{header}{image}</div>"
+    )
+    plain = f"[animation: {len(frames)} frames{': ' + alt if titles else ''}]"
+    display({"text/html": body, "text/plain": plain}, raw=True)
 
 
 #: Class of the ``<div>`` that :func:`static_slider` writes (the browser tests look for it).

@@ -4,6 +4,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import base64  # noqa: E402
+import io  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -59,33 +61,20 @@ def test_image_grid_wraps_rows():
     assert sum(ax.get_visible() for ax in fig.axes) == 12
 
 
-def test_titled_panels_enlarges_by_whole_pixels_and_labels_each_panel():
-    rng = np.random.default_rng(0)
-    video = rng.random((5, 8, 6, 3)).astype(np.float32)
-    frames = display.titled_panels(
-        [video[0], video, video], ["source", "driving", "$\\hat{D}$"], scale=3, gap=4
-    )
-    strip = frames.shape[1] - 8 * 3
-    assert frames.shape == (5, strip + 24, 3 * 18 + 2 * 4, 3)
-    assert frames.dtype == np.float32 and 0 <= frames.min() and frames.max() <= 1
-    body = frames[:, strip:]
-    # each pixel is a 3 x 3 block; the still source is repeated, the gaps are white
-    np.testing.assert_array_equal(
-        body[:, :, 22:40], np.kron(video, np.ones((1, 3, 3, 1)))
-    )
-    np.testing.assert_array_equal(
-        body[:, :, :18], np.broadcast_to(body[:1, :, :18], body[:, :, :18].shape)
-    )
-    assert (body[:, :, 18:22] == 1).all()
-    # a title is drawn (dark pixels) above every panel
-    for left in (0, 22, 44):
-        assert frames[0, :strip, left : left + 18].min() < 0.5
-    with pytest.raises(ValueError, match="one title per panel"):
-        display.titled_panels([video], ["a", "b"])
+def test_show_animation_enlarges_by_whole_pixels_and_labels_panels(shown):
+    from PIL import Image
+
+    frames = np.random.default_rng(0).random((4, 8, 20, 3)).astype(np.float32)
+    display.show_animation(frames, fps=5, scale=3, titles=["source", "driving <D>"])
+    (out,) = shown
+    markup = out["text/html"]
+    assert 'width="60"' in markup and "image-rendering: pixelated" in markup
+    assert "repeat(2, 1fr)" in markup and "driving &lt;D&gt;" in markup
+    data = markup.split("data:image/gif;base64,")[1].split('"')[0]
+    gif = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert gif.size == (20, 8) and gif.n_frames == 4  # the GIF keeps the frames' size
     with pytest.raises(ValueError, match="whole number"):
-        display.titled_panels([video], ["a"], scale=1.5)
-    with pytest.raises(ValueError, match="one size"):
-        display.titled_panels([video, video[:, :4]], ["a", "b"])
+        display.show_animation(frames, scale=1.5)
 
 
 def _figure(value):
