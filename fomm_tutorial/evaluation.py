@@ -15,6 +15,8 @@ Explained in chapter 10 (book/10_animation.ipynb).
   keypoints to the parts, fitted on some frames and scored on others, measures how much
   of the pose they encode. The one home of the keypoint regression error and of the
   mean-position baseline.
+* :func:`sharpness`: the variance of the Laplacian of the luminance, the usual focus
+  measure; a blurry reconstruction scores below the real frames.
 * :func:`average_keypoint_distance` (AKD) between keypoints detected on two sets of
   frames, e.g. on the reconstructions and on the real frames (the paper's AKD uses an
   external detector).
@@ -33,6 +35,7 @@ __all__ = [
     "keypoint_metrics",
     "average_keypoint_distance",
     "detect_keypoints",
+    "sharpness",
 ]
 
 
@@ -43,6 +46,7 @@ def reconstruction(
     batch_size: int = 8,
     progress: bool = False,
     return_predictions: bool = False,
+    source=None,
 ):
     """Reconstruction L1 of each video from its first frame (the original's protocol).
 
@@ -53,6 +57,9 @@ def reconstruction(
       batch_size: frames per forward pass (results do not depend on it).
       progress: tqdm bar over the videos.
       return_predictions: also return the reconstructed videos.
+      source: ``(H, W, 3)``: reconstruct every video from this frame instead of its
+        own first frame (held-out frames of a clip from a training frame of the same
+        clip); ``l1_copy_first`` is then the L1 of copying ``source``.
 
     Returns:
       dict: ``l1`` (mean over all frames of all videos: frame-weighted, as the
@@ -62,7 +69,7 @@ def reconstruction(
       a model must do better than that); ``predictions`` (list of ``(T_i, H, W, 3)``)
       when asked.
     """
-    from fomm_tutorial.animation import make_animation, prepare_video
+    from fomm_tutorial.animation import make_animation, prepare_image, prepare_video
 
     if isinstance(videos, np.ndarray) and videos.ndim == 4:
         videos = [videos]
@@ -75,10 +82,13 @@ def reconstruction(
 
         iterator = tqdm(videos, desc="reconstruction", unit="video")
     per_frame, copy_first, predictions = [], [], []
+    if source is not None:
+        source = prepare_image(source)
     for video in iterator:
         video = prepare_video(video)
+        first = video[0] if source is None else source
         pred = make_animation(
-            video[0],
+            first,
             video,
             kp_detector,
             generator,
@@ -91,7 +101,7 @@ def reconstruction(
             np.mean(np.abs(pred.astype(np.float64) - video), axis=(1, 2, 3))
         )
         copy_first.append(
-            np.mean(np.abs(video.astype(np.float64) - video[:1]), axis=(1, 2, 3))
+            np.mean(np.abs(video.astype(np.float64) - first[None]), axis=(1, 2, 3))
         )
         if return_predictions:
             predictions.append(pred)
@@ -295,3 +305,27 @@ def keypoint_metrics(
             if key in result:
                 result[key + "_px"] = result[key] * px
     return result
+
+
+def sharpness(frames) -> float:
+    """Mean over frames of the variance of the Laplacian of the luminance.
+
+    ``frames``: ``(T, H, W, 3)`` (or one ``(H, W, 3)``) float in [0, 1]. The 5-point
+    Laplacian ``4 f(x, y) - f(x +- 1, y) - f(x, y +- 1)`` on the interior pixels; blur
+    removes high frequencies, so a prediction's sharpness divided by the real frames'
+    says how much detail it kept (1 = as sharp).
+    """
+    f = np.asarray(frames, np.float64)
+    if f.ndim == 3:
+        f = f[None]
+    if f.ndim != 4 or f.shape[-1] != 3 or min(f.shape[1:3]) < 3:
+        raise ValueError(f"sharpness: expected (T, H, W, 3) frames, got {f.shape}.")
+    grey = f @ np.array([0.299, 0.587, 0.114])
+    lap = (
+        4 * grey[:, 1:-1, 1:-1]
+        - grey[:, :-2, 1:-1]
+        - grey[:, 2:, 1:-1]
+        - grey[:, 1:-1, :-2]
+        - grey[:, 1:-1, 2:]
+    )
+    return float(lap.var(axis=(1, 2)).mean())

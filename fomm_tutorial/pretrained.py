@@ -167,7 +167,10 @@ def _scalar_events(run_dir: Path, max_step: int):
     wall: Dict[int, float] = {}
     files = sorted((run_dir / "tensorboard").glob("**/events.out.tfevents.*"))
     for path in files:
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
+        # the records read as tf.data (as training.purge_tensorboard does):
+        # summary_iterator prints a deprecation warning
+        records = tf.data.TFRecordDataset(str(path))
+        for event in (tf.compat.v1.Event.FromString(r.numpy()) for r in records):
             if event.step > max_step:
                 continue
             for v in event.summary.value:
@@ -284,6 +287,106 @@ def _sprite_metrics(models, config, num_videos: int, num_frames: int) -> dict:
     }
 
 
+def _clip_split(data_root: Path):
+    """``(source (H, W, 3), held-out (T, H, W, 3), clip name, first held-out frame)`` of
+    a dataset written by :func:`fomm_tutorial.data.write_clip_dataset`."""
+    from fomm_tutorial import media
+
+    (train,) = sorted((data_root / "train").iterdir())
+    frames = media.read_video(train)
+    held = media.read_video(data_root / "test" / train.name)
+    return frames[0], held, train.name, len(frames)
+
+
+def _clip_metrics(models, config, data_root: Path) -> dict:
+    """Held-out metrics of a model trained on one clip split in time: the first training
+    frame is the source, every held-out frame drives it with absolute keypoints (the
+    original's reconstruction mode); with the untrained twin and copying the source."""
+    import keras
+
+    from fomm_tutorial.checkpoint import build_models
+    from fomm_tutorial.evaluation import reconstruction, sharpness
+
+    source, held, clip, first = _clip_split(data_root)
+    trained = reconstruction(
+        [held],
+        models["kp_detector"],
+        models["generator"],
+        source=source,
+        return_predictions=True,
+    )
+    keras.utils.set_random_seed(0)
+    twin = build_models(config)
+    untrained = reconstruction(
+        [held], twin["kp_detector"], twin["generator"], source=source
+    )
+    return {
+        "image_size": int(config["dataset_params"]["frame_shape"][0]),
+        "heldout_frames": {
+            "clip": clip,
+            "first": first,
+            "num_frames": len(held),
+            "protocol": "source = frame 0 of the clip (a training frame); every "
+            "held-out frame drives it with absolute keypoints; mean L1 in [0, 1]",
+        },
+        "reconstruction_l1": trained["l1"],
+        "copy_first_frame_l1": trained["l1_copy_first"],
+        "reconstruction_ratio": trained["l1"] / trained["l1_copy_first"],
+        "untrained_reconstruction_l1": untrained["l1"],
+        "sharpness_ratio": sharpness(trained["predictions"][0]) / sharpness(held),
+    }
+
+
+def _write_clip_figures(models, config, out_dir: Path, data_root: Path, previews):
+    """``heldout.png`` (held-out frames | reconstructions), ``previews.png`` (the same
+    frames reconstructed by the checkpoints ``previews``: ``[(step, prefix)]``) and
+    ``new_identity.png`` (the sample photo driven by the held-out frames, relative
+    motion: what a one-person model does with a person it never saw)."""
+    from PIL import Image
+
+    from fomm_tutorial import media
+    from fomm_tutorial.animation import make_animation
+    from fomm_tutorial.reference import sample_media
+
+    source, held, _, _ = _clip_split(data_root)
+    picks = np.linspace(0, len(held) - 1, 6).round().astype(int)
+
+    def animate(nets, image, relative):
+        return make_animation(
+            image,
+            held[picks],
+            nets["kp_detector"],
+            nets["generator"],
+            relative=relative,
+            adapt_scale=relative,
+            progress=False,
+        )
+
+    def save(rows, name):
+        grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], 0)
+        Image.fromarray((np.clip(grid, 0, 1) * 255 + 0.5).astype(np.uint8)).save(
+            out_dir / name
+        )
+
+    blank = np.ones_like(source)
+    save(
+        [[blank, *held[picks]], [source, *animate(models, source, False)]],
+        "heldout.png",
+    )
+    rows = [[blank, *held[picks]]]
+    for _, prefix in previews:
+        nets, _, _ = _read_run_checkpoint(Path(prefix).parent, config, prefix)
+        rows.append([source, *animate(nets, source, False)])
+    if previews:
+        save(rows, "previews.png")
+    size = source.shape[:2]
+    stranger = media.read_image(sample_media("source.png"), size=size)
+    save(
+        [[blank, *held[picks]], [stranger, *animate(models, stranger, True)]],
+        "new_identity.png",
+    )
+
+
 def _commands(name: str, data: dict, step: int) -> str:
     """The three commands of ``make sprites-model`` for ``step`` steps (runs/NAME)."""
     args = ", ".join(
@@ -330,6 +433,14 @@ def _write_transfer(models, out_dir: Path, size: int) -> None:
     image = Image.fromarray((np.clip(grid, 0, 1) * 255 + 0.5).astype(np.uint8))
     image.resize((image.width * 2, image.height * 2), Image.NEAREST).save(
         out_dir / "transfer.png"
+    )
+
+
+def _motion(config) -> str:
+    return (
+        "first-order motion (keypoints with Jacobians)"
+        if config["model_params"]["common_params"].get("estimate_jacobian", True)
+        else "zeroth-order motion (keypoints without Jacobians)"
     )
 
 
@@ -441,6 +552,110 @@ the perceptual and adversarial losses, so predictions are slightly blurry at par
 """
 
 
+def _clip_commands(name: str, data_root: Path, info: dict) -> str:
+    """The commands of ``make talking-head-model`` (runs/NAME) for ``info["step"]``."""
+    h = info["heldout"]
+    return (
+        'python -c "from fomm_tutorial.reference import sample_media; '
+        "from fomm_tutorial.data import write_clip_dataset; "
+        f"write_clip_dataset(sample_media('{h['clip']}.mp4'), 'runs/{name}/data', "
+        f'{h["first"]}, size={info["size"]})"\n'
+        f"fomm-tutorial train --config fomm_tutorial/configs/{name}.yaml "
+        f"--data runs/{name}/data --out runs/{name}/run --simple-losses "
+        f"--steps {info['step']} --checkpoint-every 250 --seed 0\n"
+        f"python -m fomm_tutorial.pretrained runs/{name}/run --name {name}"
+    )
+
+
+def _clip_card(name, metrics, info) -> str:
+    m, h = metrics, metrics["heldout_frames"]
+    last = h["first"] + h["num_frames"] - 1
+    previews = (
+        "## Previews over the steps\n\n![previews](previews.png)\n\nTop row: six "
+        "held-out frames; then the reconstruction of each from frame 0 after "
+        f"{', '.join(str(s) for s in info['preview_steps'])} steps.\n\n"
+        if info["preview_steps"]
+        else ""
+    )
+    return f"""# Model card: `{name}`
+
+`fomm_tutorial.pretrained.load_pretrained("{name}")` returns the keypoint detector and the
+generator of this folder, ready for `fomm_tutorial.animation.make_animation`.
+
+## What it is
+
+The First Order Motion Model (this package's networks), the paper's full model:
+{info["num_kp"]} keypoints, {info["motion"]}, occlusion map, multi-scale reconstruction
+loss, equivariance of keypoint values and Jacobians under random affine + TPS warps, and
+the original vox augmentation (flips, time flip, colour jitter). Trained on **one real
+talking-head clip** (`fomm_tutorial.reference.sample_media("{h["clip"]}.mp4")`, from
+lshug/first-order-model-tf, MIT) at {m["image_size"]} x {m["image_size"]}: frames
+0-{h["first"] - 1} for training, frames {h["first"]}-{last} held out (never seen in
+training). Narrow networks (config: `config.yaml`, the same as
+`fomm_tutorial/configs/{name}.yaml`). Trained with the package's own `Trainer` through
+`fomm-tutorial train --simple-losses`: the perceptual term compares pixels instead of
+VGG19 features (ImageNet weights cannot be downloaded offline), and no discriminator.
+
+## How to reproduce it
+
+```
+make talking-head-model TALKING_STEPS={info["step"]}
+```
+
+runs, from scratch, into `runs/{name}/`:
+
+```
+{info["commands"]}
+```
+
+* steps: **{info["step"]}** at batch {info["batch_size"]}, constant learning rate 2e-4,
+  seed 0.
+* wall time: **{info["wall_time_h"]:.2f} h** of training on this machine's 2-core CPU
+  ({info["cpu"]}), shared with other jobs; TensorFlow {info["tf_version"]}.
+  Exported from `{info["checkpoint"]}` on {info["date"]}.
+
+## Training curve
+
+![loss curve](loss_curve.png)
+
+`loss_curve.csv`: the losses averaged over windows of {info["window"]} steps; `total` is
+the sum the optimizer minimised.
+
+## Held-out evaluation
+
+{h["protocol"]} (`fomm_tutorial.evaluation.reconstruction(..., source=frame 0)`, the
+{h["num_frames"]} held-out frames):
+
+| | L1 |
+|---|---|
+| **this model** | **{m["reconstruction_l1"]:.4f}** ({m["reconstruction_ratio"]:.2f} x copying) |
+| the same networks untrained (random weights, seed 0) | {m["untrained_reconstruction_l1"]:.4f} |
+| copy the source frame to every frame | {m["copy_first_frame_l1"]:.4f} |
+
+Sharpness (`evaluation.sharpness`, variance of the Laplacian) of the reconstructions:
+{m["sharpness_ratio"]:.2f} x that of the real frames. Target of issue 19: L1 <= 0.5 x
+copying ({"met" if m["reconstruction_ratio"] <= 0.5 else "**not met**"}).
+
+![held-out](heldout.png)
+
+Top: six held-out frames; bottom: each reconstructed from frame 0 (first column).
+
+{previews}## A person the model never saw
+
+![new identity](new_identity.png)
+
+The sample photo (`sample_media("source.png")`, first column) driven by the held-out
+frames with relative motion. The model has seen one face only: it moves the photo's
+regions where that face moves, but it has not learned what other faces look like.
+
+{info["notes"]}## Limits
+
+One person, one clip, {m["image_size"]} x {m["image_size"]} pixels: not a general face
+model (the paper's vox model trained on thousands of identities). No perceptual or
+adversarial loss, so predictions are softer than the paper's.
+"""
+
+
 def export_pretrained(
     run_dir,
     name: str = "sprites-64",
@@ -452,6 +667,7 @@ def export_pretrained(
     commands: str = "",
     data_params: Optional[dict] = None,
     notes: str = "",
+    previews=(),
 ) -> Path:
     """Write the shipped-model folder of a ``fomm-tutorial train`` run.
 
@@ -462,6 +678,12 @@ def export_pretrained(
     with the untrained and mean-position baselines) and ``MODEL_CARD.md`` into
     ``out_dir`` (default ``WEIGHTS_DIR / name``; ``notes``: a markdown section of the
     card, e.g. the configurations tried). Returns ``out_dir``.
+
+    A run on one clip split in time (:func:`fomm_tutorial.data.write_clip_dataset`, no
+    ``sprites.json`` in the data folder) is scored on its held-out frames instead
+    (``metrics.json`` with the untrained twin and copying the source) and gets
+    ``heldout.png``, ``new_identity.png`` and, from the checkpoint prefixes
+    ``previews``, ``previews.png``.
     """
     import tensorflow as tf
     import yaml
@@ -492,9 +714,25 @@ def export_pretrained(
     values, wall = _scalar_events(run_dir, step)
     if values:
         _write_curve(values, out_dir, window, name)
+    data_root = Path(raw["dataset_params"]["root_dir"])
+    if not (data_root / "sprites.json").is_file():
+        return _export_clip(
+            models,
+            config,
+            out_dir,
+            data_root,
+            name,
+            run_dir,
+            prefix,
+            step,
+            wall,
+            window,
+            commands,
+            notes,
+            previews,
+        )
     metrics = _sprite_metrics(models, config, num_videos, num_frames)
     _write_transfer(models, out_dir, int(config["dataset_params"]["frame_shape"][0]))
-    data_root = Path(raw["dataset_params"]["root_dir"])
     data = data_params or (
         json.loads((data_root / "sprites.json").read_text())
         if (data_root / "sprites.json").is_file()
@@ -515,11 +753,7 @@ def export_pretrained(
         "checkpoint": f"{run_dir.name}/{Path(prefix).relative_to(run_dir)}",
         "batch_size": int(config["train_params"]["batch_size"]),
         "num_kp": int(config["model_params"]["common_params"]["num_kp"]),
-        "motion": (
-            "first-order motion (keypoints with Jacobians)"
-            if config["model_params"]["common_params"].get("estimate_jacobian", True)
-            else "zeroth-order motion (keypoints without Jacobians)"
-        ),
+        "motion": _motion(config),
         "wall_time_h": _training_seconds(wall) / 3600.0,
         "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "tf_version": tf.__version__,
@@ -537,6 +771,53 @@ def export_pretrained(
     metrics["training"]["data"] = data
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     (out_dir / _CARD).write_text(_card(name, config_text, metrics, info))
+    return out_dir
+
+
+def _export_clip(
+    models,
+    config,
+    out_dir,
+    data_root,
+    name,
+    run_dir,
+    prefix,
+    step,
+    wall,
+    window,
+    commands,
+    notes,
+    previews,
+) -> Path:
+    """The part of :func:`export_pretrained` for a model trained on one clip."""
+    import tensorflow as tf
+
+    metrics = _clip_metrics(models, config, data_root)
+    # checkpoint prefixes .../ckpt-<step>, in step order
+    previews = sorted((int(Path(p).name.split("-")[-1]), str(p)) for p in previews)
+    _write_clip_figures(models, config, out_dir, data_root, previews)
+    info = {
+        "step": step,
+        "checkpoint": f"{run_dir.name}/{Path(prefix).relative_to(run_dir)}",
+        "batch_size": int(config["train_params"]["batch_size"]),
+        "num_kp": int(config["model_params"]["common_params"]["num_kp"]),
+        "motion": _motion(config),
+        "wall_time_h": _training_seconds(wall) / 3600.0,
+        "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "tf_version": tf.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "window": window,
+        "heldout": metrics["heldout_frames"],
+        "size": metrics["image_size"],
+        "preview_steps": [s for s, _ in previews],
+        "notes": f"## Notes\n\n{notes.strip()}\n\n" if notes.strip() else "",
+    }
+    info["commands"] = commands.strip() or _clip_commands(name, data_root, info)
+    metrics["training"] = {
+        k: info[k] for k in ("step", "batch_size", "wall_time_h", "checkpoint")
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    (out_dir / _CARD).write_text(_clip_card(name, metrics, info))
     return out_dir
 
 
@@ -562,6 +843,13 @@ def _main(argv=None) -> int:
         default=None,
         help="markdown notes for the card (e.g. what was tried)",
     )
+    parser.add_argument(
+        "--previews",
+        nargs="*",
+        default=(),
+        metavar="PREFIX",
+        help="checkpoints .../ckpt-<step> to preview (a model trained on one clip)",
+    )
     args = parser.parse_args(argv)
     out = export_pretrained(
         args.run_dir,
@@ -571,8 +859,17 @@ def _main(argv=None) -> int:
         num_videos=args.num_videos,
         commands=args.commands,
         notes=Path(args.notes_file).read_text() if args.notes_file else "",
+        previews=args.previews,
     )
     metrics = json.loads((out / "metrics.json").read_text())
+    if "heldout_frames" in metrics:
+        print(
+            f"{out}: step {metrics['training']['step']}, held-out reconstruction L1 "
+            f"{metrics['reconstruction_l1']:.4f} = "
+            f"{metrics['reconstruction_ratio']:.2f} x copying the source "
+            f"({metrics['copy_first_frame_l1']:.4f})"
+        )
+        return 0
     print(
         f"{out}: step {metrics['training']['step']}, keypoint regression "
         f"{metrics['regression_error_px']:.2f} px (untrained "

@@ -1,5 +1,6 @@
 """Tests of fomm_tutorial.pretrained: the shipped sprites-64 model (no training)."""
 
+import json
 import os
 import shutil
 
@@ -91,3 +92,38 @@ def test_truncated_weights_file(tmp_path, monkeypatch):
     path.unlink()
     with pytest.raises(FileNotFoundError, match="generator.weights.h5 is missing"):
         load_pretrained("sprites-64")
+
+
+def test_export_of_a_model_trained_on_one_clip(tmp_path, data_dir):
+    """A run on one clip split in time is scored on its held-out frames: the card,
+    metrics, figures (held-out, previews, new identity) and weights that load."""
+    from fomm_tutorial import cli, media
+    from fomm_tutorial.data import write_clip_dataset
+    from fomm_tutorial.sprites import sprite_video
+
+    frames, _ = sprite_video(20, 64, seed=3, identity_seed=4)
+    media.write_video(tmp_path / "clip.gif", frames, fps=10)
+    write_clip_dataset(tmp_path / "clip.gif", tmp_path / "data", 14)
+    run = tmp_path / "run"
+    args = ["train", "--config", "sprites-64", "--data", str(tmp_path / "data")]
+    args += ["--out", str(run), "--simple-losses", "--steps", "2"]
+    args += ["--checkpoint-every", "1", "--batch-size", "2", "--num-repeats", "4"]
+    assert cli.main(args) == 0
+    out = pretrained.export_pretrained(
+        run, "clip-64", tmp_path / "shipped", previews=[run / "checkpoints" / "ckpt-1"]
+    )
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["heldout_frames"] == {
+        "clip": "clip",
+        "first": 14,
+        "num_frames": 6,
+        "protocol": m["heldout_frames"]["protocol"],
+    }
+    assert m["reconstruction_ratio"] == pytest.approx(
+        m["reconstruction_l1"] / m["copy_first_frame_l1"]
+    )
+    assert m["training"]["step"] == 2 and m["sharpness_ratio"] > 0
+    for name in ("heldout.png", "previews.png", "new_identity.png", "MODEL_CARD.md"):
+        assert (out / name).is_file(), name
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "frames 14-19 held out" in card
