@@ -292,7 +292,13 @@ def _clip_split(data_root: Path):
     a dataset written by :func:`fomm_tutorial.data.write_clip_dataset`."""
     from fomm_tutorial import media
 
-    (train,) = sorted((data_root / "train").iterdir())
+    videos = sorted((data_root / "train").iterdir()) if data_root.is_dir() else []
+    if len(videos) != 1:
+        raise ValueError(
+            f"{data_root}: expected sprites (sprites.json) or one clip split in time "
+            "(data.write_clip_dataset: one video in train/ and test/); cannot score it"
+        )
+    train = videos[0]
     frames = media.read_video(train)
     held = media.read_video(data_root / "test" / train.name)
     return frames[0], held, train.name, len(frames)
@@ -552,7 +558,7 @@ the perceptual and adversarial losses, so predictions are slightly blurry at par
 """
 
 
-def _clip_commands(name: str, data_root: Path, info: dict) -> str:
+def _clip_commands(name: str, info: dict) -> str:
     """The commands of ``make talking-head-model`` (runs/NAME) for ``info["step"]``."""
     h = info["heldout"]
     return (
@@ -715,110 +721,56 @@ def export_pretrained(
     if values:
         _write_curve(values, out_dir, window, name)
     data_root = Path(raw["dataset_params"]["root_dir"])
-    if not (data_root / "sprites.json").is_file():
-        return _export_clip(
-            models,
-            config,
-            out_dir,
-            data_root,
-            name,
-            run_dir,
-            prefix,
-            step,
-            wall,
-            window,
-            commands,
-            notes,
-            previews,
+    info = {
+        "step": step,
+        "checkpoint": f"{run_dir.name}/{Path(prefix).relative_to(run_dir)}",
+        "batch_size": int(config["train_params"]["batch_size"]),
+        "num_kp": int(config["model_params"]["common_params"]["num_kp"]),
+        "motion": _motion(config),
+        "wall_time_h": _training_seconds(wall) / 3600.0,
+        "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "tf_version": tf.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "window": window,
+        "notes": f"## Notes\n\n{notes.strip()}\n\n" if notes.strip() else "",
+    }
+    if (data_root / "sprites.json").is_file() or data_params:
+        data = data_params or json.loads((data_root / "sprites.json").read_text())
+        metrics = _sprite_metrics(models, config, num_videos, num_frames)
+        _write_transfer(
+            models, out_dir, int(config["dataset_params"]["frame_shape"][0])
         )
-    metrics = _sprite_metrics(models, config, num_videos, num_frames)
-    _write_transfer(models, out_dir, int(config["dataset_params"]["frame_shape"][0]))
-    data = data_params or (
-        json.loads((data_root / "sprites.json").read_text())
-        if (data_root / "sprites.json").is_file()
-        else {}
-    )
-    n_train = (
-        len(list((data_root / "train").iterdir()))
-        if (data_root / "train").is_dir()
-        else 0
-    )
-    n_test = (
-        len(list((data_root / "test").iterdir()))
-        if (data_root / "test").is_dir()
-        else 0
-    )
-    info = {
-        "step": step,
-        "checkpoint": f"{run_dir.name}/{Path(prefix).relative_to(run_dir)}",
-        "batch_size": int(config["train_params"]["batch_size"]),
-        "num_kp": int(config["model_params"]["common_params"]["num_kp"]),
-        "motion": _motion(config),
-        "wall_time_h": _training_seconds(wall) / 3600.0,
-        "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "tf_version": tf.__version__,
-        "date": time.strftime("%Y-%m-%d"),
-        "window": window,
-        "commands": commands.strip() or _commands(name, data, step),
-        "data": data,
-        "notes": f"## Notes\n\n{notes.strip()}\n\n" if notes.strip() else "",
-        "num_train_videos": n_train,
-        "num_test_videos": n_test,
-    }
+        info.update(
+            commands=commands.strip() or _commands(name, data, step),
+            data=data,
+            num_train_videos=_count(data_root / "train"),
+            num_test_videos=_count(data_root / "test"),
+        )
+        card = _card(name, config_text, metrics, info)
+    else:  # one clip split in time (data.write_clip_dataset)
+        metrics = _clip_metrics(models, config, data_root)
+        # checkpoint prefixes .../ckpt-<step>, in step order
+        previews = sorted((int(Path(p).name.split("-")[-1]), str(p)) for p in previews)
+        _write_clip_figures(models, config, out_dir, data_root, previews)
+        info.update(
+            heldout=metrics["heldout_frames"],
+            size=metrics["image_size"],
+            preview_steps=[s for s, _ in previews],
+        )
+        info["commands"] = commands.strip() or _clip_commands(name, info)
+        card = _clip_card(name, metrics, info)
     metrics["training"] = {
         k: info[k] for k in ("step", "batch_size", "wall_time_h", "checkpoint")
     }
-    metrics["training"]["data"] = data
+    if "data" in info:
+        metrics["training"]["data"] = info["data"]
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    (out_dir / _CARD).write_text(_card(name, config_text, metrics, info))
+    (out_dir / _CARD).write_text(card)
     return out_dir
 
 
-def _export_clip(
-    models,
-    config,
-    out_dir,
-    data_root,
-    name,
-    run_dir,
-    prefix,
-    step,
-    wall,
-    window,
-    commands,
-    notes,
-    previews,
-) -> Path:
-    """The part of :func:`export_pretrained` for a model trained on one clip."""
-    import tensorflow as tf
-
-    metrics = _clip_metrics(models, config, data_root)
-    # checkpoint prefixes .../ckpt-<step>, in step order
-    previews = sorted((int(Path(p).name.split("-")[-1]), str(p)) for p in previews)
-    _write_clip_figures(models, config, out_dir, data_root, previews)
-    info = {
-        "step": step,
-        "checkpoint": f"{run_dir.name}/{Path(prefix).relative_to(run_dir)}",
-        "batch_size": int(config["train_params"]["batch_size"]),
-        "num_kp": int(config["model_params"]["common_params"]["num_kp"]),
-        "motion": _motion(config),
-        "wall_time_h": _training_seconds(wall) / 3600.0,
-        "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "tf_version": tf.__version__,
-        "date": time.strftime("%Y-%m-%d"),
-        "window": window,
-        "heldout": metrics["heldout_frames"],
-        "size": metrics["image_size"],
-        "preview_steps": [s for s, _ in previews],
-        "notes": f"## Notes\n\n{notes.strip()}\n\n" if notes.strip() else "",
-    }
-    info["commands"] = commands.strip() or _clip_commands(name, data_root, info)
-    metrics["training"] = {
-        k: info[k] for k in ("step", "batch_size", "wall_time_h", "checkpoint")
-    }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    (out_dir / _CARD).write_text(_clip_card(name, metrics, info))
-    return out_dir
+def _count(folder: Path) -> int:
+    return len(list(folder.iterdir())) if folder.is_dir() else 0
 
 
 def _main(argv=None) -> int:
