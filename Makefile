@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test unit nbval book bench clean notebooks sprites-model talking-head-model
+.PHONY: install lint test unit nbval book serve live-assets bench clean notebooks sprites-model talking-head-model
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,9 +36,40 @@ nbval: install
 	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/pytest book --nbval --nbval-current-env \
 	  --nbval-cell-timeout=900 --nbval-sanitize-with tools/nbval_sanitize.cfg
 
-book: install
+# The live page (_extra/live/, copied to _build/html/live/) and offline math need files that
+# are built, never committed: onnxruntime-web and MathJax from npm (pinned in package-lock.json),
+# copied into _extra/ by tools/vendor.mjs; sprites-64 exported to ONNX; held-out sprite PNGs.
+LIVE       := _extra/live
+NODE_STAMP := node_modules/.installed
+SPRITES_WEIGHTS := $(wildcard fomm_tutorial/weights/sprites-64/*.weights.h5)
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 18+ (apt-get install nodejs npm)"; exit 2; }
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $(NODE_STAMP)
+
+_extra/mathjax/tex-chtml.js: $(NODE_STAMP) tools/vendor.mjs
+	node tools/vendor.mjs _extra
+
+$(LIVE)/models/generator.onnx: $(SPRITES_WEIGHTS) $(wildcard fomm_tutorial/export.py) | $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/fomm-tutorial export --config sprites-64 \
+	  --checkpoint sprites-64 --format onnx --out $(LIVE)/models --overwrite
+
+$(LIVE)/manifest.json: tools/live_samples.py fomm_tutorial/sprites.py $(SPRITES_WEIGHTS) | $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) tools/live_samples.py $(LIVE)
+
+live-assets: _extra/mathjax/tex-chtml.js $(LIVE)/models/generator.onnx $(LIVE)/manifest.json
+
+book: install live-assets
 	$(VENV)/bin/jupyter-book build . --builder html
-	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+	@echo "The book is at _build/html/index.html; the live page needs a server: make serve"
+
+# The built book on http://127.0.0.1:$(PORT)/ (the live page, live/, cannot run from file://).
+PORT ?= 8000
+serve:
+	@test -f _build/html/index.html || { echo "no _build/html: run make book first"; exit 2; }
+	@echo "Serving the book on http://127.0.0.1:$(PORT)/ (live page: http://127.0.0.1:$(PORT)/live/)"
+	$(PYTHON) -m http.server -d _build/html -b 127.0.0.1 $(PORT)
 
 # Re-execute the chapter sources (book/src/*.py) into committed notebooks with outputs.
 notebooks: install

@@ -54,6 +54,51 @@ def data_dir():
     return path
 
 
+@pytest.fixture(scope="session")
+def live_assets():
+    """``make live-assets`` (npm packages, vendored runtimes, sprites-64 as ONNX, the live
+    page's samples); ``None`` when it worked, else the reason it did not (no npm, ...)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None or shutil.which("npm") is None:
+        return "make or npm not found (the live page's assets need Node.js 18+ and npm)"
+    result = subprocess.run(
+        ["make", "-s", "live-assets"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode:
+        return "make live-assets failed: " + (result.stdout + result.stderr)[-2000:]
+    return None
+
+
+@pytest.fixture(scope="session")
+def book_html(tmp_path_factory, live_assets):
+    """The HTML book (``_build/html`` of a Jupyter Book build into a temporary folder), built
+    once for every test that reads it, with the live page's assets where they could be made."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path_factory.mktemp("book")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            str(Path(__file__).resolve().parent.parent),
+            "--path-output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out / "_build" / "html"
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     """Seed every test: tests are reproducible alone or in any order, and unseeded random ops do

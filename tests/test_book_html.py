@@ -8,8 +8,6 @@ linked to each other, and a Summary and Exercises at the end of each.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,16 +33,9 @@ CHAPTERS = _chapters()
 
 
 @pytest.fixture(scope="module")
-def html_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--path-output", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return out / "_build" / "html"
+def html_dir(book_html):
+    """The book built once for the session (conftest.book_html; tests/test_browser.py too)."""
+    return book_html
 
 
 def _page(html_dir, chapter):
