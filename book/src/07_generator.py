@@ -47,7 +47,8 @@
 #    encoded source serves many driving frames (7.6);
 # 6. runs the **trained** sprite model shipped with the package on sprites it never saw,
 #    so you can see the generator at work (7.7);
-# 7. checks it all (closed forms, the reference fixture) and offers a widget (7.8, 7.9).
+# 7. checks it all (closed forms, the outputs of the original code) and offers a widget
+#    (7.8, 7.9).
 #
 # The code is in
 # [`fomm_tutorial/generator.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/generator.py)
@@ -83,6 +84,7 @@ from fomm_tutorial.display import (
     show_math,
     show_animation,
     show_source,
+    static_slider,
     use_book_style,
 )
 from fomm_tutorial.runtime import quiet_stderr
@@ -114,15 +116,15 @@ use_book_style()
 # on).
 keras.mixed_precision.set_global_policy("float32")
 SIZE = rt.choose(cpu=128, gpu=256)  # image side for the photograph
-# The reference fixture's config (5 keypoints, 128 px); its directory is None where
-# ../shared/reference/fomm-tiny is absent.
+# The tiny config (5 keypoints, 128 px) for which the original PyTorch code's outputs
+# were recorded; REFERENCE_DIR is None where those outputs are not installed.
 CONFIG = load_config("vox-256-tiny")
 REFERENCE_DIR = find_reference_dir()
 GEN = CONFIG["model_params"]["generator_params"]
 NUM_KP = CONFIG["model_params"]["common_params"]["num_kp"]
-fixture = "present" if REFERENCE_DIR is not None else "absent"
+reference = "installed" if REFERENCE_DIR is not None else "not installed"
 print(f"device: {rt.device} | image: {SIZE} x {SIZE} | keypoints: {NUM_KP}")
-print(f"reference fixture: {fixture}")
+print(f"outputs of the original code: {reference}")
 print("generator_params:")
 for key, value in GEN.items():
     if key != "dense_motion_params":
@@ -358,7 +360,8 @@ show_math(
 # %% [markdown]
 # The output has the input's size only if $H$ is divisible by $2^{n_d} = 4$; the
 # dense-motion hourglass ([chapter 6](06_dense_motion.ipynb)) adds its own condition,
-# $H/4$ divisible by $2^{\text{num\_blocks}}$: 32 for the tiny config, 128 for vox-256.
+# $H/4$ divisible by $2^{n_b}$, with $n_b$ its `num_blocks`: 32 for the tiny config,
+# 128 for vox-256.
 # Where the motion and feature sizes differ, `deform_input` and the generator resize the
 # deformation and the occlusion map bilinearly, as the original does.
 #
@@ -497,8 +500,10 @@ def formula(kind, cin, cout, k, trainable=False):
 # Section 7.3 asserts these formulas block by block against the layers of the tiny
 # generator. For vox-256 we build the same blocks (without the dense-motion network) on
 # a tiny input, since their weights do not depend on the image size, and compare with
-# the specification: the whole generator has 45,575,391 trainable parameters, of which
-# the dense-motion network has 37,730,268.
+# the original code: its vox-256 generator
+# ([`modules/generator.py`](https://github.com/AliaksandrSiarohin/first-order-model/blob/master/modules/generator.py)
+# with `config/vox-256.yaml`, the shapes of the published `vox-cpk.pth.tar`) has
+# 45,575,391 trainable parameters, of which the dense-motion network has 37,730,268.
 
 # %%
 VOX = load_config("vox-256")
@@ -535,7 +540,7 @@ vox_res = sum(
 )
 print("vox-256 encoder + bottleneck + decoder, trainable parameters:")
 print(f"  formula {vox_formula:,} | built {vox_trainable:,}")
-print(f"  spec 45,575,391 - 37,730,268 = {45_575_391 - 37_730_268:,}")
+print(f"  original 45,575,391 - 37,730,268 = {45_575_391 - 37_730_268:,}")
 print(f"  of which the 6 residual blocks: {vox_res:,}")
 assert vox_formula == vox_trainable == 45_575_391 - 37_730_268
 del vox_gen, h_vox, vox_layers
@@ -573,9 +578,9 @@ show_source(
 # * bottleneck, up blocks, `final` and a sigmoid give the `prediction` in $[0, 1]$, in
 #   float32 for the losses even under mixed precision.
 #
-# Now the network. Where the reference fixture is present we load the converted
-# checkpoint `vox-256-tiny-cpk.pth.tar` (random but non-trivial weights saved by the
-# original PyTorch code); elsewhere the same networks are built with their initial
+# Now the network. Where the reference outputs of the original code are installed we
+# load the converted checkpoint `vox-256-tiny-cpk.pth.tar` that came with them (random
+# but non-trivial weights saved by the original PyTorch code); elsewhere the same networks are built with their initial
 # weights. The source is the astronaut; the driving keypoints are the source's, moved by
 # a global affine motion (a rotation by 20 degrees, scale 1.1 and a shift), so section
 # 7.1 tells us what the deformation must be.
@@ -583,7 +588,7 @@ show_source(
 
 # %%
 def load_models():
-    """The fixture's converted networks, or freshly built ones where it is absent."""
+    """The original code's tiny checkpoint, converted, or fresh networks without it."""
     if REFERENCE_DIR is not None:
         return load_original_checkpoint(
             REFERENCE_DIR / "vox-256-tiny-cpk.pth.tar", CONFIG
@@ -1094,11 +1099,17 @@ print(f"ratio                         = {l1_model / l1_copy:.2f}")
 assert l1_model < l1_copy
 
 # %% [markdown]
-# And as a video, source | driving | prediction (each frame reconstructed from the
-# source and the two sets of keypoints):
+# And as a video (each pixel shown as a $3 \times 3$ block): the source, the driving
+# video, and the prediction, each frame reconstructed from the source and the two sets
+# of keypoints (an embedded GIF; it loops).
 
 # %% tags=["remove-input", "nbval-ignore-output"]
-show_animation(side_by_side(video[0], video, reconstruction), fps=8, width=420)
+show_animation(
+    side_by_side(video[0], video, np.clip(reconstruction, 0, 1)),
+    fps=8,
+    scale=3,
+    titles=["source", "driving", "prediction"],
+)
 
 
 # %% [markdown]
@@ -1112,13 +1123,13 @@ show_animation(side_by_side(video[0], video, reconstruction), fps=8, width=420)
 # * the occlusion product is eq. 8 and the rest of the generator is a function of it
 #   alone: the same decoder applied to `warped * occlusion_map` gives the prediction;
 #
-# and, where the fixture is present, the generator's outputs for the fixture's source
-# and keypoints against those the original PyTorch code computed. The fixture's README
-# expects "about $10^{-5}$" for images: `mask`, `occlusion_map` and `prediction` agree
-# within $10^{-5}$; `sparse_deformed` and `deformed` sample an image at positions
-# computed in float32, whose rounding ($\sim 10^{-7}$) is multiplied by the image
-# gradient (the fixture's source is noise, up to $\sim 64$ per unit of position), so
-# they get $5 \times 10^{-5}$, as in `tests/test_parity.py`.
+# and, where the reference outputs are installed, the generator's outputs against those
+# the original PyTorch code computed for the same source and keypoints, to about
+# $10^{-5}$ for images: `mask`, `occlusion_map` and `prediction` agree within $10^{-5}$;
+# `sparse_deformed` and `deformed` sample an image at positions computed in float32,
+# whose rounding ($\sim 10^{-7}$) is multiplied by the image gradient (the recorded
+# source is noise, up to $\sim 64$ per unit of position), so they get
+# $5 \times 10^{-5}$.
 
 
 # %%
@@ -1168,7 +1179,7 @@ assert np.abs(decoded.numpy() - output["prediction"].numpy()).max() < 1e-5
 assert np.abs(occluded.numpy() - warped.numpy() * occlusion_map.numpy()).max() == 0
 print("prediction == sigmoid(final(decoder(warped * occlusion_map))): True")
 
-# (c) the reference fixture: generator outputs computed by the original PyTorch code
+# (c) the generator outputs computed by the original PyTorch code
 if REFERENCE_DIR is not None:
     ref = dict(np.load(REFERENCE_DIR / "vox-256-tiny-reference.npz"))
     ref_kp = {
@@ -1177,7 +1188,7 @@ if REFERENCE_DIR is not None:
         }
         for prefix in ("kp_source", "kp_driving")
     }
-    fixture_out = generator(
+    reference_out = generator(
         tf.constant(ref["source"]),
         kp_source=ref_kp["kp_source"],
         kp_driving=ref_kp["kp_driving"],
@@ -1192,13 +1203,13 @@ if REFERENCE_DIR is not None:
         "deformed": 5e-5,
     }
     for key, atol in tolerance.items():
-        assert fixture_out[key].shape == ref[f"generator/{key}"].shape, key
-        err = np.abs(fixture_out[key].numpy() - ref[f"generator/{key}"]).max()
+        assert reference_out[key].shape == ref[f"generator/{key}"].shape, key
+        err = np.abs(reference_out[key].numpy() - ref[f"generator/{key}"]).max()
         assert err < atol, (key, err)
-        shape = str(tuple(fixture_out[key].shape))
+        shape = str(tuple(reference_out[key].shape))
         print(f"  {key:>15} {shape:>18}: < {atol:.0e}")
 else:
-    print("reference fixture absent: parity check skipped")
+    print("outputs of the original code not installed: comparison skipped")
 
 # %% [markdown]
 # ## 7.9 Widget: move the driving keypoints
@@ -1208,32 +1219,34 @@ else:
 # occlusion map and the prediction of the untrained network of sections 7.3-7.6. With
 # angle 0, scale 1 and no shift you get section 7.5's identity. Large motions read
 # outside the source: `deformed` turns black there, and a trained occlusion map would
-# turn dark to tell the decoder to inpaint. The figure shows the deformed source for the
-# main parameter, the angle, at four settings (scale 1.1, shift (0.15, 0.05)).
+# turn dark to tell the decoder to inpaint. Move the slider for the main parameter, the
+# angle, at seven settings (scale 1.1, shift (0.15, 0.05)).
+
 
 # %% tags=["hide-input"]
-WIDGET_ANGLES = [-40.0, -10.0, 20.0, 50.0]
-widget_deformed = []
-for angle in WIDGET_ANGLES:
-    kp_d, _, _ = affine_driving(kp_source, angle=angle)
-    out = generator(source, kp_source=kp_source, kp_driving=kp_d, training=False)
-    widget_deformed.append(out["deformed"][0].numpy())
-image_grid(widget_deformed, [f"deformed, angle {a:+.0f}°" for a in WIDGET_ANGLES])
-plt.show()
-
-# %% [markdown]
-# > **Live widget.** The figure above shows a few settings; run the notebook (Colab
-# > button
-# > at the top, or Jupyter) to move the slider.
-
-
-# %% tags=["nbval-ignore-output"]
-def show_generator(angle=20.0, scale=1.1, shift_x=0.15, shift_y=0.05):
+def generator_figure(angle=20.0, scale=1.1, shift_x=0.15, shift_y=0.05):
+    """The outputs of section 7.4 for driving keypoints moved by an affine motion."""
     kp_d, _, _ = affine_driving(
         kp_source, angle=angle, scale=scale, shift=(shift_x, shift_y)
     )
     out = generator(source, kp_source=kp_source, kp_driving=kp_d, training=False)
-    show_outputs(out, kp_source, kp_d)
+    return show_outputs(out, kp_source, kp_d)
+
+
+static_slider(
+    {f"{a:+.0f}°": generator_figure(angle=a) for a in (-60, -40, -20, 0, 20, 40, 60)},
+    label="angle",
+    initial="+20°",
+)
+
+# %% [markdown]
+# > **Live widget.** The figure above switches between a few precomputed settings; run the
+# > notebook (Colab button at the top, or Jupyter) to change every parameter freely.
+
+
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
+def show_generator(angle=20.0, scale=1.1, shift_x=0.15, shift_y=0.05):
+    generator_figure(angle, scale, shift_x, shift_y)
     plt.show()
 
 
@@ -1264,7 +1277,7 @@ _ = interact(
 #   because the original upsamples a corner-aligned grid with `align_corners=False`.
 # * Sizes, receptive fields and parameter counts follow closed forms (vox-256: 7,845,123
 #   trainable parameters outside the dense-motion network, 90 % in the bottleneck); the
-#   port reproduces the original's outputs on the reference fixture within $10^{-5}$
+#   port reproduces the original code's outputs within $10^{-5}$
 #   ($5 \times 10^{-5}$ for sampled images).
 # * Trained (the package's `sprites-64` model, section 7.7), the same code rebuilds the
 #   frames of a sprite it never saw from one source frame and two sets of keypoints,
