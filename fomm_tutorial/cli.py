@@ -330,6 +330,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(_module="fomm_tutorial.checkpoint")
 
+    p = sub.add_parser(
+        "export",
+        help="export the keypoint detector and generator (SavedModel, ONNX, TFLite)",
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        type=config_name_or_path,
+        help="shipped config name (sprites-64, vox-256, ...) or YAML path",
+    )
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="original .pth.tar, a folder / .weights.h5 written by `convert`, or a "
+        "shipped model's name (sprites-64)",
+    )
+    p.add_argument("--format", required=True, choices=("saved_model", "onnx", "tflite"))
+    p.add_argument(
+        "--out",
+        required=True,
+        type=output_dir,
+        help="folder for kp_detector.<ext> and generator.<ext> (SavedModel: folders)",
+    )
+    p.add_argument(
+        "--size",
+        nargs=2,
+        type=positive_int,
+        default=None,
+        metavar=("H", "W"),
+        help="frame size of the graphs (default: the config's frame_shape)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the graphs in a folder that is not empty",
+    )
+    p.set_defaults(_module="fomm_tutorial.export")
+
     p = sub.add_parser("configs", help="list the shipped configs")
     p.set_defaults(_module="fomm_tutorial.config")
     return parser
