@@ -378,22 +378,30 @@ def export_models(
     config = load_config(config)
     functions = graph_functions(models, config, size)
     out_dir = check_out_dir(out_dir, overwrite)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
-    for network in NETWORKS:
-        target = out_dir / f"{network}{SUFFIXES[format]}"
-        with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{network}.") as tmp:
-            partial = Path(tmp) / target.name
-            _convert(
-                format,
-                functions[network],
-                partial,
-                network,
-                models[network],
-                float16=float16,
-            )
-            _place(partial, target)
-        written[network] = target
+    try:
+        # both graphs first, then both renamed: a failure leaves no half-export
+        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export.") as tmp:
+            for network in NETWORKS:
+                name = f"{network}{SUFFIXES[format]}"
+                _convert(
+                    format,
+                    functions[network],
+                    Path(tmp) / name,
+                    network,
+                    models[network],
+                    float16=float16,
+                )
+            for network in NETWORKS:
+                name = f"{network}{SUFFIXES[format]}"
+                _place(Path(tmp) / name, out_dir / name)
+                written[network] = out_dir / name
+    except BaseException:
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     return written
 
 

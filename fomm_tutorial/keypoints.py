@@ -67,10 +67,9 @@ def heatmap_jacobian(heatmap, jacobian_map):
     shape = tf.shape(jacobian_map)
     j = jacobian_map.shape[-1] // 4
     jm = tf.reshape(jacobian_map, tf.stack([shape[0], shape[1], shape[2], j, 4]))
-    if j == 1:
-        jac = tf.einsum("bhwk,bhwi->bki", heatmap, jm[:, :, :, 0, :])
-    else:
-        jac = tf.einsum("bhwk,bhwki->bki", heatmap, jm)
+    # A product and a sum over (h, w) (one map for all keypoints broadcasts over K):
+    # TFLite lowers the einsum "bhwk,bhwki->bki" to a batch matmul it rejects.
+    jac = tf.reduce_sum(heatmap[..., None] * jm, axis=(1, 2))  # (B, K, 4)
     return tf.reshape(jac, tf.stack([shape[0], tf.shape(heatmap)[3], 2, 2]))
 
 
