@@ -243,7 +243,7 @@ MAX_FRAMES = 12
 # stands; Jupyter may run it before its output is attached, hence the lookup by id and retry.
 # Until it runs (or where scripts are blocked) the reader sees the first frame and its label
 # as plain text: no control that looks live and does nothing.
-_SLIDER_JS = """(function () {
+_SLIDER_JS = """(function () {  // fomm_tutorial.display.static_slider
   var script = document.currentScript, tries = 0;
   (function setUp() {
     var root = (script && script.closest && script.closest(".%(cls)s"))
@@ -265,6 +265,7 @@ _SLIDER_JS = """(function () {
       var input = document.createElement("input");
       input.type = "range"; input.min = 0; input.max = frames.length - 1;
       input.value = root.dataset.index; input.setAttribute("aria-label", %(label)s);
+      input.style.margin = "0 0.6em"; input.style.verticalAlign = "middle";
       input.oninput = function () { show(+input.value); };
       box.insertBefore(input, value);
     } else {

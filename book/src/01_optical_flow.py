@@ -51,6 +51,7 @@ from fomm_tutorial.display import (
     panels,
     show_equations,
     show_source,
+    static_slider,
     use_book_style,
 )
 from fomm_tutorial.runtime import quiet_stderr
@@ -68,7 +69,7 @@ with quiet_stderr():
 use_book_style()
 
 # %%
-# Parameters: small images on a CPU (nbval, CI), larger ones on a GPU.
+# Parameters: small images on a CPU (the sizes of this page), larger ones on a GPU.
 SIZE = rt.choose(cpu=96, gpu=256)  # side of the synthetic test images
 STEREO_SCALE = rt.choose(cpu=4, gpu=2)  # downsampling of the 500 x 741 pair
 WINDOW, LEVELS, ITERATIONS = 15, 3, 5  # Lucas-Kanade settings
@@ -456,14 +457,19 @@ plt.show()
 #
 # Pick a synthetic motion of the astronaut, its strength (pixels, degrees, or percent of
 # zoom) and the window: the panels show the true flow, the estimate (arrows and colours
-# share one scale) and the error map.
-#
-# > **Live widget.** The figure above shows a few settings; run the notebook (Colab
-# > button at the top, or Jupyter) to move the slider.
+# share one scale) and the error map. Below, two strengths of each motion with the
+# $15 \times 15$ window: a translation's flow is the same everywhere, a rotation's circles
+# the centre, and a zoom's (the backward flow of a magnification) points towards it.
+# Lucas-Kanade's error grows with the strength, most of all for the $15°$ rotation near
+# the border, where the flow changes most across a window.
 
 
-# %% tags=["hide-input", "nbval-ignore-output"]
-def show_flow(motion="rotation", amount=10.0, window=15):
+# %% tags=["hide-input"]
+UNITS = {"translation": " px", "rotation": "°", "zoom": "%"}
+
+
+def flow_figure(motion="rotation", amount=10.0, window=15):
+    """True flow, Lucas-Kanade's estimate and its error map for one motion."""
     gt, est, epe = estimate(
         motion, amount if motion != "zoom" else amount / 100, window
     )
@@ -472,12 +478,35 @@ def show_flow(motion="rotation", amount=10.0, window=15):
     for ax, f, title in [(axes[0], gt, "true flow"), (axes[1], est, "Lucas-Kanade")]:
         ax.imshow(of.flow_to_color(f, max_flow=scale))
         of.plot_flow_arrows(ax, f, step=SIZE // 12, width=0.006)
-        ax.set_title(title)
+        ax.set_title(f"{title}: {motion} {amount:g}{UNITS[motion]}")
     error_map = of.endpoint_error_map(est, gt)[0, 8:-8, 8:-8]
     axes[2].imshow(error_map, cmap="magma", vmin=0, vmax=0.3)
     axes[2].set_title(f"error: EPE {epe:.3f} px")
     for ax in axes:
         ax.set_axis_off()
+    return fig
+
+
+SETTINGS = [("translation", 2), ("translation", 5), ("rotation", 5), ("rotation", 15)]
+SETTINGS += [("zoom", 5), ("zoom", 15)]
+static_slider(
+    {
+        f"{motion} {amount}{UNITS[motion]}": flow_figure(motion, amount)
+        for motion, amount in SETTINGS
+    },
+    label="motion",
+    control="buttons",
+    initial="rotation 15°",
+)
+
+# %% [markdown]
+# > **Live widget.** The figure above switches between a few precomputed settings; run the
+# > notebook (Colab button at the top, or Jupyter) to change every parameter freely.
+
+
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
+def show_flow(motion="rotation", amount=10.0, window=15):
+    flow_figure(motion, amount, window)
     plt.show()
 
 

@@ -42,7 +42,13 @@ import numpy as np
 import sympy as sp
 from ipywidgets import FloatSlider, interact
 
-from fomm_tutorial.display import panels, show_equations, show_source, use_book_style
+from fomm_tutorial.display import (
+    panels,
+    show_equations,
+    show_source,
+    static_slider,
+    use_book_style,
+)
 from fomm_tutorial.runtime import quiet_stderr
 
 # TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's
@@ -58,7 +64,8 @@ with quiet_stderr():
 use_book_style()
 
 # %%
-# Parameters: small on a CPU (nbval, CI); on a GPU the model's 64 x 64 motion size.
+# Parameters: small on a CPU (the sizes of this page); on a GPU the model's 64 x 64 motion
+# size.
 HEIGHT, WIDTH = rt.choose(cpu=(24, 32), gpu=(64, 64))
 NUM_KP = 3
 print(f"device: {rt.device} | grid: {HEIGHT} x {WIDTH}")
@@ -322,17 +329,45 @@ plt.show()
 # ### Widget: move a keypoint
 #
 # Drag the keypoint around the normalised square (and beyond it) and change the
-# variance.
-#
-# > **Live widget.** The figure above shows a few settings; run the notebook (Colab
-# > button at the top, or Jupyter) to move the slider.
+# variance. Below, the keypoint moved along $x$ at $\sigma^2 = 0.01$, with the row of the
+# heatmap through its peak on the right: past $x = 1$ (the centre of the last column) the
+# Gaussian is cut off and the heatmap's sum (the figure's heading) shrinks.
 
 
-# %% tags=["hide-input", "nbval-ignore-output"]
+# %% tags=["hide-input"]
+def heatmap_figure(x=0.3, y=-0.2, variance=0.01):
+    """The heatmap of one keypoint and its sum over the grid; the row through the peak."""
+    fig, axes = panels(2, height=3.0)
+    im, total = plot_heatmap(axes[0], x, y, variance)
+    axes[0].set_ylabel("$y$")
+    fig.colorbar(im, ax=axes[0], shrink=0.8)
+    kp = np.array([[[x, y]]], np.float32)
+    hm = kp2gaussian(kp, (HEIGHT, WIDTH), kp_variance=variance).numpy()[0, :, :, 0]
+    grid = make_coordinate_grid(HEIGHT, WIDTH).numpy()
+    row = int(np.abs(grid[:, 0, 1] - y).argmin())
+    axes[1].plot(grid[row, :, 0], hm[row], "o-", ms=3)
+    axes[1].axvline(1.0, color="gray", lw=0.8)
+    axes[1].set_xlim(-1.3, 1.3), axes[1].set_ylim(0, 1.05)
+    axes[1].set_xlabel("$x$"), axes[1].set_ylabel("heatmap")
+    axes[1].set_title(f"row {row} ($y = {grid[row, 0, 1]:.2f}$)")
+    fig.suptitle(f"keypoint at ({x:.2f}, {y:.2f}): heatmap sum {total:.1f}")
+    return fig
+
+
+static_slider(
+    {f"{x:+.1f}": heatmap_figure(x) for x in (-1.1, -0.5, 0.0, 0.5, 0.9, 1.1)},
+    label="x",
+    initial="+0.5",
+)
+
+# %% [markdown]
+# > **Live widget.** The figure above switches between a few precomputed settings; run the
+# > notebook (Colab button at the top, or Jupyter) to change every parameter freely.
+
+
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
 def show_heatmap(x=0.3, y=-0.2, variance=0.01):
-    fig, axes = panels(1, height=3.0)
-    im, _ = plot_heatmap(axes[0], x, y, variance)
-    fig.colorbar(im, ax=axes[0])
+    heatmap_figure(x, y, variance)
     plt.show()
 
 

@@ -48,8 +48,10 @@ from ipywidgets import FloatSlider, interact
 
 from fomm_tutorial.display import (
     image_grid,
+    panels,
     show_equations,
     show_source,
+    static_slider,
     use_book_style,
 )
 from fomm_tutorial.runtime import quiet_stderr
@@ -70,7 +72,7 @@ with quiet_stderr():
 use_book_style()
 
 # %%
-# Parameters: small on a CPU (nbval, CI), full size on a GPU.
+# Parameters: small on a CPU (the sizes of this page), full size on a GPU.
 SIZE = rt.choose(cpu=128, gpu=256)
 astronaut = skimage.transform.resize(
     skimage.data.astronaut(), (SIZE, SIZE), anti_aliasing=True
@@ -245,8 +247,8 @@ show_source(grid_sample)
 #   represent pixel indices above 2048 exactly, and the weights need the precision.
 #
 # `resampler(data, warp)` is the same kernel called directly with pixel coordinates, the
-# semantics of `tfa.image.resampler` (the unit tests compare it with outputs of the real
-# tensorflow-addons 0.23, stored in `tests/fixtures/tfa_resampler.npz`).
+# semantics of `tfa.image.resampler` (the package's unit tests compare it with outputs of
+# the real tensorflow-addons 0.23).
 #
 # One more entry point serves the dense motion network of
 # [chapter 6](06_dense_motion.ipynb), which warps *one* source image with $K + 1$ grids at
@@ -398,11 +400,11 @@ plt.show()
 # %% [markdown]
 # ## 4.7 Checks against torch
 #
-# `torch.nn.functional.grid_sample` is the reference. Where torch is installed (CI, the
-# development environment) this cell compares values and gradients with respect to image and
-# grid for every mode, on a non-square image with positions outside the image, and prints the
-# largest differences (their last digits depend on the CPU, so nbval does not compare them;
-# the asserts hold everywhere). Elsewhere (e.g. a bare Colab runtime without torch) it checks
+# `torch.nn.functional.grid_sample` is the reference. Where torch is installed (as in the
+# package's development environment) this cell compares values and gradients with respect
+# to image and grid for every mode, on a non-square image with positions outside the image,
+# and prints the largest differences (their last digits depend on the CPU; the asserts hold
+# everywhere). Elsewhere (e.g. a bare Colab runtime without torch) it checks
 # the closed form instead: a grid on integer pixel positions must read the pixels exactly, and
 # bilinear samples of a linear ramp are the ramp at the sample position.
 
@@ -469,8 +471,8 @@ print("XLA == eager within 1e-5:", err < 1e-5)
 # ## 4.8 Widget: an affine backward warp
 #
 # Rotate, scale and shear the astronaut. The widget builds the 2 x 2 matrix $A$, maps every
-# output position $z$ to $A^{-1} z$ and samples there: a backward warp with the chosen
-# padding. Four rotation angles, at scale 0.8 so that the zero padding shows:
+# output position $z$ to $A^{-1} z$ and samples there: a backward warp, shown with each
+# padding mode. Four rotation angles, at scale 0.8 so that the zero padding shows:
 
 # %%
 angles = [-60, -20, 20, 60]
@@ -481,21 +483,39 @@ image_grid(
 plt.show()
 
 # %% [markdown]
-# > **Live widget.** The figure above shows a few settings; run the notebook (Colab button at
-# > the top, or Jupyter) to move the slider.
+# The widget's figure, precomputed for seven angles at scale 0.8, with the three padding
+# modes side by side: what lies outside the source is black (`zeros`), the border pixels
+# stretched outwards (`border`) or the image mirrored (`reflection`).
 
 
-# %% tags=["hide-input", "nbval-ignore-output"]
-def show_warp(
-    angle=20.0, scale=1.0, shear=0.0, align_corners=True, padding_mode="zeros"
-):
-    warped = backward_warp(
-        astronaut, rotation(angle, scale, shear), align_corners, padding_mode
-    )
-    fig, ax = plt.subplots(figsize=(3.5, 3.5))
-    ax.imshow(np.clip(warped, 0, 1))
-    ax.set_title(rf"$\theta = {angle:.0f}^\circ$, $s = {scale:.2f}$, shear {shear:.2f}")
-    ax.axis("off")
+# %% tags=["hide-input"]
+def warp_figure(angle=20.0, scale=1.0, shear=0.0, align_corners=True):
+    """The astronaut warped by one affine map, once per padding mode."""
+    matrix = rotation(angle, scale, shear)
+    modes = ["zeros", "border", "reflection"]
+    fig, axes = panels(len(modes))
+    for ax, mode in zip(axes, modes):
+        ax.imshow(np.clip(backward_warp(astronaut, matrix, align_corners, mode), 0, 1))
+        ax.set_title(f"padding {mode}")
+        ax.set_axis_off()
+    fig.suptitle(rf"$\theta = {angle:.0f}^\circ$, $s = {scale:.2f}$, shear {shear:.2f}")
+    return fig
+
+
+static_slider(
+    {f"{a}°": warp_figure(a, scale=0.8) for a in (-90, -45, -20, 0, 20, 45, 90)},
+    label="angle θ",
+    initial="20°",
+)
+
+# %% [markdown]
+# > **Live widget.** The figure above switches between a few precomputed settings; run the
+# > notebook (Colab button at the top, or Jupyter) to change every parameter freely.
+
+
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
+def show_warp(angle=20.0, scale=1.0, shear=0.0, align_corners=True):
+    warp_figure(angle, scale, shear, align_corners)
     plt.show()
 
 
@@ -505,7 +525,6 @@ _ = interact(
     scale=FloatSlider(value=1.0, min=0.3, max=2.5, step=0.05),
     shear=FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.05),
     align_corners=True,
-    padding_mode=["zeros", "border", "reflection"],
 )
 
 # %% [markdown]

@@ -29,7 +29,8 @@
 # * 5.4: builds the detector from its pieces and prints every shape;
 # * 5.5: runs it, with the weights of the converted reference checkpoint, on real photographs
 #   and draws heatmaps, keypoints and Jacobians;
-# * 5.6: checks everything: closed forms always, the reference fixture where it is present;
+# * 5.6: checks everything: closed forms always, and the reference outputs of the original
+#   code where they are available;
 # * 5.7: lets you play with the temperature and a shift of the image in a widget.
 
 # %% tags=["hide-input"]
@@ -59,6 +60,7 @@ from fomm_tutorial.display import (
     show_equations,
     show_math,
     show_source,
+    static_slider,
     use_book_style,
 )
 from fomm_tutorial.runtime import quiet_stderr
@@ -100,14 +102,14 @@ use_book_style()
 # are built in float32 even on a GPU (where `configure` switched mixed precision on).
 keras.mixed_precision.set_global_policy("float32")
 SIZE = rt.choose(cpu=128, gpu=256)  # image side for the photographs
-# The reference fixture's config (5 keypoints, 128 px).
+# The tiny config of the original code's reference outputs (5 keypoints, 128 px).
 CONFIG = load_config("vox-256-tiny")
-# None where ../shared/reference/fomm-tiny is absent.
+# None where the reference outputs are not available (e.g. on Colab).
 REFERENCE_DIR = find_reference_dir()
 NUM_KP = CONFIG["model_params"]["common_params"]["num_kp"]
-fixture = "present" if REFERENCE_DIR is not None else "absent"
+reference = "available" if REFERENCE_DIR is not None else "not available"
 print(f"device: {rt.device} | image: {SIZE} x {SIZE} | keypoints: {NUM_KP}")
-print(f"reference fixture: {fixture}")
+print(f"reference outputs of the original code: {reference}")
 
 # %% [markdown]
 # ## 5.1 Soft-argmax: a keypoint is an expected coordinate
@@ -240,8 +242,8 @@ for features in (64, 32):
 
 # %% [markdown]
 # So keypoints are reported $63/57 \approx 1.105$ times farther from the centre than the
-# feature pixel they were computed on (and $31/25 = 1.24$ times for the fixture's
-# $32 \times 32$ features). Since the *same* detector is applied to source and driving frames,
+# feature pixel they were computed on (and $31/25 = 1.24$ times for the tiny reference
+# network's $32 \times 32$ features). Since the *same* detector is applied to source and driving frames,
 # and the motion model only ever uses keypoints, the network learns around this; but a
 # keypoint detected at the border of the heatmap is reported at $\pm 1$, i.e. on the centre
 # of the border *image* pixel, although its receptive field is centred 3 feature pixels
@@ -290,16 +292,16 @@ show_source(Decoder.call)
 show_source(heatmap_softmax, gaussian2kp, heatmap_jacobian)
 
 # %% [markdown]
-# Now the network itself. Where the reference fixture is present we load the converted
-# checkpoint `vox-256-tiny-cpk.pth.tar` (random but non-trivial weights, saved by the
-# original PyTorch code; see the fixture's README); elsewhere the same network is built with
+# Now the network itself. Where the reference outputs of the original code are available we
+# load their converted checkpoint `vox-256-tiny-cpk.pth.tar` (random but non-trivial
+# weights, saved by the original PyTorch code); elsewhere the same network is built with
 # its initial weights. Either way we run the pieces one at a time on two photographs and print
 # the shapes.
 
 
 # %%
 def load_models():
-    """The fixture's converted networks, or freshly built ones without the fixture."""
+    """The converted reference checkpoint, or freshly built networks without it."""
     if REFERENCE_DIR is not None:
         return load_original_checkpoint(
             REFERENCE_DIR / "vox-256-tiny-cpk.pth.tar", CONFIG
@@ -367,8 +369,9 @@ plt.show()
 # %% [markdown]
 # The vox-256 detector has the same structure, 32 base channels and 5 hourglass blocks.
 # Building it (without loading weights) shows the $58 \times 58$ heatmaps of section 5.3 and
-# its size; the trainable parameter count is the one computed in the specification
-# (section 2.1).
+# its size; the trainable parameter count is that of the original `KPDetector`
+# ([modules/keypoint_detector.py](https://github.com/AliaksandrSiarohin/first-order-model/blob/master/modules/keypoint_detector.py))
+# with the vox-256 config, counted layer by layer.
 
 # %%
 vox_detector = KeypointDetector.from_config_dict(load_config("vox-256"))
@@ -386,7 +389,7 @@ del vox_detector, vox_out
 # For each photograph: the image with its keypoints (discs, in the colours
 # `fomm_tutorial.visualization` uses everywhere) and Jacobians (the two arrows are the
 # columns of $J_k$, i.e. where the local $x$ and $y$ axes go), then the $K$ heatmaps $H_k$
-# with their soft-argmax (cyan cross). The fixture network is *untrained*: its heatmaps are
+# with their soft-argmax (cyan cross). The reference network is *untrained*: its heatmaps are
 # spread out, so every soft-argmax lands near the centroid of the grid, and its Jacobians are
 # close to the identity of section 5.2. A trained network
 # ([chapter 10](10_animation.ipynb)) concentrates each heatmap on a part of the object. The
@@ -472,9 +475,9 @@ plt.show()
 # * (c) a one-hot heatmap at cell $j$ reports $2j/(m - 1) - 1$ on the $m$-cell grid, i.e.
 #   the stretch of section 5.3 relative to the feature pixel it is centred on;
 #
-# and, where the fixture is present, (d) the keypoints of the converted checkpoint against
-# those the original PyTorch code computed (`kp_source/*`, `kp_driving/*`, within
-# $10^{-4}$).
+# and, where the reference outputs are available, (d) the keypoints of the converted
+# checkpoint against those the original PyTorch code computed (`kp_source/*`,
+# `kp_driving/*`, within $10^{-4}$).
 
 # %%
 # (a) identity Jacobians at initialisation
@@ -508,8 +511,8 @@ for cell in (0, 10, 29, 57):
     print(f"    {cell:4d}   {reported_x:10.4f}   {predicted:16.4f}")
 
 # %% [markdown]
-# (d) The reference fixture. The largest differences are printed (their last digits depend on
-# the CPU, so nbval does not compare this cell's output; the asserts hold everywhere):
+# (d) The reference outputs of the original code. The largest differences are printed (their
+# last digits depend on the CPU; the asserts hold everywhere):
 
 # %% tags=["nbval-ignore-output"]
 if REFERENCE_DIR is not None:
@@ -521,7 +524,7 @@ if REFERENCE_DIR is not None:
             assert err < 1e-4, (frame, key, err)
             print(f"kp_{frame}/{key:8}: max |TF - PyTorch| = {err:.1e} < 1e-4")
 else:
-    print("reference fixture absent: parity check skipped")
+    print("reference outputs of the original code not available: parity check skipped")
 
 # %% [markdown]
 # ## 5.7 Widget: temperature and a shifted image
@@ -531,10 +534,10 @@ else:
 # and moves the keypoint to the strongest logit. Shifting the image by $s$ pixels moves its
 # content by $2s/(W - 1)$ in normalised coordinates; a *trained* detector's keypoint follows
 # the content, which is what the equivariance loss of [chapter 8](08_losses.ipynb) enforces
-# for all transformations. The fixture's *untrained* detector shows how far from that a
-# network starts: below, three horizontal shifts of the astronaut by a quarter of the image
-# (content moved by about $\mp 0.5$), and keypoint 0 moves by about 0.1, the *other* way (the
-# black band of padding changes its heatmap more than the content does).
+# for all transformations. The reference checkpoint's *untrained* detector shows how far
+# from that a network starts: below, three horizontal shifts of the astronaut by a quarter
+# of the image (content moved by about $\mp 0.5$), and keypoint 0 moves by about 0.1, the
+# *other* way (the black band of padding changes its heatmap more than the content does).
 
 
 # %%
@@ -571,18 +574,38 @@ for i, shift in enumerate(shifts):
 plt.show()
 
 # %% [markdown]
-# > **Live widget.** The figure above shows a few settings; run the notebook (Colab button at
-# > the top, or Jupyter) to move the slider.
+# The widget's figure for six temperatures (keypoint 0, no shift): at $\tau = 1$ the
+# untrained logits give an almost flat heatmap and every keypoint sits near the centre; as
+# $\tau$ falls the heatmap contracts onto the strongest logits and the keypoint moves there.
 
 
-# %% tags=["hide-input", "nbval-ignore-output"]
-def show_keypoint(k=0, temperature=0.1, shift_x=0, shift_y=0):
+# %% tags=["hide-input"]
+def keypoint_figure(k=0, temperature=0.1, shift_x=0, shift_y=0):
+    """The shifted photograph with its keypoints, and heatmap k with its soft-argmax."""
     shifted, heat, val, jac = detect_shifted(shift_x, shift_y, temperature)
-    fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+    fig, axes = panels(2, height=3.0)
     show_keypoints(axes[0], shifted, val, jac)
+    axes[0].set_title(f"τ = {temperature:g}, shift ({shift_x}, {shift_y}) px")
     show_heatmap(
         axes[1], heat[..., k], val[k], f"$H_{k}$: ({val[k, 0]:.3f}, {val[k, 1]:.3f})"
     )
+    return fig
+
+
+static_slider(
+    {f"{t:g}": keypoint_figure(0, t) for t in (0.001, 0.01, 0.03, 0.1, 0.3, 1.0)},
+    label="temperature τ",
+    initial="0.1",
+)
+
+# %% [markdown]
+# > **Live widget.** The figure above switches between a few precomputed settings; run the
+# > notebook (Colab button at the top, or Jupyter) to change every parameter freely.
+
+
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
+def show_keypoint(k=0, temperature=0.1, shift_x=0, shift_y=0):
+    keypoint_figure(k, temperature, shift_x, shift_y)
     plt.show()
 
 
@@ -605,7 +628,8 @@ _ = interact(
 #   $7 \times 7$ heads. With `pad=0` (all published checkpoints) the heads are valid
 #   convolutions: $64 \to 58$ cells, and keypoints are reported $63/57$ times farther from
 #   the centre than the feature pixel they come from (issue #52).
-# * The port reproduces the original's keypoints on the reference fixture within $10^{-4}$.
+# * The port reproduces the keypoints of the original code on its reference outputs within
+#   $10^{-4}$.
 #
 # Next, [chapter 6](06_dense_motion.ipynb) turns two sets of keypoints (source and driving)
 # into a dense motion field.

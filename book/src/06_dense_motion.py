@@ -43,8 +43,8 @@
 # * 6.4: runs the network step by step on a photograph, printing every shape;
 # * 6.5: draws the candidate warps, heatmaps, masks, occlusion map and the combined motion
 #   field;
-# * 6.6: checks everything: closed forms always, the original's outputs where the fixture is
-#   present;
+# * 6.6: checks everything: closed forms always, and the reference outputs of the original
+#   code where they are available;
 # * 6.7: lets you move a driving keypoint and turn its Jacobian in a widget.
 
 # %% tags=["hide-input"]
@@ -75,6 +75,7 @@ from fomm_tutorial.display import (
     show_equations,
     show_math,
     show_source,
+    static_slider,
     use_book_style,
 )
 from fomm_tutorial.runtime import quiet_stderr
@@ -113,20 +114,20 @@ use_book_style()
 # built in float32 even on a GPU (where `configure` switched mixed precision on).
 keras.mixed_precision.set_global_policy("float32")
 SIZE = rt.choose(cpu=128, gpu=256)  # image side for the photograph
-# The reference fixture's config (5 keypoints, 128 px).
+# The tiny config of the original code's reference outputs (5 keypoints, 128 px).
 CONFIG = load_config("vox-256-tiny")
-# None where ../shared/reference/fomm-tiny is absent.
+# None where the reference outputs are not available (e.g. on Colab).
 REFERENCE_DIR = find_reference_dir()
 NUM_KP = CONFIG["model_params"]["common_params"]["num_kp"]
 DENSE_PARAMS = CONFIG["model_params"]["generator_params"]["dense_motion_params"]
 # The dense motion works at a quarter of the resolution.
 MOTION_SIZE = int(SIZE * DENSE_PARAMS["scale_factor"])
-fixture = "present" if REFERENCE_DIR is not None else "absent"
+reference = "available" if REFERENCE_DIR is not None else "not available"
 print(
     f"device: {rt.device} | image: {SIZE} x {SIZE} | "
     f"motion: {MOTION_SIZE} x {MOTION_SIZE}"
 )
-print(f"keypoints: {NUM_KP} | reference fixture: {fixture}")
+print(f"keypoints: {NUM_KP} | reference outputs of the original code: {reference}")
 
 # %% [markdown]
 # ## 6.1 The sparse motions (eq. 4), derived
@@ -396,8 +397,9 @@ print("background channel H_0 = 0")
 # the $K + 1$ candidate positions $T_k(z)$. Where the mask is one-hot the motion is exactly
 # one local affine motion; in between it blends smoothly. (A community TensorFlow port
 # computed `sparse_motion * mask` and then summed `sparse_motion` instead of the product: the
-# plain sum of all $K + 1$ candidates, which is not a motion at all; see the specification,
-# section 10. Check (d) below would catch it.) With four motions and symbolic logits:
+# plain sum of all $K + 1$ candidates, which is not a motion at all; section 3.1 of the
+# [paper](https://arxiv.org/abs/2003.00196) and the original [modules/dense_motion.py](https://github.com/AliaksandrSiarohin/first-order-model/blob/master/modules/dense_motion.py) weight each candidate by its mask.
+# Check (d) below would catch it.) With four motions and symbolic logits:
 
 # %%
 logits = sp.symbols("ell_0:4", real=True)
@@ -456,14 +458,15 @@ show_source(DenseMotionNetwork.call)
 show_source(create_deformed_source_image, hourglass_input)
 
 # %% [markdown]
-# The network inside the fixture's generator is loaded from the converted checkpoint
-# `vox-256-tiny-cpk.pth.tar` where the fixture is present (random but non-trivial weights
-# saved by the original PyTorch code); elsewhere it is built with its initial weights.
+# The network inside the reference generator is loaded from the converted checkpoint
+# `vox-256-tiny-cpk.pth.tar` where the reference outputs of the original code are available
+# (random but non-trivial weights saved by the original PyTorch code); elsewhere it is built
+# with its initial weights.
 
 
 # %%
 def load_models():
-    """The fixture's converted networks, or freshly built ones without the fixture."""
+    """The converted reference checkpoint, or freshly built networks without it."""
     if REFERENCE_DIR is not None:
         return load_original_checkpoint(
             REFERENCE_DIR / "vox-256-tiny-cpk.pth.tar", CONFIG
@@ -575,8 +578,10 @@ print(f"hourglass input channels: (K+1)(C+1) = {NUM_KP + 1} x 4 = {channels}")
 # %% [markdown]
 # The published vox-256 network has the same structure with 10 keypoints, 64 base channels
 # and 5 blocks: its input has $(10 + 1)(3 + 1) = 44$ channels at $64 \times 64$, the
-# hourglass ends with $64 + 44 = 108$ channels, and its trainable parameter count is the one
-# computed in the specification (section 2.2).
+# hourglass ends with $64 + 44 = 108$ channels, and its trainable parameter count is that
+# of the original `DenseMotionNetwork`
+# ([modules/dense_motion.py](https://github.com/AliaksandrSiarohin/first-order-model/blob/master/modules/dense_motion.py)) with the
+# vox-256 config, counted layer by layer.
 
 # %%
 vox_dmn = OcclusionAwareGenerator.from_config_dict(
@@ -664,7 +669,7 @@ image_grid(deformed_np[1:], titles)
 plt.show()
 
 # %% [markdown]
-# Then the masks $M_k$ and the occlusion map, as computed by the fixture's **untrained**
+# Then the masks $M_k$ and the occlusion map, as computed by the reference checkpoint's **untrained**
 # network: they are smooth and roughly uniform, not yet tied to the parts. Training
 # ([chapters 8](08_losses.ipynb)-[10](10_animation.ipynb)) makes each $M_k$ cover the region
 # that moves with keypoint $k$ and the occlusion map dark where $D$ shows something $S$
@@ -781,12 +786,12 @@ plt.show()
 #   per pixel and coordinate, between the smallest and largest candidate (convex
 #   combination);
 #
-# and, where the fixture is present, (e) the network against the arrays the original
-# PyTorch code computed from the fixture's source and keypoints (`generator/mask`,
-# `generator/occlusion_map` within the README's $10^{-5}$; `generator/sparse_deformed` and
+# and, where the reference outputs are available, (e) the network against the arrays the
+# original PyTorch code computed from their source and keypoints (`generator/mask`,
+# `generator/occlusion_map` within $10^{-5}$; `generator/sparse_deformed` and
 # `generator/deformed`, images *sampled* at positions computed from keypoints, within
 # $5 \cdot 10^{-5}$ like the parity tests, since float32 rounding of a position is
-# multiplied by the image gradient). The fixture does not store the deformation itself;
+# multiplied by the image gradient). The reference outputs do not store the deformation;
 # `generator/deformed` is the source warped by it, so it checks the deformation too.
 
 # %%
@@ -873,8 +878,8 @@ for name, mask_used in [("network", mask), ("hand-made", mask_by_hand)]:
     print("    inside the candidates' range")
 
 # %% [markdown]
-# (e) The reference fixture. The largest differences are printed (their last digits depend
-# on the CPU, so nbval does not compare this cell's output; the asserts hold everywhere):
+# (e) The reference outputs of the original code. The largest differences are printed
+# (their last digits depend on the CPU; the asserts hold everywhere):
 
 # %% tags=["nbval-ignore-output"]
 if REFERENCE_DIR is not None:
@@ -907,7 +912,7 @@ if REFERENCE_DIR is not None:
             f"generator/{key:15} {shape:18} max |TF - PyTorch| = {err:.1e} < {atol:.0e}"
         )
 else:
-    print("reference fixture absent: parity check skipped")
+    print("reference outputs of the original code not available: parity check skipped")
 
 # %% [markdown]
 # ## 6.7 Widget: move a driving keypoint, turn its Jacobian
@@ -916,7 +921,7 @@ else:
 # driving Jacobian. The panels show ($+$ source keypoint, $\circ$ driving keypoint) the
 # source warped by that keypoint's candidate motion $T_k$ alone, by the dense motion with the
 # hand-made mask (only the neighbourhood of $p_k^D$ follows), and by the dense motion of the
-# fixture's network with its mask. Turning the driving Jacobian by $\theta$ turns the part by
+# reference checkpoint's network with its mask. Turning the driving Jacobian by $\theta$ turns the part by
 # $\theta$ around $p_k^D$, since $T_k$ applies the inverse rotation to the driving
 # coordinates. Four angles for the face (keypoint 1): its candidate motion $T_1$ alone (top)
 # and the dense motion with the hand-made mask (bottom), where only the face turns:
@@ -952,26 +957,41 @@ for i, (_, s_np, d_np) in enumerate(warped * 2):
 plt.show()
 
 # %% [markdown]
-# > **Live widget.** The figure above shows a few settings; run the notebook (Colab button at
-# > the top, or Jupyter) to move the slider.
+# The widget's figure for the face's driving Jacobian turned by seven angles: keypoint 1
+# alone turns the whole image about $p_1^D$, the hand-made mask confines the turn to the
+# face, and the untrained network's mask, not yet tied to any part, blends all candidates
+# everywhere, so the face does not turn.
 
 
-# %% tags=["hide-input", "nbval-ignore-output"]
-def show_motion(k=0, dx=0.1, dy=0.08, angle=20.0, scale=1.0):
+# %% tags=["hide-input"]
+def motion_figure(k=0, dx=0.1, dy=0.08, angle=20.0, scale=1.0):
+    """Keypoint k moved and turned: warps by T_k alone, hand-made and network masks."""
     warps, s_np, d_np = warp_with(k, dx, dy, angle, scale)
-    # Small (72 dpi): the widget's first output is stored in the notebook, and large
-    # widget outputs stall nbclient while the notebook is built.
-    fig, axes = plt.subplots(1, 3, figsize=(6.0, 2.3), dpi=72)
-    titles = [
-        f"$T_{k + 1}$ ({PARTS[k]}) alone",
-        "dense, hand-made mask",
-        "dense, network mask",
-    ]
+    fig, axes = panels(3)
+    titles = [f"$T_{k + 1}$ ({PARTS[k]}) alone", "hand-made mask", "network mask"]
     for ax, image, title in zip(axes, warps, titles):
         ax.imshow(np.clip(image, 0, 1))
         draw_points(ax, s_np, d_np, SIZE, only=k)
         ax.set_title(title)
         ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle(rf"keypoint {k + 1}: $\theta = {angle:.0f}^\circ$, scale {scale:.2f}")
+    return fig
+
+
+static_slider(
+    {f"{a}°": motion_figure(angle=a) for a in (-90, -60, -30, 0, 30, 60, 90)},
+    label="angle θ of the driving Jacobian",
+    initial="30°",
+)
+
+# %% [markdown]
+# > **Live widget.** The figure above switches between a few precomputed settings; run the
+# > notebook (Colab button at the top, or Jupyter) to change every parameter freely.
+
+
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
+def show_motion(k=0, dx=0.1, dy=0.08, angle=20.0, scale=1.0):
+    motion_figure(k, dx, dy, angle, scale)
     plt.show()
 
 
@@ -998,7 +1018,7 @@ _ = interact(
 #   (eq. 8-9); a sigmoid head predicts the **occlusion map** that
 #   [chapter 7](07_generator.ipynb) multiplies the warped features by.
 # * The port reproduces the original's masks and occlusion maps within $10^{-5}$ and its
-#   warped images within $5 \cdot 10^{-5}$ on the reference fixture.
+#   warped images within $5 \cdot 10^{-5}$ on the reference outputs of the original code.
 #
 # Next, [chapter 7](07_generator.ipynb) uses the deformation and the occlusion map inside the
 # generator.
