@@ -14,11 +14,13 @@ At test time FOMM animates a *source* image with the motion of a *driving* video
 3. the generator warps the source towards the normalised keypoints.
 
 :func:`make_animation` does this for a whole video, batched over frames, with everything that
-depends only on the source computed once; with ``best_frame`` it starts from that driving frame
-and animates forwards to the end and backwards to the start (the original demo's
-``--find_best_frame``, whose frame :func:`find_best_frame` picks with the model's own keypoint
-detector). :func:`load_models` loads an original ``.pth.tar`` or converted Keras weights;
-:func:`run_cli` is ``fomm-tutorial animate``. Images are normalised by
+depends only on the source computed once; with ``best_frame`` every frame's motion is measured
+from that driving frame, which is what the original demo's ``--find_best_frame`` computes by
+animating forwards to the end and backwards to the start (:func:`find_best_frame` picks the
+frame with the model's own keypoint detector). :class:`Animator` is the same work batch by batch on a stream of driving frames
+(memory does not grow with the video's length); :func:`load_models` loads an original
+``.pth.tar`` or converted Keras weights; :func:`run_cli` is ``fomm-tutorial animate``, which
+streams: frames are decoded, animated and encoded batch by batch. Images are normalised by
 :func:`fomm_tutorial.media.to_float_rgb`, keypoints drawn by :mod:`fomm_tutorial.visualization`,
 evaluation (reconstruction L1, keypoint metrics) is in :mod:`fomm_tutorial.evaluation`.
 """
@@ -27,9 +29,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
+import warnings
 import weakref
 from pathlib import Path
+from typing import Iterator, NamedTuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -48,6 +53,9 @@ __all__ = [
     "prepare_video",
     "find_best_frame",
     "make_animation",
+    "Animator",
+    "AnimatedBatch",
+    "batches",
     "load_models",
     "run_cli",
 ]
@@ -158,7 +166,8 @@ def prepare_image(image, size=None) -> np.ndarray:
     ``(H, W, 3)`` float32 (:func:`fomm_tutorial.media.to_float_rgb`).
 
     ``size`` (an int or ``(h, w)``, e.g. the model's ``frame_shape[:2]``) resizes with
-    :func:`fomm_tutorial.media.resize_frames`.
+    :func:`fomm_tutorial.media.resize_frames` (refused beyond 4x enlargement, a warning
+    when it stretches: :func:`fomm_tutorial.media.check_resize`).
     """
     a = np.asarray(image)
     if a.ndim == 4:
@@ -171,7 +180,9 @@ def prepare_image(image, size=None) -> np.ndarray:
         raise ValueError(
             f"source image: expected shape (H, W, 3) (or (H, W), (H, W, 4)), got {a.shape}."
         )
-    return media.resize_frames(media.to_float_rgb(a, name="source image"), size)
+    return media.resize_frames(
+        media.to_float_rgb(a, name="source image"), size, name="source image"
+    )
 
 
 def prepare_video(frames, size=None) -> np.ndarray:
@@ -193,7 +204,9 @@ def prepare_video(frames, size=None) -> np.ndarray:
         raise ValueError(
             f"driving video: expected frames of shape (T, H, W, 3), got {a.shape}."
         )
-    return media.resize_frames(media.to_float_rgb(a, name="driving video"), size)
+    return media.resize_frames(
+        media.to_float_rgb(a, name="driving video"), size, name="driving video"
+    )
 
 
 def _prepare_pair(source_image, driving_frames):
@@ -233,16 +246,21 @@ def find_best_frame(source_image, driving_frames, kp_detector, batch_size=8) -> 
     motion from that frame starts from the pose most like the source's.
 
     Args:
-      source_image: ``(H, W, 3)``; driving_frames: ``(T, H, W, 3)`` of the same size.
+      source_image: ``(H, W, 3)``; driving_frames: ``(T, H, W, 3)`` of the same size, or
+        an iterable of ``(B, H, W, 3)`` batches (:func:`batches`; read one at a time).
       kp_detector: ``kp_detector(images, training=False)["value"]`` -> ``(B, K, 2)``.
-      batch_size: driving frames per detector call.
+      batch_size: driving frames per detector call (for an array).
 
     Returns:
       the frame index in ``[0, T)``. Frames with degenerate keypoints (no hull area) are
       skipped; a ValueError is raised when the source's or every frame's are degenerate.
     """
-    source, driving = _prepare_pair(source_image, driving_frames)
     batch_size = _check_batch_size(batch_size)
+    if isinstance(driving_frames, np.ndarray):
+        source, driving = _prepare_pair(source_image, driving_frames)
+        driving_batches = batches(driving, batch_size)
+    else:
+        source, driving_batches = prepare_image(source_image), driving_frames
     kp_source = np.asarray(kp_detector(source[None], training=False)["value"])[0]
     try:
         source_shape = _shape_of(kp_source.astype(np.float64))
@@ -252,9 +270,14 @@ def find_best_frame(source_image, driving_frames, kp_detector, batch_size=8) -> 
             "from the first frame instead."
         ) from None
     distances = []
-    for start in range(0, len(driving), batch_size):
-        batch = tf.convert_to_tensor(driving[start : start + batch_size])
-        values = np.asarray(kp_detector(batch, training=False)["value"], np.float64)
+    for batch in driving_batches:
+        batch = prepare_video(batch)
+        if batch.shape[1:3] != source.shape[:2]:
+            _prepare_pair(source, batch)  # the one message for different sizes
+        values = np.asarray(
+            kp_detector(tf.convert_to_tensor(batch), training=False)["value"],
+            np.float64,
+        )
         for value in values:
             try:
                 distances.append(float(np.sum((_shape_of(value) - source_shape) ** 2)))
@@ -341,54 +364,155 @@ def _animation_step(kp_detector, generator, relative, jit_compile, frame_size):
     return fn
 
 
-def _animate(source, driving, kp_detector, generator, options, bar):
-    """:func:`make_animation` on prepared arrays, relative to ``driving[0]``."""
-    relative, adapt_scale, batch_size, jit_compile, return_keypoints = options
-    source_t = tf.convert_to_tensor(source[None])
-    kp_source = _kp_to_tensors(kp_detector(source_t, training=False))
-    kp_driving_initial = _kp_to_tensors(
-        kp_detector(tf.convert_to_tensor(driving[:1]), training=False)
-    )
-    scale = (
-        movement_scale(kp_source, kp_driving_initial)
-        if (relative and adapt_scale)
-        else 1.0
-    )
-    encode = getattr(generator, "encode_source", None)
-    source_features = encode(source_t, training=False) if callable(encode) else None
-    step_fn = _animation_step(
-        kp_detector, generator, relative, jit_compile, source.shape[:2]
-    )
-    scale_t = tf.constant(scale, tf.float32)
+class AnimatedBatch(NamedTuple):
+    """One batch of an animation (:meth:`Animator.stream`); NumPy arrays, B frames."""
 
-    predictions, kps_driving, kps_norm = [], [], []
-    for start in range(0, len(driving), batch_size):
-        frames = tf.convert_to_tensor(driving[start : start + batch_size])
-        pred, kp_d, kp_n = step_fn(
-            frames, source_t, kp_source, kp_driving_initial, scale_t, source_features
+    driving: np.ndarray  # (B, H, W, 3) the driving frames, float32 in [0, 1]
+    prediction: np.ndarray  # (B, H, W, 3) the animated source, float32 in [0, 1]
+    kp_driving: dict  # {"value": (B, K, 2), "jacobian": (B, K, 2, 2)}
+    kp_norm: dict  # the keypoints that drove the generator, same shapes
+
+
+def _size_error(cause, hw) -> ValueError:
+    """A frame size the networks cannot take, as one line (``cause``: an error or text)."""
+    if isinstance(cause, Exception):
+        # Keras and tf.function wrap the op's message ("ConcatOp : Dimension 1 in both
+        # shapes must be equal ...") in lines of context and terminal colours.
+        text = getattr(cause, "message", None) or str(cause)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+        found = re.search(r"ValueError: ([^\n]+?)(?: for '|\n|$)", text) or re.search(
+            r"\}\}\s*([^\n\[]+)", text
         )
-        predictions.append(np.asarray(pred, dtype=np.float32))
-        if return_keypoints:
-            kps_driving.append({k: v.numpy() for k, v in kp_d.items()})
-            kps_norm.append(
-                {k: v.numpy() for k, v in kp_n.items() if k in ("value", "jacobian")}
+        cause = found.group(1) if found else text.strip().splitlines()[0]
+        cause = cause.strip().rstrip(".")
+    return ValueError(
+        f"the models cannot animate {hw[1]} x {hw[0]} frames ({cause}): this size does "
+        "not fit their down-samplings; resize the source and driving frames to the "
+        "model's frame_shape (media.read_image / read_video or prepare_image / "
+        "prepare_video with size=config['dataset_params']['frame_shape'])."
+    )
+
+
+class Animator:
+    """The source-side work of an animation, done once; then one call per driving batch.
+
+    ::
+
+        animator = Animator(source, driving_frame_0, kp_detector, generator)
+        for batch in animator.stream(batches_of_driving_frames):  # (B, H, W, 3) each
+            writer.write(batch.prediction)
+
+    Args:
+      source_image: ``(H, W, 3)`` float in [0, 1] or uint8 (:func:`prepare_image`).
+      initial_frame: ``(H, W, 3)``, the driving frame that relative motion is measured
+        from (the first frame, or the best one); its keypoints are ``kp_driving_initial``.
+      kp_detector, generator, relative, adapt_scale, jit_compile: as :func:`make_animation`.
+
+    Attributes ``kp_source`` (NumPy dict, batch 1) and ``scale`` (the movement scale).
+    Only the batch being animated is held: memory does not grow with the video's length.
+    """
+
+    def __init__(
+        self,
+        source_image,
+        initial_frame,
+        kp_detector,
+        generator,
+        relative=True,
+        adapt_scale=True,
+        jit_compile=None,
+    ):
+        self.source = prepare_image(source_image)
+        initial = prepare_video(np.asarray(initial_frame)[None])
+        self.frame_hw = tuple(self.source.shape[:2])
+        self._check_size(initial)
+        if jit_compile is None:
+            jit_compile = bool(tf.config.list_physical_devices("GPU"))
+        relative = bool(relative)
+        self._source_t = tf.convert_to_tensor(self.source[None])
+        try:
+            self._kp_source = _kp_to_tensors(
+                kp_detector(self._source_t, training=False)
             )
-        if bar is not None:
-            bar.update(int(frames.shape[0]))
-    result = np.clip(np.concatenate(predictions, axis=0), 0.0, 1.0)
-    if not return_keypoints:
-        return result, None
+            self._kp_initial = _kp_to_tensors(
+                kp_detector(tf.convert_to_tensor(initial), training=False)
+            )
+        except tf.errors.InvalidArgumentError as exc:
+            raise _size_error(exc, self.frame_hw) from None
+        self.scale = (
+            movement_scale(self._kp_source, self._kp_initial)
+            if (relative and adapt_scale)
+            else 1.0
+        )
+        self.kp_source = {k: v.numpy() for k, v in self._kp_source.items()}
+        encode = getattr(generator, "encode_source", None)
+        self._source_features = (
+            encode(self._source_t, training=False) if callable(encode) else None
+        )
+        self._step = _animation_step(
+            kp_detector, generator, relative, bool(jit_compile), self.frame_hw
+        )
+        self._scale_t = tf.constant(self.scale, tf.float32)
 
-    def cat(parts):
-        return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
+    def _check_size(self, frames):
+        if frames.shape[1:3] != self.frame_hw:
+            raise ValueError(
+                f"source image {self.frame_hw} and driving frames {frames.shape[1:3]} "
+                "differ in size; resize both to the model's frame_shape (prepare_image/"
+                "prepare_video with size=..., or media.read_* with size=...)."
+            )
 
-    keypoints = {
-        "kp_source": {k: v.numpy() for k, v in kp_source.items()},
-        "kp_driving": cat(kps_driving),
-        "kp_norm": cat(kps_norm),
-        "scale": scale,
-    }
-    return result, keypoints
+    def __call__(self, frames) -> AnimatedBatch:
+        """Animate ``(B, H, W, 3)`` driving frames -> :class:`AnimatedBatch`."""
+        frames = prepare_video(frames)
+        self._check_size(frames)
+        try:
+            pred, kp_d, kp_n = self._step(
+                tf.convert_to_tensor(frames),
+                self._source_t,
+                self._kp_source,
+                self._kp_initial,
+                self._scale_t,
+                self._source_features,
+            )
+        except (tf.errors.InvalidArgumentError, ValueError) as exc:
+            # In the compiled step a shape error is found while tracing (a ValueError).
+            raise _size_error(exc, self.frame_hw) from None
+        prediction = np.clip(np.asarray(pred, dtype=np.float32), 0.0, 1.0)
+        if prediction.shape[1:3] != self.frame_hw:
+            h, w = prediction.shape[1:3]
+            raise _size_error(f"they return {w} x {h} frames", self.frame_hw)
+        return AnimatedBatch(
+            frames,
+            prediction,
+            {k: v.numpy() for k, v in kp_d.items()},
+            {k: v.numpy() for k, v in kp_n.items() if k in ("value", "jacobian")},
+        )
+
+    def stream(self, driving_batches) -> Iterator[AnimatedBatch]:
+        """Animate an iterable of ``(B, H, W, 3)`` batches lazily: one batch is read,
+        animated and handed on before the next is read."""
+        for frames in driving_batches:
+            yield self(frames)
+
+
+def batches(frames, batch_size) -> Iterator[np.ndarray]:
+    """Group an iterable of ``(H, W, 3)`` frames (e.g. :func:`media.iter_video`) or an array
+    ``(T, H, W, 3)`` into ``(B, H, W, 3)`` arrays of ``batch_size`` frames (the last one
+    shorter), reading no further ahead than one batch."""
+    batch_size = _check_batch_size(batch_size)
+    if isinstance(frames, np.ndarray):
+        for start in range(0, len(frames), batch_size):
+            yield frames[start : start + batch_size]
+        return
+    batch = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == batch_size:
+            yield np.stack(batch)
+            batch = []
+    if batch:
+        yield np.stack(batch)
 
 
 def make_animation(
@@ -426,11 +550,14 @@ def make_animation(
       jit_compile: compile the per-batch step with XLA (default: on a GPU only; on a CPU XLA is
         slower than TensorFlow's oneDNN kernels for these convolutions).
       best_frame: ``None`` (motion relative to frame 0) or a frame index ``i`` (e.g. from
-        :func:`find_best_frame`): frames ``i .. T-1`` are animated forwards and ``i .. 0``
-        backwards, both relative to frame ``i``, and joined in time order.
+        :func:`find_best_frame`): every frame's motion is measured from frame ``i``, which is
+        the original demo's forwards pass from ``i`` to the end joined to its backwards
+        pass from ``i`` to the start (each frame depends only on itself and frame ``i``).
 
     Returns:
       ``(T, H, W, 3)`` float32 predictions in [0, 1] (and the keypoints dict when asked).
+      The whole video is held in memory; :class:`Animator` streams batches instead (as
+      ``fomm-tutorial animate`` does).
     """
     source, driving = _prepare_pair(source_image, driving_frames)
     batch_size = _check_batch_size(batch_size)
@@ -444,55 +571,48 @@ def make_animation(
                 f"best_frame {best_frame} is outside the driving video's frames "
                 f"0..{num_frames - 1}."
             )
-    if jit_compile is None:
-        jit_compile = bool(tf.config.list_physical_devices("GPU"))
-    options = (
-        bool(relative),
-        bool(adapt_scale),
-        batch_size,
-        bool(jit_compile),
-        return_keypoints,
+    animator = Animator(
+        source,
+        driving[best_frame or 0],
+        kp_detector,
+        generator,
+        relative=relative,
+        adapt_scale=adapt_scale,
+        jit_compile=jit_compile,
     )
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        # From a best frame, that frame is animated twice (it starts both directions).
-        total = num_frames + (best_frame is not None)
-        bar = tqdm(total=total, desc="animate", unit="frame")
+        bar = tqdm(total=num_frames, desc="animate", unit="frame")
+    parts = []
     try:
-        if best_frame is None:
-            result, keypoints = _animate(
-                source, driving, kp_detector, generator, options, bar
-            )
-        else:
-            # The original demo: forwards from the best frame, backwards from it to the start.
-            forward, kp_forward = _animate(
-                source, driving[best_frame:], kp_detector, generator, options, bar
-            )
-            backward, kp_backward = _animate(
-                source,
-                driving[: best_frame + 1][::-1],
-                kp_detector,
-                generator,
-                options,
-                bar,
-            )
-            result = np.concatenate([backward[::-1], forward[1:]], axis=0)
-            keypoints = None
-            if return_keypoints:
-                keypoints = dict(kp_forward, best_frame=best_frame)
-                for name in ("kp_driving", "kp_norm"):
-                    keypoints[name] = {
-                        k: np.concatenate(
-                            [kp_backward[name][k][::-1], kp_forward[name][k][1:]]
-                        )
-                        for k in kp_forward[name]
-                    }
+        for part in animator.stream(batches(driving, batch_size)):
+            parts.append(part)
+            if bar is not None:
+                bar.update(len(part.prediction))
     finally:
         if bar is not None:
             bar.close()
-    return (result, keypoints) if return_keypoints else result
+    result = np.concatenate([part.prediction for part in parts], axis=0)
+    if not return_keypoints:
+        return result
+
+    def cat(name):
+        return {
+            k: np.concatenate([getattr(part, name)[k] for part in parts], axis=0)
+            for k in getattr(parts[0], name)
+        }
+
+    keypoints = {
+        "kp_source": animator.kp_source,
+        "kp_driving": cat("kp_driving"),
+        "kp_norm": cat("kp_norm"),
+        "scale": animator.scale,
+    }
+    if best_frame is not None:
+        keypoints["best_frame"] = best_frame
+    return result, keypoints
 
 
 # --------------------------------------------------------------------------------------------
@@ -584,12 +704,12 @@ def load_models(config, checkpoint):
 def _check_output(out) -> Path:
     """``--out`` names a new or writable ``.mp4``/``.gif`` file whose folder can be written."""
     out = Path(out)
-    if out.suffix.lower() not in (".mp4", ".gif"):
-        raise ValueError(f"--out {out}: the output must end in .mp4 or .gif.")
     if out.is_dir():
         raise ValueError(
             f"--out {out} is a folder; give a file name inside it, e.g. {out / 'result.mp4'}."
         )
+    if out.suffix.lower() not in (".mp4", ".gif"):
+        raise ValueError(f"--out {out}: the output must end in .mp4 or .gif.")
     folder = out.parent
     while not folder.exists():  # the folders still to be created go under this one
         folder = folder.parent
@@ -614,8 +734,11 @@ def _check_cli_arguments(args):
     """Every ``animate`` argument that can be checked without reading files or models."""
     out = _check_output(args.out)
     fps = args.fps
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise ValueError(f"--fps must be a positive number, got {fps:g}.")
+    if fps is not None:
+        try:
+            media.check_fps(out, fps)
+        except ValueError as exc:
+            raise ValueError(f"--fps: {exc}") from None
     _check_batch_size(args.batch_size)
     if args.best_frame is not None and args.best_frame < 0:
         raise ValueError(f"--best-frame must be >= 0, got {args.best_frame}.")
@@ -624,60 +747,115 @@ def _check_cli_arguments(args):
     for what, path in (("--source", args.source), ("--driving", args.driving)):
         if not Path(path).exists():
             raise FileNotFoundError(f"{what} {path} does not exist.")
+        # Also through another spelling of the path, a symbolic or a hard link.
+        if out.exists() and os.path.samefile(out, path):
+            raise ValueError(
+                f"--out {args.out} is the {what} file {path}: writing the result would "
+                "destroy it; choose another output name."
+            )
     if Path(args.source).is_dir():
         raise ValueError(f"--source {args.source} is a folder; give an image file.")
     return out
+
+
+def _output_fps(out: Path, args) -> float:
+    """``--fps``, else the driving video's rate, brought into the output's range."""
+    if args.fps is not None:
+        return media.check_fps(out, args.fps)
+    fps = media.video_fps(args.driving)
+    kind = "gif" if out.suffix.lower() == ".gif" else "ffmpeg"
+    lo, hi = media.FPS_RANGES[kind]
+    if not lo <= fps <= hi:
+        kept = min(max(fps, lo), hi)
+        warnings.warn(
+            f"--driving {args.driving} plays at {fps:g} fps, which {out} cannot store; "
+            f"writing {kept:g} fps (give --fps to choose).",
+            UserWarning,
+            stacklevel=2,
+        )
+        fps = kept
+    return fps
+
+
+def _driving_frame(path, index, size):
+    """Frame ``index`` of the driving video (decoding up to it), or a one-line error."""
+    frame = None
+    count = 0
+    for count, frame in enumerate(
+        media.iter_video(path, size=size, max_frames=index + 1), start=1
+    ):
+        pass
+    if count <= index:
+        raise ValueError(f"--best-frame {index}: the driving video has {count} frames.")
+    return frame
 
 
 def run_cli(args) -> int:
     """``fomm-tutorial animate``: source image + driving video -> animated video.
 
     Every argument (paths, output, numbers, config, checkpoint form, media) is checked before
-    a model is built or a weight loaded.
+    a model is built or a weight loaded. The driving video is decoded, animated and encoded
+    batch by batch (:class:`Animator`, :class:`fomm_tutorial.media.VideoWriter`), so memory
+    does not grow with its length; the result replaces ``--out`` only when it is complete.
     """
+    from tqdm.auto import tqdm
+
     out = _check_cli_arguments(args)
     config = load_config(args.config)
     _checkpoint_kind(args.checkpoint)
     size = tuple(int(s) for s in config["dataset_params"]["frame_shape"][:2])
     source = media.read_image(args.source, size=size)
-    driving = media.read_video(args.driving, size=size)
-    if args.best_frame is not None and args.best_frame >= len(driving):
-        raise ValueError(
-            f"--best-frame {args.best_frame}: the driving video has {len(driving)} frames."
-        )
-    fps = args.fps or media.video_fps(args.driving)
-    models = load_models(config, args.checkpoint)
-    kp_detector, generator = models["kp_detector"], models["generator"]
-    best_frame = args.best_frame
-    if args.find_best_frame:
-        best_frame = find_best_frame(
-            source, driving, kp_detector, batch_size=args.batch_size
-        )
-        print(f"best frame: {best_frame}")
-    prediction, kps = make_animation(
-        source,
-        driving,
-        kp_detector,
-        generator,
-        relative=args.relative,
-        adapt_scale=args.adapt_scale,
-        batch_size=args.batch_size,
-        progress=True,
-        return_keypoints=True,
-        best_frame=best_frame,
-    )
-    if args.side_by_side:
-        prediction = side_by_side(
+    fps = _output_fps(out, args)
+    # Decoding the first frame (or the chosen one) finds unreadable media before any model.
+    initial = _driving_frame(args.driving, args.best_frame or 0, size)
+    num_frames = media.count_frames(args.driving)
+
+    def driving_batches():
+        return batches(media.iter_video(args.driving, size=size), args.batch_size)
+
+    # The bar shows on a terminal only (not in logs), and is erased if anything fails.
+    bar = tqdm(total=num_frames, desc="loading the model", unit="frame", disable=None)
+    try:
+        models = load_models(config, args.checkpoint)
+        kp_detector, generator = models["kp_detector"], models["generator"]
+        best_frame = args.best_frame
+        if args.find_best_frame:
+            bar.set_description("finding the best frame")
+            best_frame = find_best_frame(source, driving_batches(), kp_detector)
+            initial = _driving_frame(args.driving, best_frame, size)
+            tqdm.write(f"best frame: {best_frame}")
+        animator = Animator(
             source,
-            driving,
-            prediction,
-            kp_source=kps["kp_source"]["value"][0],
-            kp_driving=kps["kp_driving"]["value"],
-            kp_norm=kps["kp_norm"]["value"],
+            initial,
+            kp_detector,
+            generator,
+            relative=args.relative,
+            adapt_scale=args.adapt_scale,
         )
-    media.write_video(out, prediction, fps=fps)
+        bar.set_description("animate")
+        shape = None
+        with media.VideoWriter(out, fps=fps) as writer:
+            for part in animator.stream(driving_batches()):
+                frames = part.prediction
+                if args.side_by_side:
+                    frames = side_by_side(
+                        source,
+                        part.driving,
+                        part.prediction,
+                        kp_source=animator.kp_source["value"][0],
+                        kp_driving=part.kp_driving["value"],
+                        kp_norm=part.kp_norm["value"],
+                    )
+                writer.write(frames)
+                shape = frames.shape
+                bar.update(len(frames))
+    except BaseException:
+        bar.leave = False
+        raise
+    finally:
+        bar.close()
     print(
-        f"wrote {out} ({len(prediction)} frames, {prediction.shape[2]}x"
-        f"{prediction.shape[1]}, {fps:g} fps)"
+        f"wrote {out} ({writer.frames_written} frames, {shape[2]}x{shape[1]}, "
+        f"{fps:g} fps)"
     )
     return 0

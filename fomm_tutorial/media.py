@@ -23,11 +23,16 @@ Public API::
     count_frames(path) -> int
     write_image(path, image)
     write_video(path, frames, fps=25)          # .mp4 (libx264, yuv420p) / .gif / .png strip / folder
+    VideoWriter(path, fps=25)                  # the same, batch by batch: with ... as w: w.write(b)
+    check_fps(path, fps) -> float              # the rates each container stores (FPS_RANGES)
+    check_resize(frame_hw, size, name)         # too small to enlarge: ValueError; stretch: warning
 
 ``size`` is ``None`` (keep), an int ``s`` (-> ``(s, s)``) or ``(h, w)`` (:func:`normalize_size`);
 resizing uses ``skimage.transform.resize`` with anti-aliasing (:func:`resize_frames`, the
 package's one resizer). :func:`to_float_rgb` is the package's one image normalisation.
-GIFs are written frame by frame, so every frame is kept (identical frames too).
+GIFs are written frame by frame, so every frame is kept (identical frames too). Videos are
+written atomically: into a temporary file beside the target, renamed once the encoder reports
+success (a full disk is an ``OSError`` and an existing file is left as it was).
 """
 
 from __future__ import annotations
@@ -59,6 +64,10 @@ __all__ = [
     "count_frames",
     "write_image",
     "write_video",
+    "VideoWriter",
+    "check_fps",
+    "check_resize",
+    "FPS_RANGES",
     "to_float_rgb",
     "resize_frames",
     "normalize_size",
@@ -895,10 +904,10 @@ class VideoWriter:
 
     # -- helpers -----------------------------------------------------------------------------
     def _error(self, reason: str) -> OSError:
-        state = "left as it was" if self.path.exists() else "not written"
+        state = "is left as it was" if self.path.exists() else "was not created"
         return OSError(
             f"{self.path}: writing the video failed ({' '.join(reason.split())}); "
-            f"{self.path.name} is {state}; free disk space or write elsewhere."
+            f"{self.path.name} {state}; free disk space or write elsewhere."
         )
 
     def _open(self) -> None:

@@ -312,7 +312,8 @@ def test_make_animation_bad_inputs():
 def test_prepare_handles_rgba_grey_uint8_and_resizes():
     rng = np.random.default_rng(0)
     rgba = rng.integers(0, 256, (20, 30, 4), dtype=np.uint8)
-    img = animation.prepare_image(rgba, size=(16, 16))
+    with pytest.warns(UserWarning, match="source image: resizing 30 x 20 .* stretches"):
+        img = animation.prepare_image(rgba, size=(16, 16))
     assert (
         img.shape == (16, 16, 3)
         and img.dtype == np.float32
@@ -690,3 +691,247 @@ def test_keypoint_metrics_recover_permutation_and_pose():
     ) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="frames"):
         evaluation.keypoint_metrics(pred[:3], true)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 18: frame sizes the models cannot take, streaming, and the animate command's safety
+# ---------------------------------------------------------------------------------------------
+def test_make_animation_refuses_frame_sizes_the_models_cannot_take(tiny_models):
+    # 63 x 63 frames: the tiny model silently returned 60 x 60 frames, sprites-64 raised
+    # a Keras traceback (ConcatOp) from inside its hourglass.
+    rng = np.random.default_rng(0)
+    source, driving = rng.random((63, 63, 3)), rng.random((2, 63, 63, 3))
+    models = (tiny_models["kp_detector"], tiny_models["generator"])
+    with pytest.raises(ValueError, match=r"cannot animate 63 x 63 .*return 60 x 60"):
+        animation.make_animation(source, driving, *models, progress=False)
+
+    class Concat(_Gen):  # fails as a U-Net does on odd sizes: inside a compiled step
+        def __call__(self, source, kp_source, kp_driving, training=False):
+            half = source[:, : source.shape[1] // 2 + 1]
+            return {"prediction": tf.concat([source, half], axis=-1)}
+
+    with pytest.raises(
+        ValueError, match=r"cannot animate 16 x 16 .*Dimension 1 in both shapes"
+    ) as err:
+        animation.make_animation(*_inputs(), _KP(), Concat(), progress=False)
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_animator_reads_one_batch_ahead_at_most():
+    source, driving = _inputs(num_frames=11)
+    read = []
+
+    def frames():
+        for frame in driving:
+            read.append(1)
+            yield frame
+
+    animator = animation.Animator(source, driving[0], _KP(), _Gen())
+    done = 0
+    for part in animator.stream(animation.batches(frames(), 3)):
+        assert len(read) <= done + 3  # only the batch being animated has been read
+        done += len(part.prediction)
+    assert done == 11 and part.driving.shape == (2, 16, 16, 3)
+    whole = animation.make_animation(source, driving, _KP(), _Gen(), progress=False)
+    streamed = np.concatenate(
+        [p.prediction for p in animator.stream(animation.batches(driving, 4))]
+    )
+    np.testing.assert_allclose(streamed, whole, atol=1e-6)
+
+
+@pytest.fixture
+def stand_in_models(monkeypatch):
+    """`animate` with the stand-in models (any frame size, no weights to load)."""
+    monkeypatch.setattr(
+        animation,
+        "load_models",
+        lambda config, checkpoint: {"kp_detector": _KP(), "generator": _Gen()},
+    )
+
+
+def _sprite_driving(path, num_frames=10, size=128):
+    from fomm_tutorial import media
+    from fomm_tutorial.sprites import sprite_video
+
+    frames, _ = sprite_video(num_frames, size, seed=1, identity_seed=3)
+    media.write_video(path, frames, fps=10)
+    return path
+
+
+@pytest.mark.parametrize("extra", [[], ["--best-frame", "4"], ["--side-by-side"]])
+def test_cli_streams_and_equals_make_animation(
+    reference_dir, data_dir, tmp_path, capsys, monkeypatch, stand_in_models, extra
+):
+    # The CLI held the whole driving video and the whole result (~5x the output in memory).
+    from fomm_tutorial import cli, media
+
+    driving = _sprite_driving(tmp_path / "driving.gif")
+    read, written = [], []
+    iter_video = media.iter_video
+
+    def counting(*args, **kwargs):  # counts the frames read from the latest pass
+        read.clear()
+        for frame in iter_video(*args, **kwargs):
+            read.append(1)
+            yield frame
+
+    write = media.VideoWriter.write
+
+    def checked(self, frames):
+        if self.path.name == "result.gif":
+            assert len(read) - sum(written) <= 3  # one batch read ahead of the writer
+            written.append(len(frames))
+        return write(self, frames)
+
+    monkeypatch.setattr(media, "iter_video", counting)
+    monkeypatch.setattr(media.VideoWriter, "write", checked)
+    args = _animate_args(reference_dir, data_dir, tmp_path / "result.gif", *extra)
+    args[args.index("--driving") + 1] = str(driving)
+    assert cli.main(args + ["--batch-size", "3"]) == 0, capsys.readouterr().err
+    assert written == [3, 3, 3, 1]
+    assert "wrote" in capsys.readouterr().out
+    result = iter_video(tmp_path / "result.gif")
+    source = media.read_image(data_dir / "source.png", size=128)
+    frames = media.read_video(driving)
+    best = int(extra[1]) if extra[:1] == ["--best-frame"] else None
+    expected = animation.make_animation(
+        source, frames, _KP(), _Gen(), best_frame=best, progress=False
+    )
+    if extra == ["--side-by-side"]:
+        assert next(result).shape == (128, 3 * 128 + 4, 3)
+    else:
+        assert np.abs(np.stack(list(result)) - expected).mean() < 0.005  # GIF palette
+
+
+def test_cli_full_disk_is_one_line_and_keeps_the_old_result(
+    reference_dir, data_dir, tmp_path, capsys, monkeypatch, stand_in_models
+):
+    # On a full disk the CLI printed "wrote ... 265 frames", exited 0 and left a broken
+    # mp4 in place of the good one.
+    from fomm_tutorial import cli, media
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    driving = _sprite_driving(tmp_path / "driving.gif")
+
+    def temporary(path):  # the temporary file of the result is /dev/full (ENOSPC)
+        link = path.parent / f".{path.name}.part{path.suffix}"
+        link.symlink_to("/dev/full")
+        return link
+
+    monkeypatch.setattr(media, "_temporary_beside", temporary, raising=False)
+    names = ["driving.gif"]
+    for name in ("result.gif", "result.mp4"):
+        out = tmp_path / name
+        out.write_bytes(b"good")
+        args = _animate_args(reference_dir, data_dir, out)
+        args[args.index("--driving") + 1] = str(driving)
+        assert cli.main(args) == 2
+        captured = capsys.readouterr()
+        assert "wrote" not in captured.out
+        _one_line_error_text(captured.err, name, "No space left", "left as it was")
+        assert out.read_bytes() == b"good"
+        names.append(name)  # and no temporary file is left
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+
+
+def _one_line_error_text(err, *words):
+    err = err.strip()
+    assert len(err.splitlines()) == 1, err
+    for word in words:
+        assert word in err, err
+
+
+def test_cli_refuses_bad_media_and_outputs_before_any_model_loads(
+    reference_dir, data_dir, tmp_path, capsys, no_models
+):
+    from PIL import Image
+
+    from fomm_tutorial import cli, media
+
+    def run(out, *extra, source=None, driving=None):
+        args = _animate_args(reference_dir, data_dir, out, *extra)
+        if source is not None:
+            args[args.index("--source") + 1] = str(source)
+        if driving is not None:
+            args[args.index("--driving") + 1] = str(driving)
+        return cli.main(args)
+
+    # --out is the driving video or the source (also by another spelling or a link).
+    own = tmp_path / "mine.mp4"
+    own.write_bytes((data_dir / "driving.mp4").read_bytes())
+    (tmp_path / "link.mp4").symlink_to(own)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    for out in (own, tmp_path / "link.mp4", sub / ".." / "mine.mp4"):
+        assert run(out, driving=own) == 2
+        _one_line_error(capsys, "--driving", "destroy")
+    png_out = tmp_path / "face.gif"
+    png_out.write_bytes((data_dir / "source.png").read_bytes())
+    assert run(png_out, source=png_out) == 2
+    _one_line_error(capsys, "--source", "destroy")
+    assert own.read_bytes() == (data_dir / "driving.mp4").read_bytes()
+    # An existing folder as --out, whatever its name.
+    assert run(sub) == 2
+    _one_line_error(capsys, "is a folder", "result.mp4")
+    # Frame rates the container cannot store.
+    for name, fps in (("o.gif", "1e-300"), ("o.mp4", "1e-300"), ("o.mp4", "1e9")):
+        assert run(tmp_path / name, "--fps", fps) == 2
+        _one_line_error(capsys, "fps", "cannot be stored")
+    # Media: a decompression bomb, a 1 x 1 source, 8 x 8 frames, a PNG named .mp4.
+    bomb = tmp_path / "bomb.png"
+    from test_media import _png_header  # tests/ is on sys.path (no package)
+
+    _png_header(bomb, 60000, 60000)
+    assert run(tmp_path / "o.mp4", source=bomb) == 2
+    _one_line_error(capsys, "bomb.png", "60000 x 60000")
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    assert run(tmp_path / "o.mp4", source=tmp_path / "dot.png") == 2
+    _one_line_error(capsys, "dot.png", "too small")
+    media.write_video(tmp_path / "tiny.gif", np.zeros((3, 8, 8, 3)), fps=10)
+    assert run(tmp_path / "o.mp4", driving=tmp_path / "tiny.gif") == 2
+    _one_line_error(capsys, "tiny.gif", "too small")
+    (tmp_path / "still.mp4").write_bytes((data_dir / "source.png").read_bytes())
+    assert run(tmp_path / "o.mp4", driving=tmp_path / "still.mp4") == 2
+    _one_line_error(capsys, "still.mp4 is a PNG image")
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.gif").exists()
+
+
+def test_cli_prints_no_tensorflow_start_up_lines(tmp_path):
+    # Abseil's banner, oneDNN's notice and WARNING:tensorflow lines on every run.
+    import subprocess
+    import sys
+
+    from fomm_tutorial.pretrained import pretrained_dir
+
+    driving = _sprite_driving(tmp_path / "driving.gif", num_frames=4, size=64)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    argv = [sys.executable, "-m", "fomm_tutorial", "animate", "--config", "sprites-64"]
+    argv += [
+        "--checkpoint",
+        str(pretrained_dir("sprites-64")),
+        "--source",
+        str(driving),
+    ]
+    argv += ["--driving", str(driving), "--out", str(tmp_path / "out.mp4")]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "", done.stderr
+    assert "wrote" in done.stdout
+
+
+def test_readme_sprites_snippet_runs_and_lists_shipped_configs():
+    # The snippet used make_animation without importing it; sprites-64 was not listed.
+    from pathlib import Path
+
+    from fomm_tutorial.config import shipped_configs
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    snippet = readme.split("A model trained by this package ships", 1)[1]
+    snippet = snippet.split("```python", 1)[1].split("```", 1)[0]
+    scope = {}
+    exec(compile(snippet, "README.md", "exec"), scope)
+    assert scope["frames"].shape == (32, 64, 64, 3)
+    listed = readme.split("the name of a shipped one (", 1)[1].split(")", 1)[0]
+    listed = {name.strip(" `\n") for name in listed.split(",")}
+    assert "sprites-64" in listed and listed <= set(shipped_configs())
