@@ -25,6 +25,12 @@
 # 6. real faces: the published `vox-cpk` checkpoint on Colab, the media path
 #    ([`media.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/media.py))
 #    and the command line `fomm-tutorial animate`.
+#
+# Without Python or a kernel, the book's
+# <a href="../live/index.html">live demo page</a> runs the trained sprite model of
+# section 10.4 in your browser: pick a source image and a driving video (or your own
+# files), switch relative motion and adapted scale on or off, and watch the result being
+# computed in the page.
 
 # %% tags=["hide-input"]
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is
@@ -55,13 +61,14 @@ from fomm_tutorial.display import (
     show_animation,
     show_equations,
     show_source,
+    static_slider,
     use_book_style,
 )
 from fomm_tutorial.runtime import quiet_stderr
 
 # TensorFlow writes C++ start-up notices (oneDNN, CUDA) straight to the process's
-# stderr,
-# whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr silenced.
+# stderr, whatever TF_CPP_MIN_LOG_LEVEL says: import it and run a first op with stderr
+# silenced.
 with quiet_stderr():
     import tensorflow as tf
     from fomm_tutorial import animation, evaluation, media
@@ -78,7 +85,7 @@ with quiet_stderr():
 use_book_style()
 
 # %%
-# Parameters: small on a CPU (nbval, CI), longer videos on a GPU.
+# Parameters: small on a CPU (a couple of minutes), longer videos on a GPU.
 NUM_FRAMES = rt.choose(cpu=32, gpu=128)  # frames of the held-out sprite videos
 BATCH_SIZE = rt.choose(cpu=8, gpu=64)  # driving frames per animation step
 print("device:", rt.device)
@@ -446,8 +453,8 @@ for row, t in enumerate(times):
 plt.show()
 
 # %% [markdown]
-# The whole videos, left to right: source A, driving video B, relative result, absolute
-# result (an embedded GIF of every second frame, pixels doubled; it loops).
+# The whole videos (an embedded GIF of every second frame, each pixel shown as a
+# $2 \times 2$ block; it loops):
 
 # %% tags=["hide-input", "nbval-ignore-output"]
 UPSCALE = 2  # nearest-neighbour, so that the 64-pixel sprites are visible
@@ -460,9 +467,9 @@ def big(frames):
 
 
 def with_keypoints(frames, kp_value):
-    """Every second frame, enlarged, with the keypoints drawn."""
+    """Every second frame with the keypoints drawn (the browser enlarges the GIF)."""
     frames = np.broadcast_to(frames, (NUM_FRAMES, *source_image.shape))[::2]
-    return draw_keypoints(big(frames), kp_value[::2], kp_size=kp_radius)
+    return draw_keypoints(frames, kp_value[::2], kp_size=kp_radius // UPSCALE + 1)
 
 
 kp_absolute = results["absolute"][1]["kp_norm"]["value"]
@@ -472,35 +479,60 @@ columns = [
     with_keypoints(results["relative"][0], kps["kp_norm"]["value"]),
     with_keypoints(results["absolute"][0], kp_absolute),
 ]
-separator = np.ones((*columns[0].shape[:2], 4, 3), np.float32)
+separator = np.ones((*columns[0].shape[:2], 2, 3), np.float32)
 movie = np.concatenate(
     [part for column in columns for part in (column, separator)][:-1], axis=2
 )
-show_animation(movie, fps=6)
+show_animation(
+    movie,
+    fps=6,
+    scale=UPSCALE,
+    titles=["source A", "driving B", "relative", "absolute"],
+)
 
 # %% [markdown]
-# Browse the frames and compare the modes frame by frame:
-#
-# > **Live widget.** The figure above shows a few settings; run the notebook (Colab button
-# > at the top, or Jupyter) to move the slider.
+# To animate other sprites (or your own image and video) with this model without a
+# kernel, open the <a href="../live/index.html">live demo page</a>. Here, browse the
+# frames and compare the modes frame by frame:
 
 
-# %% tags=["nbval-ignore-output"]
-def show_frame(t=0, mode="relative"):
-    result, kps_mode = results[mode]
-    images = [source_image, driving_frames[t], result[t]]
-    kp_values = [
-        kps_mode["kp_source"]["value"][0],
-        kps_mode["kp_driving"]["value"][t],
-        kps_mode["kp_norm"]["value"][t],
-    ]
-    image_grid(
+# %% tags=["hide-input"]
+def frame_figure(t=0, modes=("relative", "absolute")):
+    """Source A, driving frame ``t`` of B and the result of each mode, with keypoints."""
+    kps_any = results[modes[0]][1]
+    images = [source_image, driving_frames[t]]
+    kp_values = [kps_any["kp_source"]["value"][0], kps_any["kp_driving"]["value"][t]]
+    titles = ["source A", f"driving B, $t={t}$"]
+    for mode in modes:
+        result, kps_mode = results[mode]
+        images.append(result[t])
+        kp_values.append(kps_mode["kp_norm"]["value"][t])
+        titles.append(f"{mode} result")
+    return image_grid(
         [
             draw_keypoints(big(im), kp, kp_size=kp_radius)
             for im, kp in zip(images, kp_values)
         ],
-        ["source A", f"driving B, $t={t}$", f"{mode} result"],
+        titles,
     )
+
+
+static_slider(
+    {
+        f"t = {t}": frame_figure(int(t))
+        for t in np.linspace(0, NUM_FRAMES - 1, 8).astype(int)
+    },
+    label="driving frame",
+)
+
+# %% [markdown]
+# > **Live widget.** The figure above switches between a few precomputed settings; run the
+# > notebook (Colab button at the top, or Jupyter) to change every parameter freely.
+
+
+# %% tags=["hide-input", "remove-output", "nbval-ignore-output"]
+def show_frame(t=0, mode="relative"):
+    frame_figure(t, [mode])
     plt.show()
 
 
@@ -673,21 +705,30 @@ print("published checkpoint present:", VOX_CHECKPOINT.exists())
 # `fomm_tutorial.media` reads the inputs as float32 RGB in [0, 1] at the model's
 # `frame_shape`: the photograph is RGBA (the alpha channel is dropped), the video is H.264.
 # Your own files work the same way: set `SOURCE_IMAGE` and `DRIVING_VIDEO` (or the
-# environment variables `FOMM_SOURCE_IMAGE`, `FOMM_DRIVING_VIDEO`). For good results crop
+# environment variables `FOMM_SOURCE_IMAGE`, `FOMM_DRIVING_VIDEO`); without them the
+# book's sample media are used, a face photograph and a talking-head clip
+# (`reference.sample_media`: a local copy, else downloaded once). For good results crop
 # both to the face, as the VoxCeleb training data were, with the face roughly in the same
 # pose in the source and in the first driving frame (relative motion assumes it).
 
 # %%
-from fomm_tutorial.reference import find_data_dir
+from fomm_tutorial.reference import sample_media
 
-data_dir = find_data_dir()
+
+def media_file(variable, name):
+    """Your file (environment variable ``variable``), else the book's sample media."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    try:
+        return str(sample_media(name))  # a local copy, else downloaded once
+    except FileNotFoundError as error:
+        print(error)
+        return ""
+
+
 FACE_SIZE = (256, 256)  # vox-256's frame_shape
-SOURCE_IMAGE = os.environ.get(
-    "FOMM_SOURCE_IMAGE", str(data_dir / "source.png") if data_dir else ""
-)
-DRIVING_VIDEO = os.environ.get(
-    "FOMM_DRIVING_VIDEO", str(data_dir / "driving.mp4") if data_dir else ""
-)
+SOURCE_IMAGE = media_file("FOMM_SOURCE_IMAGE", "source.png")
+DRIVING_VIDEO = media_file("FOMM_DRIVING_VIDEO", "driving.mp4")
 have_media = (
     bool(SOURCE_IMAGE) and Path(SOURCE_IMAGE).exists() and Path(DRIVING_VIDEO).exists()
 )
