@@ -20,6 +20,7 @@ the key, both shapes and the config key that most likely differs.
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -125,9 +126,15 @@ def read_torch_checkpoint(path) -> dict:
     except TypeError:  # torch < 1.13 has no weights_only
         state = torch.load(str(path), map_location="cpu")
     except Exception as exc:  # noqa: BLE001
+        # torch's unpickling text is about its weights_only option, not about this file
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        detail = (
+            "" if isinstance(exc, pickle.UnpicklingError) or not first else f": {first}"
+        )
         raise ValueError(
-            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})."
-        ) from exc
+            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}{detail}); "
+            "expected an original .pth.tar written by torch.save"
+        ) from None
     if not isinstance(state, dict) or not any(k in state for k in MODEL_NAMES):
         keys = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise ValueError(
@@ -305,32 +312,67 @@ def _load(path, config, strict_discriminator=False):
     return models, loaded
 
 
-def convert_checkpoint(path, config, out_dir) -> dict:
+# Files of a weights folder that describe its weights (a shipped model's folder has them):
+# after other weights are written there, they would describe the wrong ones.
+_DESCRIBING_FILES = ("config.yaml", "MODEL_CARD.md")
+
+
+def convert_checkpoint(path, config, out_dir, overwrite: bool = False) -> dict:
     """Convert an original checkpoint to Keras weights.
 
-    Writes ``out_dir/kp_detector.weights.h5``, ``generator.weights.h5`` and (if the checkpoint has
-    one that fits the config) ``discriminator.weights.h5``; read them back with ``build_models(config)[name].load_weights``.
-    Returns ``{model name: written path}``.
+    Writes ``out_dir/kp_detector.weights.h5``, ``generator.weights.h5`` and (if the
+    checkpoint has one that fits the config) ``discriminator.weights.h5``; read them back
+    with ``build_models(config)[name].load_weights``. Returns ``{model name: written path}``.
+
+    A folder that already holds weights (or a ``config.yaml`` / ``MODEL_CARD.md``
+    describing them) is refused with ``FileExistsError`` unless ``overwrite``; then the
+    old files that the new weights do not replace are removed, so that nothing stale
+    stays beside them. Each file is written to a temporary name and renamed.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(
             f"{out_dir} is a file: give a folder for the converted weights."
         )
+    present = [
+        name
+        for name in (*WEIGHT_FILES.values(), *_DESCRIBING_FILES)
+        if (out_dir / name).exists()
+    ]
+    if present and not overwrite:
+        raise FileExistsError(
+            f"{out_dir} already holds {', '.join(present)}: pass --overwrite to "
+            "replace them, or choose another --out"
+        )
     models, loaded = _load(path, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name in loaded:
         target = out_dir / WEIGHT_FILES[name]
-        models[name].save_weights(str(target))
+        partial = out_dir / f".{name}.partial.weights.h5"  # Keras needs the suffix
+        try:
+            models[name].save_weights(str(partial))
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
         written[name] = str(target)
+    for name in present:
+        if name not in (WEIGHT_FILES[n] for n in written):
+            (out_dir / name).unlink()
+            print(f"removed {out_dir / name} (it described the replaced weights)")
     return written
 
 
 def run_cli(args) -> int:
-    """``fomm-tutorial convert CHECKPOINT --config C --out DIR``."""
+    """``fomm-tutorial convert CHECKPOINT --config C --out DIR [--overwrite]``."""
+    from fomm_tutorial.runtime import filtered_stderr
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    written = convert_checkpoint(args.checkpoint, args.config, args.out)
+    with filtered_stderr():  # TensorFlow's start-up notices (errors still shown)
+        import tensorflow  # noqa: F401
+    written = convert_checkpoint(
+        args.checkpoint, args.config, args.out, overwrite=args.overwrite
+    )
     for name, target in written.items():
         print(f"{name}: {target}")
     if "discriminator" not in written:

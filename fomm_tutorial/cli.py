@@ -249,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume from this checkpoint (prefix .../ckpt-<step>, or a run folder)",
     )
     p.add_argument(
+        "--allow-lr-change",
+        action="store_true",
+        help="on resume, accept learning rates (train_params.lr_*) other than the run's "
+        "(every other config key must match the run's config.json)",
+    )
+    p.add_argument(
         "--epochs",
         type=positive_int,
         default=None,
@@ -327,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         type=output_dir,
         help="output folder for kp_detector/generator/discriminator weights",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the weights (and config.yaml / MODEL_CARD.md) already in --out",
     )
     p.set_defaults(_module="fomm_tutorial.checkpoint")
 

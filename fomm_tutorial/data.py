@@ -46,6 +46,7 @@ __all__ = [
     "split_videos",
     "read_frames",
     "num_frames",
+    "video_problem",
     "FramesDataset",
     "DatasetRepeater",
     "PairedDataset",
@@ -141,6 +142,57 @@ def num_frames(path: PathLike) -> int:
 
 def _id_of(name: str) -> str:
     return name.split("#")[0]
+
+
+_ISO_MEDIA = (".mp4", ".mov", ".m4v")
+
+
+def video_problem(path: PathLike) -> Optional[str]:
+    """Why the video at ``path`` cannot be read in full, or None; cheap (headers only).
+
+    MP4/MOV (ISO media files): the top-level boxes must tile the file and one of them must
+    be the index (``moov``); a file cut short (a copy or a download that stopped) has a
+    last box running past its end, or no index. A folder of frames must hold frames.
+    Other formats (GIF, AVI, MKV, WebM, image strips): their first frame is decoded.
+    """
+    path = Path(path)
+    if path.is_dir():
+        try:
+            media._frame_files(path)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    size = path.stat().st_size
+    if size == 0:
+        return f"{path}: the file is empty"
+    if path.suffix.lower() in _ISO_MEDIA:
+        kinds, pos = [], 0
+        with open(path, "rb") as f:
+            while pos < size:
+                f.seek(pos)
+                header = f.read(16)
+                n = int.from_bytes(header[:4], "big") if len(header) >= 8 else -1
+                if n == 1 and len(header) == 16:  # a 64-bit box size follows the type
+                    n = int.from_bytes(header[8:], "big")
+                elif n == 0:  # the last box runs to the end of the file
+                    n = size - pos
+                if n < 8:
+                    return f"{path}: damaged at byte {pos} (not an MP4/MOV box)"
+                if pos + n > size:
+                    return (
+                        f"{path}: cut short ({size} bytes; its "
+                        f"{header[4:8].decode('latin-1')!r} box needs {pos + n})"
+                    )
+                kinds.append(header[4:8])
+                pos += n
+        if b"moov" not in kinds:
+            return f"{path}: cut short or never finished (no 'moov' index)"
+        return None
+    try:
+        next(media.iter_video(path, max_frames=1))
+    except (ValueError, OSError) as exc:
+        return " ".join(str(exc).split())
+    return None
 
 
 # ============================================================================================
@@ -433,6 +485,28 @@ class FramesDataset:
     def __len__(self) -> int:
         return len(self.videos)
 
+    def check_videos(self) -> None:
+        """Refuse (``ValueError`` naming them) videos of this split that cannot be read in
+        full (:func:`video_problem`: truncated MP4s, empty folders, undecodable files),
+        before training starts rather than as a ``tf.data`` error in the middle of it.
+        With ``id_sampling``, every video of every identity is checked."""
+        if self.is_train and self.id_sampling:
+            names = [n for item in self.videos for n in self._by_id[item]]
+        else:
+            names = list(self.videos)
+        problems = [
+            p
+            for p in (video_problem(self.root_dir / n) for n in names)
+            if p is not None
+        ]
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise ValueError(
+                f"{len(problems)} of the {len(names)} "
+                f"{'training' if self.is_train else 'test'} videos in {self.root_dir} cannot "
+                f"be read: {'; '.join(problems[:3])}{more}; re-encode or remove them"
+            )
+
     def video_path(self, idx: int, rng: Optional[np.random.Generator] = None) -> Path:
         """Path of item ``idx`` (with id_sampling: one video of that identity, chosen by rng)."""
         name = self.videos[idx]
@@ -566,6 +640,7 @@ def make_dataset(
     prefetch: Optional[int] = None,
     augment: bool = True,
     with_names: bool = False,
+    check_videos: bool = False,
 ):
     """A ``tf.data.Dataset`` over the original layout.
 
@@ -579,6 +654,7 @@ def make_dataset(
     float32 (``"name"`` ``(B,)`` string too with ``with_names``). Item ``k`` of the epoch uses
     ``default_rng([seed, epoch, k])``, so the stream is identical for the same arguments.
     Test (``is_train=False``): every video once, ``{"video": (1, T, H, W, 3), "name": (1,)}``.
+    ``check_videos``: first refuse unreadable videos (:meth:`FramesDataset.check_videos`).
     """
     import tensorflow as tf
 
@@ -624,6 +700,10 @@ def make_dataset(
             pairs_list=params.get("pairs_list"),
             augmentation_params=params.get("augmentation_params") if augment else None,
         )
+    if check_videos:
+        (
+            dataset.dataset if isinstance(dataset, DatasetRepeater) else dataset
+        ).check_videos()
     if num_parallel_calls is None:
         num_parallel_calls = tf.data.AUTOTUNE
     if prefetch is None:

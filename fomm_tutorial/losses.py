@@ -176,21 +176,45 @@ class Vgg19(tf.Module):
                 f"VGG19 weights file {path} does not exist: give a .npz (torchvision "
                 "layout), a torch .pth state dict or a Keras .h5 file."
             )
-        name = path.name.lower()
-        if name.endswith(".npz"):
-            with np.load(path) as f:
-                vgg = cls.from_torch_arrays({k: f[k] for k in f.files})
-        elif name.endswith((".pth", ".pt", ".pth.tar")):
-            import torch  # only for this format
+        import pickle
 
-            sd = torch.load(str(path), map_location="cpu", weights_only=True)
-            vgg = cls.from_torch_arrays({k: v.float().numpy() for k, v in sd.items()})
-        elif name.endswith(".h5"):
-            vgg = cls.from_keras_applications(weights=str(path))
-        else:
+        name = path.name.lower()
+        try:
+            if name.endswith(".npz"):
+                with np.load(path) as f:
+                    vgg = cls.from_torch_arrays({k: f[k] for k in f.files})
+            elif name.endswith((".pth", ".pt", ".pth.tar")):
+                import torch  # only for this format
+
+                sd = torch.load(str(path), map_location="cpu", weights_only=True)
+                vgg = cls.from_torch_arrays(
+                    {k: v.float().numpy() for k, v in sd.items()}
+                )
+            elif name.endswith(".h5"):
+                vgg = cls.from_keras_applications(weights=str(path))
+            else:
+                raise ValueError(
+                    f"unknown VGG19 weights format {path} (use .npz, .pth or .h5)."
+                )
+        except (
+            ValueError,
+            OSError,
+            EOFError,
+            KeyError,
+            RuntimeError,
+            pickle.PickleError,
+        ) as exc:
+            text = " ".join(str(exc).split())
+            if str(path) in text:
+                raise
+            # numpy's and torch's unpickling texts advise loading unsafely: not the point
+            unsafe = "allow_pickle" in text or "weights_only" in text or not text
+            detail = "" if unsafe else f": {text[:160]}"
             raise ValueError(
-                f"unknown VGG19 weights format {path} (use .npz, .pth or .h5)."
-            )
+                f"{path} is not a readable VGG19 weights file ({type(exc).__name__}"
+                f"{detail}); give a .npz (torchvision layout), a torch .pth state dict "
+                "or a Keras .h5 file"
+            ) from None
         vgg.source = f"the file {path}"
         return vgg
 

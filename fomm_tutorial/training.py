@@ -25,16 +25,24 @@ Engineering around it (:class:`Trainer`):
   for the newest intact one;
 * a non-finite loss stops training with :class:`NonFiniteLossError` naming the loss and the step,
   before anything is saved;
-* ``log.txt`` lines as the original logger (``%08d) name - %.5f; ...``, epoch means), TensorBoard
-  (``tf.summary``: every loss, every learning rate, an image grid), a tqdm bar.
+* ``log.txt`` lines as the original logger (``%08d) name - %.5f; ...``, epoch means; a run
+  that stops inside an epoch adds a ``[partial epoch: ...]`` line, replaced when it goes on),
+  TensorBoard (``tf.summary``: every loss, every learning rate, an image grid), a tqdm bar;
+  a resume rewinds both to the checkpoint;
+* a checkpoint that cannot be written (disk full, read-only folder) is one ``OSError``,
+  its partial files removed;
+* the CLI (:func:`run_cli`) locks the run folder (:func:`run_lock`) and refuses a resume
+  whose config differs from the run's ``config.json`` (:func:`check_resume_config`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import re
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -257,6 +265,33 @@ def find_checkpoints(directory) -> List[str]:
 
     others = sorted(set(found) - set(recorded), key=number, reverse=True)
     return recorded + others
+
+
+def _op_error_text(exc) -> str:
+    """The reason in a ``tf.errors.OpError`` message, without its op and function names."""
+    text = " ".join(str(getattr(exc, "message", exc)).split())
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:\w+\]$", "", text)
+    return text.rsplit("; ", 1)[-1][:200]
+
+
+def truncate_log(path, epoch: int) -> None:
+    """Keep the lines of ``log.txt`` for epochs ``< epoch`` (a resumed run writes the later
+    ones again; partial lines go too). Rewritten atomically; other lines are kept."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = [
+        line
+        for line in lines
+        if not re.match(r"\d{8}\) ", line) or int(line[:8]) < int(epoch)
+    ]
+    if len(keep) == len(lines):
+        return
+    tmp = path.with_name(path.name + ".truncate")
+    tmp.write_text("".join(keep))
+    os.replace(tmp, path)
 
 
 def check_checkpoint(prefix) -> None:
@@ -502,7 +537,24 @@ class Trainer:
                         f"{self.latest_checkpoint()}"
                     )
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        path = self._checkpoint_manager().save(checkpoint_number=step)
+        before = set(self.ckpt_dir.glob(f"ckpt-{step}*"))
+        try:
+            path = self._checkpoint_manager().save(checkpoint_number=step)
+        except (
+            tf.errors.OpError
+        ) as exc:  # PermissionDenied, ResourceExhausted (disk full)
+            # TensorFlow leaves its ckpt-<step>_temp/ shards (and partial files) behind
+            for leftover in set(self.ckpt_dir.glob(f"ckpt-{step}*")) - before:
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+            reason = _op_error_text(exc)
+            raise OSError(
+                f"cannot write checkpoint {self.ckpt_dir / f'ckpt-{step}'} "
+                f"({type(exc).__name__}: {reason}): free space or make the folder "
+                f"writable, then --resume; last good checkpoint: {self.latest_checkpoint()}"
+            ) from None
         self._saved = (step, int(self.epoch.numpy()))
         return path
 
@@ -545,14 +597,23 @@ class Trainer:
         return None
 
     def _read(self, prefix):
-        names = {
-            key.split("/")[0]
-            for key in tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
-        }
+        keys = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+        names = {key.split("/")[0] for key in keys}
+        # the other kind of run cannot take a checkpoint's optimizer variables (dtype
+        # errors and a page of restore warnings)
+        scaled = _written_with_mixed_precision(prefix)
+        if scaled != self.mixed_precision:
+            raise ValueError(
+                f"checkpoint {prefix} was written {'with' if scaled else 'without'} mixed "
+                f"precision: resume with --{'' if scaled else 'no-'}mixed-precision "
+                f"(Trainer(mixed_precision={scaled}))"
+            )
+        # restore(), not read(): it also restores the save counter that save() wrote
+        # (read() leaves it unmatched and TensorFlow warns when the status is deleted)
         if all(k in names for k in self._optional_objects):
-            self.checkpoint.read(prefix).assert_existing_objects_matched()
+            self.checkpoint.restore(prefix).assert_existing_objects_matched()
         else:  # an older checkpoint: the optional objects start from zero
-            tf.train.Checkpoint(**self._core_objects).read(
+            tf.train.Checkpoint(**self._core_objects).restore(
                 prefix
             ).assert_existing_objects_matched()
             self.epoch_loss_sums.assign(tf.zeros_like(self.epoch_loss_sums))
@@ -590,16 +651,24 @@ class Trainer:
         self.epoch_loss_sums.assign_add(sums)
         self.epoch_loss_counts.assign_add(counts)
 
-    def _log_epoch(self, epoch):
+    def _log_epoch(self, epoch, partial: bool = False):
+        """Append the epoch's loss means to ``log.txt``; ``partial``: the epoch stopped
+        early (the line is marked, the sums are kept, and a resume replaces it)."""
         sums = self.epoch_loss_sums.numpy()
         counts = self.epoch_loss_counts.numpy()
-        self.epoch_loss_sums.assign(tf.zeros_like(self.epoch_loss_sums))
-        self.epoch_loss_counts.assign(tf.zeros_like(self.epoch_loss_counts))
+        if not partial:
+            self.epoch_loss_sums.assign(tf.zeros_like(self.epoch_loss_sums))
+            self.epoch_loss_counts.assign(tf.zeros_like(self.epoch_loss_counts))
         line = "; ".join(
             f"{k} - {sums[i] / counts[i]:.5f}"
             for i, k in enumerate(LOSS_ORDER)
             if counts[i]
         )
+        if line and partial:
+            line += (
+                f" [partial epoch: {int(self.step_in_epoch.numpy())} steps, to step "
+                f"{int(self.step.numpy())}]"
+            )
         if line:
             with open(self.out_dir / "log.txt", "a") as f:
                 f.write(f"{epoch:08d}) {line}\n")
@@ -630,9 +699,13 @@ class Trainer:
             self.restore(resume_from)
         elif resume:
             self.restore()
-        if resume_from is not None or resume:
-            # the steps after the checkpoint run again: drop their first run's summaries
+        if resume_from is not None or resume or int(self.step.numpy()) == 0:
+            # the steps after the checkpoint run again (a fresh run: every step): drop
+            # their first run's summaries
             purge_tensorboard(self.out_dir / "tensorboard", int(self.step.numpy()))
+        # and the epoch lines from this epoch on (a partial one of this epoch is written
+        # again when it stops or ends)
+        truncate_log(self.out_dir / "log.txt", int(self.epoch.numpy()))
         ckpt_freq = int(self.tp.get("checkpoint_freq", 0) or 0)
         step_fn = self._step_fn()
         bar = tqdm(
@@ -691,6 +764,9 @@ class Trainer:
             if self._saved != (int(self.step.numpy()), int(self.epoch.numpy())):
                 self.save()
         finally:
+            # stopped inside an epoch (max_steps, Ctrl-C, an error): log.txt gets the
+            # part that ran, so that a short run has a log too
+            self._log_epoch(int(self.epoch.numpy()), partial=True)
             bar.close()
             if self._writer is not None:
                 self._writer.flush()
@@ -708,13 +784,166 @@ class Trainer:
 
 
 # ============================================================================================
+# The run folder: one trainer at a time, one config
+# ============================================================================================
+LOCK_FILE = "train.lock"
+
+
+class RunLockedError(ValueError):
+    """Another live process trains into the run folder."""
+
+
+@contextlib.contextmanager
+def run_lock(out_dir):
+    """Hold ``out_dir/train.lock`` while training: a second trainer on the folder is refused.
+
+    The file names the holder (``{"pid", "host"}``) and is locked with ``flock``, which the
+    kernel releases when the process ends however it ends (kill -9 included). A lock file
+    that nobody holds is a stale one, left by a process that is gone: it is reported in one
+    warning and taken over. Released (and removed) on exit, Ctrl-C and exceptions.
+    Raises :class:`RunLockedError` when a live process holds it.
+    """
+    import fcntl
+    import socket
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode(errors="replace")
+            os.close(fd)
+            try:
+                who = "pid {pid} on {host}".format(**json.loads(holder))
+            except (ValueError, KeyError, TypeError):
+                who = "another process"
+            raise RunLockedError(
+                f"{out_dir} is in use: {who} is training into it ({path}); wait for it "
+                "to finish or choose another --out"
+            ) from None
+        # the file may have been removed (released) between our open and our lock
+        if os.path.exists(path) and os.path.samestat(os.fstat(fd), os.stat(path)):
+            break
+        os.close(fd)
+    try:
+        previous = os.read(fd, 4096).decode(errors="replace").strip()
+        if previous:
+            try:
+                who = "pid {pid} on {host}".format(**json.loads(previous))
+            except (ValueError, KeyError, TypeError):
+                who = "an unknown process"
+            warnings.warn(
+                f"{path}: stale lock of {who} (that process is gone): taken over",
+                stacklevel=3,
+            )
+        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, me.encode(), 0)
+        yield path
+    finally:
+        try:
+            os.unlink(path)
+        finally:
+            os.close(fd)
+
+
+# Keys that may differ on resume: where the data is and when to stop.
+_RESUMABLE_KEYS = ("dataset_params.root_dir", "train_params.num_epochs")
+_LEARNING_RATES = tuple(
+    f"train_params.lr_{n}" for n in ("generator", "kp_detector", "discriminator")
+)
+
+
+def _flatten(tree, prefix=""):
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out = {}
+    for k, v in tree.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def config_changes(run_config: dict, config: dict, allow_lr_change: bool = False):
+    """``{dotted key: (run's value, new value)}`` of ``config`` against the run's.
+
+    Ignores :data:`_RESUMABLE_KEYS` (and the learning rates with ``allow_lr_change``).
+    Both are compared as JSON (as ``config.json`` stores them).
+    """
+    old = _flatten(json.loads(json.dumps(run_config, default=str)))
+    new = _flatten(json.loads(json.dumps(config, default=str)))
+    allowed = _RESUMABLE_KEYS + (_LEARNING_RATES if allow_lr_change else ())
+    return {
+        k: (old.get(k), new.get(k))
+        for k in sorted(set(old) | set(new))
+        if k not in allowed and old.get(k) != new.get(k)
+    }
+
+
+def _run_config_file(checkpoint_or_run) -> Optional[Path]:
+    """The ``config.json`` of the run a checkpoint prefix or run folder belongs to."""
+    p = Path(checkpoint_or_run)
+    for folder in (p, p.parent, p.parent.parent):
+        if (folder / "config.json").is_file() and (folder / "checkpoints").is_dir():
+            return folder / "config.json"
+    return None
+
+
+def check_resume_config(config, sources, allow_lr_change: bool = False) -> None:
+    """Refuse (``ValueError`` naming the keys) a config that differs from a run's.
+
+    ``sources``: run folders or checkpoint prefixes whose run's ``config.json`` is compared
+    (those without one are skipped). Learning rates may change with ``allow_lr_change``.
+    """
+    for source in sources:
+        file = _run_config_file(source)
+        if file is None:
+            continue
+        try:
+            run_config = json.loads(file.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{file} is damaged ({exc}): fix or remove it") from None
+        changes = config_changes(run_config, config, allow_lr_change)
+        if changes:
+            listed = "; ".join(
+                f"{k} {a!r} -> {b!r}" for k, (a, b) in list(changes.items())[:6]
+            )
+            more = f" (and {len(changes) - 6} more)" if len(changes) > 6 else ""
+            hint = ""
+            if set(changes) <= set(_LEARNING_RATES):
+                hint = " (pass --allow-lr-change to change the learning rates)"
+            raise ValueError(
+                f"the config differs from the run's ({file}): {listed}{more}; resume "
+                f"with the run's config or start a new --out{hint}"
+            )
+
+
+def _write_json_atomically(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+# ============================================================================================
 # CLI
 # ============================================================================================
+def _written_with_mixed_precision(prefix) -> bool:
+    """Whether a checkpoint holds ``LossScaleOptimizer`` variables (Adam under
+    ``inner_optimizer/``), i.e. was written by a mixed-precision run."""
+    keys = tf.train.load_checkpoint(str(prefix)).get_variable_to_shape_map()
+    return any(k.startswith("optimizer_generator/inner_optimizer") for k in keys)
+
+
 def run_cli(args) -> int:
     """``fomm-tutorial train --config C --data DIR --out LOGDIR [--resume] ...``.
 
     Everything is checked before a model is built: the config, the overrides, the dataset
-    (listed and split as for training), the checkpoints to resume from.
+    (listed and split as for training, every video readable), the VGG19 weights file, and,
+    holding the run folder's lock (:func:`run_lock`), the checkpoints to resume from and
+    that the config is the run's (:func:`check_resume_config`; ``--allow-lr-change`` lets
+    the learning rates differ). Only then is ``config.json`` written.
     """
     from fomm_tutorial.data import make_dataset
 
@@ -728,13 +957,35 @@ def run_cli(args) -> int:
         if getattr(args, flag, None) is not None:
             tp[key] = int(getattr(args, flag))
     cfg["dataset_params"]["root_dir"] = str(args.data)
+    seed = int(args.seed)
+    batch = int(tp["batch_size"])
+
+    def dataset_fn(epoch):
+        return make_dataset(cfg, batch_size=batch, seed=seed, epoch=epoch)
+
+    # lists the videos and checks that each can be read, now, not in the middle of training
+    make_dataset(cfg, batch_size=batch, seed=seed, check_videos=True)
+    vgg = args.vgg_weights
+    perceptual = sum(tp["loss_weights"]["perceptual"]) != 0
+    if vgg not in (None, "none") and perceptual and not args.simple_losses:
+        vgg = Vgg19.from_file(vgg)  # a damaged file fails here, before the models
     out = Path(args.out)
+    created = not out.exists()
+    try:
+        with run_lock(out):
+            return _train_locked(args, cfg, out, dataset_fn, vgg)
+    finally:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # refused before anything was written: leave no empty folder
+
+
+def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
     existing = find_checkpoints(out / "checkpoints")
     if args.resume_from is not None:
-        if (
-            not find_checkpoints(args.resume_from)
-            and not Path(str(args.resume_from) + ".index").is_file()
-        ):
+        resumed = find_checkpoints(args.resume_from)
+        if Path(str(args.resume_from) + ".index").is_file():
+            resumed = [str(args.resume_from)]
+        if not resumed:
             raise FileNotFoundError(
                 f"--resume-from {args.resume_from}: no checkpoint there; give a "
                 "checkpoint prefix (.../checkpoints/ckpt-<step>) or a run folder"
@@ -746,19 +997,25 @@ def run_cli(args) -> int:
             f"{out} already holds checkpoints: pass --resume to continue, or choose "
             "another --out"
         )
-    seed = int(args.seed)
-    batch = int(tp["batch_size"])
-
-    def dataset_fn(epoch):
-        return make_dataset(cfg, batch_size=batch, seed=seed, epoch=epoch)
-
-    dataset_fn(0)  # lists and checks the videos now, not after the models are built
+    else:
+        resumed = existing
     gpu = bool(tf.config.list_physical_devices("GPU"))
     mp = gpu if args.mixed_precision is None else bool(args.mixed_precision)
     xla = gpu if args.xla is None else bool(args.xla)
-    keras.utils.set_random_seed(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
+    if args.resume or args.resume_from is not None:
+        sources = [out] + ([args.resume_from] if args.resume_from is not None else [])
+        check_resume_config(cfg, sources, allow_lr_change=args.allow_lr_change)
+        try:
+            scaled = _written_with_mixed_precision(resumed[0])
+        except Exception:  # noqa: BLE001 -- damaged: restore() skips it with a warning
+            scaled = mp
+        if scaled != mp:
+            raise ValueError(
+                f"checkpoint {resumed[0]} was written {'with' if scaled else 'without'} "
+                f"mixed precision: resume with --{'' if scaled else 'no-'}mixed-precision"
+            )
+    keras.utils.set_random_seed(int(args.seed))
+    _write_json_atomically(out / "config.json", cfg)
     gpus = tf.config.list_logical_devices("GPU")
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else None
     trainer = Trainer(
@@ -768,10 +1025,10 @@ def run_cli(args) -> int:
         strategy=strategy,
         mixed_precision=mp,
         jit_compile=xla,
-        seed=seed,
+        seed=int(args.seed),
         checkpoint_every=args.checkpoint_every,
         simple_losses=args.simple_losses,
-        vgg=args.vgg_weights,
+        vgg=vgg,
     )
     t0 = time.time()
     history = trainer.train(

@@ -375,6 +375,129 @@ def test_resume_errors_before_any_model_is_built(tmp_path, capsys, monkeypatch):
     assert "no checkpoint" in capsys.readouterr().err
 
 
+def _no_models(monkeypatch):
+    """Replace the Trainer: a run that gets past every check ends with this line."""
+    from fomm_tutorial import training
+
+    def no_models(*args, **kwargs):
+        raise ValueError("checks passed; no model is built in this test")
+
+    monkeypatch.setattr(training, "Trainer", no_models)
+
+
+def test_resume_refuses_another_config_before_writing(tmp_path, capsys, monkeypatch):
+    """A rejected --resume with num_kp 8 still overwrote config.json, and another
+    lr_generator was silently accepted."""
+    import json
+
+    import yaml
+    from fomm_tutorial.config import load_config
+
+    _no_models(monkeypatch)
+    data = _video_dataset(tmp_path / "data", size=32)
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "ckpt-1.index").write_bytes(b"")  # a checkpoint to resume
+    cfg = load_config("vox-256")
+    cfg["dataset_params"]["root_dir"] = str(data)
+    (run / "config.json").write_text(json.dumps(cfg))
+    before = (run / "config.json").read_text()
+    base = ["train", "--data", str(data), "--out", str(run), "--resume"]
+    num_kp, lr = load_config("vox-256"), load_config("vox-256")
+    num_kp["model_params"]["common_params"]["num_kp"] = 8
+    lr["train_params"]["lr_generator"] = 0.001
+    for name, changed in (("num_kp", num_kp), ("lr_generator", lr)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(changed))
+    assert cli.main(base + ["--config", str(tmp_path / "num_kp.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "the config differs from the run's" in err and err.count("\n") == 1
+    assert "model_params.common_params.num_kp 10 -> 8" in err
+    assert (run / "config.json").read_text() == before
+    lr = base + ["--config", str(tmp_path / "lr_generator.yaml")]
+    assert cli.main(lr) == 2
+    err = capsys.readouterr().err
+    assert (
+        "train_params.lr_generator 0.0002 -> 0.001" in err
+        and "--allow-lr-change" in err
+    )
+    assert cli.main(lr + ["--allow-lr-change"]) == 2
+    assert "no model is built" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["train_params"][
+        "lr_generator"
+    ] == pytest.approx(0.001)
+    assert not (run / "train.lock").exists()  # released after the refusal
+
+
+def test_train_checks_before_any_model_is_built(tmp_path, capsys, monkeypatch):
+    """A live trainer on --out, a truncated mp4 in the dataset and a garbage VGG19 file
+    each end as one line before any model is built (they were tracebacks)."""
+    from fomm_tutorial import media, training
+
+    _no_models(monkeypatch)
+    data = tmp_path / "videos"
+    data.mkdir()
+    for i in range(3):
+        frames = np.full((4, 32, 32, 3), 0.2 * (i + 1), np.float32)
+        media.write_video(data / f"id{i}#v{i}.mp4", frames, fps=25)
+    base = ["train", "--config", "vox-256", "--data", str(data)]
+    base += ["--out", str(tmp_path / "run")]
+    with training.run_lock(tmp_path / "run"):
+        assert cli.main(base) == 2
+    err = capsys.readouterr().err
+    assert f"is in use: pid {os.getpid()} on " in err and err.count("\n") == 1
+    (tmp_path / "garbage.npz").write_bytes(bytes(range(256)) * 4)
+    assert cli.main(base + ["--vgg-weights", str(tmp_path / "garbage.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "garbage.npz is not a readable VGG19 weights file" in err
+    assert "allow_pickle" not in err and err.count("\n") == 1
+    cut = data / "id1#v1.mp4"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    assert cli.main(base) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"1 of the 2 training videos in {data} cannot be read: {cut}: cut short" in err
+    )
+    assert err.count("\n") == 1
+    assert list((tmp_path / "run").iterdir()) == []  # nothing was written
+
+
+def test_convert_refuses_to_overwrite_and_starts_quietly(
+    reference_dir, tmp_path, capsys
+):
+    """convert overwrote weights and left a stale MODEL_CARD.md beside them, and printed
+    TensorFlow's start-up notices; junk given as .pth.tar showed torch's weights_only text."""
+    out = tmp_path / "weights"
+    out.mkdir()
+    (out / "generator.weights.h5").write_bytes(b"the user's weights")
+    (out / "MODEL_CARD.md").write_text("describes the user's weights")
+    argv = ["convert", str(reference_dir / "vox-256-tiny-cpk.pth.tar")]
+    argv += ["--config", "vox-256-tiny", "--out", str(out)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already holds generator.weights.h5, MODEL_CARD.md: pass --overwrite" in err
+    assert (out / "generator.weights.h5").read_bytes() == b"the user's weights"
+    res = subprocess.run(
+        [sys.executable, "-m", "fomm_tutorial", *argv, "--overwrite"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert "removed" in res.stdout and not (out / "MODEL_CARD.md").exists()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "discriminator.weights.h5",
+        "generator.weights.h5",
+        "kp_detector.weights.h5",
+    ]
+    junk = tmp_path / "junk.pth.tar"
+    junk.write_bytes(np.random.default_rng(0).bytes(3000))
+    argv = ["convert", str(junk), "--config", "vox-256", "--out", str(tmp_path / "o")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{junk} is not a readable PyTorch checkpoint (UnpicklingError)" in err
+    assert "weights_only" not in err and err.count("\n") == 1
+
+
 def test_keyboard_interrupt_is_one_line(monkeypatch, capsys):
     from fomm_tutorial import config
 

@@ -112,6 +112,33 @@ def test_bad_media_errors_name_the_file(tmp_path):
         data.FramesDataset(tmp_path / "nowhere")
 
 
+def test_unreadable_videos_refused_before_training(tmp_path):
+    """A truncated mp4 in a training set was a tf.data traceback in the middle of training:
+    check_videos names every unreadable video first (headers only for MP4/MOV)."""
+    root = _make_flat(tmp_path / "videos", [f"v{i}.mp4" for i in range(4)] + ["g.gif"])
+    (root / "frames").mkdir()
+    whole = (root / "v1.mp4").read_bytes()
+    assert data.video_problem(root / "v1.mp4") is None
+    assert data.video_problem(root / "g.gif") is None
+    for cut in (len(whole) // 2, len(whole) - 1, 40):
+        (root / "v1.mp4").write_bytes(whole[:cut])
+        assert "v1.mp4: cut short" in data.video_problem(root / "v1.mp4")
+    (root / "v2.mp4").write_bytes(b"")
+    assert data.video_problem(root / "v2.mp4").endswith("v2.mp4: the file is empty")
+    assert "empty folder" in data.video_problem(root / "frames")
+    (root / "g.gif").write_bytes(np.random.default_rng(0).bytes(100))
+    assert "g.gif" in data.video_problem(root / "g.gif")
+    params = {"root_dir": str(root), "frame_shape": [8, 8, 3]}
+    ds = data.FramesDataset(root, frame_shape=(8, 8), is_train=True)
+    with pytest.raises(ValueError) as err:
+        data.make_dataset(params, batch_size=1, check_videos=True)
+    bad = [n for n in ds.videos if n in ("v1.mp4", "v2.mp4", "frames", "g.gif")]
+    assert f"{len(bad)} of the {len(ds)} training videos in {root} cannot be read" in (
+        str(err.value)
+    )
+    assert all(n in str(err.value) for n in bad[:3])
+
+
 def test_repeater_and_pairs(sprites):
     ds = data.FramesDataset(sprites, frame_shape=(32, 32, 3), is_train=True)
     rep = data.DatasetRepeater(ds, num_repeats=3)

@@ -535,3 +535,142 @@ def test_gpu_configuration_on_the_cpu(tmp_path, reference_dir):
         timeout=600,
     )
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+def test_log_txt_short_run_and_no_epoch_twice_after_a_crash(tmp_path):
+    """log.txt was written only at an epoch's end (a short run had none), and a crash
+    after an epoch ended but before the next checkpoint logged that epoch twice."""
+    t = make_trainer(tmp_path, "short")
+    t.train(max_steps=1)
+    assert (tmp_path / "short" / "log.txt").read_text().splitlines() == [
+        (tmp_path / "short" / "log.txt").read_text().splitlines()[0]
+    ]
+    line = (tmp_path / "short" / "log.txt").read_text()
+    assert line.startswith("00000000) reconstruction - ")
+    assert line.endswith(" [partial epoch: 1 steps, to step 1]\n")
+    t.train(max_steps=2)  # the same epoch goes on: its partial line is replaced
+    assert "to step 2]" in (tmp_path / "short" / "log.txt").read_text()
+    assert len((tmp_path / "short" / "log.txt").read_text().splitlines()) == 1
+
+    cfg = tiny_config(num_epochs=2)
+    fn = dataset_fn_for(per_epoch=3)
+    make_trainer(tmp_path, "a", cfg, dataset_fn=fn).train()
+
+    def crash(trainer, step, values):
+        if step == 4:  # epoch 0 ended at step 3, the last checkpoint is step 2
+            raise KeyboardInterrupt("simulated crash")
+
+    b = make_trainer(
+        tmp_path, "b", cfg, dataset_fn=fn, checkpoint_every=2, callbacks=[crash]
+    )
+    with pytest.raises(KeyboardInterrupt):
+        b.train()
+    assert b.latest_checkpoint().endswith("ckpt-4")
+    # resume from step 2: epoch 0's end is replayed
+    c = make_trainer(tmp_path, "b", cfg, dataset_fn=fn)
+    c.train(resume_from=str(tmp_path / "b" / "checkpoints" / "ckpt-2"))
+    log_b = (tmp_path / "b" / "log.txt").read_text()
+    assert log_b == (tmp_path / "a" / "log.txt").read_text()
+    assert [line[:10] for line in log_b.splitlines()] == ["00000000) ", "00000001) "]
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (tf.errors.ResourceExhaustedError, "No space left on device"),
+        (tf.errors.PermissionDeniedError, "Permission denied"),
+    ],
+)
+def test_unwritable_checkpoints_folder_is_one_oserror(
+    tmp_path, monkeypatch, error, reason
+):
+    """A full disk or a read-only folder raised TensorFlow's error (a traceback from the
+    CLI) and left ckpt-<step>_temp/ behind."""
+    t = make_trainer(tmp_path, "full", checkpoint_every=1)
+    t.train(max_steps=1)
+
+    def failing_save(self, checkpoint_number=None, **kwargs):
+        temp = Path(self.directory) / f"ckpt-{checkpoint_number}_temp"
+        temp.mkdir()
+        (temp / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"x" * 10)
+        message = f"{temp}/part-00000-of-00001.index.tempstate1; {reason}"
+        raise error(None, None, "{{function_node __wrapped__SaveV2}} " + message)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", failing_save)
+    with pytest.raises(OSError) as err:
+        t.train(max_steps=2)
+    message = str(err.value)
+    assert (
+        f"cannot write checkpoint {tmp_path / 'full' / 'checkpoints' / 'ckpt-2'}"
+        in (message)
+    )
+    assert reason in message and "ckpt-1" in message and "function_node" not in message
+    assert not list((tmp_path / "full" / "checkpoints").glob("*_temp"))
+
+
+def test_restore_leaves_no_tensorflow_warnings(tmp_path):
+    """A resume printed WARNING:tensorflow lines: read() left the checkpoint's save
+    counter unrestored, and TensorFlow reports that when the status is deleted."""
+    import gc
+    import logging
+
+    trained_run(tmp_path, "run", steps=1)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        r = make_trainer(tmp_path, "run")
+        r.restore()
+        del r
+        gc.collect()
+    finally:
+        logger.removeHandler(handler)
+    assert [rec.getMessage()[:80] for rec in records if rec.levelno >= 30] == []
+
+
+def test_mixed_precision_mismatch_on_restore_is_one_line(tmp_path):
+    trained_run(tmp_path, "run", steps=1)
+    with pytest.raises(
+        ValueError, match="without mixed precision: resume with --no-mixed"
+    ):
+        make_trainer(tmp_path, "run", mixed_precision=True).restore()
+
+
+LOCK_HOLDER = textwrap.dedent(r"""
+    import sys, time
+    from fomm_tutorial.training import run_lock
+    with run_lock(sys.argv[1]):
+        print("locked", flush=True)
+        time.sleep(120)
+""")
+
+
+def test_run_lock_live_stale_and_released(tmp_path):
+    """Two trainers on one folder corrupted each other: the second is refused while the
+    first lives; after kill -9 its lock is stale, reported and taken over."""
+    out = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(out)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(training.RunLockedError, match=f"pid {holder.pid} on "):
+            with training.run_lock(out):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: no clean-up in the holder
+        holder.wait()
+    assert (out / training.LOCK_FILE).is_file()
+    with pytest.warns(
+        UserWarning, match=f"stale lock of pid {holder.pid} on .*taken over"
+    ):
+        with training.run_lock(out) as lock:
+            assert f'"pid": {os.getpid()}' in lock.read_text()
+    assert not (out / training.LOCK_FILE).exists()
+    # released on Ctrl-C too
+    with pytest.raises(KeyboardInterrupt):
+        with training.run_lock(out):
+            raise KeyboardInterrupt
+    assert not (out / training.LOCK_FILE).exists()
