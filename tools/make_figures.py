@@ -15,6 +15,13 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 OUT = Path(__file__).resolve().parent.parent / "book" / "figures"
 
 
+#: Drawn at the book's content width (7 in = about 670 px, shown at 100%), so that 9 pt text
+#: is 9 pt on the page (an 11 in figure shrunk to the column set 8 pt labels at ~7 px).
+WIDTH, HEIGHT = 7.0, 3.7
+BOTTOM = 0.35  # the empty strip below the footer is cut off
+LABEL_PT, NOTE_PT = 10, 9
+
+
 def box(ax, xy, w, h, text, color):
     ax.add_patch(
         FancyBboxPatch(
@@ -27,7 +34,9 @@ def box(ax, xy, w, h, text, color):
             lw=1.2,
         )
     )
-    ax.text(xy[0] + w / 2, xy[1] + h / 2, text, ha="center", va="center", fontsize=9.5)
+    ax.text(
+        xy[0] + w / 2, xy[1] + h / 2, text, ha="center", va="center", fontsize=LABEL_PT
+    )
 
 
 def arrow(ax, a, b, text=None, off=(0, 0.08)):
@@ -42,53 +51,57 @@ def arrow(ax, a, b, text=None, off=(0, 0.08)):
             (a[1] + b[1]) / 2 + off[1],
             text,
             ha="center",
-            fontsize=8,
+            fontsize=NOTE_PT,
             color="#333333",
         )
 
 
 def pipeline():
-    fig, ax = plt.subplots(figsize=(11, 3.9))
-    ax.set_xlim(0, 11)
-    ax.set_ylim(-0.1, 3.8)
+    # Axes units are inches: the layout below is the figure's size on the page.
+    fig = plt.figure(figsize=(WIDTH, HEIGHT - BOTTOM))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, WIDTH)
+    ax.set_ylim(BOTTOM, HEIGHT)
     ax.axis("off")
-    box(ax, (0.1, 2.6), 1.5, 0.8, "source image\n$S$", "#dbe9f6")
-    box(ax, (0.1, 0.4), 1.5, 0.8, "driving frame\n$D$", "#dbe9f6")
-    box(ax, (2.3, 1.45), 1.8, 0.9, "keypoint detector\n(ch. 5)", "#fde2c8")
-    box(ax, (4.9, 1.45), 2.1, 0.9, "dense motion network\n(ch. 6)", "#fde2c8")
-    box(ax, (7.8, 2.4), 1.6, 0.9, "generator\n(ch. 7)", "#fde2c8")
-    box(ax, (9.6, 2.45), 1.3, 0.8, "prediction\n$\\hat D$", "#d9f2d9")
-    arrow(ax, (1.6, 3.0), (2.6, 2.35))
-    arrow(ax, (1.6, 0.8), (2.6, 1.45))
-    arrow(ax, (4.1, 1.9), (4.9, 1.9), r"$p_k, J_k$", (0, 0.12))
-    arrow(ax, (1.6, 3.1), (7.8, 3.0), "source appearance", (0.8, 0.08))
+    box(ax, (0.05, 2.65), 1.05, 0.75, "source\nimage $S$", "#dbe9f6")
+    box(ax, (0.05, 0.95), 1.05, 0.75, "driving\nframe $D$", "#dbe9f6")
+    box(ax, (1.55, 1.5), 1.3, 0.8, "keypoint\ndetector (ch. 5)", "#fde2c8")
+    box(ax, (3.35, 1.5), 1.55, 0.8, "dense motion\nnetwork (ch. 6)", "#fde2c8")
+    box(ax, (4.45, 2.75), 1.25, 0.75, "generator\n(ch. 7)", "#fde2c8")
+    box(ax, (5.95, 2.75), 1.0, 0.75, "prediction\n$\\hat D$", "#d9f2d9")
+    arrow(ax, (1.1, 2.85), (1.75, 2.3))
+    arrow(ax, (1.1, 1.35), (1.75, 1.5))
+    arrow(ax, (2.85, 1.9), (3.35, 1.9), r"$p_k, J_k$", (0, 0.1))
+    arrow(ax, (1.1, 3.2), (4.45, 3.2), "source appearance", (0, 0.08))
+    arrow(ax, (1.1, 2.95), (3.7, 2.3))
     arrow(
         ax,
-        (7.0, 2.1),
-        (7.8, 2.65),
+        (4.6, 2.3),
+        (4.95, 2.75),
         r"$\mathcal{T}_{S\leftarrow D}$, $\mathcal{O}$",
-        (-0.1, 0.22),
+        (0.5, -0.12),
     )
-    arrow(ax, (9.4, 2.85), (9.6, 2.85))
-    arrow(ax, (1.6, 2.75), (5.3, 2.35), "", (0, 0))
+    arrow(ax, (5.7, 3.12), (5.95, 3.12))
     ax.text(
-        5.95,
-        1.1,
-        "sparse motions (eq. 4) $\\to$ masks $\\to$ dense motion, occlusion",
+        4.13,
+        1.22,
+        "sparse motions (eq. 4) $\\to$ masks\n$\\to$ dense motion, occlusion",
         ha="center",
-        fontsize=8,
+        va="top",
+        fontsize=NOTE_PT,
     )
     ax.text(
-        6.4,
-        0.05,
-        "trained without labels: perceptual reconstruction + equivariance (ch. 8, 9); "
+        WIDTH / 2,
+        BOTTOM + 0.05,
+        "trained without labels: perceptual reconstruction + equivariance (ch. 8, 9);\n"
         "animation with relative motion (ch. 10)",
         ha="center",
-        fontsize=8.5,
+        va="bottom",
+        fontsize=NOTE_PT,
         style="italic",
     )
     OUT.mkdir(parents=True, exist_ok=True)
-    fig.savefig(OUT / "pipeline.svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(OUT / "pipeline.svg", metadata={"Date": None})
     plt.close(fig)
 
 
