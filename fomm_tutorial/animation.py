@@ -804,18 +804,23 @@ def run_cli(args) -> int:
     config = load_config(args.config)
     _checkpoint_kind(args.checkpoint)
     size = tuple(int(s) for s in config["dataset_params"]["frame_shape"][:2])
-    source = media.read_image(args.source, size=size)
     fps = _output_fps(out, args)
-    # Decoding the first frame (or the chosen one) finds unreadable media before any model.
-    initial = _driving_frame(args.driving, args.best_frame or 0, size)
-    num_frames = media.count_frames(args.driving)
 
     def driving_batches():
         return batches(media.iter_video(args.driving, size=size), args.batch_size)
 
-    # The bar shows on a terminal only (not in logs), and is erased if anything fails.
-    bar = tqdm(total=num_frames, desc="loading the model", unit="frame", disable=None)
+    # The bar shows on a terminal only (not in logs), from the start, and is erased if
+    # anything fails.
+    bar = tqdm(desc="reading --source", unit="frame", disable=None)
     try:
+        source = media.read_image(args.source, size=size)
+        # Decoding the first frame (or the chosen one), then counting the frames, finds
+        # unreadable media before any model is built. (While the total is unknown, tqdm
+        # adds the ": " itself.)
+        bar.set_description_str("reading --driving")
+        initial = _driving_frame(args.driving, args.best_frame or 0, size)
+        bar.total = media.count_frames(args.driving)
+        bar.set_description("loading the model")
         models = load_models(config, args.checkpoint)
         kp_detector, generator = models["kp_detector"], models["generator"]
         best_frame = args.best_frame

@@ -935,3 +935,20 @@ def test_readme_sprites_snippet_runs_and_lists_shipped_configs():
     listed = readme.split("the name of a shipped one (", 1)[1].split(")", 1)[0]
     listed = {name.strip(" `\n") for name in listed.split(",")}
     assert "sprites-64" in listed and listed <= set(shipped_configs())
+
+
+def test_cli_brings_the_driving_frame_rate_into_the_outputs_range(
+    reference_dir, data_dir, tmp_path, capsys, stand_in_models
+):
+    # A 60-fps driving video into a GIF (at most 50 fps): written at 50, with one warning.
+    from fomm_tutorial import cli, media
+    from fomm_tutorial.sprites import sprite_video
+
+    frames, _ = sprite_video(4, 128, seed=1, identity_seed=3)
+    media.write_video(tmp_path / "fast.mp4", frames, fps=60)
+    args = _animate_args(reference_dir, data_dir, tmp_path / "result.gif")
+    args[args.index("--driving") + 1] = str(tmp_path / "fast.mp4")
+    with pytest.warns(UserWarning, match="plays at 60 fps.*writing 50 fps.*--fps"):
+        assert cli.main(args) == 0
+    assert "50 fps" in capsys.readouterr().out
+    assert media.video_fps(tmp_path / "result.gif") == pytest.approx(50)
