@@ -160,7 +160,7 @@ def configure(
     Args:
       seed: seed for Python, NumPy, TensorFlow and Keras.
       deterministic: enable TensorFlow op determinism (default: on a CPU only, where it
-        is free and makes notebook outputs reproducible for nbval).
+        is free and makes the notebooks' outputs reproducible).
       mixed_precision: use the ``mixed_float16`` Keras policy (default: on a GPU only).
       jit_compile: compile training/inference steps with XLA (default: on a GPU only;
         Keras' ``"auto"`` turns XLA off on a CPU, so the choice is made explicitly
