@@ -763,6 +763,16 @@ class Trainer:
                 break  # max_steps reached inside the epoch
             if self._saved != (int(self.step.numpy()), int(self.epoch.numpy())):
                 self.save()
+        except tf.errors.OpError as exc:
+            # a Python error of the data pipeline (tf.numpy_function) arrives wrapped in
+            # a page of graph context: keep its own line
+            inner = re.search(r"(\w+Error): (.+)", str(exc.message))
+            if "PyFunc" not in str(exc.message) or inner is None:
+                raise
+            raise ValueError(
+                f"reading the training data for step {int(self.step.numpy()) + 1} "
+                f"failed: {inner.group(2).strip()}"
+            ) from None
         finally:
             # stopped inside an epoch (max_steps, Ctrl-C, an error): log.txt gets the
             # part that ran, so that a short run has a log too

@@ -674,3 +674,27 @@ def test_run_lock_live_stale_and_released(tmp_path):
         with training.run_lock(out):
             raise KeyboardInterrupt
     assert not (out / training.LOCK_FILE).exists()
+
+
+def test_data_error_mid_training_is_one_line(tmp_path):
+    """A Python error of the data pipeline (a corrupt frame) came as a tf.data traceback."""
+    base = dataset_fn_for()
+
+    def broken(epoch):
+        def load(k):
+            if k == 1:
+                raise ValueError("video7/0000002.png: cannot decode the image")
+            return np.float32(k)
+
+        ks = tf.data.Dataset.range(4).map(
+            lambda k: tf.numpy_function(load, [k], tf.float32, stateful=False)
+        )
+        return tf.data.Dataset.zip((base(epoch), ks.batch(1))).map(lambda x, _: x)
+
+    t = make_trainer(tmp_path, "data", dataset_fn=broken)
+    with pytest.raises(ValueError) as err:
+        t.train(max_steps=3)
+    assert str(err.value) == (
+        "reading the training data for step 2 failed: video7/0000002.png: cannot "
+        "decode the image"
+    )
