@@ -56,7 +56,7 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
 from fomm_tutorial.checkpoint import build_models  # noqa: E402
-from fomm_tutorial.config import load_config  # noqa: E402
+from fomm_tutorial.config import load_config, validate_config  # noqa: E402
 from fomm_tutorial.losses import (  # noqa: E402
     DiscriminatorFullModel,
     GeneratorFullModel,
@@ -915,6 +915,12 @@ def check_resume_config(config, sources, allow_lr_change: bool = False) -> None:
             run_config = json.loads(file.read_text())
         except ValueError as exc:
             raise ValueError(f"{file} is damaged ({exc}): fix or remove it") from None
+        try:  # completed and normalised as today's load_config would (an older run's)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                run_config = validate_config(run_config, source=str(file))
+        except ValueError:
+            pass  # compared as written
         changes = config_changes(run_config, config, allow_lr_change)
         if changes:
             listed = "; ".join(

@@ -111,6 +111,7 @@ def test_convert_round_trip_without_torch(
         checkpoint = str(reference_dir / "vox-256-tiny-cpk.pth.tar")
         config = str(reference_dir / "vox-256-tiny.yaml")
         out = str(tmp_path / "converted")
+        overwrite = False
 
     assert run_cli(Args) == 0
     for name in ("kp_detector", "generator", "discriminator"):

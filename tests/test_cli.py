@@ -426,6 +426,11 @@ def test_resume_refuses_another_config_before_writing(tmp_path, capsys, monkeypa
         "lr_generator"
     ] == pytest.approx(0.001)
     assert not (run / "train.lock").exists()  # released after the refusal
+    # an older run's config.json, without a key load_config fills in today, still fits
+    del cfg["model_params"]["kp_detector_params"]["pad"]
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert cli.main(base + ["--config", "vox-256"]) == 2
+    assert "no model is built" in capsys.readouterr().err
 
 
 def test_train_checks_before_any_model_is_built(tmp_path, capsys, monkeypatch):
