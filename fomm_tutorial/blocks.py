@@ -2,21 +2,23 @@
 
 Explained in chapter 5 (book/05_keypoints.ipynb).
 
-* :class:`BatchNorm2d` -- batch normalisation that matches PyTorch *exactly*, training mode
-  included (Keras updates the moving variance with the biased batch variance; PyTorch with the
-  unbiased one).
-* :class:`Conv2d` -- a convolution with PyTorch's ``padding=p`` semantics and default init.
+* :class:`BatchNorm2d` -- batch normalisation that matches PyTorch *exactly*, training
+  mode included (Keras updates the moving variance with the biased batch variance;
+  PyTorch with the unbiased one).
+* :class:`Conv2d` -- a convolution with PyTorch's ``padding=p`` semantics and default
+  init.
 * :class:`ResBlock2d`, :class:`UpBlock2d`, :class:`DownBlock2d`, :class:`SameBlock2d`.
-* :class:`Encoder`, :class:`Decoder`, :class:`Hourglass` -- the U-Net used by the keypoint
-  detector and the dense-motion network.
-* :class:`AntiAliasInterpolation2d` -- Gaussian blur + strided subsampling (image pyramid,
-  down-scaled inputs).
-* :func:`conv2d_valid` -- the convolution the blocks use for small outputs (one matrix product;
-  faster on a CPU there), :class:`BuildOnFirstCall` -- the ``build`` of every container layer.
+* :class:`Encoder`, :class:`Decoder`, :class:`Hourglass` -- the U-Net used by the
+  keypoint detector and the dense-motion network.
+* :class:`AntiAliasInterpolation2d` -- Gaussian blur + strided subsampling (image
+  pyramid, down-scaled inputs).
+* :func:`conv2d_valid` -- the convolution the blocks use for small outputs (one matrix
+  product; faster on a CPU there), :class:`BuildOnFirstCall` -- the ``build`` of every
+  container layer.
 
 Every layer can list its variables under their original PyTorch state-dict names
-(:meth:`torch_variables`), which is what :mod:`fomm_tutorial.checkpoint` uses to port weights
-by name.
+(:meth:`torch_variables`), which is what :mod:`fomm_tutorial.checkpoint` uses to port
+weights by name.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ CONV, PLAIN = "conv", "plain"
 
 
 class TorchNamed:
-    """Mixin: ``torch_variables(prefix)`` -> ``{state-dict name: (keras variable, kind)}``."""
+    """Mixin: ``torch_variables(prefix)`` ->
+    ``{state-dict name: (keras variable, kind)}``."""
 
     def torch_variables(self, prefix: str = "") -> dict:
         raise NotImplementedError
@@ -60,10 +63,11 @@ class TorchNamed:
 class BuildOnFirstCall:
     """Mixin for layers that only hold sub-layers: ``build`` just marks the layer built.
 
-    The sub-layers build on their first (eager) call. Without this Keras would trace the whole
-    ``call`` symbolically once just to build, which costs seconds for the big networks. List it
-    before the Keras base class (``class Encoder(BuildOnFirstCall, keras.layers.Layer)``) so that
-    its ``build`` wins. It adds no attribute: tracked names and the weights layout are unchanged.
+    The sub-layers build on their first (eager) call. Without this Keras would trace the
+    whole ``call`` symbolically once just to build, which costs seconds for the big
+    networks. List it before the Keras base class (``class Encoder(BuildOnFirstCall,
+    keras.layers.Layer)``) so that its ``build`` wins. It adds no attribute: tracked
+    names and the weights layout are unchanged.
     """
 
     def build(self, input_shape):
@@ -75,7 +79,8 @@ def _join(prefix: str, name: str) -> str:
 
 
 def torch_list_variables(layers, prefix: str) -> dict:
-    """Torch names of a ``ModuleList``'s variables: ``prefix.<i>.<name>`` for layer ``i``."""
+    """Torch names of a ``ModuleList``'s variables: ``prefix.<i>.<name>`` for layer
+    ``i``."""
     variables = {}
     for i, layer in enumerate(layers):
         variables.update(layer.torch_variables(f"{prefix}.{i}"))
@@ -83,18 +88,21 @@ def torch_list_variables(layers, prefix: str) -> dict:
 
 
 class BatchNorm2d(keras.layers.Layer, TorchNamed):
-    """``SynchronizedBatchNorm2d(C)`` of the original on one device (= ``nn.BatchNorm2d``), NHWC.
+    """``SynchronizedBatchNorm2d(C)`` of the original on one device (=
+    ``nn.BatchNorm2d``), NHWC.
 
-    eps 1e-5, PyTorch momentum 0.1 (= Keras momentum 0.9). In training mode the output uses the
-    biased batch variance and the running variance is updated with the **unbiased** one, exactly
-    as PyTorch does (Keras' own ``BatchNormalization`` uses the biased variance for both).
-    Statistics are computed in float32 even under mixed precision.
+    eps 1e-5, PyTorch momentum 0.1 (= Keras momentum 0.9). In training mode the output
+    uses the biased batch variance and the running variance is updated with the
+    **unbiased** one, exactly as PyTorch does (Keras' own ``BatchNormalization`` uses
+    the biased variance for both). Statistics are computed in float32 even under mixed
+    precision.
 
     Input/output: ``(B, H, W, C)``.
     """
 
     def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
-        # No autocast: statistics and running averages stay float32 under mixed precision.
+        # No autocast: statistics and running averages stay float32 under mixed
+        # precision.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.momentum = float(momentum)
@@ -115,10 +123,11 @@ class BatchNorm2d(keras.layers.Layer, TorchNamed):
         dtype = x.dtype
         x32 = tf.cast(x, tf.float32)
         if training:
-            # One fused kernel (forward and gradient): normalises with the biased batch variance
-            # and returns the unbiased one (Bessel's correction), what PyTorch's running average
-            # uses. 5x cheaper than moments + scale/shift and its autodiff at 256 x 256 x 128.
-            # Called raw: tf.nn's wrapper raises epsilon to cuDNN's minimum 1.001e-5.
+            # One fused kernel (forward and gradient): normalises with the biased batch
+            # variance and returns the unbiased one (Bessel's correction), what
+            # PyTorch's running average uses. 5x cheaper than moments + scale/shift and
+            # its autodiff at 256 x 256 x 128. Called raw: tf.nn's wrapper raises
+            # epsilon to cuDNN's minimum 1.001e-5.
             empty = tf.constant([], tf.float32)
             y, mean, unbiased = tf.raw_ops.FusedBatchNormV3(
                 x=x32,
@@ -139,13 +148,15 @@ class BatchNorm2d(keras.layers.Layer, TorchNamed):
             )
             return tf.cast(y, dtype)
         mean, var = self.moving_mean, self.moving_variance
-        # One fused scale/shift per channel (cheap in eval mode; XLA fuses it into the conv).
+        # One fused scale/shift per channel (cheap in eval mode; XLA fuses it into the
+        # conv).
         scale = tf.cast(self.gamma, tf.float32) * tf.math.rsqrt(var + self.epsilon)
         shift = tf.cast(self.beta, tf.float32) - mean * scale
         return tf.cast(x32 * scale + shift, dtype)
 
     def inference_scale_shift(self):
-        """Eval-mode BN as ``x * scale + shift`` (float32 ``(C,)`` each), for folding into a conv."""
+        """Eval-mode BN as ``x * scale + shift`` (float32 ``(C,)`` each), for folding
+        into a conv."""
         scale = tf.cast(self.gamma, tf.float32) * tf.math.rsqrt(
             tf.cast(self.moving_variance, tf.float32) + self.epsilon
         )
@@ -183,19 +194,21 @@ class _TorchBiasInit(keras.initializers.Initializer):
         return {"fan_in": self.fan_in}
 
 
-# A convolution with at most this many output positions per image runs as one matrix product
-# over explicit patches (im2col): at the hourglasses' deepest levels (2x2 to 5x5 positions,
-# 512-2048 channels) TensorFlow's CPU convolution kernels, forward and gradients, take 2-7x the
-# time of the same GEMM (measured; from 8x8 positions on they are as fast).
+# A convolution with at most this many output positions per image runs as one matrix
+# product over explicit patches (im2col): at the hourglasses' deepest levels (2x2 to 5x5
+# positions, 512-2048 channels) TensorFlow's CPU convolution kernels, forward and
+# gradients, take 2-7x the time of the same GEMM (measured; from 8x8 positions on they
+# are as fast).
 IM2COL_MAX_POSITIONS = 25
 
 
 def conv2d_valid(x, kernel):
-    """Stride-1 VALID convolution ``(B, H, W, Cin) * (kh, kw, Cin, Cout) -> (B, H-kh+1, W-kw+1, Cout)``.
+    """Stride-1 VALID convolution ``(B, H, W, Cin) * (kh, kw, Cin, Cout) -> (B, H-kh+1,
+    W-kw+1, Cout)``.
 
-    Small outputs (at most :data:`IM2COL_MAX_POSITIONS` positions, static sizes) are computed as
-    ``patches @ kernel`` with ``patches`` ``(B*h*w, kh*kw*Cin)`` in the kernel's ``(i, j, c)``
-    order; the same sums, in another order (float rounding only).
+    Small outputs (at most :data:`IM2COL_MAX_POSITIONS` positions, static sizes) are
+    computed as ``patches @ kernel`` with ``patches`` ``(B*h*w, kh*kw*Cin)`` in the
+    kernel's ``(i, j, c)`` order; the same sums, in another order (float rounding only).
     """
     kh, kw, cin, cout = (int(d) for d in kernel.shape)
     h_in, w_in = x.shape[1], x.shape[2]
@@ -219,10 +232,10 @@ def conv2d_valid(x, kernel):
 class Conv2d(keras.layers.Layer, TorchNamed):
     """``nn.Conv2d(in, out, kernel_size, padding=p, groups)`` in NHWC (stride 1, bias).
 
-    ``padding`` is PyTorch's symmetric zero padding. ``p = (k-1)/2`` is Keras ``"same"``, 0 is
-    ``"valid"``; anything else pads explicitly. Initialisation follows PyTorch (kaiming-uniform
-    a=sqrt(5) = U(+-1/sqrt(fan_in)) for weights and bias), which matters only when training from
-    scratch.
+    ``padding`` is PyTorch's symmetric zero padding. ``p = (k-1)/2`` is Keras
+    ``"same"``, 0 is ``"valid"``; anything else pads explicitly. Initialisation follows
+    PyTorch (kaiming-uniform a=sqrt(5) = U(+-1/sqrt(fan_in)) for weights and bias),
+    which matters only when training from scratch.
     """
 
     def __init__(
@@ -259,7 +272,8 @@ class Conv2d(keras.layers.Layer, TorchNamed):
         self.conv.build(tuple(shape))
 
     def _small(self, x):
-        """True when the output is small enough for :func:`conv2d_valid`'s matrix product."""
+        """True when the output is small enough for :func:`conv2d_valid`'s matrix
+        product."""
         h, w = x.shape[1], x.shape[2]
         if self.groups != 1 or h is None or w is None:
             return False
@@ -279,9 +293,9 @@ class Conv2d(keras.layers.Layer, TorchNamed):
         return self.conv(x)
 
     def folded_call(self, x, scale, shift):
-        """``conv(x) * scale + shift`` as a single convolution (eval-mode batch norm folded in:
-        one pass over the output instead of three, and TF fuses conv + bias + ReLU).
-        ``scale=None``: the plain convolution ``conv(x)``."""
+        """``conv(x) * scale + shift`` as a single convolution (eval-mode batch norm
+        folded in: one pass over the output instead of three, and TF fuses conv + bias +
+        ReLU). ``scale=None``: the plain convolution ``conv(x)``."""
         if not self.built:
             self.build(x.shape)
         x = tf.cast(x, self.conv.compute_dtype)
@@ -362,7 +376,8 @@ class _ConvNormBlock(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
         return self.norm.inference_scale_shift()
 
     def conv_norm(self, x, training=False):
-        """``norm(conv(x))``; in eval mode the batch norm is folded into the convolution."""
+        """``norm(conv(x))``; in eval mode the batch norm is folded into the
+        convolution."""
         if training or self.conv.groups != 1:
             return self.norm(self.conv(x), training=training)
         return self.conv.folded_call(x, *self._norm_scale_shift())
@@ -375,11 +390,13 @@ class _ConvNormBlock(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
 
 
 class UpBlock2d(_ConvNormBlock):
-    """Nearest x2 upsampling -> conv -> BN -> ReLU. ``(B, H, W, Cin) -> (B, 2H, 2W, Cout)``."""
+    """Nearest x2 upsampling -> conv -> BN -> ReLU.
+    ``(B, H, W, Cin) -> (B, 2H, 2W, Cout)``."""
 
     # Below this many input positions the sub-pixel kernels cost more to build (and to
-    # differentiate: four 2x2 kernels from the 3x3 one, 4x its size) than the FLOPs they save;
-    # the hourglasses' 2x2-8x8 levels with 512-2048 channels upsample and convolve instead.
+    # differentiate: four 2x2 kernels from the 3x3 one, 4x its size) than the FLOPs they
+    # save; the hourglasses' 2x2-8x8 levels with 512-2048 channels upsample and convolve
+    # instead.
     SUBPIXEL_MIN_POSITIONS = 256
 
     def call(self, x, training=False):
@@ -404,11 +421,12 @@ class UpBlock2d(_ConvNormBlock):
     def _upsample_conv_subpixel(self, x, scale=None, shift=None):
         """``conv3x3(nearest_up2(x))`` without materialising the upsampled image.
 
-        Each output pixel ``(2i + a, 2j + b)`` only sees ``x`` at rows ``{i-1, i}`` (a = 0) or
-        ``{i, i+1}`` (a = 1), and likewise for columns, because neighbouring upsampled pixels
-        repeat the same input pixel. So the 3x3 kernel collapses to four 2x2 kernels (the taps
-        that fall on the same input pixel summed): 16 instead of 36 multiply-adds per input
-        pixel and output channel, the same function (up to float rounding, ~1e-7).
+        Each output pixel ``(2i + a, 2j + b)`` only sees ``x`` at rows ``{i-1, i}`` (a =
+        0) or ``{i, i+1}`` (a = 1), and likewise for columns, because neighbouring
+        upsampled pixels repeat the same input pixel. So the 3x3 kernel collapses to
+        four 2x2 kernels (the taps that fall on the same input pixel summed): 16 instead
+        of 36 multiply-adds per input pixel and output channel, the same function (up to
+        float rounding, ~1e-7).
         """
         if not self.conv.built:
             self.conv.build(x.shape)
@@ -454,7 +472,8 @@ class UpBlock2d(_ConvNormBlock):
 
 
 class DownBlock2d(_ConvNormBlock):
-    """Conv -> BN -> ReLU -> AvgPool2d(2) (floor). ``(B, H, W, Cin) -> (B, H//2, W//2, Cout)``."""
+    """Conv -> BN -> ReLU -> AvgPool2d(2) (floor).
+    ``(B, H, W, Cin) -> (B, H//2, W//2, Cout)``."""
 
     def call(self, x, training=False):
         out = tf.nn.relu(self.conv_norm(x, training=training))
@@ -462,16 +481,19 @@ class DownBlock2d(_ConvNormBlock):
 
 
 class SameBlock2d(_ConvNormBlock):
-    """Conv -> BN -> ReLU at the same resolution. ``(B, H, W, Cin) -> (B, H, W, Cout)``."""
+    """Conv -> BN -> ReLU at the same resolution.
+    ``(B, H, W, Cin) -> (B, H, W, Cout)``."""
 
     def call(self, x, training=False):
         return tf.nn.relu(self.conv_norm(x, training=training))
 
 
 class Encoder(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
-    """Hourglass encoder: ``num_blocks`` DownBlock2d, channels ``min(mf, be * 2**(i+1))``.
+    """Hourglass encoder: ``num_blocks`` DownBlock2d, channels
+    ``min(mf, be * 2**(i+1))``.
 
-    Returns the list ``[x, d0(x), d1(d0(x)), ...]`` (``num_blocks + 1`` tensors), as the original.
+    Returns the list ``[x, d0(x), d1(d0(x)), ...]`` (``num_blocks + 1`` tensors), as the
+    original.
     """
 
     def __init__(
@@ -500,10 +522,11 @@ class Encoder(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
 
 
 class Decoder(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
-    """Hourglass decoder: UpBlock2d from the deepest level, concatenating ``[up, skip]``.
+    """Hourglass decoder: UpBlock2d from the deepest level, concatenating
+    ``[up, skip]``.
 
-    The concatenation order (upsampled features first, skip second) matters for weight porting.
-    Output channels: ``block_expansion + in_features`` (:attr:`out_filters`).
+    The concatenation order (upsampled features first, skip second) matters for weight
+    porting. Output channels: ``block_expansion + in_features`` (:attr:`out_filters`).
     """
 
     def __init__(
@@ -535,7 +558,8 @@ class Decoder(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
 
 
 class Hourglass(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
-    """U-Net ``Encoder`` + ``Decoder``. ``(B, H, W, in_features) -> (B, H, W, out_filters)``.
+    """U-Net ``Encoder`` + ``Decoder``. ``(B, H, W, in_features) -> (B, H, W,
+    out_filters)``.
 
     H and W must be divisible by ``2**num_blocks``.
     """
@@ -563,10 +587,11 @@ class Hourglass(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
 
 
 def anti_alias_kernel(scale: float) -> np.ndarray:
-    """The normalised 2-D Gaussian of ``AntiAliasInterpolation2d`` for ``scale`` (``(k, k)`` float32).
+    """The normalised 2-D Gaussian of ``AntiAliasInterpolation2d`` for ``scale``
+    (``(k, k)`` float32).
 
-    ``sigma = (1/scale - 1)/2``, ``k = 2 round(4 sigma) + 1`` (Python's banker's rounding, as the
-    original).
+    ``sigma = (1/scale - 1)/2``, ``k = 2 round(4 sigma) + 1`` (Python's banker's
+    rounding, as the original).
     """
     sigma = (1.0 / scale - 1.0) / 2.0
     k = 2 * round(sigma * 4) + 1
@@ -577,16 +602,19 @@ def anti_alias_kernel(scale: float) -> np.ndarray:
 
 
 class AntiAliasInterpolation2d(BuildOnFirstCall, keras.layers.Layer):
-    """Gaussian blur (fixed kernel, zero padding) then keep pixels ``0, s, 2s, ...`` (s = 1/scale).
+    """Gaussian blur (fixed kernel, zero padding) then keep pixels ``0, s, 2s, ...`` (s
+    = 1/scale).
 
-    ``(B, H, W, C) -> (B, ceil(H/s), ceil(W/s), C)``; identity for ``scale == 1``. The kernel is a
-    constant (not a weight): it is fully determined by ``scale``. The original stores it as a
-    buffer ``down.weight`` of shape ``(C, 1, k, k)``; the checkpoint converter checks it against
-    :attr:`kernel` (a different ``scale_factor`` in the config gives a different ``k``).
+    ``(B, H, W, C) -> (B, ceil(H/s), ceil(W/s), C)``; identity for ``scale == 1``. The
+    kernel is a constant (not a weight): it is fully determined by ``scale``. The
+    original stores it as a buffer ``down.weight`` of shape ``(C, 1, k, k)``; the
+    checkpoint converter checks it against :attr:`kernel` (a different ``scale_factor``
+    in the config gives a different ``k``).
 
-    The strided slicing ``out[:, ::s, ::s]`` of the original is done by the convolution's stride:
-    the same values (a VALID depthwise conv with stride s on the padded input evaluates exactly
-    the pixels 0, s, 2s, ...), without computing the s*s - 1 discarded outputs.
+    The strided slicing ``out[:, ::s, ::s]`` of the original is done by the
+    convolution's stride: the same values (a VALID depthwise conv with stride s on the
+    padded input evaluates exactly the pixels 0, s, 2s, ...), without computing the s*s
+    - 1 discarded outputs.
     """
 
     def __init__(self, channels, scale, **kwargs):
@@ -607,7 +635,8 @@ class AntiAliasInterpolation2d(BuildOnFirstCall, keras.layers.Layer):
         k = self.kernel.shape[0]
         self.ka = k // 2
         self.kb = self.ka - 1 if k % 2 == 0 else self.ka
-        # depthwise filter (k, k, C, 1): the same kernel for every channel (groups=C in torch).
+        # depthwise filter (k, k, C, 1): the same kernel for every channel (groups=C in
+        # torch).
         self._filter = np.tile(self.kernel[:, :, None, None], (1, 1, self.channels, 1))
 
     def call(self, x):

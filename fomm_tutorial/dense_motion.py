@@ -2,14 +2,16 @@
 
 Explained in chapter 6 (book/06_dense_motion.ipynb).
 
-From the source and driving keypoints it builds K+1 candidate motions (K local affine motions
-around the keypoints, eq. 4, plus the identity for the background), warps the down-scaled
-source with each of them, and lets an hourglass decide, per pixel, which motion applies (a
-softmax mask, eq. 8-9) and which pixels are occluded (a sigmoid occlusion map).
+From the source and driving keypoints it builds K+1 candidate motions (K local affine
+motions around the keypoints, eq. 4, plus the identity for the background), warps the
+down-scaled source with each of them, and lets an hourglass decide, per pixel, which
+motion applies (a softmax mask, eq. 8-9) and which pixels are occluded (a sigmoid
+occlusion map).
 
 The steps are module-level functions so a chapter can call them one at a time:
 :func:`create_heatmap_representations` (eq. 6), :func:`create_sparse_motions` (eq. 4),
-:func:`create_deformed_source_image` (eq. 7), :func:`hourglass_input`, :func:`combine_motions`.
+:func:`create_deformed_source_image` (eq. 7), :func:`hourglass_input`,
+:func:`combine_motions`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ __all__ = [
 def create_heatmap_representations(
     kp_driving, kp_source, spatial_size, kp_variance=0.01
 ):
-    """Eq. 6: Gaussian heatmaps of the driving keypoints minus those of the source keypoints.
+    """Eq. 6: Gaussian heatmaps of the driving keypoints minus those of the source
+    keypoints.
 
     Returns:
       ``(B, h, w, K+1)``; channel 0 is the background (zeros).
@@ -53,7 +56,8 @@ def create_heatmap_representations(
 
 
 def inverse_2x2(m):
-    """Closed-form inverse of ``(..., 2, 2)`` matrices (``[[d, -b], [-c, a]] / (ad - bc)``)."""
+    """Closed-form inverse of ``(..., 2, 2)`` matrices
+    (``[[d, -b], [-c, a]] / (ad - bc)``)."""
     a, b, c, d = m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
     det = a * d - b * c
     inv = tf.stack([tf.stack([d, -b], -1), tf.stack([-c, a], -1)], -2)
@@ -85,11 +89,13 @@ def create_sparse_motions(kp_driving, kp_source, spatial_size):
 
 
 def create_deformed_source_image(source_image, sparse_motions):
-    """Eq. 7: the source warped by each of the K+1 sparse motions (grid_sample, align_corners=True).
+    """Eq. 7: the source warped by each of the K+1 sparse motions (grid_sample,
+    align_corners=True).
 
     Args:
-      source_image: ``(B, h, w, C)`` (already at the motion resolution), or ``(1, h, w, C)``: one
-        source shared by the whole batch of motions (sampled without copying it).
+      source_image: ``(B, h, w, C)`` (already at the motion resolution), or
+        ``(1, h, w, C)``: one source shared by the whole batch of motions (sampled
+        without copying it).
       sparse_motions: ``(B, K+1, h, w, 2)``.
     Returns:
       ``(B, K+1, h, w, C)``.
@@ -110,7 +116,8 @@ def create_deformed_source_image(source_image, sparse_motions):
 
 
 def hourglass_input(heatmap, deformed_source):
-    """Interleave per motion: channel ``(C+1) k`` = heatmap_k, then the C channels of deformed_k.
+    """Interleave per motion: channel ``(C+1) k`` = heatmap_k, then the C channels of
+    deformed_k.
 
     Args:
       heatmap: ``(B, h, w, K+1)``; deformed_source: ``(B, K+1, h, w, C)``.
@@ -126,15 +133,18 @@ def hourglass_input(heatmap, deformed_source):
 
 
 def combine_motions(mask, sparse_motions):
-    """Eq. 9: ``deformation = sum_k mask_k * T_k``. mask ``(B, h, w, K+1)`` -> ``(B, h, w, 2)``."""
+    """Eq. 9: ``deformation = sum_k mask_k * T_k``. mask ``(B, h, w, K+1)`` ->
+    ``(B, h, w, 2)``."""
     return tf.einsum("bhwk,bkhwc->bhwc", mask, sparse_motions)
 
 
 class DenseMotionNetwork(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
-    """``DenseMotionNetwork``: source ``(B, H, W, C)`` + keypoints -> dense motion at ``scale_factor``.
+    """``DenseMotionNetwork``: source ``(B, H, W, C)`` + keypoints -> dense motion at
+    ``scale_factor``.
 
     Output dict: ``sparse_deformed (B, K+1, h, w, C)``, ``mask (B, h, w, K+1)``,
-    ``deformation (B, h, w, 2)``, ``occlusion_map (B, h, w, 1)`` (if ``estimate_occlusion_map``).
+    ``deformation (B, h, w, 2)``, ``occlusion_map (B, h, w, 1)`` (if
+    ``estimate_occlusion_map``).
     """
 
     def __init__(
@@ -151,8 +161,9 @@ class DenseMotionNetwork(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
     ):
         super().__init__(**kwargs)
         self.num_kp = int(num_kp)
-        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would cast every
-        # floating argument to the compute dtype; the sub-layers cast their own inputs.
+        # Keep keypoints (coordinates) in float32 under mixed precision: Keras would
+        # cast every floating argument to the compute dtype; the sub-layers cast their
+        # own inputs.
         self._convert_input_args = False
         self.num_channels = int(num_channels)
         self.kp_variance = float(kp_variance)
@@ -177,17 +188,19 @@ class DenseMotionNetwork(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
         )
 
     def downsample(self, source_image):
-        """The source at the motion resolution, ``(B, h, w, C)`` (depends on the source only)."""
+        """The source at the motion resolution, ``(B, h, w, C)`` (depends on the source
+        only)."""
         return self.down(source_image) if self.down is not None else source_image
 
     def call(
         self, source_image, kp_driving, kp_source, training=False, source_down=None
     ):
-        """``source_down`` (from :meth:`downsample`) skips re-blurring a source seen before."""
+        """``source_down`` (from :meth:`downsample`) skips re-blurring a source seen
+        before."""
         if source_down is None:
             source_down = self.downsample(source_image)
-        # Keras casts floating inputs to the compute dtype under mixed precision; keypoints are
-        # coordinates, so the motion itself is computed in float32.
+        # Keras casts floating inputs to the compute dtype under mixed precision;
+        # keypoints are coordinates, so the motion itself is computed in float32.
         kp_driving = {
             k: tf.cast(v, tf.float32) for k, v in kp_driving.items() if v is not None
         }
@@ -205,7 +218,8 @@ class DenseMotionNetwork(BuildOnFirstCall, keras.layers.Layer, TorchNamed):
         prediction = self.hourglass(
             hourglass_input(heatmap, deformed_source), training=training
         )
-        # Mask, deformation and occlusion in float32 (coordinates; mixed precision safe).
+        # Mask, deformation and occlusion in float32 (coordinates; mixed precision
+        # safe).
         mask = tf.nn.softmax(tf.cast(self.mask(prediction), tf.float32), axis=-1)
         out = {
             "sparse_deformed": deformed_source,

@@ -1,20 +1,22 @@
 """How the book shows things: typeset math, highlighted package code, one figure style.
 
-Every chapter imports this module (it holds no model code). The helpers render the same way
-in the two places a reader meets a chapter: the HTML book built by Jupyter Book (which renders
-the committed outputs) and a live notebook on Colab or Jupyter.
+Every chapter imports this module (it holds no model code). The helpers render the same
+way in the two places a reader meets a chapter: the HTML book built by Jupyter Book
+(which renders the committed outputs) and a live notebook on Colab or Jupyter.
 
-- :func:`show_math` / :func:`show_equations`: sympy results as typeset math (``text/latex``),
-  never a sympy repr.
-- :func:`show_source`: a package function, class or method, whole and highlighted, read from
-  the installed package at run time (so it is in sync with the package by construction).
+- :func:`show_math` / :func:`show_equations`: sympy results as typeset math
+  (``text/latex``), never a sympy repr.
+- :func:`show_source`: a package function, class or method, whole and highlighted, read
+  from the installed package at run time (so it is in sync with the package by
+  construction).
 - :func:`use_book_style` and :func:`image_grid`: one figure style, legible at the book's
   content width (about 700 px): 7 inches at 100 dpi, text at least 9 pt.
-- :func:`show_animation`: frames as an embedded GIF written by :mod:`fomm_tutorial.media`.
-  Small frames are enlarged by whole pixels and panels labelled (``scale``, ``titles``).
-- :func:`static_slider`: a widget's figure precomputed for a handful of settings behind a
-  slider or buttons, a few lines of inline JavaScript: it responds in the static HTML book
-  (no kernel) as in Jupyter and Colab.
+- :func:`show_animation`: frames as an embedded GIF written by
+  :mod:`fomm_tutorial.media`. Small frames are enlarged by whole pixels and panels
+  labelled (``scale``, ``titles``).
+- :func:`static_slider`: a widget's figure precomputed for a handful of settings behind
+  a slider or buttons, a few lines of inline JavaScript: it responds in the static HTML
+  book (no kernel) as in Jupyter and Colab.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ BOOK_STYLE = {
 
 
 def use_book_style() -> None:
-    """Apply :data:`BOOK_STYLE` to matplotlib (call once, in a chapter's import cell)."""
+    """Apply :data:`BOOK_STYLE` to matplotlib (call once, in a chapter's import
+    cell)."""
     import matplotlib as mpl
 
     mpl.rcParams.update(BOOK_STYLE)
@@ -77,9 +80,10 @@ def latex(expr) -> str:
 def show_math(*parts, label: str | None = None):
     """Display one equation as typeset math: ``show_math(lhs, "=", rhs)``.
 
-    Each part is a sympy object (converted with ``sympy.latex``) or a LaTeX string; parts are
-    joined with spaces. ``label`` puts ``(label)`` on the right, as the paper numbers its
-    equations (as text: Sphinx wraps multi-line math in ``split``, where ``\\tag`` fails).
+    Each part is a sympy object (converted with ``sympy.latex``) or a LaTeX string;
+    parts are joined with spaces. ``label`` puts ``(label)`` on the right, as the paper
+    numbers its equations (as text: Sphinx wraps multi-line math in ``split``, where
+    ``\\tag`` fails).
     """
     from IPython.display import Math, display
 
@@ -90,9 +94,10 @@ def show_math(*parts, label: str | None = None):
 def show_equations(rows, label: str | None = None):
     """Display several equations aligned at their relation sign.
 
-    ``rows`` is a list of ``(lhs, rhs)`` (related by ``=``) or ``(lhs, relation, rhs)`` with a
-    LaTeX relation such as ``r"\\approx"``. Use it for long results split over lines (one row
-    per line) and for a derivation's steps. An ``lhs`` of ``""`` continues the previous line.
+    ``rows`` is a list of ``(lhs, rhs)`` (related by ``=``) or ``(lhs, relation, rhs)``
+    with a LaTeX relation such as ``r"\\approx"``. Use it for long results split over
+    lines (one row per line) and for a derivation's steps. An ``lhs`` of ``""``
+    continues the previous line.
     """
     from IPython.display import Math, display
 
@@ -109,11 +114,13 @@ def _label(label) -> str:
 
 
 def show_source(*objects):
-    """Display the source of package functions, classes or methods, whole and highlighted.
+    """Display the source of package functions, classes or methods, whole and
+    highlighted.
 
-    The code is read from the installed package with :func:`inspect.getsource` and shown as a
-    Markdown code block: Jupyter highlights it, and Jupyter Book renders it like the book's own
-    code cells. Several objects are shown one after the other in one output.
+    The code is read from the installed package with :func:`inspect.getsource` and shown
+    as a Markdown code block: Jupyter highlights it, and Jupyter Book renders it like
+    the book's own code cells. Several objects are shown one after the other in one
+    output.
     """
     from IPython.display import Markdown, display
 
@@ -127,7 +134,8 @@ def show_source(*objects):
 
 
 def grid_shape(n: int, ncols: int | None = None) -> tuple[int, int]:
-    """Rows and columns for ``n`` panels, at most as many columns as fit at :data:`MIN_PANEL`."""
+    """Rows and columns for ``n`` panels, at most as many columns as fit at
+    :data:`MIN_PANEL`."""
     max_cols = int(BOOK_WIDTH // MIN_PANEL)
     ncols = min(n, ncols or max_cols, max_cols)
     return math.ceil(n / ncols), ncols
@@ -157,10 +165,11 @@ def panels(n: int, ncols: int | None = None, height: float | None = None, **kwar
 
 
 def image_grid(images, titles=None, ncols: int | None = None, **imshow_kwargs):
-    """Show images (``(H, W)`` or ``(H, W, 3)`` arrays) as small multiples; returns the figure.
+    """Show images (``(H, W)`` or ``(H, W, 3)`` arrays) as small multiples; returns the
+    figure.
 
-    Titles may use mathtext (``"$p^S$"``). Panels wrap into rows so that none is narrower than
-    :data:`MIN_PANEL` inches.
+    Titles may use mathtext (``"$p^S$"``). Panels wrap into rows so that none is
+    narrower than :data:`MIN_PANEL` inches.
     """
     images = list(images)
     fig, axes = panels(len(images), ncols)
@@ -186,14 +195,14 @@ def show_animation(
 ):
     """Display frames ``(T, H, W, 3)`` in [0, 1] as an embedded looping GIF.
 
-    The GIF is written by :func:`fomm_tutorial.media.write_video` (the package's one media
-    writer) and embedded in the notebook, so the HTML book shows it without a kernel and
-    without JavaScript. ``width`` is the display width in pixels (default: the frames' own
-    times ``scale``). ``scale``, a whole number, enlarges small frames by whole pixels in
-    the browser (``image-rendering: pixelated``: sharp, and the GIF keeps its own size and
-    weight). ``titles`` labels panels of equal width laid side by side in the frames (as
-    :func:`fomm_tutorial.visualization.side_by_side` makes them), one title per panel, in
-    a row of text above the animation.
+    The GIF is written by :func:`fomm_tutorial.media.write_video` (the package's one
+    media writer) and embedded in the notebook, so the HTML book shows it without a
+    kernel and without JavaScript. ``width`` is the display width in pixels (default:
+    the frames' own times ``scale``). ``scale``, a whole number, enlarges small frames
+    by whole pixels in the browser (``image-rendering: pixelated``: sharp, and the GIF
+    keeps its own size and weight). ``titles`` labels panels of equal width laid side by
+    side in the frames (as :func:`fomm_tutorial.visualization.side_by_side` makes them),
+    one title per panel, in a row of text above the animation.
     """
     from IPython.display import Image, display
 
@@ -234,15 +243,16 @@ def show_animation(
     display({"text/html": body, "text/plain": plain}, raw=True)
 
 
-#: Class of the ``<div>`` that :func:`static_slider` writes (the browser tests look for it).
+# : Class of the ``<div>`` that :func:`static_slider` writes (the browser tests look for
+# it).
 STATIC_FIGURE_CLASS = "fomm-static-figure"
 #: Most frames one static figure may hold (each chapter page stays under 2 MB).
 MAX_FRAMES = 12
 
-# Builds the control once the figure is in the page: Jupyter Book runs the script where it
-# stands; Jupyter may run it before its output is attached, hence the lookup by id and retry.
-# Until it runs (or where scripts are blocked) the reader sees the first frame and its label
-# as plain text: no control that looks live and does nothing.
+# Builds the control once the figure is in the page: Jupyter Book runs the script where
+# it stands; Jupyter may run it before its output is attached, hence the lookup by id
+# and retry. Until it runs (or where scripts are blocked) the reader sees the first
+# frame and its label as plain text: no control that looks live and does nothing.
 _SLIDER_JS = """(function () {  // fomm_tutorial.display.static_slider
   var script = document.currentScript, tries = 0;
   (function setUp() {
@@ -252,7 +262,8 @@ _SLIDER_JS = """(function () {  // fomm_tutorial.display.static_slider
     if (root.dataset.ready) return;
     root.dataset.ready = "1";
     var frames = root.querySelectorAll("img.fomm-frame"), buttons = [];
-    var box = root.querySelector(".fomm-control"), value = root.querySelector(".fomm-value");
+    var box = root.querySelector(".fomm-control");
+    var value = root.querySelector(".fomm-value");
     function show(i) {
       frames.forEach(function (f, j) {
         f.hidden = j !== i; f.style.display = j === i ? "" : "none"; });
@@ -283,9 +294,10 @@ _SLIDER_JS = """(function () {  // fomm_tutorial.display.static_slider
 
 
 def _frame_png(frame, colors: int | None) -> bytes:
-    """One frame as PNG bytes: a matplotlib figure (rendered at its dpi, then closed) or an
-    ``(H, W)`` / ``(H, W, 3)`` image in [0, 1] (or uint8). ``colors`` quantises to a palette
-    (PNG of plots and photographs shrinks about 3x at 256 colours, invisibly)."""
+    """One frame as PNG bytes: a matplotlib figure (rendered at its dpi, then closed) or
+    an ``(H, W)`` / ``(H, W, 3)`` image in [0, 1] (or uint8). ``colors`` quantises to a
+    palette (PNG of plots and photographs shrinks about 3x at 256 colours,
+    invisibly)."""
     from PIL import Image
 
     if hasattr(frame, "savefig"):
@@ -328,14 +340,15 @@ def static_slider(
     The interactive figure of the HTML book, which has no kernel (the distill.pub way):
     ``frames`` maps each setting's label (``"rotation 10°"``, ``0.01``) to its frame, a
     matplotlib figure (closed once rendered) or an ``(H, W[, 3])`` image in [0, 1]; keep
-    2-12 settings (each frame is a PNG of tens of kB in the page). The output is HTML: the
-    PNG frames inline, and ~30 lines of JavaScript that add an ``<input type="range">``
-    (``control="slider"``, for ordered settings) or one button per setting
-    (``control="buttons"``). It responds the same in a static page, in Jupyter and on Colab;
-    where scripts do not run it shows the ``initial`` frame (default: the first) and its label.
-    ``label`` names the parameter, ``title`` heads the figure, ``width`` is the display width
-    in pixels (default: the frames' own), ``colors`` the PNG palette (``None``: full colour).
-    The live notebook keeps its ``interact`` widget for every other setting.
+    2-12 settings (each frame is a PNG of tens of kB in the page). The output is HTML:
+    the PNG frames inline, and ~30 lines of JavaScript that add an
+    ``<input type="range">`` (``control="slider"``, for ordered settings) or one button
+    per setting (``control="buttons"``). It responds the same in a static page, in
+    Jupyter and on Colab; where scripts do not run it shows the ``initial`` frame
+    (default: the first) and its label. ``label`` names the parameter, ``title`` heads
+    the figure, ``width`` is the display width in pixels (default: the frames' own),
+    ``colors`` the PNG palette (``None``: full colour). The live notebook keeps its
+    ``interact`` widget for every other setting.
     """
     from IPython.display import display
 

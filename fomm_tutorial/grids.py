@@ -2,9 +2,10 @@
 
 Explained in chapter 3 (book/03_coordinate_grids.ipynb).
 
-Every coordinate in FOMM (keypoints, sparse motions, the dense deformation, TPS control points)
-lives in the normalised square [-1, 1] x [-1, 1] in **(x, y)** order: x varies along the width
-(last image axis), y along the height, and -1/+1 are the *centres* of the first/last pixel.
+Every coordinate in FOMM (keypoints, sparse motions, the dense deformation, TPS control
+points) lives in the normalised square [-1, 1] x [-1, 1] in **(x, y)** order: x varies
+along the width (last image axis), y along the height, and -1/+1 are the *centres* of
+the first/last pixel.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ def make_coordinate_grid(height: int, width: int, dtype=tf.float32) -> tf.Tensor
     """Pixel-centre coordinates of an ``height x width`` image in [-1, 1].
 
     Returns:
-      ``(height, width, 2)`` tensor; ``[..., 0]`` is x = 2 j / (width - 1) - 1 for column j,
-      ``[..., 1]`` is y = 2 i / (height - 1) - 1 for row i (as the original ``make_coordinate_grid``).
+      ``(height, width, 2)`` tensor; ``[..., 0]`` is x = 2 j / (width - 1) - 1 for
+      column j, ``[..., 1]`` is y = 2 i / (height - 1) - 1 for row i (as the original
+      ``make_coordinate_grid``).
     """
     if height is None or width is None:
         # A graph traced with unknown spatial sizes (e.g. a tf.function relaxed to
-        # (None, None, None, C) after calls at two frame sizes): the grid needs static sizes.
+        # (None, None, None, C) after calls at two frame sizes): the grid needs static
+        # sizes.
         raise ValueError(
             f"make_coordinate_grid needs static sizes, got {height} x {width}: trace "
-            "the model once per frame size (a tf.function per size, or an input_signature "
-            "with fixed height and width)."
+            "the model once per frame size (a tf.function per size, or an "
+            "input_signature with fixed height and width)."
         )
     height, width = int(height), int(width)
     if height < 2 or width < 2:

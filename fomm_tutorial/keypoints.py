@@ -2,10 +2,10 @@
 
 Explained in chapter 5 (book/05_keypoints.ipynb).
 
-An hourglass predicts one heatmap per keypoint; a spatial softmax (temperature 0.1) turns each
-into a probability map whose centroid is the keypoint ("soft-argmax", :func:`gaussian2kp`). An
-optional second head predicts a 2x2 matrix per pixel; the heatmap-weighted average of those is
-the keypoint's Jacobian (:func:`heatmap_jacobian`).
+An hourglass predicts one heatmap per keypoint; a spatial softmax (temperature 0.1)
+turns each into a probability map whose centroid is the keypoint ("soft-argmax",
+:func:`gaussian2kp`). An optional second head predicts a 2x2 matrix per pixel; the
+heatmap-weighted average of those is the keypoint's Jacobian (:func:`heatmap_jacobian`).
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def gaussian2kp(heatmap):
     Args:
       heatmap: ``(B, h, w, K)`` probability maps.
     Returns:
-      ``(B, K, 2)`` keypoints in [-1, 1], (x, y) order. The grid is ``make_coordinate_grid(h, w)``
-      of the *heatmap* (58 x 58 for the valid 7x7 head on 64 x 64 features, as the original).
+      ``(B, K, 2)`` keypoints in [-1, 1], (x, y) order. The grid is
+      ``make_coordinate_grid(h, w)`` of the *heatmap* (58 x 58 for the valid 7x7 head on
+      64 x 64 features, as the original).
     """
     h, w = heatmap.shape[1], heatmap.shape[2]
     grid = make_coordinate_grid(h, w, heatmap.dtype)  # (h, w, 2)
@@ -59,8 +60,9 @@ def heatmap_jacobian(heatmap, jacobian_map):
 
     Args:
       heatmap: ``(B, h, w, K)``.
-      jacobian_map: ``(B, h, w, 4 J)``, channel ``4 j + [0, 1, 2, 3] = [J00, J01, J10, J11]``;
-        J is K or 1 (``single_jacobian_map``: one map shared by all keypoints).
+      jacobian_map: ``(B, h, w, 4 J)``, channel
+        ``4 j + [0, 1, 2, 3] = [J00, J01, J10, J11]``; J is K or 1
+        (``single_jacobian_map``: one map shared by all keypoints).
     Returns:
       ``(B, K, 2, 2)`` row-major Jacobians (``J[..., 0, :] = d x' / d(x, y)``).
     """
@@ -74,13 +76,15 @@ def heatmap_jacobian(heatmap, jacobian_map):
 
 
 class KeypointDetector(BuildOnFirstCall, keras.Model, TorchNamed):
-    """``KPDetector``: image ``(B, H, W, C)`` in [0, 1] -> ``{"value": (B, K, 2), "jacobian": (B, K, 2, 2)}``.
+    """``KPDetector``: image ``(B, H, W, C)`` in [0, 1] -> ``{"value": (B, K, 2),
+    "jacobian": (B, K, 2, 2)}``.
 
-    Built from ``model_params.kp_detector_params`` + ``common_params`` of an original config
-    (:meth:`from_config_dict`). ``pad=0`` (the default, required by the published checkpoints)
-    makes the 7x7 heads *valid* convolutions: 64x64 features -> 58x58 heatmaps. With
-    ``estimate_jacobian=False`` the output has no ``"jacobian"`` key. ``call(..., return_heatmap=True)``
-    also returns ``"heatmap"`` ``(B, h, w, K)`` (for visualisation).
+    Built from ``model_params.kp_detector_params`` + ``common_params`` of an original
+    config (:meth:`from_config_dict`). ``pad=0`` (the default, required by the published
+    checkpoints) makes the 7x7 heads *valid* convolutions: 64x64 features -> 58x58
+    heatmaps. With ``estimate_jacobian=False`` the output has no ``"jacobian"`` key.
+    ``call(..., return_heatmap=True)`` also returns ``"heatmap"`` ``(B, h, w, K)`` (for
+    visualisation).
     """
 
     def __init__(
@@ -121,8 +125,9 @@ class KeypointDetector(BuildOnFirstCall, keras.Model, TorchNamed):
                 pad,
                 name="jacobian",
             )
-            # Identity initialisation of the Jacobian head (weight 0, bias [1, 0, 0, 1] per map):
-            # with heatmaps summing to 1, every Jacobian starts exactly at the identity.
+            # Identity initialisation of the Jacobian head (weight 0, bias [1, 0, 0, 1]
+            # per map): with heatmaps summing to 1, every Jacobian starts exactly at the
+            # identity.
             self.jacobian.build((None, None, None, self.predictor.out_filters))
             self.jacobian.conv.kernel.assign(tf.zeros_like(self.jacobian.conv.kernel))
             self.jacobian.conv.bias.assign(
@@ -140,7 +145,8 @@ class KeypointDetector(BuildOnFirstCall, keras.Model, TorchNamed):
         if self.down is not None:
             x = self.down(x)
         feature_map = self.predictor(x, training=training)
-        # Keypoints are coordinates: softmax and centroid in float32 even under mixed precision.
+        # Keypoints are coordinates: softmax and centroid in float32 even under mixed
+        # precision.
         prediction = tf.cast(self.kp(feature_map), tf.float32)
         heatmap = heatmap_softmax(prediction, self.temperature)
         out = {"value": gaussian2kp(heatmap)}
@@ -162,7 +168,8 @@ class KeypointDetector(BuildOnFirstCall, keras.Model, TorchNamed):
         return d
 
     def torch_buffers(self):
-        """Fixed buffers of the original (``{name: expected shape}``), checked by the converter."""
+        """Fixed buffers of the original (``{name: expected shape}``), checked by the
+        converter."""
         return {"down.weight": self.down} if self.down is not None else {}
 
     @classmethod

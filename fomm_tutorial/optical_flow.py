@@ -1,16 +1,19 @@
-"""Optical flow: brightness constancy, image gradients, dense Lucas-Kanade, visualisation, EPE.
+"""Optical flow: brightness constancy, image gradients, dense Lucas-Kanade,
+visualisation, EPE.
 
 Explained in chapter 1 (book/01_optical_flow.ipynb).
 
 Conventions:
 
-* Images are NHWC float32 ``(B, H, W, C)`` in [0, 1]; flows are ``(B, H, W, 2)`` in **pixels**,
-  ``flow[..., 0] = u`` (along x, the width) and ``flow[..., 1] = v`` (along y, the height).
-* ``lucas_kanade(image0, image1)`` returns the flow ``w`` with ``image1(p + w(p)) ~ image0(p)``:
-  for every pixel ``p`` of ``image0`` it says *where to look* in ``image1``. That is a backward
-  map ``T_{1<-0}(p) = p + w(p)``, exactly the kind FOMM predicts (``T_{S<-D}``: for each pixel of
-  the driving frame, where to sample the source), and ``warp_image(image1, w)`` rebuilds
-  ``image0`` from ``image1`` with one bilinear lookup per output pixel.
+* Images are NHWC float32 ``(B, H, W, C)`` in [0, 1]; flows are ``(B, H, W, 2)`` in
+  **pixels**, ``flow[..., 0] = u`` (along x, the width) and ``flow[..., 1] = v`` (along
+  y, the height).
+* ``lucas_kanade(image0, image1)`` returns the flow ``w`` with
+  ``image1(p + w(p)) ~ image0(p)``: for every pixel ``p`` of ``image0`` it says *where
+  to look* in ``image1``. That is a backward map ``T_{1<-0}(p) = p + w(p)``, exactly the
+  kind FOMM predicts (``T_{S<-D}``: for each pixel of the driving frame, where to sample
+  the source), and ``warp_image(image1, w)`` rebuilds ``image0`` from ``image1`` with
+  one bilinear lookup per output pixel.
 """
 
 from __future__ import annotations
@@ -42,28 +45,29 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Symbolic derivation
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 def brightness_constancy_derivation() -> dict:
     """Derive the optical-flow constraint ``I_x u + I_y v + I_t = 0`` with sympy.
 
     Brightness constancy: a point moving with velocity (u, v) keeps its brightness,
-    ``I(x + u dt, y + v dt, t + dt) = I(x, y, t)``. Expanding the left side to first order in
-    ``dt`` and dividing by ``dt`` gives the linear constraint.
+    ``I(x + u dt, y + v dt, t + dt) = I(x, y, t)``. Expanding the left side to first
+    order in ``dt`` and dividing by ``dt`` gives the linear constraint.
 
     Returns:
-      dict of sympy objects: ``symbols`` (x, y, t, u, v, dt), ``I`` (the undefined function),
-      ``constancy`` (the equation), ``first_order`` (``I + dt (I_x u + I_y v + I_t)``),
-      ``constraint`` (``I_x u + I_y v + I_t``, the expression that must vanish) and ``gradient``
-      (``(I_x, I_y, I_t)``).
+      dict of sympy objects: ``symbols`` (x, y, t, u, v, dt), ``I`` (the undefined
+      function), ``constancy`` (the equation), ``first_order``
+      (``I + dt (I_x u + I_y v + I_t)``), ``constraint`` (``I_x u + I_y v + I_t``, the
+      expression that must vanish) and ``gradient`` (``(I_x, I_y, I_t)``).
     """
     x, y, t, u, v = sp.symbols("x y t u v", real=True)
     dt = sp.Symbol("delta_t", positive=True)
     I = sp.Function("I")
     moved = I(x + u * dt, y + v * dt, t + dt)
     constancy = sp.Eq(moved, I(x, y, t))
-    # First-order Taylor expansion in dt (chain rule done by sympy, then evaluated at dt = 0).
+    # First-order Taylor expansion in dt (chain rule done by sympy, then evaluated at dt
+    # = 0).
     slope = sp.diff(moved, dt).subs(dt, 0).doit()
     first_order = I(x, y, t) + dt * slope
     constraint = sp.expand(sp.simplify((first_order - I(x, y, t)) / dt))
@@ -78,15 +82,16 @@ def brightness_constancy_derivation() -> dict:
     }
 
 
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Helpers
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 def _check_images(image, name):
     image = tf.convert_to_tensor(image)
     if image.shape.rank != 4:
         raise ValueError(
             f"{name} must be a 4-D NHWC tensor (B, H, W, C), got shape {image.shape}; "
-            f"add a batch axis with image[None] or a channel axis with image[..., None]."
+            "add a batch axis with image[None] or a channel axis with "
+            "image[..., None]."
         )
     if not image.dtype.is_floating:
         raise ValueError(
@@ -125,15 +130,16 @@ def to_grayscale(images):
 
 
 def image_gradients(images):
-    """Spatial derivatives by convolution with the central difference kernel ``[-1/2, 0, 1/2]``.
+    """Spatial derivatives by convolution with the central difference kernel
+    ``[-1/2, 0, 1/2]``.
 
     Borders use symmetric padding (the derivative across the edge is one-sided, halved).
 
     Args:
       images: ``(B, H, W, C)`` float tensor.
     Returns:
-      ``(I_x, I_y)``, each ``(B, H, W, C)``: derivatives along x (width) and y (height), in
-      intensity per pixel.
+      ``(I_x, I_y)``, each ``(B, H, W, C)``: derivatives along x (width) and y (height),
+      in intensity per pixel.
     """
     images = _check_images(images, "images")
     c = images.shape[-1]
@@ -147,7 +153,8 @@ def image_gradients(images):
 
 
 def pixel_grid(height: int, width: int):
-    """Pixel-centre coordinates ``(H, W, 2)``, ``[..., 0] = x = column``, ``[..., 1] = y = row``."""
+    """Pixel-centre coordinates ``(H, W, 2)``, ``[..., 0] = x = column``,
+    ``[..., 1] = y = row``."""
     ys, xs = tf.meshgrid(
         tf.range(height, dtype=tf.float32),
         tf.range(width, dtype=tf.float32),
@@ -161,9 +168,10 @@ def warp_image(image, flow, padding_mode: str = "border"):
 
     Args:
       image: ``(B, H, W, C)`` image to sample from (the "source").
-      flow: ``(B, H', W', 2)`` backward flow in pixels of ``image`` (H' x W' is the output size;
-        usually the same as H x W).
-      padding_mode: ``"border"`` (default, repeat the edge), ``"zeros"`` or ``"reflection"``.
+      flow: ``(B, H', W', 2)`` backward flow in pixels of ``image`` (H' x W' is the
+        output size; usually the same as H x W).
+      padding_mode: ``"border"`` (default, repeat the edge), ``"zeros"`` or
+        ``"reflection"``.
     Returns:
       ``(B, H', W', C)``.
     """
@@ -180,20 +188,22 @@ def warp_image(image, flow, padding_mode: str = "border"):
 
 
 def _box_mean(x, window):
-    """Mean over a ``window x window`` neighbourhood (stride 1, border windows shrink)."""
+    """Mean over a ``window x window`` neighbourhood (stride 1, border windows
+    shrink)."""
     return tf.nn.avg_pool2d(x, window, 1, "SAME")
 
 
 def _resize_flow(flow, size):
-    """Resize a pixel flow ``(B, h, w, 2)`` to ``size=(H, W)`` and rescale its vectors."""
+    """Resize a pixel flow ``(B, h, w, 2)`` to ``size=(H, W)`` and rescale its
+    vectors."""
     h, w = flow.shape[1], flow.shape[2]
     out = tf.image.resize(flow, size, method="bilinear")
     return out * tf.constant([size[1] / w, size[0] / h], tf.float32)
 
 
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Lucas-Kanade
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 def lucas_kanade_step(
     image0,
     image1,
@@ -205,17 +215,18 @@ def lucas_kanade_step(
 ):
     """One Gauss-Newton update of a dense Lucas-Kanade flow at a single scale.
 
-    With ``I_1^w = image1`` warped by ``flow``, each pixel solves the 2 x 2 least-squares system
-    of the linearised constraint summed over its window::
+    With ``I_1^w = image1`` warped by ``flow``, each pixel solves the 2 x 2
+    least-squares system of the linearised constraint summed over its window::
 
         [sum Ix Ix  sum Ix Iy] [du]     [sum Ix It]
         [sum Ix Iy  sum Iy Iy] [dv] = - [sum Iy It],   It = I_1^w - I_0
 
-    (window means instead of sums, ``regularisation`` added to the diagonal so flat regions get
-    ``du = 0`` instead of a division by zero). Every pixel solves its own system but the warp
-    mixes neighbours with different flows, so two safeguards keep the iteration convergent: the
-    update is capped at ``max_step`` pixels (the linearisation holds only about a pixel) and the
-    new flow is averaged over ``smoothing x smoothing`` pixels (0 turns it off).
+    (window means instead of sums, ``regularisation`` added to the diagonal so flat
+    regions get ``du = 0`` instead of a division by zero). Every pixel solves its own
+    system but the warp mixes neighbours with different flows, so two safeguards keep
+    the iteration convergent: the update is capped at ``max_step`` pixels (the
+    linearisation holds only about a pixel) and the new flow is averaged over
+    ``smoothing x smoothing`` pixels (0 turns it off).
 
     Args:
       image0, image1: ``(B, H, W, 1)`` grey images.
@@ -254,13 +265,15 @@ def lucas_kanade(
 ):
     """Dense coarse-to-fine Lucas-Kanade optical flow.
 
-    Builds an image pyramid (each level half the size, anti-aliased), estimates the flow at the
-    coarsest level, then upsamples it (doubling the vectors) as the starting point of the next
-    finer level, where ``iterations`` Gauss-Newton steps (:func:`lucas_kanade_step`) refine it.
-    Large motions become small at coarse levels, where the linearisation holds.
+    Builds an image pyramid (each level half the size, anti-aliased), estimates the flow
+    at the coarsest level, then upsamples it (doubling the vectors) as the starting
+    point of the next finer level, where ``iterations`` Gauss-Newton steps
+    (:func:`lucas_kanade_step`) refine it. Large motions become small at coarse levels,
+    where the linearisation holds.
 
     Args:
-      image0: ``(B, H, W, C)`` reference frame in [0, 1] (C = 1 or 3; RGB is converted to grey).
+      image0: ``(B, H, W, C)`` reference frame in [0, 1] (C = 1 or 3; RGB is converted
+        to grey).
       image1: ``(B, H, W, C)`` second frame, same shape.
       window: odd side of the square least-squares window (pixels, at every level).
       levels: number of pyramid levels (1 = single scale).
@@ -268,7 +281,8 @@ def lucas_kanade(
       regularisation: added to the normal-equation diagonal (intensity^2 per pixel^2).
       max_step, smoothing: safeguards of :func:`lucas_kanade_step`.
     Returns:
-      ``(B, H, W, 2)`` float32 flow ``w`` in pixels with ``image1(p + w(p)) ~ image0(p)``.
+      ``(B, H, W, 2)`` float32 flow ``w`` in pixels with
+      ``image1(p + w(p)) ~ image0(p)``.
     """
     image0 = _check_images(image0, "image0")
     image1 = _check_images(image1, "image1")
@@ -307,16 +321,17 @@ def lucas_kanade(
     return flow
 
 
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Ground truth
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 def synthetic_flow(kind: str, height: int, width: int, amount: float):
     """A known smooth backward flow ``(1, H, W, 2)`` in pixels, about the image centre.
 
     Args:
       kind: ``"translation"`` (``amount`` pixels along x and ``amount/2`` along y),
-        ``"rotation"`` (``amount`` degrees), ``"zoom"`` (scale factor ``1 + amount``: the warped
-        image is magnified by it) or ``"smooth"`` (a sinusoidal field of peak ``amount`` pixels).
+        ``"rotation"`` (``amount`` degrees), ``"zoom"`` (scale factor ``1 + amount``:
+        the warped image is magnified by it) or ``"smooth"`` (a sinusoidal field of peak
+        ``amount`` pixels).
       height, width: image size.
       amount: strength of the motion (see ``kind``).
     Returns:
@@ -350,7 +365,8 @@ def synthetic_flow(kind: str, height: int, width: int, amount: float):
         flow = tf.stack([u, v], -1)
     else:
         raise ValueError(
-            f"kind must be one of 'translation', 'rotation', 'zoom', 'smooth', got {kind!r}."
+            "kind must be one of 'translation', 'rotation', 'zoom', 'smooth', "
+            f"got {kind!r}."
         )
     return tf.cast(flow[None], tf.float32)
 
@@ -360,15 +376,19 @@ def stereo_flow(disparity, scale: int = 1):
 
     A point at column x in the left image appears at column ``x - d`` in the right image
     (rectified pair, right camera to the right), so with ``image0 = left`` and
-    ``image1 = right`` the backward flow is ``u = -d``, ``v = 0``. Pixels without a disparity
-    (inf, nan, or <= 0: occluded or unmatched in the Middlebury data) are masked out.
+    ``image1 = right`` the backward flow is ``u = -d``, ``v = 0``. Pixels without a
+    disparity (inf, nan, or <= 0: occluded or unmatched in the Middlebury data) are
+    masked out.
 
     Args:
-      disparity: ``(H, W)`` disparity in pixels (``skimage.data.stereo_motorcycle()[2]``).
-      scale: integer downsampling factor (the flow is averaged over ``scale x scale`` blocks of
-        valid pixels and divided by ``scale``; a block is valid only if all its pixels are).
+      disparity: ``(H, W)`` disparity in pixels
+        (``skimage.data.stereo_motorcycle()[2]``).
+      scale: integer downsampling factor (the flow is averaged over ``scale x scale``
+        blocks of valid pixels and divided by ``scale``; a block is valid only if all
+        its pixels are).
     Returns:
-      ``(flow, mask)``: ``(1, H/scale, W/scale, 2)`` float32 and ``(1, H/scale, W/scale)`` bool.
+      ``(flow, mask)``: ``(1, H/scale, W/scale, 2)`` float32 and
+      ``(1, H/scale, W/scale)`` bool.
     """
     d = np.asarray(disparity, np.float64)
     if d.ndim != 2:
@@ -388,15 +408,17 @@ def stereo_flow(disparity, scale: int = 1):
     return flow[None].astype(np.float32), mask[None]
 
 
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Evaluation and visualisation
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 def endpoint_error_map(flow, flow_gt):
-    """Per-pixel end-point error ``||flow - flow_gt||_2``: ``(B, H, W, 2) x 2 -> (B, H, W)``."""
+    """Per-pixel end-point error ``||flow - flow_gt||_2``:
+    ``(B, H, W, 2) x 2 -> (B, H, W)``."""
     flow, flow_gt = _check_flow(flow), _check_flow(flow_gt, "flow_gt")
     if flow.shape != flow_gt.shape:
         raise ValueError(
-            f"flow and flow_gt must have the same shape, got {flow.shape} and {flow_gt.shape}."
+            f"flow and flow_gt must have the same shape, got {flow.shape} and "
+            f"{flow_gt.shape}."
         )
     return tf.norm(flow - flow_gt, axis=-1)
 
@@ -406,7 +428,8 @@ def endpoint_error(flow, flow_gt, mask=None, border: int = 0) -> float:
 
     Args:
       flow, flow_gt: ``(B, H, W, 2)``.
-      mask: optional ``(B, H, W)`` boolean validity mask (e.g. from :func:`stereo_flow`).
+      mask: optional ``(B, H, W)`` boolean validity mask (e.g. from
+        :func:`stereo_flow`).
       border: pixels ignored along each image edge (where the motion leaves the frame).
     Returns:
       Python float.
@@ -427,7 +450,8 @@ def endpoint_error(flow, flow_gt, mask=None, border: int = 0) -> float:
 
 
 def _one_flow(flow) -> np.ndarray:
-    """One flow ``(H, W, 2)`` or ``(1, H, W, 2)`` (array or tensor) -> float64 ``(H, W, 2)``."""
+    """One flow ``(H, W, 2)`` or ``(1, H, W, 2)`` (array or tensor) -> float64
+    ``(H, W, 2)``."""
     f = np.asarray(flow, np.float64)
     if f.ndim == 4 and f.shape[0] == 1:
         f = f[0]
@@ -439,14 +463,17 @@ def _one_flow(flow) -> np.ndarray:
 
 
 def flow_to_color(flow, max_flow: float | None = None):
-    """Colour-code a flow: hue = direction, saturation = magnitude / ``max_flow`` (white = still).
+    """Colour-code a flow: hue = direction, saturation = magnitude / ``max_flow`` (white
+    = still).
 
     Args:
       flow: ``(H, W, 2)`` or ``(1, H, W, 2)`` array/tensor in pixels.
-      max_flow: magnitude shown fully saturated (default: the largest magnitude in ``flow``).
+      max_flow: magnitude shown fully saturated (default: the largest magnitude in
+        ``flow``).
     Returns:
-      ``(H, W, 3)`` float64 RGB in [0, 1]. Rightward motion is red, downward (+y) is yellow-green,
-      leftward cyan, upward violet (hue runs with the angle ``atan2(v, u)``).
+      ``(H, W, 3)`` float64 RGB in [0, 1]. Rightward motion is red, downward (+y) is
+      yellow-green, leftward cyan, upward violet (hue runs with the angle
+      ``atan2(v, u)``).
     """
     f = _one_flow(flow)
     f = np.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0)
@@ -460,8 +487,8 @@ def flow_to_color(flow, max_flow: float | None = None):
 
 
 def color_wheel(size: int = 101):
-    """The key of :func:`flow_to_color`: ``(size, size, 3)`` RGB of the flow ``p - centre``
-    (unit magnitude on the inscribed circle, white outside)."""
+    """The key of :func:`flow_to_color`: ``(size, size, 3)`` RGB of the flow
+    ``p - centre`` (unit magnitude on the inscribed circle, white outside)."""
     c = (size - 1) / 2
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
     f = np.stack([xs - c, ys - c], -1) / max(c, 1e-12)
@@ -471,9 +498,11 @@ def color_wheel(size: int = 101):
 
 
 def plot_flow_arrows(ax, flow, step: int = 8, color="k", scale: float = 1.0, **kwargs):
-    """Draw flow vectors every ``step`` pixels on a matplotlib axis in image coordinates.
+    """Draw flow vectors every ``step`` pixels on a matplotlib axis in image
+    coordinates.
 
-    Arrows start at the pixel and end at ``pixel + scale * flow`` (y down, as ``imshow``).
+    Arrows start at the pixel and end at ``pixel + scale * flow`` (y down, as
+    ``imshow``).
 
     Args:
       ax: matplotlib ``Axes``.

@@ -1,10 +1,10 @@
 """Locating the shared reference fixture and the sample media (never copied into the
 repository); :func:`sample_media` also downloads the media once where they are absent.
 
-``../shared/reference/fomm-tiny`` holds a checkpoint in the original PyTorch format and every
-module's outputs; ``../shared/data`` holds a real talking-head video and photo. Both are looked
-up relative to the repository (and the current directory), or from ``FOMM_REFERENCE_DIR`` /
-``FOMM_DATA_DIR``.
+``../shared/reference/fomm-tiny`` holds a checkpoint in the original PyTorch format and
+every module's outputs; ``../shared/data`` holds a real talking-head video and photo.
+Both are looked up relative to the repository (and the current directory), or from
+``FOMM_REFERENCE_DIR`` / ``FOMM_DATA_DIR``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ _REPO = Path(__file__).resolve().parent.parent
 
 
 def _candidates(env: str, rel: str):
-    """The environment variable's folder, then ``<ancestor>/<rel>`` for every ancestor of the
-    repository and of the current directory (``../shared`` beside the clone, from the repository
-    root, from ``book/`` or from a deeper folder)."""
+    """The environment variable's folder, then ``<ancestor>/<rel>`` for every ancestor
+    of the repository and of the current directory (``../shared`` beside the clone, from
+    the repository root, from ``book/`` or from a deeper folder)."""
     if os.environ.get(env):
         yield Path(os.environ[env])
     for base in (_REPO, Path.cwd()):
@@ -42,9 +42,9 @@ def find_data_dir() -> Path | None:
     return None
 
 
-# The sample media come from the example folder of lshug/first-order-model-tf (MIT licence,
-# copyright 2021 Levan Shugliashvili), pinned to one commit and checked by SHA-256: a
-# download that differs by one byte is refused rather than animated.
+# The sample media come from the example folder of lshug/first-order-model-tf (MIT
+# licence, copyright 2021 Levan Shugliashvili), pinned to one commit and checked by
+# SHA-256: a download that differs by one byte is refused rather than animated.
 SAMPLE_MEDIA_URL = (
     "https://raw.githubusercontent.com/lshug/first-order-model-tf/"
     "f19d4278178ecc6cba49592d5ff6b653b3387bc4/example/{name}"
@@ -74,10 +74,11 @@ def sample_media(name: str) -> Path:
     """The path of a sample media file: ``"driving.mp4"`` (a real talking-head clip, 265
     frames, 256 x 256, 30 fps) or ``"source.png"`` (a face photograph, 402 x 402 RGBA).
 
-    Looks in the local sample-media folder (``FOMM_DATA_DIR`` or ``../shared/data``), then
-    in the cache (``~/.cache/fomm_tutorial/sample-media``), else downloads the file once
-    from the repository it comes from (pinned commit, SHA-256 checked, written atomically).
-    Raises ``FileNotFoundError`` in one line when none of these works (e.g. offline).
+    Looks in the local sample-media folder (``FOMM_DATA_DIR`` or ``../shared/data``),
+    then in the cache (``~/.cache/fomm_tutorial/sample-media``), else downloads the file
+    once from the repository it comes from (pinned commit, SHA-256 checked, written
+    atomically). Raises ``FileNotFoundError`` in one line when none of these works (e.g.
+    offline).
     """
     if name not in SAMPLE_MEDIA_SHA256:
         raise ValueError(
@@ -108,8 +109,8 @@ def sample_media(name: str) -> Path:
         if digest != SAMPLE_MEDIA_SHA256[name]:
             raise FileNotFoundError(
                 f"{url}: downloaded file has SHA-256 {digest[:12]}..., expected "
-                f"{SAMPLE_MEDIA_SHA256[name][:12]}...; not used (set FOMM_DATA_DIR to a "
-                "folder that holds the sample media)"
+                f"{SAMPLE_MEDIA_SHA256[name][:12]}...; not used (set FOMM_DATA_DIR to "
+                "a folder that holds the sample media)"
             )
         os.replace(tmp, cached)
     finally:
@@ -120,7 +121,8 @@ def sample_media(name: str) -> Path:
 def load_reference(path: str | os.PathLike | None = None) -> dict:
     """All arrays of ``vox-256-tiny-reference.npz`` as a dict of NumPy arrays.
 
-    Raises FileNotFoundError (saying where it looked and how to point at it) when absent.
+    Raises FileNotFoundError (saying where it looked and how to point at it) when
+    absent.
     """
     import numpy as np
 
@@ -128,8 +130,8 @@ def load_reference(path: str | os.PathLike | None = None) -> dict:
     if folder is None:
         raise FileNotFoundError(
             "The fomm-tiny reference fixture was not found next to the repository "
-            "(../shared/reference/fomm-tiny). Set FOMM_REFERENCE_DIR to the folder that holds "
-            "vox-256-tiny-reference.npz."
+            "(../shared/reference/fomm-tiny). Set FOMM_REFERENCE_DIR to the folder "
+            "that holds vox-256-tiny-reference.npz."
         )
     with np.load(folder / "vox-256-tiny-reference.npz") as f:
         return {k: f[k] for k in f.files}

@@ -2,10 +2,10 @@
 
 Explained in chapter 2 (book/02_taylor_series.ipynb).
 
-Notation of the paper: ``R`` is an abstract reference frame, ``S`` the source, ``D`` the driving
-frame; ``T_{S<-R}`` maps reference coordinates to source coordinates, and so on. FOMM needs the
-backward map ``T_{S<-D} = T_{S<-R} o T_{D<-R}^{-1}``; near the image ``z_k = T_{D<-R}(p_k)`` of a
-keypoint ``p_k`` it uses the first-order approximation::
+Notation of the paper: ``R`` is an abstract reference frame, ``S`` the source, ``D`` the
+driving frame; ``T_{S<-R}`` maps reference coordinates to source coordinates, and so on.
+FOMM needs the backward map ``T_{S<-D} = T_{S<-R} o T_{D<-R}^{-1}``; near the image
+``z_k = T_{D<-R}(p_k)`` of a keypoint ``p_k`` it uses the first-order approximation::
 
     T_{S<-D}(z) ~ T_{S<-R}(p_k) + J_k (z - T_{D<-R}(p_k)),
     J_k = (d T_{S<-R} / dp)(p_k) (d T_{D<-R} / dp)(p_k)^{-1}.
@@ -56,14 +56,16 @@ def _check_order(order):
         raise ValueError(f"order must be a non-negative integer, got {order!r}.")
 
 
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # One variable
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 def taylor_polynomial(expr, x, x0, order: int):
-    """Taylor polynomial of ``expr`` in ``x`` about ``x0`` up to ``(x - x0)^order`` (sympy).
+    """Taylor polynomial of ``expr`` in ``x`` about ``x0`` up to ``(x - x0)^order``
+    (sympy).
 
-    ``expr`` may be a sympy expression or one of the names ``"cos"``, ``"sin"``, ``"exp"`` (then
-    ``x`` may be None and the module's symbol ``x`` is used). Returns a sympy expression.
+    ``expr`` may be a sympy expression or one of the names ``"cos"``, ``"sin"``,
+    ``"exp"`` (then ``x`` may be None and the module's symbol ``x`` is used). Returns a
+    sympy expression.
     """
     _check_order(order)
     if isinstance(expr, str):
@@ -78,10 +80,12 @@ def taylor_polynomial(expr, x, x0, order: int):
 
 
 def taylor_closed_form(name: str, order: int, x0=0):
-    """Textbook closed form of the Taylor polynomial, from the n-th derivative's pattern.
+    """Textbook closed form of the Taylor polynomial, from the n-th derivative's
+    pattern.
 
-    ``d^n cos = cos(x + n pi / 2)``, ``d^n sin = sin(x + n pi / 2)``, ``d^n exp = exp``. Returns a
-    sympy expression in the module's symbol ``x`` (``FUNCTIONS[name].free_symbols``).
+    ``d^n cos = cos(x + n pi / 2)``, ``d^n sin = sin(x + n pi / 2)``, ``d^n exp = exp``.
+    Returns a sympy expression in the module's symbol ``x``
+    (``FUNCTIONS[name].free_symbols``).
     """
     _check_order(order)
     _, x = _function(name)
@@ -95,7 +99,8 @@ def taylor_closed_form(name: str, order: int, x0=0):
 
 
 def taylor_error(name: str, order: int, x0: float, xs):
-    """Absolute error ``|f(x) - P_order(x)|`` on the points ``xs`` (NumPy array, same shape)."""
+    """Absolute error ``|f(x) - P_order(x)|`` on the points ``xs`` (NumPy array, same
+    shape)."""
     expr, x = _function(name)
     poly = sp.lambdify(x, taylor_polynomial(expr, x, sp.nsimplify(x0), order), "numpy")
     f = sp.lambdify(x, expr, "numpy")
@@ -104,7 +109,8 @@ def taylor_error(name: str, order: int, x0: float, xs):
 
 
 def lagrange_bound(name: str, order: int, x0: float, xs):
-    """Lagrange remainder bound ``max |f^(n+1)| |x - x0|^(n+1) / (n+1)!`` on the points ``xs``.
+    """Lagrange remainder bound ``max |f^(n+1)| |x - x0|^(n+1) / (n+1)!`` on the points
+    ``xs``.
 
     ``max |f^(n+1)|`` over the interval between ``x0`` and ``x``: 1 for cos and sin,
     ``exp(max(x, x0))`` for exp.
@@ -116,19 +122,21 @@ def lagrange_bound(name: str, order: int, x0: float, xs):
     return m * np.abs(xs - x0) ** (order + 1) / float(sp.factorial(order + 1))
 
 
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Several variables
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 def jacobian(exprs, variables):
-    """Jacobian matrix ``J[i, j] = d exprs[i] / d variables[j]`` (sympy Matrix, m x n)."""
+    """Jacobian matrix ``J[i, j] = d exprs[i] / d variables[j]`` (sympy Matrix, m x
+    n)."""
     return sp.Matrix(list(exprs)).jacobian(sp.Matrix(list(variables)))
 
 
 def first_order_expansion(exprs, variables, point):
-    """First-order Taylor expansion ``f(a) + J(a) (z - a)`` of a vector function about ``a``.
+    """First-order Taylor expansion ``f(a) + J(a) (z - a)`` of a vector function about
+    ``a``.
 
-    Returns ``(expansion, J_at_a)``: an m x 1 sympy Matrix in ``variables`` and the m x n
-    Jacobian evaluated at ``point``.
+    Returns ``(expansion, J_at_a)``: an m x 1 sympy Matrix in ``variables`` and the m x
+    n Jacobian evaluated at ``point``.
     """
     variables = list(variables)
     if len(point) != len(variables):
@@ -143,15 +151,18 @@ def first_order_expansion(exprs, variables, point):
 
 
 def motion_model_derivation() -> dict:
-    """Symbolic derivation of equations 3-5 with generic maps ``T_{S<-R}`` and ``T_{D<-R}``.
+    """Symbolic derivation of equations 3-5 with generic maps ``T_{S<-R}`` and
+    ``T_{D<-R}``.
 
-    ``T_{S<-D}(z) = T_{S<-R}(T_{D<-R}^{-1}(z))``. With ``z_k = T_{D<-R}(p_k)`` the chain rule and
-    the inverse function theorem give ``d T_{S<-D}/dz (z_k) = J_S(p_k) J_D(p_k)^{-1}``.
+    ``T_{S<-D}(z) = T_{S<-R}(T_{D<-R}^{-1}(z))``. With ``z_k = T_{D<-R}(p_k)`` the chain
+    rule and the inverse function theorem give
+    ``d T_{S<-D}/dz (z_k) = J_S(p_k) J_D(p_k)^{-1}``.
 
     Returns:
-      dict with ``z`` and ``p`` (2x1 symbol matrices), ``J_S`` and ``J_D`` (2x2 symbols for the
-      two Jacobians at ``p_k``), ``T_S_pk``, ``T_D_pk`` (2x1 symbols for the map values),
-      ``J_k`` (= ``J_S J_D^{-1}``) and ``approximation`` (right side of equation 4).
+      dict with ``z`` and ``p`` (2x1 symbol matrices), ``J_S`` and ``J_D`` (2x2 symbols
+      for the two Jacobians at ``p_k``), ``T_S_pk``, ``T_D_pk`` (2x1 symbols for the map
+      values), ``J_k`` (= ``J_S J_D^{-1}``) and ``approximation`` (right side of
+      equation 4).
     """
     z = sp.Matrix(sp.symbols("z_x z_y", real=True))
     p = sp.Matrix(sp.symbols("p_x p_y", real=True))
@@ -176,10 +187,10 @@ def motion_model_derivation() -> dict:
 def affine_exactness() -> dict:
     """Prove that equation 4 is exact when ``T_{S<-R}`` and ``T_{D<-R}`` are affine.
 
-    ``T_{S<-R}(p) = A p + a``, ``T_{D<-R}(p) = B p + b`` (symbolic, B invertible), keypoint
-    ``p_k`` symbolic. Returns dict with ``exact`` (``A B^{-1} (z - b) + a``), ``approximation``
-    (equation 4 built from the Jacobians of the two maps at ``p_k``) and ``difference``
-    (``simplify(exact - approximation)``, the 2x1 zero matrix).
+    ``T_{S<-R}(p) = A p + a``, ``T_{D<-R}(p) = B p + b`` (symbolic, B invertible),
+    keypoint ``p_k`` symbolic. Returns dict with ``exact`` (``A B^{-1} (z - b) + a``),
+    ``approximation`` (equation 4 built from the Jacobians of the two maps at ``p_k``)
+    and ``difference`` (``simplify(exact - approximation)``, the 2x1 zero matrix).
     """
     p = sp.Matrix(sp.symbols("p_x p_y", real=True))
     pk = sp.Matrix(sp.symbols("p_kx p_ky", real=True))
@@ -202,9 +213,9 @@ def affine_exactness() -> dict:
     }
 
 
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Numerical check with TensorFlow autodiff
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 Map = Callable[[tf.Tensor], tf.Tensor]
 
 
@@ -212,23 +223,27 @@ def _points(p, name):
     p = tf.convert_to_tensor(p, tf.float64)
     if p.shape.rank is None or p.shape.rank < 1 or p.shape[-1] != 2:
         raise ValueError(
-            f"{name} must have shape (..., 2) with (x, y) in the last axis, got {p.shape}."
+            f"{name} must have shape (..., 2) with (x, y) in the last axis, "
+            f"got {p.shape}."
         )
     return p
 
 
 def numeric_jacobian(fn: Map, p):
-    """Jacobian of a map ``(N, 2) -> (N, 2)`` at ``N`` points by TF autodiff: ``(N, 2, 2)``.
+    """Jacobian of a map ``(N, 2) -> (N, 2)`` at ``N`` points by TF autodiff:
+    ``(N, 2, 2)``.
 
-    ``fn`` must act pointwise (row ``i`` of the output depends only on row ``i`` of the input).
+    ``fn`` must act pointwise (row ``i`` of the output depends only on row ``i`` of the
+    input).
     """
     p = _points(p, "p")
     return _value_and_jacobian(fn, p)[1]
 
 
 def _value_and_jacobian(fn, p):
-    # Pointwise map: the gradient of the sum of output column i is row i of every Jacobian
-    # (two reverse passes; cheaper and quieter than batch_jacobian's vectorised tracing).
+    # Pointwise map: the gradient of the sum of output column i is row i of every
+    # Jacobian (two reverse passes; cheaper and quieter than batch_jacobian's vectorised
+    # tracing).
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(p)
         out = fn(p)
@@ -239,7 +254,8 @@ def _value_and_jacobian(fn, p):
 
 
 def invert_map(fn: Map, z, initial=None, iterations: int = 30):
-    """Solve ``fn(p) = z`` for ``p`` by Newton's method (autodiff Jacobians): ``(N, 2)``."""
+    """Solve ``fn(p) = z`` for ``p`` by Newton's method (autodiff Jacobians):
+    ``(N, 2)``."""
     z = _points(z, "z")
     p = tf.identity(z) if initial is None else _points(initial, "initial")
     for _ in range(iterations):
@@ -267,7 +283,8 @@ def motion_model_approximation(T_SR: Map, T_DR: Map, p_k, z):
 
 
 def first_order_errors(T_SR: Map, T_DR: Map, p_k, distances, direction=(0.6, 0.8)):
-    """Error of equation 4 against the exact ``T_{S<-R}(T_{D<-R}^{-1}(z))`` at growing distances.
+    """Error of equation 4 against the exact ``T_{S<-R}(T_{D<-R}^{-1}(z))`` at growing
+    distances.
 
     ``z = T_{D<-R}(p_k) + r * direction`` for each ``r`` in ``distances``.
 
@@ -289,22 +306,24 @@ def loglog_slope(distances, errors) -> float:
     return float(np.polyfit(np.log(distances), np.log(errors), 1)[0])
 
 
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Equivariance
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 def equivariance_derivation() -> dict:
-    """Jacobian form of the equivariance constraint, and why it is compared to the identity.
+    """Jacobian form of the equivariance constraint, and why it is compared to the
+    identity.
 
-    For an image ``Y`` made from ``X`` by a known warp, ``T_{X<-R} = T_{X<-Y} o T_{Y<-R}``; by the
-    chain rule ``J_X = J_w J_Y`` where ``J_w = d T_{X<-Y}/dp`` at ``T_{Y<-R}(p_k)``. The raw
-    residual ``J_X - J_w J_Y`` is linear in the predicted Jacobians: scaling both by ``s`` scales
-    it by ``s``, so ``s -> 0`` (all Jacobians collapse to zero) satisfies it trivially. FOMM uses
+    For an image ``Y`` made from ``X`` by a known warp,
+    ``T_{X<-R} = T_{X<-Y} o T_{Y<-R}``; by the chain rule ``J_X = J_w J_Y`` where
+    ``J_w = d T_{X<-Y}/dp`` at ``T_{Y<-R}(p_k)``. The raw residual ``J_X - J_w J_Y`` is
+    linear in the predicted Jacobians: scaling both by ``s`` scales it by ``s``, so
+    ``s -> 0`` (all Jacobians collapse to zero) satisfies it trivially. FOMM uses
     ``1 - J_X^{-1} J_w J_Y`` instead, which is invariant to that scale.
 
     Returns:
-      dict with symbolic ``J_X``, ``J_Y``, ``J_w`` (2x2), scale ``s``, ``raw`` and ``identity``
-      residuals, and their versions with ``J_X, J_Y -> s J_X, s J_Y`` (``raw_scaled``,
-      ``identity_scaled``).
+      dict with symbolic ``J_X``, ``J_Y``, ``J_w`` (2x2), scale ``s``, ``raw`` and
+      ``identity`` residuals, and their versions with ``J_X, J_Y -> s J_X, s J_Y``
+      (``raw_scaled``, ``identity_scaled``).
     """
     J_X = sp.Matrix(2, 2, sp.symbols("x:4", real=True))
     J_Y = sp.Matrix(2, 2, sp.symbols("y:4", real=True))
@@ -335,9 +354,11 @@ def equivariance_jacobian_losses(jac_x, jac_y, jac_warp):
     Args:
       jac_x: ``(B, K, 2, 2)`` Jacobians predicted on image X.
       jac_y: ``(B, K, 2, 2)`` Jacobians predicted on the warped image Y.
-      jac_warp: ``(B, K, 2, 2)`` Jacobian of the known warp ``T_{X<-Y}`` at Y's keypoints.
+      jac_warp: ``(B, K, 2, 2)`` Jacobian of the known warp ``T_{X<-Y}`` at Y's
+        keypoints.
     Returns:
-      ``(raw, identity)`` scalars: ``mean |J_X - J_w J_Y|`` and ``mean |I - J_X^{-1} J_w J_Y|``.
+      ``(raw, identity)`` scalars: ``mean |J_X - J_w J_Y|`` and
+      ``mean |I - J_X^{-1} J_w J_Y|``.
     """
     jx, jy, jw = (tf.convert_to_tensor(j, tf.float32) for j in (jac_x, jac_y, jac_warp))
     for name, j in (("jac_x", jx), ("jac_y", jy), ("jac_warp", jw)):

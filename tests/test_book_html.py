@@ -90,7 +90,25 @@ def test_chapter_structure(html_dir, chapter):
     numbered = [h.split()[0] for h in headings if re.match(r"\d+\.\d+\b", h)]
     expected = [f"{number}.{k}" for k in range(1, len(numbered) + 1)]
     assert numbered == expected, f"{chapter}: sections numbered {numbered}"
-    if soup.find(string=re.compile("widget-view")) or soup.select(
-        'script[type="application/vnd.jupyter.widget-view+json"]'
-    ):
+    if re.search(r"\binteract\(", soup.select_one("article").get_text()):
         assert "Live widget" in soup.get_text(), f"{chapter}: a widget without its note"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_no_dead_widgets(html_dir, chapter):
+    """Without a kernel a saved ipywidget is a control that looks live and does nothing.
+
+    The HTML shows each widget's figure as a ``static_slider`` instead: frames for a few
+    settings and the script that makes the control (tools/nbbuild.py strips widget state).
+    """
+    path, soup = _page(html_dir, chapter)
+    views = soup.select('script[type="application/vnd.jupyter.widget-view+json"]')
+    assert not views, f"{chapter}: {len(views)} saved widget(s); rebuild with nbbuild"
+    assert "widget-state+json" not in path.read_text(), f"{chapter}: saved widget state"
+    for figure in soup.select(".fomm-static-figure"):
+        assert len(figure.select("img.fomm-frame")) >= 2 and figure.select("script")
+        assert not figure.select("input, button"), "controls are made by the script"
+    if re.search(r"\binteract\(", soup.select_one("article").get_text()):
+        assert soup.select(".fomm-static-figure"), (
+            f"{chapter}: a widget, no static figure"
+        )

@@ -176,3 +176,42 @@ def test_nbbuild_drops_saved_widgets():
     nbbuild.strip_widgets(nb)
     assert "widgets" not in nb.metadata
     assert [o.output_type for o in cell.outputs] == ["stream"]
+
+
+# The modules whose code chapters 1-6 print with show_source: every line (docstrings and
+# comments too) fits the 88 columns that the book's code blocks show without scrolling.
+SHOWN_MODULES = [
+    "grids",
+    "resampler",
+    "keypoints",
+    "dense_motion",
+    "taylor",
+    "optical_flow",
+    "blocks",
+    "reference",
+    "display",
+]
+
+
+@pytest.mark.parametrize("module", SHOWN_MODULES)
+def test_shown_code_fits_88_columns(module):
+    path = Path(display.__file__).with_name(f"{module}.py")
+    long = [
+        f"{path.name}:{number}: {len(line)} characters"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if len(line) > 88
+    ]
+    assert not long, "lines over 88 characters (wrap them):\n" + "\n".join(long)
+
+
+def test_book_css_fits_88_characters_of_code():
+    """13 px code: 88 characters of a 0.6 em monospace font are ~690 px of the column."""
+    import re
+
+    css = (Path(__file__).resolve().parent.parent / "_static" / "book.css").read_text()
+    rule = re.search(r"div\.highlight pre,\s*div\.cell_output pre\s*\{([^}]*)\}", css)
+    size = re.search(r"font-size:\s*([\d.]+)rem", rule.group(1))
+    assert 0.8 <= float(size.group(1)) <= 0.85, (
+        "code at 12.8-13.6 px against 16 px prose"
+    )
+    assert "--pst-sidebar-secondary" in css  # the room those 690 px need at 1280 px

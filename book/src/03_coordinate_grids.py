@@ -64,8 +64,8 @@ with quiet_stderr():
 use_book_style()
 
 # %%
-# Parameters: small on a CPU (the sizes of this page); on a GPU the model's 64 x 64 motion
-# size.
+# Parameters: small on a CPU (the sizes of this page); on a GPU the model's
+# 64 x 64 motion size.
 HEIGHT, WIDTH = rt.choose(cpu=(24, 32), gpu=(64, 64))
 NUM_KP = 3
 print(f"device: {rt.device} | grid: {HEIGHT} x {WIDTH}")
@@ -336,7 +336,7 @@ plt.show()
 
 # %% tags=["hide-input"]
 def heatmap_figure(x=0.3, y=-0.2, variance=0.01):
-    """The heatmap of one keypoint and its sum over the grid; the row through the peak."""
+    """One keypoint's heatmap and its sum over the grid; the row through the peak."""
     fig, axes = panels(2, height=3.0)
     im, total = plot_heatmap(axes[0], x, y, variance)
     axes[0].set_ylabel("$y$")
