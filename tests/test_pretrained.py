@@ -127,3 +127,31 @@ def test_export_of_a_model_trained_on_one_clip(tmp_path, data_dir):
         assert (out / name).is_file(), name
     card = (out / "MODEL_CARD.md").read_text()
     assert "frames 14-19 held out" in card
+
+
+def test_shipped_talking_head_model_keeps_its_card(data_dir):
+    """talking-head-128: at most 20 MB of weights, and its held-out numbers are true.
+
+    Re-scores the shipped weights on the held-out frames 199-264 of the sample clip
+    (source = frame 0, absolute keypoints) and compares with ``metrics.json``.
+    """
+    from fomm_tutorial import media
+    from fomm_tutorial.evaluation import reconstruction
+
+    folder = pretrained.pretrained_dir("talking-head-128")
+    weights = sum(p.stat().st_size for p in folder.glob("*.weights.h5"))
+    assert weights <= 20 * 2**20
+    m = shipped_metrics("talking-head-128")
+    assert m["reconstruction_l1"] < 0.6 * m["copy_first_frame_l1"]
+    assert m["reconstruction_l1"] < 0.5 * m["untrained_reconstruction_l1"]
+    models = load_pretrained("talking-head-128")
+    clip = media.read_video(data_dir / "driving.mp4", size=128)
+    first = m["heldout_frames"]["first"]
+    scored = reconstruction(
+        [clip[first:]], models["kp_detector"], models["generator"], source=clip[0]
+    )
+    assert len(clip) - first == m["heldout_frames"]["num_frames"]
+    np.testing.assert_allclose(scored["l1"], m["reconstruction_l1"], atol=2e-3)
+    np.testing.assert_allclose(
+        scored["l1_copy_first"], m["copy_first_frame_l1"], atol=2e-3
+    )
