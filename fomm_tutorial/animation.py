@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 import warnings
 import weakref
 from pathlib import Path
@@ -57,6 +56,7 @@ __all__ = [
     "AnimatedBatch",
     "batches",
     "load_models",
+    "resolve_checkpoint",
     "run_cli",
 ]
 
@@ -622,14 +622,31 @@ _KERAS_WEIGHTS = ("kp_detector.weights.h5", "generator.weights.h5")
 _TORCH_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar", ".ckpt")
 
 
-def _checkpoint_kind(checkpoint):
-    """``("keras", folder)`` or ``("torch", file)`` for a checkpoint path, or a one-line error."""
+def resolve_checkpoint(checkpoint) -> Path:
+    """A checkpoint as ``--checkpoint`` takes it: a path, or a shipped model's name.
+
+    An existing path (an original ``.pth.tar``, a folder or ``.weights.h5`` written by
+    ``fomm-tutorial convert``) is returned as it is; ``"sprites-64"`` and the other names
+    of :func:`fomm_tutorial.pretrained.list_pretrained` become their package folder.
+    Anything else raises a one-line FileNotFoundError naming the shipped models.
+    """
+    from fomm_tutorial.pretrained import list_pretrained, pretrained_dir
+
     path = Path(checkpoint)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"checkpoint {path} does not exist: give an original .pth.tar or the "
-            "folder written by `fomm-tutorial convert`."
-        )
+    if path.exists():
+        return path
+    if str(checkpoint) in list_pretrained():
+        return pretrained_dir(str(checkpoint))
+    shipped = ", ".join(list_pretrained()) or "none"
+    raise FileNotFoundError(
+        f"checkpoint {checkpoint} does not exist: give an original .pth.tar, a folder "
+        f"written by `fomm-tutorial convert`, or a shipped model ({shipped})."
+    )
+
+
+def _checkpoint_kind(checkpoint):
+    """``("keras", folder)`` or ``("torch", file)`` for a checkpoint (path or shipped name)."""
+    path = resolve_checkpoint(checkpoint)
     if path.is_dir() or path.name.endswith(".weights.h5"):
         folder = path if path.is_dir() else path.parent
         missing = [f for f in _KERAS_WEIGHTS if not (folder / f).is_file()]
@@ -710,21 +727,7 @@ def _check_output(out) -> Path:
         )
     if out.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"--out {out}: the output must end in .mp4 or .gif.")
-    folder = out.parent
-    while not folder.exists():  # the folders still to be created go under this one
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ValueError(
-            f"--out {out}: {folder} is a file, not a folder; choose another output path."
-        )
-    try:  # os.access says yes to root on read-only file systems: try it for real
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise ValueError(
-            f"--out {out}: cannot write in {folder} ({exc.strerror}); choose a "
-            "writable folder."
-        ) from None
+    media.check_writable_folder(out.parent, f"--out {out}")
     if out.exists() and not os.access(out, os.W_OK):
         raise ValueError(f"--out {out} exists and is read-only; choose another name.")
     return out

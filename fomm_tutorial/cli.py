@@ -153,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint",
         required=True,
-        type=existing_path,
-        help="original .pth.tar checkpoint, or a folder / .weights.h5 written by `convert`",
+        help="original .pth.tar, a folder / .weights.h5 written by `convert`, or a "
+        "shipped model's name (sprites-64)",
     )
     p.add_argument(
         "--source", required=True, help="source image (png/jpg; RGBA and grey accepted)"

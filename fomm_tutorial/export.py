@@ -38,6 +38,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from fomm_tutorial import media  # noqa: E402
+from fomm_tutorial.animation import resolve_checkpoint  # noqa: E402  (its one home)
+
 __all__ = [
     "FORMATS",
     "SUFFIXES",
@@ -145,43 +148,8 @@ def check_out_dir(out_dir, overwrite: bool = False) -> Path:
             f"--out {out_dir} exists and is not empty: pass --overwrite to replace the "
             "exported graphs in it, or choose another folder"
         )
-    folder = out_dir
-    while not folder.exists():  # the folders still to be created go under this one
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ValueError(
-            f"--out {out_dir}: {folder} is a file, so the folder cannot be created"
-        )
-    try:  # os.access says yes to root on read-only file systems: try it for real
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise ValueError(
-            f"--out {out_dir}: cannot write in {folder} ({exc.strerror}); choose a "
-            "writable folder"
-        ) from None
+    media.check_writable_folder(out_dir, f"--out {out_dir}")
     return out_dir
-
-
-def resolve_checkpoint(checkpoint) -> Path:
-    """A checkpoint path as ``fomm-tutorial animate`` takes it, or a shipped model's name.
-
-    An existing path (an original ``.pth.tar``, a folder or ``.weights.h5`` written by
-    ``fomm-tutorial convert``) is returned as it is; ``"sprites-64"`` and the other names
-    of :func:`fomm_tutorial.pretrained.list_pretrained` become their package folder.
-    """
-    from fomm_tutorial.pretrained import list_pretrained, pretrained_dir
-
-    path = Path(checkpoint)
-    if path.exists():
-        return path
-    if str(checkpoint) in list_pretrained():
-        return pretrained_dir(str(checkpoint))
-    shipped = ", ".join(list_pretrained()) or "none"
-    raise FileNotFoundError(
-        f"--checkpoint {checkpoint} does not exist: give an original .pth.tar, a folder "
-        f"written by `fomm-tutorial convert`, or a shipped model ({shipped})"
-    )
 
 
 def graph_functions(models, config, size=None) -> dict:
@@ -526,7 +494,7 @@ def run_cli(args) -> int:
     check_out_dir(args.out, args.overwrite)
     config = load_config(args.config)
     size = export_size(config, args.size)
-    models = load_models(config, resolve_checkpoint(args.checkpoint))
+    models = load_models(config, args.checkpoint)
     written = export_models(
         models, config, args.out, args.format, size=size, overwrite=args.overwrite
     )

@@ -26,6 +26,7 @@ Public API::
     VideoWriter(path, fps=25)                  # the same, batch by batch: with ... as w: w.write(b)
     check_fps(path, fps) -> float              # the rates each container stores (FPS_RANGES)
     check_resize(frame_hw, size, name)         # too small to enlarge: ValueError; stretch: warning
+    check_writable_folder(folder, what)        # an output's folder can be created and written
 
 ``size`` is ``None`` (keep), an int ``s`` (-> ``(s, s)``) or ``(h, w)`` (:func:`normalize_size`);
 resizing uses ``skimage.transform.resize`` with anti-aliasing (:func:`resize_frames`, the
@@ -67,6 +68,7 @@ __all__ = [
     "VideoWriter",
     "check_fps",
     "check_resize",
+    "check_writable_folder",
     "FPS_RANGES",
     "to_float_rgb",
     "resize_frames",
@@ -737,6 +739,35 @@ def check_fps(path: PathLike, fps) -> float:
             f"{hint}."
         )
     return fps
+
+
+def check_writable_folder(folder: PathLike, what: str) -> Path:
+    """The folder an output goes into can be written (or created), checked by trying it.
+
+    ``folder`` may not exist yet: the nearest existing folder above it, where the folders
+    still to be created would go, is checked instead, by creating (and removing) a
+    temporary file in it (``os.access`` says yes to root on a read-only file system).
+    ``what`` starts the messages (``"--out result/video.mp4"``). Returns that existing
+    folder; a file in the way or a folder that cannot be written raises a one-line
+    ValueError.
+    """
+    existing = Path(folder)
+    while not existing.exists():  # the folders still to be created go under this one
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(
+            f"{what}: {existing} is a file, so the folder cannot be created; choose "
+            "another path"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"{what}: cannot write in {existing} ({exc.strerror}); choose a writable "
+            "folder"
+        ) from None
+    return existing
 
 
 def _temporary_beside(path: Path) -> Path:
