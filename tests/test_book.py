@@ -24,6 +24,7 @@ STAGES = [
     "09_training_loop",
     "10_animation",
     "11_full_gpu_training",
+    "12_export",
 ]
 
 
