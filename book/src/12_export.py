@@ -325,8 +325,9 @@ print(f"max |prediction - Keras| < 0.05: {half_error < 0.05}")
 
 # %% [markdown]
 # Float16's 11-bit mantissa rounds each weight by up to $2^{-11} \approx 5\cdot 10^{-4}$
-# of its size, and the error of the prediction is of that order: invisible in an 8-bit
-# image, for half the download.
+# of its size; through the networks' layers the prediction moves by a few times that
+# (about $2\cdot 10^{-3}$ for this model), less than half an 8-bit grey level
+# ($1/255 \approx 4\cdot 10^{-3}$): invisible in the image, for half the download.
 #
 # ## 12.6 Animation with onnxruntime alone
 #
@@ -399,7 +400,7 @@ show_animation(strip, fps=8, scale=3)
 #   SavedModel, ONNX or TFLite with the same named inputs and outputs; each agrees with
 #   Keras to float32 round-off.
 # * The three formats are about the same size (the float32 weights); float16 TFLite
-#   weights halve it for an error of order $10^{-4}$.
+#   weights halve it for an error of order $10^{-3}$, under one 8-bit grey level.
 # * Relative motion is a few lines of NumPy outside the graphs: onnxruntime alone
 #   animates a video exactly as `make_animation` does.
 #
