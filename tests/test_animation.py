@@ -952,3 +952,13 @@ def test_cli_brings_the_driving_frame_rate_into_the_outputs_range(
         assert cli.main(args) == 0
     assert "50 fps" in capsys.readouterr().out
     assert media.video_fps(tmp_path / "result.gif") == pytest.approx(50)
+
+
+def test_resolve_checkpoint_takes_paths_and_shipped_names(tmp_path):
+    from fomm_tutorial.animation import resolve_checkpoint
+    from fomm_tutorial.pretrained import pretrained_dir
+
+    assert resolve_checkpoint(tmp_path) == tmp_path
+    assert resolve_checkpoint("sprites-64") == pretrained_dir("sprites-64")
+    with pytest.raises(FileNotFoundError, match="does not exist.*sprites-64"):
+        resolve_checkpoint(tmp_path / "nope.pth.tar")
