@@ -396,7 +396,7 @@ plt.show()
 
 # %% tags=["hide-input"]
 def frame_figure(i, models=shown):
-    """Test frame ``i`` with true, regressed and detected positions, one panel a model."""
+    """Test frame ``i``: true, regressed and detected positions, one panel a model."""
     fig, axes = panels(len(models), height=3.5)
     for ax, model in zip(axes, models):
         draw_frame(ax, i, model)

@@ -498,7 +498,7 @@ show_animation(
 
 # %% tags=["hide-input"]
 def frame_figure(t=0, modes=("relative", "absolute")):
-    """Source A, driving frame ``t`` of B and the result of each mode, with keypoints."""
+    """Source A, driving frame ``t`` of B, the result of each mode, with keypoints."""
     kps_any = results[modes[0]][1]
     images = [source_image, driving_frames[t]]
     kp_values = [kps_any["kp_source"]["value"][0], kps_any["kp_driving"]["value"][t]]
