@@ -1,4 +1,4 @@
-"""Tests of fomm_tutorial.pretrained: the shipped sprites-64 model (no training)."""
+"""Tests of fomm_tutorial.pretrained: the shipped models (no training)."""
 
 import json
 import os
