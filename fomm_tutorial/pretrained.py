@@ -38,6 +38,7 @@ __all__ = [
     "load_pretrained",
     "shipped_metrics",
     "shipped_loss_curve",
+    "heldout_clip",
     "export_pretrained",
 ]
 
@@ -123,6 +124,35 @@ def shipped_loss_curve(name: str = "sprites-64") -> Dict[str, np.ndarray]:
     with open(pretrained_dir(name) / "loss_curve.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def heldout_clip(name: str = "talking-head-128") -> dict:
+    """The sample clip split as shipped model ``name`` was trained on it.
+
+    Reads the real talking-head clip (:func:`fomm_tutorial.reference.sample_media`: a
+    local copy, else downloaded once) at the model's size and splits it where its
+    ``metrics.json`` says: ``{"source": (H, W, 3) frame 0, "train": (T0, H, W, 3) the
+    frames it was trained on, "heldout": (T1, H, W, 3) the frames it never saw,
+    "first": T0}``. ``ValueError`` for a model not trained on a clip (``sprites-64``).
+    """
+    from fomm_tutorial import media
+    from fomm_tutorial.reference import sample_media
+
+    split = shipped_metrics(name).get("heldout_frames")
+    if split is None:
+        raise ValueError(
+            f"{name!r} was not trained on a clip split in time; use one of "
+            f"{[n for n in list_pretrained() if 'heldout_frames' in shipped_metrics(n)]}"
+        )
+    size = shipped_metrics(name)["image_size"]
+    clip = media.read_video(sample_media(f"{split['clip']}.mp4"), size=size)
+    first = int(split["first"])
+    return {
+        "source": clip[0],
+        "train": clip[:first],
+        "heldout": clip[first:],
+        "first": first,
+    }
 
 
 # --------------------------------------------------------------------------------------

@@ -155,3 +155,18 @@ def test_shipped_talking_head_model_keeps_its_card(data_dir):
     np.testing.assert_allclose(
         scored["l1_copy_first"], m["copy_first_frame_l1"], atol=2e-3
     )
+
+
+def test_heldout_clip_is_the_split_the_model_was_scored_on(data_dir):
+    """The chapters' held-out frames are the card's: frames 199-264 at 128 px."""
+    from fomm_tutorial import media
+
+    split = pretrained.heldout_clip("talking-head-128")
+    m = shipped_metrics("talking-head-128")["heldout_frames"]
+    assert split["first"] == m["first"] == len(split["train"])
+    assert len(split["heldout"]) == m["num_frames"]
+    clip = media.read_video(data_dir / "driving.mp4", size=128)
+    np.testing.assert_array_equal(split["heldout"], clip[m["first"] :])
+    np.testing.assert_array_equal(split["source"], clip[0])
+    with pytest.raises(ValueError, match="not trained on a clip"):
+        pretrained.heldout_clip("sprites-64")
