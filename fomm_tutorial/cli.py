@@ -91,20 +91,17 @@ def checkpoint_prefix(text: str) -> str:
 
 def output_dir(text: str) -> str:
     """A folder to write into: absent (created later) or a folder, under a writable folder."""
+    from fomm_tutorial.media import check_writable_folder
+
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(
             f"{text} is a file: give a folder (it is created if missing)"
         )
-    ancestor = path if path.exists() else path.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"{ancestor} is a file, so {text} cannot be created: choose another folder"
-        )
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{ancestor} is not writable")
+    try:
+        check_writable_folder(path, text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
     return text
 
 

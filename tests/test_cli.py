@@ -530,3 +530,16 @@ def test_version_configs_and_python_m(capsys):
         timeout=120,
     )
     assert res.returncode == 0 and "vox-adv-256" in res.stdout, res.stderr
+
+
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self"), reason="needs a read-only /proc to test with"
+)
+def test_out_folder_on_a_read_only_file_system_is_refused():
+    """train/convert --out: tried by writing (os.access says yes to root on /proc)."""
+    import argparse
+
+    from fomm_tutorial import cli
+
+    with pytest.raises(argparse.ArgumentTypeError, match="cannot write in /proc"):
+        cli.output_dir("/proc/fomm-run")
