@@ -248,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-lr-change",
         action="store_true",
-        help="on resume, accept learning rates (train_params.lr_*) other than the run's "
-        "(every other config key must match the run's config.json)",
+        help="on resume, accept learning rates (train_params.lr_*) and their schedule "
+        "(epoch_milestones) other than the run's (every other config key must match "
+        "the run's config.json)",
     )
     p.add_argument(
         "--epochs",

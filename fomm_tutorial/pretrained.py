@@ -472,6 +472,21 @@ def _write_transfer(models, out_dir: Path, size: int) -> None:
     )
 
 
+def _lr_schedule(config) -> str:
+    """The learning-rate schedule of ``train_params`` in words, for the cards."""
+    tp = config["train_params"]
+    lr = f"{float(tp['lr_generator']):g}"
+    milestones = [int(m) for m in tp.get("epoch_milestones", [])]
+    if not milestones:
+        return f"constant learning rate {lr}"
+    at = ", ".join(str(m) for m in milestones[:-1])
+    at = f"{at} and {milestones[-1]}" if at else str(milestones[-1])
+    return (
+        f"learning rate {lr}, divided by 10 at epoch{'s' if len(milestones) > 1 else ''} "
+        f"{at} of {int(tp['num_epochs'])} (MultiStepLR, as the original)"
+    )
+
+
 def _motion(config) -> str:
     return (
         "first-order motion (keypoints with Jacobians)"
@@ -519,7 +534,7 @@ runs, from scratch, into `runs/{name}/` (data, run, then the export into this fo
   {info["num_train_videos"]} training identities), the other {info["num_test_videos"]} in
   `test/`. Training seed 0 (`--seed 0`: data order, weights, random transforms).
 * steps: **{info["step"]}** at batch {info["batch_size"]}
-  ({info["step"] * info["batch_size"]} source/driving pairs), constant learning rate 2e-4.
+  ({info["step"] * info["batch_size"]} source/driving pairs), {info["lr_schedule"]}.
 * wall time: **{info["wall_time_h"]:.2f} h** of training on this machine's 2-core CPU
   ({info["cpu"]}), shared with other jobs; TensorFlow {info["tf_version"]}.
   Exported from `{info["checkpoint"]}` on {info["date"]}.
@@ -644,7 +659,7 @@ runs, from scratch, into `runs/{name}/`:
 {info["commands"]}
 ```
 
-* steps: **{info["step"]}** at batch {info["batch_size"]}, constant learning rate 2e-4,
+* steps: **{info["step"]}** at batch {info["batch_size"]}, {info["lr_schedule"]},
   seed 0.
 * wall time: **{info["wall_time_h"]:.2f} h** of training on this machine's 2-core CPU
   ({info["cpu"]}), shared with other jobs; TensorFlow {info["tf_version"]}.
@@ -757,6 +772,7 @@ def export_pretrained(
         "batch_size": int(config["train_params"]["batch_size"]),
         "num_kp": int(config["model_params"]["common_params"]["num_kp"]),
         "motion": _motion(config),
+        "lr_schedule": _lr_schedule(config),
         "wall_time_h": _training_seconds(wall) / 3600.0,
         "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "tf_version": tf.__version__,

@@ -862,9 +862,10 @@ def run_lock(out_dir):
 
 # Keys that may differ on resume: where the data is and when to stop.
 _RESUMABLE_KEYS = ("dataset_params.root_dir", "train_params.num_epochs")
+# The learning rates and their schedule: a resumed run may decay them (--allow-lr-change).
 _LEARNING_RATES = tuple(
     f"train_params.lr_{n}" for n in ("generator", "kp_detector", "discriminator")
-)
+) + ("train_params.epoch_milestones",)
 
 
 def _flatten(tree, prefix=""):
@@ -879,7 +880,8 @@ def _flatten(tree, prefix=""):
 def config_changes(run_config: dict, config: dict, allow_lr_change: bool = False):
     """``{dotted key: (run's value, new value)}`` of ``config`` against the run's.
 
-    Ignores :data:`_RESUMABLE_KEYS` (and the learning rates with ``allow_lr_change``).
+    Ignores :data:`_RESUMABLE_KEYS` (and the learning rates and ``epoch_milestones`` with
+    ``allow_lr_change``).
     Both are compared as JSON (as ``config.json`` stores them).
     """
     old = _flatten(json.loads(json.dumps(run_config, default=str)))
@@ -905,7 +907,8 @@ def check_resume_config(config, sources, allow_lr_change: bool = False) -> None:
     """Refuse (``ValueError`` naming the keys) a config that differs from a run's.
 
     ``sources``: run folders or checkpoint prefixes whose run's ``config.json`` is compared
-    (those without one are skipped). Learning rates may change with ``allow_lr_change``.
+    (those without one are skipped). Learning rates and their ``epoch_milestones`` may
+    change with ``allow_lr_change``.
     """
     for source in sources:
         file = _run_config_file(source)

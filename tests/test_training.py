@@ -698,3 +698,20 @@ def test_data_error_mid_training_is_one_line(tmp_path):
         "reading the training data for step 2 failed: video7/0000002.png: cannot "
         "decode the image"
     )
+
+
+def test_resume_may_change_the_lr_schedule_only_when_allowed():
+    """``epoch_milestones`` is part of the learning-rate schedule: --allow-lr-change."""
+    from fomm_tutorial.config import load_config
+    from fomm_tutorial.training import config_changes
+
+    run, new = load_config("vox-256"), load_config("vox-256")
+    new["train_params"]["epoch_milestones"] = [70, 95]
+    assert config_changes(run, new) == {
+        "train_params.epoch_milestones": ([60, 90], [70, 95])
+    }
+    assert config_changes(run, new, allow_lr_change=True) == {}
+    new["train_params"]["batch_size"] = 3  # not a learning rate: still refused
+    assert list(config_changes(run, new, allow_lr_change=True)) == [
+        "train_params.batch_size"
+    ]
