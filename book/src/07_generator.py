@@ -46,9 +46,10 @@
 # 5. shows that equal source and driving keypoints give the identity (7.5), and how one
 #    encoded source serves many driving frames (7.6);
 # 6. runs the **trained** sprite model shipped with the package on sprites it never saw,
-#    so you can see the generator at work (7.7);
+#    so you can see the generator at work (7.7), and a model trained on a real
+#    talking-head clip on frames it never saw (7.8);
 # 7. checks it all (closed forms, the outputs of the original code) and offers a widget
-#    (7.8, 7.9).
+#    (7.9, 7.10).
 #
 # The code is in
 # [`fomm_tutorial/generator.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/generator.py)
@@ -100,7 +101,7 @@ with quiet_stderr():
     from fomm_tutorial.checkpoint import build_models, load_original_checkpoint
     from fomm_tutorial.generator import OcclusionAwareGenerator, deform_input
     from fomm_tutorial.grids import make_coordinate_grid
-    from fomm_tutorial.pretrained import load_pretrained
+    from fomm_tutorial.pretrained import heldout_clip, load_pretrained
     from fomm_tutorial.resampler import grid_sample, warp_shared_source
     from fomm_tutorial.sprites import heldout_videos
     from fomm_tutorial.visualization import kp_colours, kp_to_pixels, side_by_side
@@ -787,7 +788,7 @@ assert err < 1e-5
 # yet; what is meaningful is the geometry: `deformed` is the astronaut rotated, enlarged
 # and shifted like the keypoints, slightly pulled back towards the identity where $M_0$
 # is large, and black where the deformation reads outside the source (zero padding).
-# Section 7.7 shows a trained generator.
+# Sections 7.7 (sprites) and 7.8 (a real face) show trained generators.
 
 # %% tags=["hide-input"]
 OUTPUT_TITLES = [
@@ -922,7 +923,8 @@ plt.show()
 # invisible in `deformed`, and harmless since no loss uses it. The prediction is *not*
 # the source: an untrained decoder has learned nothing; reconstructing the source from
 # its own features is exactly what training ([chapters 8](08_losses.ipynb) and
-# [9](09_training_loop.ipynb)) teaches it.
+# [9](09_training_loop.ipynb)) teaches it; section 7.8 shows a trained generator on a
+# real face.
 #
 # ## 7.6 One source, many driving frames
 #
@@ -1113,7 +1115,106 @@ show_animation(
 
 
 # %% [markdown]
-# ## 7.8 Checks
+# ## 7.8 A trained generator on a real face
+#
+# Sprites are easy: flat colours, a static background, parts that move rigidly. The
+# package also ships a model trained on a **real talking-head clip** (the sample clip of
+# [chapter 10](10_animation.ipynb), at $128 \times 128$):
+# `load_pretrained("talking-head-128")`, the full model of the paper (10 keypoints with
+# Jacobians, occlusion map) with this chapter's generator, trained on the CPU on the
+# first frames of the clip only. `heldout_clip` splits the clip as it was trained:
+# frame 0 is the source, and the frames after the training range were never seen in
+# training. Its model card (`MODEL_CARD.md` in the folder
+# `pretrained_dir("talking-head-128")`) gives the command that reproduces it and its
+# held-out metrics; [chapter 10](10_animation.ipynb) animates the whole held-out part.
+#
+# Below, the source $S$ (frame 0) and two held-out driving frames $D$ with a clearly
+# different pose and mouth; the keypoints are **absolute**: the detector runs on $S$
+# and on $D$, and the generator moves the source's keypoints to the driving ones.
+
+# %%
+face_model = load_pretrained("talking-head-128")
+face_detector = face_model["kp_detector"]
+face_generator = face_model["generator"]
+clip = heldout_clip("talking-head-128")
+first_heldout = clip["first"]
+FACE_DRIVING = [24, 48]  # indices into the held-out frames
+face_source = tf.constant(clip["source"][None])
+face_driving = tf.constant(clip["heldout"][FACE_DRIVING])
+num_face = len(FACE_DRIVING)
+face_kp_source = face_detector(face_source, training=False)
+face_kp_driving = face_detector(face_driving, training=False)
+face_out = face_generator(
+    tf.repeat(face_source, num_face, axis=0),
+    kp_source={
+        key: tf.repeat(value, num_face, axis=0) for key, value in face_kp_source.items()
+    },
+    kp_driving=face_kp_driving,
+    training=False,
+)
+face_frames = [first_heldout + i for i in FACE_DRIVING]
+print(f"source: clip frame 0 | driving: held-out clip frames {face_frames}")
+for key in ("deformation", "occlusion_map", "deformed", "prediction"):
+    print(f"{key:>14}: {tuple(face_out[key].shape)}")
+
+# %% tags=["hide-input"]
+fig, axes = panels(5 * num_face, ncols=5)
+face_side = face_source.shape[1]
+for row, frame in enumerate(face_frames):
+    ax_s, ax_d, ax_w, ax_o, ax_p = axes[5 * row : 5 * row + 5]
+    ax_s.imshow(clip["source"])
+    keypoint_scatter(ax_s, face_kp_source["value"][0], face_side)
+    ax_d.imshow(face_driving[row].numpy())
+    keypoint_scatter(ax_d, face_kp_driving["value"][row], face_side)
+    ax_w.imshow(np.clip(face_out["deformed"][row].numpy(), 0, 1))
+    occlusion_image = face_out["occlusion_map"][row, :, :, 0].numpy()
+    ax_o.imshow(occlusion_image, cmap="gray", vmin=0, vmax=1)
+    ax_p.imshow(np.clip(face_out["prediction"][row].numpy(), 0, 1))
+    for col, ax in enumerate(axes[5 * row : 5 * row + 5]):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if row == 0:
+            ax.set_title(SPRITE_TITLES[col])
+    ax_s.set_ylabel(f"frame {frame}")
+plt.show()
+
+# %% [markdown]
+# Compare with section 7.4, where the same code with random weights gave a flat grey
+# prediction. Here `deformed` shows the source pixels moved by the learned motion: the
+# head shifts and turns towards the driving pose, and where the backward warp reads
+# outside the source or across the collar it leaves black strips and torn edges. A
+# warp can only move what the source shows: the source's nearly closed mouth is
+# stretched, it cannot show the teeth of a mouth that opens. The occlusion map is no
+# longer uniform: bright over the background, darker over the head, darkest along its
+# outline, the eyes, the mouth and the collar, where the motion covers or uncovers
+# something and the decoder should paint rather than copy. The prediction takes the
+# driving frame's position, pose and opening mouth from $S$ and the two sets of
+# keypoints alone; it is softer than the real frame (a narrow network trained on
+# pixels, without the perceptual and adversarial losses of
+# [chapter 8](08_losses.ipynb)).
+#
+# The check: the prediction is closer to the driving frame it never saw than the source
+# is (the L1 ratio is below 1), and the occlusion map spreads over a wide range instead
+# of a constant.
+
+# %% tags=["nbval-ignore-output"]
+face_pred = face_out["prediction"].numpy()
+face_truth = face_driving.numpy()
+face_occ = face_out["occlusion_map"].numpy()
+for row, frame in enumerate(face_frames):
+    l1_pred = np.abs(face_pred[row] - face_truth[row]).mean()
+    l1_source = np.abs(clip["source"] - face_truth[row]).mean()
+    occ_row = face_occ[row]
+    print(
+        f"frame {frame}: L1(prediction, D) / L1(S, D) = {l1_pred / l1_source:.2f}; "
+        f"occlusion from {occ_row.min():.2f} to {occ_row.max():.2f}"
+    )
+    assert l1_pred < l1_source, frame
+    assert occ_row.max() - occ_row.min() > 0.3 and occ_row.std() > 0.05, frame
+
+
+# %% [markdown]
+# ## 7.9 Checks
 #
 # Closed forms that always run (sections 7.1-7.6 asserted the derivations already):
 #
@@ -1212,14 +1313,15 @@ else:
     print("outputs of the original code not installed: comparison skipped")
 
 # %% [markdown]
-# ## 7.9 Widget: move the driving keypoints
+# ## 7.10 Widget: move the driving keypoints
 #
 # Rotate, scale and shift the driving keypoints (a global affine motion of the source
 # keypoints, section 7.1) and watch the deformed source, the background mask, the
 # occlusion map and the prediction of the untrained network of sections 7.3-7.6. With
 # angle 0, scale 1 and no shift you get section 7.5's identity. Large motions read
 # outside the source: `deformed` turns black there, and a trained occlusion map would
-# turn dark to tell the decoder to inpaint. Move the slider for the main parameter, the
+# turn dark to tell the decoder to inpaint (section 7.8 shows a trained one on a real
+# face). Move the slider for the main parameter, the
 # angle, at seven settings (scale 1.1, shift (0.15, 0.05)).
 
 
@@ -1281,7 +1383,10 @@ _ = interact(
 #   ($5 \times 10^{-5}$ for sampled images).
 # * Trained (the package's `sprites-64` model, section 7.7), the same code rebuilds the
 #   frames of a sprite it never saw from one source frame and two sets of keypoints,
-#   closer to the driving frames than a copy of the source.
+#   closer to the driving frames than a copy of the source. Trained on the first frames
+#   of a real talking-head clip (`talking-head-128`, section 7.8), it follows the pose
+#   and the mouth of frames it never saw, with an occlusion map that marks where it
+#   paints instead of copying.
 #
 # Next, [chapter 8](08_losses.ipynb) defines the losses that train the keypoint detector
 # and the generator together.
@@ -1294,9 +1399,10 @@ _ = interact(
 # 2. Count, with `formula` and `block_specs`, the trainable parameters of the vox-256
 #    generator's own blocks if `max_features` were 1024 instead of 512. Which blocks
 #    change?
-# 3. In section 7.7, replace the occlusion map by ones (run the bottleneck, up blocks
-#    and `final` on the warped features directly, as check (b) of section 7.8 does).
-#    Where does the prediction get worse, and why there?
+# 3. In sections 7.7 and 7.8, replace the occlusion map by ones (run the bottleneck,
+#    up blocks and `final` on the warped features directly, as check (b) of section
+#    7.9 does). Where does the prediction get worse, and why there? On the face, look
+#    at the mouth.
 # 4. Warp pixels instead of features: encode the `deformed` image and decode its
 #    features without a warp. Compare with the feature warp where `deformed` is black
 #    (outside the source): what can each version put there, given the receptive fields
