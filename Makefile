@@ -100,7 +100,7 @@ sprites-model: install
 # the sample clip (fomm_tutorial.reference.sample_media) split in time, frames 0-198 for
 # training and 199-264 held out; the full first-order model with the CPU losses.
 TALKING_RUN   ?= runs/talking-head-128
-TALKING_STEPS ?= 30000
+TALKING_STEPS ?= 12000
 talking-head-model: install
 	rm -rf $(TALKING_RUN)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -c "from fomm_tutorial.reference import sample_media; \
