@@ -1043,25 +1043,41 @@ def keypoint_scatter(ax, kp_value, size):
     ax.scatter(columns, rows, c=kp_colours(len(columns)), s=14, edgecolors="white")
 
 
-fig, axes = panels(5 * num_driving, ncols=5)
-side = video.shape[1]
-for row, frame in enumerate(DRIVING_FRAMES):
-    ax_s, ax_d, ax_w, ax_o, ax_p = axes[5 * row : 5 * row + 5]
-    ax_s.imshow(video[0])
-    keypoint_scatter(ax_s, sprite_kp_source["value"][0], side)
-    ax_d.imshow(video[frame])
-    keypoint_scatter(ax_d, sprite_kp_driving["value"][row], side)
-    ax_w.imshow(np.clip(sprite_out["deformed"][row].numpy(), 0, 1))
-    occlusion_image = sprite_out["occlusion_map"][row, :, :, 0].numpy()
-    ax_o.imshow(occlusion_image, cmap="gray", vmin=0, vmax=1)
-    ax_p.imshow(np.clip(sprite_out["prediction"][row].numpy(), 0, 1))
-    for col, ax in enumerate(axes[5 * row : 5 * row + 5]):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if row == 0:
-            ax.set_title(SPRITE_TITLES[col])
-    ax_s.set_ylabel(f"frame {frame}")
-plt.show()
+def show_generator_rows(source, kp_source, driving, kp_driving, out, frames):
+    """One row per driving frame: S with p^S, D with p^D, deformed, occlusion, prediction.
+
+    source (H, W, 3); kp_source value (1, K, 2); driving (N, H, W, 3) with kp_driving
+    value (N, K, 2); out: the generator's outputs for the N pairs; frames: N labels.
+    """
+    axes = panels(5 * len(frames), ncols=5)[1]
+    side = source.shape[1]
+    for row, frame in enumerate(frames):
+        ax_s, ax_d, ax_w, ax_o, ax_p = axes[5 * row : 5 * row + 5]
+        ax_s.imshow(source)
+        keypoint_scatter(ax_s, kp_source["value"][0], side)
+        ax_d.imshow(driving[row])
+        keypoint_scatter(ax_d, kp_driving["value"][row], side)
+        ax_w.imshow(np.clip(out["deformed"][row].numpy(), 0, 1))
+        occlusion_image = out["occlusion_map"][row, :, :, 0].numpy()
+        ax_o.imshow(occlusion_image, cmap="gray", vmin=0, vmax=1)
+        ax_p.imshow(np.clip(out["prediction"][row].numpy(), 0, 1))
+        for col, ax in enumerate(axes[5 * row : 5 * row + 5]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(SPRITE_TITLES[col])
+        ax_s.set_ylabel(f"frame {frame}")
+    plt.show()
+
+
+show_generator_rows(
+    video[0],
+    sprite_kp_source,
+    video[DRIVING_FRAMES],
+    sprite_kp_driving,
+    sprite_out,
+    DRIVING_FRAMES,
+)
 
 # %% [markdown]
 # Read each row from left to right. The detector runs on $S$ and on $D$ separately; the
@@ -1158,25 +1174,14 @@ for key in ("deformation", "occlusion_map", "deformed", "prediction"):
     print(f"{key:>14}: {tuple(face_out[key].shape)}")
 
 # %% tags=["hide-input"]
-fig, axes = panels(5 * num_face, ncols=5)
-face_side = face_source.shape[1]
-for row, frame in enumerate(face_frames):
-    ax_s, ax_d, ax_w, ax_o, ax_p = axes[5 * row : 5 * row + 5]
-    ax_s.imshow(clip["source"])
-    keypoint_scatter(ax_s, face_kp_source["value"][0], face_side)
-    ax_d.imshow(face_driving[row].numpy())
-    keypoint_scatter(ax_d, face_kp_driving["value"][row], face_side)
-    ax_w.imshow(np.clip(face_out["deformed"][row].numpy(), 0, 1))
-    occlusion_image = face_out["occlusion_map"][row, :, :, 0].numpy()
-    ax_o.imshow(occlusion_image, cmap="gray", vmin=0, vmax=1)
-    ax_p.imshow(np.clip(face_out["prediction"][row].numpy(), 0, 1))
-    for col, ax in enumerate(axes[5 * row : 5 * row + 5]):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if row == 0:
-            ax.set_title(SPRITE_TITLES[col])
-    ax_s.set_ylabel(f"frame {frame}")
-plt.show()
+show_generator_rows(
+    clip["source"],
+    face_kp_source,
+    face_driving.numpy(),
+    face_kp_driving,
+    face_out,
+    face_frames,
+)
 
 # %% [markdown]
 # Compare with section 7.4, where the same code with random weights gave a flat grey
