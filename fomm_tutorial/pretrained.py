@@ -138,13 +138,14 @@ def heldout_clip(name: str = "talking-head-128") -> dict:
     from fomm_tutorial import media
     from fomm_tutorial.reference import sample_media
 
-    split = shipped_metrics(name).get("heldout_frames")
+    metrics = shipped_metrics(name)
+    split = metrics.get("heldout_frames")
     if split is None:
         raise ValueError(
             f"{name!r} was not trained on a clip split in time; use one of "
             f"{[n for n in list_pretrained() if 'heldout_frames' in shipped_metrics(n)]}"
         )
-    size = shipped_metrics(name)["image_size"]
+    size = metrics["image_size"]
     clip = media.read_video(sample_media(f"{split['clip']}.mp4"), size=size)
     first = int(split["first"])
     return {
