@@ -29,9 +29,12 @@
 # * 5.4: builds the detector from its pieces and prints every shape;
 # * 5.5: runs it, with the weights of the converted reference checkpoint, on real photographs
 #   and draws heatmaps, keypoints and Jacobians;
-# * 5.6: checks everything: closed forms always, and the reference outputs of the original
+# * 5.6: runs the detector trained by this book on frames of a real talking-head clip,
+#   next to its untrained twin: concentrated heatmaps, keypoints spread over the face,
+#   Jacobians far from the identity;
+# * 5.7: checks everything: closed forms always, and the reference outputs of the original
 #   code where they are available;
-# * 5.7: lets you play with the temperature and a shift of the image in a widget.
+# * 5.8: lets you play with the temperature and a shift of the image in a widget.
 
 # %% tags=["hide-input"]
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is
@@ -88,6 +91,7 @@ with quiet_stderr():
         heatmap_jacobian,
         heatmap_softmax,
     )
+    from fomm_tutorial.pretrained import heldout_clip, load_pretrained
     from fomm_tutorial.reference import find_reference_dir
     from fomm_tutorial.runtime import configure
     from fomm_tutorial.visualization import draw_keypoints, kp_colours, kp_to_pixels
@@ -391,26 +395,30 @@ del vox_detector, vox_out
 # columns of $J_k$, i.e. where the local $x$ and $y$ axes go), then the $K$ heatmaps $H_k$
 # with their soft-argmax (cyan cross). The reference network is *untrained*: its heatmaps are
 # spread out, so every soft-argmax lands near the centroid of the grid, and its Jacobians are
-# close to the identity of section 5.2. A trained network
-# ([chapter 10](10_animation.ipynb)) concentrates each heatmap on a part of the object. The
-# $7 \times 7$ valid head is visible as the heatmaps covering a slightly smaller square than
+# close to the identity of section 5.2. A trained network concentrates each heatmap on a
+# part of the object: section 5.6 shows the trained detector of this book on a real face,
+# next to its untrained twin. The $7 \times 7$ valid head is visible as the heatmaps covering a slightly smaller square than
 # the image (section 5.3).
 
 # %%
-COLOURS = kp_colours(NUM_KP)
 HEAT_EXTENT = [-1, 1, 1, -1]  # heatmaps drawn in normalised coordinates
 
 
 def show_keypoints(ax, image, kp_value, kp_jacobian=None, arrow=0.12):
-    """Image (H, W, 3) with keypoint discs and the two columns of each Jacobian."""
+    """Image (H, W, 3) with keypoint discs and the two columns of each Jacobian.
+
+    kp_value (K, 2), kp_jacobian (K, 2, 2); column j of J_k is drawn as an arrow of
+    length arrow * |J_k[:, j]| (in normalised units) from the keypoint.
+    """
     size = image.shape[0]
+    colours = kp_colours(len(kp_value))
     ax.imshow(draw_keypoints(image, kp_value, kp_size=3))
     if kp_jacobian is not None:
         pixels = kp_to_pixels(kp_value, size, size)
         for k, ((px, py), jac) in enumerate(zip(pixels, kp_jacobian)):
             for col in range(2):
                 dx, dy = jac[:, col] * arrow * (size - 1) / 2
-                ax.arrow(px, py, dx, dy, color=COLOURS[k], width=0.4, head_width=2.5)
+                ax.arrow(px, py, dx, dy, color=colours[k], width=0.4, head_width=2.5)
     ax.set_xticks([]), ax.set_yticks([])
 
 
@@ -464,7 +472,163 @@ axes[0].set_ylabel("$y$")
 plt.show()
 
 # %% [markdown]
-# ## 5.6 Checks
+# ## 5.6 A trained detector on a real face
+#
+# Everything so far ran an *untrained* network. The package also ships a detector that
+# has been trained: `load_pretrained("talking-head-128")`, the full model of the paper
+# (10 keypoints with Jacobians) trained by this book on the first frames of a real
+# talking-head clip at $128 \times 128$, with nothing but the losses of
+# [chapter 8](08_losses.ipynb) (no labels). `heldout_clip` splits the clip as it was
+# trained; the model never saw the frames after the training range. Below, frame 0
+# and two held-out frames (the same as in [chapter 7](07_generator.ipynb)), each run
+# through the trained detector and through an **untrained twin**: the same
+# architecture and config with its initial weights (`keras.utils.set_random_seed(0)`,
+# then `KeypointDetector.from_config_dict`). The config downsamples by $0.5$, so a
+# $128$ image gives $64$ feature pixels and, with `pad=0`, $58 \times 58$ heatmaps
+# (section 5.3).
+
+# %%
+face_model = load_pretrained("talking-head-128")
+face_config = face_model["config"]
+clip = heldout_clip("talking-head-128")
+FACE_HELDOUT = [24, 48]  # indices into the held-out frames (as in chapter 7)
+face_images = np.stack([clip["source"], *clip["heldout"][FACE_HELDOUT]])
+face_names = ["frame 0"] + [f"frame {clip['first'] + i}" for i in FACE_HELDOUT]
+keras.utils.set_random_seed(0)
+face_detectors = {
+    "trained": face_model["kp_detector"],
+    "untrained": KeypointDetector.from_config_dict(face_config),
+}
+face_kp = {
+    name: {
+        key: tensor.numpy()
+        for key, tensor in detector(
+            tf.constant(face_images), training=False, return_heatmap=True
+        ).items()
+    }
+    for name, detector in face_detectors.items()
+}
+FACE_KP = face_config["model_params"]["common_params"]["num_kp"]
+print(f"frames: {', '.join(face_names)} (held out: frames >= {clip['first']})")
+for key, array in face_kp["trained"].items():
+    print(f"{key:>9}: {array.shape}")
+
+# %% [markdown]
+# The keypoints, trained above and untrained below, on the three frames:
+
+# %% tags=["hide-input"]
+fig, axes = panels(2 * len(face_names), ncols=len(face_names))
+for row, name in enumerate(face_kp):
+    for i, frame in enumerate(face_names):
+        ax = axes[row * len(face_names) + i]
+        show_keypoints(ax, face_images[i], face_kp[name]["value"][i])
+        ax.set_title(f"{name}: {frame}")
+plt.show()
+
+# %% [markdown]
+# And their Jacobians on frame 0, enlarged to the face (the two arrows of each keypoint
+# are the columns of $J_k$, drawn at the same scale in both panels):
+
+# %% tags=["hide-input"]
+# The enlarged view: a square around the trained keypoints with a 16-pixel margin.
+corners = kp_to_pixels(face_kp["trained"]["value"][0], *face_images.shape[1:3])
+centre, half = corners.mean(axis=0), np.ptp(corners, axis=0).max() / 2 + 16
+fig, axes = panels(2)
+for ax, name in zip(axes, face_kp):
+    out = face_kp[name]
+    show_keypoints(ax, face_images[0], out["value"][0], out["jacobian"][0], arrow=0.05)
+    ax.set_xlim(centre[0] - half, centre[0] + half)
+    ax.set_ylim(centre[1] + half, centre[1] - half)
+    ax.set_title(f"{name}: $p_k$ and the columns of $J_k$")
+plt.show()
+
+# %% [markdown]
+# The untrained detector puts all ten keypoints in a small cluster at the centre of the
+# image, with identity Jacobians (section 5.2), on every frame: it has not yet learnt to
+# look at anything. The trained one spreads them over the face, from the forehead over
+# the eyes and the nose to the cheeks, and finds most of them on the same parts in the
+# held-out frames it never saw. Its Jacobians are far from the identity: longer, turned
+# and sheared arrows. Only the products $J_k^S (J_k^D)^{-1}$ ever enter the motion
+# ([chapter 6](06_dense_motion.ipynb)), so the detector is free to choose the scale of
+# its (unseen) reference frame; what matters is that each $J_k$ stays invertible and
+# changes consistently with the part from frame to frame.
+#
+# The heatmaps of frame 0 explain the difference. Left, all ten heatmaps $H_k$ over
+# the image, each in its keypoint's colour and scaled to its own maximum; then four of
+# them with their soft-argmax (cyan cross), each in its own colour range:
+
+# %% tags=["hide-input"]
+SHOWN_KP = [0, 3, 6, 9]
+
+
+def heatmap_composite(heat):
+    """(h, w, K) heatmaps -> (h, w, 3): each in its keypoint colour, own maximum."""
+    scaled = heat / heat.max(axis=(0, 1), keepdims=True)
+    return np.clip(scaled @ kp_colours(heat.shape[-1]), 0, 1)
+
+
+fig, axes = panels(2 * (len(SHOWN_KP) + 1), ncols=len(SHOWN_KP) + 1)
+for row, name in enumerate(face_kp):
+    heat = face_kp[name]["heatmap"][0]
+    value = face_kp[name]["value"][0]
+    ax = axes[row * (len(SHOWN_KP) + 1)]
+    ax.imshow(face_images[0], extent=HEAT_EXTENT)
+    ax.imshow(heatmap_composite(heat), extent=HEAT_EXTENT, alpha=0.7)
+    ax.set_title(f"{name}: all $H_k$")
+    ax.set_xticks([]), ax.set_yticks([])
+    for j, k in enumerate(SHOWN_KP, start=1):
+        title = f"$H_{k}$, max {heat[..., k].max():.3f}"
+        show_heatmap(axes[row * (len(SHOWN_KP) + 1) + j], heat[..., k], value[k], title)
+plt.show()
+
+# %% [markdown]
+# Each trained heatmap is a compact blob of a few cells on one part of the face, so its
+# expectation sits on that part; the untrained ones are faint copies of the image's
+# edges spread over the whole grid (their maximum is about $1/3364$, the value of a
+# uniform heatmap), and the expectation of an almost uniform distribution is the centre
+# of the grid (section 5.1). Training did not change the soft-argmax or the temperature, only the
+# logits the hourglass produces.
+#
+# The check, in numbers, on the three frames: the **effective number of cells** of each
+# heatmap, $e^{\mathcal{H}(H_k)}$ with $\mathcal{H}$ its entropy (all
+# $58 \times 58 = 3364$ cells for a uniform heatmap, 1 for a one-hot one) and its peak
+# mass; how far the keypoints spread (mean distance to their centroid, in normalised
+# units); and the Jacobians: every trained $\det J_k > 0$ (invertible and
+# orientation-preserving, as the motion model needs) and far from the identity, every
+# untrained one the identity.
+
+# %% tags=["nbval-ignore-output"]
+face_stats = {}
+for name, out in face_kp.items():
+    heat = out["heatmap"]  # (B, h, w, K)
+    entropy = -(heat * np.log(np.maximum(heat, 1e-30))).sum(axis=(1, 2))
+    centroid = out["value"].mean(axis=1, keepdims=True)
+    face_stats[name] = {
+        "cells": float(np.exp(entropy).mean()),
+        "peak": float(heat.max(axis=(1, 2)).mean()),
+        "spread": float(np.linalg.norm(out["value"] - centroid, axis=-1).mean()),
+        "det": np.linalg.det(out["jacobian"]),
+        "from_identity": float(np.abs(out["jacobian"] - np.eye(2)).max()),
+    }
+    stats = face_stats[name]
+    print(
+        f"{name:>9}: effective cells {stats['cells']:7.1f} of {heat.shape[1] ** 2}, "
+        f"peak {stats['peak']:.4f}, spread {stats['spread']:.3f}, "
+        f"det J in [{stats['det'].min():.2f}, {stats['det'].max():.2f}]"
+    )
+trained, untrained = face_stats["trained"], face_stats["untrained"]
+assert trained["cells"] < 0.1 * untrained["cells"]  # concentrated heatmaps
+assert trained["peak"] > 10 * untrained["peak"]
+assert trained["spread"] > 3 * untrained["spread"]  # keypoints over the face
+assert trained["det"].min() > 0 and trained["from_identity"] > 0.5
+assert untrained["from_identity"] < 1e-5  # identity at initialisation
+print(
+    f"trained / untrained: effective cells x {trained['cells'] / untrained['cells']:.3f}"
+    f", spread x {trained['spread'] / untrained['spread']:.1f}"
+)
+
+# %% [markdown]
+# ## 5.7 Checks
 #
 # Closed forms that always run:
 #
@@ -527,15 +691,16 @@ else:
     print("reference outputs of the original code not available: parity check skipped")
 
 # %% [markdown]
-# ## 5.7 Widget: temperature and a shifted image
+# ## 5.8 Widget: temperature and a shifted image
 #
 # Choose a keypoint, the softmax temperature and a horizontal/vertical shift of the
 # photograph (in pixels, with zero padding). Lowering the temperature sharpens the heatmap
 # and moves the keypoint to the strongest logit. Shifting the image by $s$ pixels moves its
 # content by $2s/(W - 1)$ in normalised coordinates; a *trained* detector's keypoint follows
-# the content, which is what the equivariance loss of [chapter 8](08_losses.ipynb) enforces
-# for all transformations. The reference checkpoint's *untrained* detector shows how far
-# from that a network starts: below, three horizontal shifts of the astronaut by a quarter
+# the content (section 5.6: the trained detector finds the same parts of the face as the
+# head moves), which is what the equivariance loss of [chapter 8](08_losses.ipynb)
+# enforces for all transformations. The reference checkpoint's *untrained* detector shows
+# how far from that a network starts, before any training: below, three horizontal shifts of the astronaut by a quarter
 # of the image (content moved by about $\mp 0.5$), and keypoint 0 moves by about 0.1, the
 # *other* way (the black band of padding changes its heatmap more than the content does).
 
@@ -628,6 +793,11 @@ _ = interact(
 #   $7 \times 7$ heads. With `pad=0` (all published checkpoints) the heads are valid
 #   convolutions: $64 \to 58$ cells, and keypoints are reported $63/57$ times farther from
 #   the centre than the feature pixel they come from (issue #52).
+# * Untrained, every heatmap is almost uniform and every keypoint sits near the centre
+#   with $J_k = I$. Trained on a real clip without labels, the same network concentrates
+#   each heatmap on a few cells of one part of the face, spreads the keypoints over the
+#   face (also on frames it never saw) and predicts invertible Jacobians far from the
+#   identity (section 5.6).
 # * The port reproduces the keypoints of the original code on its reference outputs within
 #   $10^{-4}$.
 #
@@ -644,8 +814,11 @@ _ = interact(
 #    $\tau = 0.1$. Why is the keypoint pulled towards the centre, and which temperature
 #    suffers more?
 # 3. **`pad=3`.** Build the tiny detector with `kp_detector_params.pad = 3`, check that its
-#    heatmaps are $32 \times 32$, and repeat check (c) of section 5.6 with the stretch of
+#    heatmaps are $32 \times 32$, and repeat check (c) of section 5.7 with the stretch of
 #    section 5.3 for this case.
-# 4. **Aliasing.** Downsample a fine checkerboard by 4 with and without
-#    `AntiAliasInterpolation2d` and plot both. Which one would give a detector a pattern that
-#    moves when the image moves by one pixel?
+# 4. **Which part is which?** Run the trained detector of section 5.6 on every tenth
+#    held-out frame of `heldout_clip("talking-head-128")` and plot, for each keypoint,
+#    its $x$ and $y$ against time. Which keypoints follow the mouth, which the head as a
+#    whole? Compare how $\det J_k$ changes over the same frames, and repeat the shift of
+#    section 5.8 on frame 0 with the trained detector: does keypoint 0 follow the
+#    content now?
