@@ -43,9 +43,11 @@
 # * 6.4: runs the network step by step on a photograph, printing every shape;
 # * 6.5: draws the candidate warps, heatmaps, masks, occlusion map and the combined motion
 #   field;
-# * 6.6: checks everything: closed forms always, and the reference outputs of the original
+# * 6.6: shows the masks and occlusion map of the network trained by this book on a real
+#   talking-head clip, next to its untrained twin;
+# * 6.7: checks everything: closed forms always, and the reference outputs of the original
 #   code where they are available;
-# * 6.7: lets you move a driving keypoint and turn its Jacobian in a widget.
+# * 6.8: lets you move a driving keypoint and turn its Jacobian in a widget.
 
 # %% tags=["hide-input"]
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is
@@ -101,6 +103,7 @@ with quiet_stderr():
     from fomm_tutorial.generator import OcclusionAwareGenerator, deform_input
     from fomm_tutorial.grids import kp2gaussian, make_coordinate_grid
     from fomm_tutorial.optical_flow import flow_to_color
+    from fomm_tutorial.pretrained import heldout_clip, load_pretrained
     from fomm_tutorial.reference import find_reference_dir
     from fomm_tutorial.runtime import configure
     from fomm_tutorial.visualization import kp_colours, kp_to_pixels
@@ -482,9 +485,8 @@ astronaut = tf.image.resize(
 # %% [markdown]
 # The keypoints are placed **by hand** on the photograph (the face, the shuttle model, the
 # flag, the helmet and the mission badge), so that each part moves differently and the
-# figures are readable (a trained detector, [chapter 10](10_animation.ipynb), finds such
-# points by itself; this untrained one would put all five near the centre,
-# [chapter 5](05_keypoints.ipynb)). The source Jacobians are the identity; each driving
+# figures are readable (a trained detector finds such points by itself, and an untrained
+# one puts them all near the centre: [chapter 5](05_keypoints.ipynb), section 5.6). The source Jacobians are the identity; each driving
 # keypoint is moved and its Jacobian is a rotation by $\theta_k$ and a scaling by $s_k$, so
 # that around $p_k^D$ the part appears turned by $\theta_k$ and enlarged $s_k$ times.
 
@@ -614,16 +616,21 @@ del vox_dmn, vox_out
 # (cross) appears around the driving keypoint $p_k^D$ (circle), turned and scaled by
 # $J_k^S (J_k^D)^{-1}$; areas read from outside the source are black (zero padding).
 
+
 # %%
-COLOURS = kp_colours(NUM_KP)
-
-
 def draw_points(ax, kp_s, kp_d, size, only=None):
-    """Source keypoints as +, driving keypoints as o, in the keypoint colours."""
+    """Source keypoints (K, 2) as +, driving keypoints as o, in the keypoint colours.
+
+    only: one keypoint index, or "source" / "driving" to draw one set only.
+    """
     pix_s, pix_d = kp_to_pixels(kp_s, size, size), kp_to_pixels(kp_d, size, size)
-    for k in range(NUM_KP) if only is None else [only]:
-        ax.plot(*pix_s[k], "+", color=COLOURS[k], ms=11, mew=2)
-        ax.plot(*pix_d[k], "o", mfc="none", color=COLOURS[k], ms=9, mew=2)
+    colours = kp_colours(len(kp_s))
+    indices = [only] if isinstance(only, int) else range(len(kp_s))
+    for k in indices:
+        if only != "driving":
+            ax.plot(*pix_s[k], "+", color=colours[k], ms=11, mew=2)
+        if only != "source":
+            ax.plot(*pix_d[k], "o", mfc="none", color=colours[k], ms=9, mew=2)
 
 
 # %% tags=["hide-input"]
@@ -669,11 +676,12 @@ image_grid(deformed_np[1:], titles)
 plt.show()
 
 # %% [markdown]
-# Then the masks $M_k$ and the occlusion map, as computed by the reference checkpoint's **untrained**
-# network: they are smooth and roughly uniform, not yet tied to the parts. Training
-# ([chapters 8](08_losses.ipynb)-[10](10_animation.ipynb)) makes each $M_k$ cover the region
-# that moves with keypoint $k$ and the occlusion map dark where $D$ shows something $S$
-# hides.
+# Then the masks $M_k$ and the occlusion map, as computed by the reference checkpoint's
+# **untrained** network: they are smooth and roughly uniform, not yet tied to the parts.
+# Training ([chapters 8](08_losses.ipynb)-[9](09_training_loop.ipynb)) makes each $M_k$
+# cover the region that moves with keypoint $k$ and the occlusion map dark where $D$
+# shows something $S$ hides: section 6.6 shows both for a network trained on a real
+# face.
 
 # %% tags=["hide-input"]
 occlusion_np = occlusion_map[0, ..., 0].numpy()
@@ -697,7 +705,8 @@ print(f"occlusion map range: [{occlusion_np.min():.3f}, {occlusion_np.max():.3f}
 # 0.04, so twice as wide as the heatmaps' $\sigma$; $\beta = 12$) and a constant $c = 4$ for
 # the background, so that each part's motion wins near its driving keypoint and the
 # background elsewhere. This is roughly what a trained network learns (plus the boundaries
-# of the parts, which Gaussians do not know). Each row shows
+# of the parts, which Gaussians do not know; compare the trained masks of section 6.6).
+# Each row shows
 #
 # 1. the mask as colours (the colour of the winning keypoint, grey for the background);
 # 2. the displacement $\hat{\mathcal{T}}(z) - z$ as arrows, from a pixel of the driving frame
@@ -721,7 +730,7 @@ def hand_mask(kp_d, size, beta=12.0, background=4.0, variance=0.04):
 
 def mask_colours(mask_hw):
     """(h, w, K+1) mask -> RGB mixture of the keypoint colours (grey = background)."""
-    palette = np.concatenate([[[0.5, 0.5, 0.5]], COLOURS], axis=0)
+    palette = np.concatenate([[[0.5, 0.5, 0.5]], kp_colours(mask_hw.shape[-1] - 1)])
     return np.clip(mask_hw @ palette, 0, 1)
 
 
@@ -770,9 +779,160 @@ plt.show()
 # image stays put; the seams between parts are where the mask changes quickly. The untrained
 # network's mask mixes all candidates almost evenly, so its dense motion is close to their
 # average, a blurry compromise: the generator of [chapter 7](07_generator.ipynb) has to undo
-# this until training has shaped the mask.
+# this until training has shaped the mask (section 6.6 shows a trained one).
+
+# %% [markdown]
+# ## 6.6 Trained masks and occlusion on a real face
 #
-# ## 6.6 Checks
+# The masks and occlusion maps above came from a network that has never been trained. The
+# package ships one that has: the dense motion network inside the generator of
+# `load_pretrained("talking-head-128")`, trained by this book together with its keypoint
+# detector on the first frames of a real talking-head clip at $128 \times 128$ (10
+# keypoints with Jacobians; [chapter 5](05_keypoints.ipynb), section 5.6, shows its
+# keypoints). `heldout_clip` splits the clip as it was trained. The source $S$ is frame
+# 0, the driving frame $D$ a held-out frame the model never saw (the first one of
+# [chapter 7](07_generator.ipynb), section 7.8). The trained detector gives the keypoints
+# of both frames, and the *same* keypoints go to the trained network and to an
+# **untrained twin** (the same config, initial weights after
+# `keras.utils.set_random_seed(0)`), so that only the weights differ. The config
+# estimates the motion at half the resolution: $64 \times 64$.
+
+# %%
+face_model = load_pretrained("talking-head-128")
+face_config = face_model["config"]
+clip = heldout_clip("talking-head-128")
+FACE_DRIVING = 24  # index into the held-out frames (as in chapter 7)
+face_source = tf.constant(clip["source"][None])  # (1, 128, 128, 3)
+face_driving = tf.constant(clip["heldout"][FACE_DRIVING][None])
+face_kp_source = face_model["kp_detector"](face_source, training=False)
+face_kp_driving = face_model["kp_detector"](face_driving, training=False)
+keras.utils.set_random_seed(0)
+face_networks = {
+    "trained": face_model["generator"].dense_motion_network,
+    "untrained": OcclusionAwareGenerator.from_config_dict(
+        face_config
+    ).dense_motion_network,
+}
+face_dense = {
+    name: {
+        key: tensor.numpy()[0]
+        for key, tensor in network(
+            face_source,
+            kp_driving=face_kp_driving,
+            kp_source=face_kp_source,
+            training=False,
+        ).items()
+    }
+    for name, network in face_networks.items()
+}
+face_frame = clip["first"] + FACE_DRIVING
+print(f"source: clip frame 0 | driving: held-out clip frame {face_frame}")
+for key, array in face_dense["trained"].items():
+    print(f"{key:>16}: {array.shape}")
+
+# %% [markdown]
+# Top row: $S$ with its keypoints ($+$), $D$ with its keypoints ($\circ$), the trained
+# mask as colours (each pixel the mixture of its motions' keypoint colours, grey for the
+# background motion $M_0$, as in section 6.5) and the trained occlusion map. Bottom row:
+# the source warped by each network's dense motion $\hat{\mathcal{T}}_{S\leftarrow D}$
+# (upsampled to $128 \times 128$ with `deform_input`, as the generator does), then the
+# untrained twin's mask and occlusion map for the same keypoints.
+
+# %% tags=["hide-input"]
+face_s_np = face_kp_source["value"][0].numpy()
+face_d_np = face_kp_driving["value"][0].numpy()
+face_size = face_source.shape[1]
+face_warped = {
+    name: deform_input(face_source, dense["deformation"][None])[0].numpy()
+    for name, dense in face_dense.items()
+}
+fig, axes = panels(8, ncols=4)
+axes[0].imshow(clip["source"])
+draw_points(axes[0], face_s_np, face_d_np, face_size, only="source")
+axes[0].set_title("$S$: $+ p^S$")
+axes[1].imshow(face_driving[0].numpy())
+draw_points(axes[1], face_s_np, face_d_np, face_size, only="driving")
+axes[1].set_title(f"$D$ (frame {face_frame}): $\\circ p^D$")
+for name, (ax_warp, ax_mask, ax_occ) in zip(
+    face_dense, [(axes[4], axes[2], axes[3]), (axes[5], axes[6], axes[7])]
+):
+    ax_warp.imshow(np.clip(face_warped[name], 0, 1))
+    ax_warp.set_title(f"{name}: $S$ warped")
+    ax_mask.imshow(mask_colours(face_dense[name]["mask"]), extent=extent)
+    ax_mask.set_title(f"{name}: mask")
+    occlusion = face_dense[name]["occlusion_map"][..., 0]
+    ax_occ.imshow(occlusion, cmap="gray", vmin=0, vmax=1, extent=extent)
+    ax_occ.set_title(f"{name}: occlusion")
+for ax in axes:
+    ax.set_xticks([]), ax.set_yticks([])
+plt.show()
+
+# %% [markdown]
+# The untrained twin's mask is one flat blend of all eleven colours and its occlusion
+# map a flat mid-grey: every candidate motion gets about $1/11$ at every pixel. Its
+# dense motion is then the average of the eleven candidates, and an average of affine
+# maps is one affine map: the whole image moves as one piece (shifted and turned, with
+# black strips where it reads outside the source), the head no differently from the
+# wall. The trained mask has shapes: the background motion $M_0$ (grey) holds the wall
+# around the head, and the head is split into a few regions (hair and forehead, eyes,
+# cheek, mouth and chin, the outline and the shoulders), each following one
+# keypoint's motion. Inside a region the colour is nearly pure, so the dense motion
+# there *is* one local affine motion of eq. 4. The trained occlusion map is bright
+# over most of the image and dark along the outline of the head, the eyes, the mouth
+# and the collar: where the driving frame shows something the warped source cannot
+# (what [chapter 7](07_generator.ipynb) leaves to the decoder to paint). Each trained
+# $M_k$ separately (from 0, dark blue, to 1, yellow), with $p_k^D$ ($\circ$):
+
+# %% tags=["hide-input"]
+face_mask = face_dense["trained"]["mask"]
+fig, axes = panels(face_mask.shape[-1], ncols=4)
+for k, ax in enumerate(axes):
+    ax.imshow(face_mask[..., k], cmap="viridis", vmin=0, vmax=1, extent=extent)
+    if k > 0:
+        ax.plot(*face_d_np[k - 1], "o", mfc="none", color="w", ms=8, mew=1.5)
+    ax.set_title(f"$M_{{{k}}}$" + (" (background)" if k == 0 else ""))
+    ax.set_xticks([]), ax.set_yticks([])
+plt.show()
+
+# %% [markdown]
+# Some motions win a large region, others (whose keypoints sit close to a stronger one)
+# almost nowhere: the network is free to ignore a candidate, and nothing forces a
+# keypoint's region to be centred on it; the losses only ask that the motion chosen at
+# each pixel reconstructs the driving frame ([chapter 8](08_losses.ipynb)).
+#
+# The check, in numbers: the **effective number of motions** mixed at a pixel,
+# $e^{\mathcal{H}(M(z))}$ with $\mathcal{H}$ the entropy of the mask at $z$ (11 for a
+# uniform mask, 1 for a one-hot one), averaged over the pixels; the mean weight of the
+# winning motion; and the spread of the occlusion map. Trained masks must be far from
+# uniform and the trained occlusion map far from constant.
+
+# %% tags=["nbval-ignore-output"]
+face_stats = {}
+for name, dense in face_dense.items():
+    mask_k = dense["mask"]  # (h, w, K+1)
+    occlusion = dense["occlusion_map"][..., 0]
+    assert np.abs(mask_k.sum(axis=-1) - 1).max() < 1e-5
+    entropy = -(mask_k * np.log(np.maximum(mask_k, 1e-30))).sum(axis=-1)
+    face_stats[name] = {
+        "motions": float(np.exp(entropy).mean()),
+        "winner": float(mask_k.max(axis=-1).mean()),
+        "occ_std": float(occlusion.std()),
+        "occ_range": (float(occlusion.min()), float(occlusion.max())),
+    }
+    stats = face_stats[name]
+    print(
+        f"{name:>9}: effective motions {stats['motions']:5.2f} of {mask_k.shape[-1]}, "
+        f"winner weight {stats['winner']:.2f}, occlusion std {stats['occ_std']:.3f} "
+        f"in [{stats['occ_range'][0]:.2f}, {stats['occ_range'][1]:.2f}]"
+    )
+trained, untrained = face_stats["trained"], face_stats["untrained"]
+assert trained["motions"] < 0.5 * untrained["motions"]  # masks far from uniform
+assert trained["winner"] > 2 * untrained["winner"]
+assert trained["occ_std"] > 0.1 and trained["occ_std"] > 3 * untrained["occ_std"]
+assert trained["occ_range"][1] - trained["occ_range"][0] > 0.5
+
+# %% [markdown]
+# ## 6.7 Checks
 #
 # Closed forms that always run (on random keypoints):
 #
@@ -915,7 +1075,7 @@ else:
     print("reference outputs of the original code not available: parity check skipped")
 
 # %% [markdown]
-# ## 6.7 Widget: move a driving keypoint, turn its Jacobian
+# ## 6.8 Widget: move a driving keypoint, turn its Jacobian
 #
 # Pick a keypoint, move its driving position and change the rotation and scale of its
 # driving Jacobian. The panels show ($+$ source keypoint, $\circ$ driving keypoint) the
@@ -959,8 +1119,9 @@ plt.show()
 # %% [markdown]
 # The widget's figure for the face's driving Jacobian turned by seven angles: keypoint 1
 # alone turns the whole image about $p_1^D$, the hand-made mask confines the turn to the
-# face, and the untrained network's mask, not yet tied to any part, blends all candidates
-# everywhere, so the face does not turn.
+# face, and the untrained network's mask, not yet tied to any part (before training;
+# section 6.6 shows trained masks), blends all candidates everywhere, so the face does
+# not turn.
 
 
 # %% tags=["hide-input"]
@@ -1017,6 +1178,11 @@ _ = interact(
 # * Its **softmax mask** makes the dense motion a **convex combination** of the candidates
 #   (eq. 8-9); a sigmoid head predicts the **occlusion map** that
 #   [chapter 7](07_generator.ipynb) multiplies the warped features by.
+# * Untrained, the mask gives every candidate about $1/(K+1)$ everywhere (the dense motion
+#   is their average, one affine map) and the occlusion map is flat. Trained on a real
+#   face, the mask splits the frame into a background and a few head regions, each
+#   moving with one keypoint, and the occlusion map darkens along the outline, the eyes
+#   and the mouth (section 6.6).
 # * The port reproduces the original's masks and occlusion maps within $10^{-5}$ and its
 #   warped images within $5 \cdot 10^{-5}$ on the reference outputs of the original code.
 #
@@ -1032,8 +1198,11 @@ _ = interact(
 #    $\begin{pmatrix} 1 & 1 \\ 1 & 1 \end{pmatrix}$. What do `inverse_2x2` and
 #    `create_sparse_motions` return, and what would a single such keypoint do to the dense
 #    motion and to the loss?
-# 3. **A sharper hand-made mask.** Vary $\beta$ and the background logit $c$ of `hand_mask`.
-#    Plot, for a row of pixels through the face, the $x$ component of the dense motion: how
-#    does the seam between the face and the background change?
+# 3. **A sharper hand-made mask, and a trained one.** Vary $\beta$ and the background
+#    logit $c$ of `hand_mask`. Plot, for a row of pixels through the face, the $x$
+#    component of the dense motion: how does the seam between the face and the background
+#    change? Then drive the trained network of section 6.6 with frame 0 itself
+#    (`kp_driving=face_kp_source`): every candidate is then the identity, so what is the
+#    dense motion, does the mask still have regions, and is the occlusion map all ones?
 # 4. **The bug of section 6.3.** Implement the community port's `sum(sparse_motion)` and show
-#    which of the checks of section 6.6 fails, and by how much.
+#    which of the checks of section 6.7 fails, and by how much.
