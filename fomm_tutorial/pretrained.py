@@ -40,6 +40,10 @@ __all__ = [
     "shipped_loss_curve",
     "heldout_clip",
     "export_pretrained",
+    "ABLATION_ROWS",
+    "sprite_ablation",
+    "shipped_ablation",
+    "ablation_table",
 ]
 
 #: Where the shipped models live (package data, found from any working directory).
@@ -274,6 +278,7 @@ def _sprite_metrics(models, config, num_videos: int, num_frames: int) -> dict:
         evaluate_heldout,
         heldout_videos,
         reference_keypoints,
+        transfer_errors,
     )
 
     size = int(config["dataset_params"]["frame_shape"][0])
@@ -315,7 +320,136 @@ def _sprite_metrics(models, config, num_videos: int, num_frames: int) -> dict:
             "regression_error_px": two["keypoints"]["regression_error_px"],
             "baseline_error_px": two["keypoints"]["baseline_error_px"],
         },
+        "transfer": transfer_errors(
+            models["kp_detector"], models["generator"], size=size
+        ),
     }
+
+
+#: The rows of the sprite ablation (the paper's Table 1), in its order: a config each.
+ABLATION_ROWS = {
+    "baseline": "sprites-64-baseline",
+    "pyramid": "sprites-64-pyramid",
+    "occlusion": "sprites-64-occlusion",
+    "jacobian-no-eq12": "sprites-64-jacobian-no-eq12",
+    "full": "sprites-64",
+}
+_ABLATION = "ablation.json"
+
+
+def _switches(config) -> dict:
+    """What an ablation row turns on: the config keys the rows differ in."""
+    mp, tp = config["model_params"], config["train_params"]
+    jacobian = bool(mp["common_params"].get("estimate_jacobian", False))
+    return {
+        "scales": [float(x) for x in tp["scales"]],
+        "occlusion": bool(mp["generator_params"].get("estimate_occlusion_map", False)),
+        "jacobian": jacobian,
+        "equivariance_jacobian": float(tp["loss_weights"]["equivariance_jacobian"])
+        if jacobian
+        else 0.0,
+    }
+
+
+def sprite_ablation(
+    run_dirs: Dict[str, str],
+    step: int,
+    out_dir=None,
+    num_videos: int = 16,
+    num_frames: int = 64,
+    num_pairs: int = 8,
+) -> dict:
+    """Score the runs of the sprite ablation at one step and write ``ablation.json``.
+
+    ``run_dirs``: row name (:data:`ABLATION_ROWS`) -> the ``--out`` folder of its
+    ``fomm-tutorial train`` run; every row is read at ``checkpoints/ckpt-<step>`` (the
+    same budget for all). Each row gets the held-out measures of the shipped card
+    (:func:`fomm_tutorial.sprites.evaluate_heldout` on ``num_videos`` videos of
+    ``num_frames`` frames: keypoint regression error, reconstruction against copying the
+    first frame) and :func:`fomm_tutorial.sprites.transfer_errors` on ``num_pairs`` pairs
+    (absolute and relative motion against the renderer's truth). Writes
+    ``out_dir / "ablation.json"`` (default the ``sprites-64`` folder) and returns
+    ``{"step", "protocol", "rows": {name: ...}}``.
+    """
+    from fomm_tutorial.config import load_config
+    from fomm_tutorial.sprites import evaluate_heldout, heldout_videos, transfer_errors
+
+    unknown = sorted(set(run_dirs) - set(ABLATION_ROWS))
+    if unknown:
+        raise ValueError(
+            f"unknown ablation rows {unknown}: use {', '.join(ABLATION_ROWS)}"
+        )
+    videos, positions, _ = heldout_videos(num_videos, num_frames)
+    rows = {}
+    for name in [r for r in ABLATION_ROWS if r in run_dirs]:
+        run_dir = Path(run_dirs[name])
+        config = load_config(json.loads((run_dir / "config.json").read_text()))
+        prefix = run_dir / "checkpoints" / f"ckpt-{int(step)}"
+        models, _, read_step = _read_run_checkpoint(run_dir, config, str(prefix))
+        held = evaluate_heldout(
+            models["kp_detector"], models["generator"], videos, positions
+        )
+        transfer = transfer_errors(
+            models["kp_detector"], models["generator"], num_pairs=num_pairs
+        )
+        rows[name] = {
+            "config": ABLATION_ROWS[name],
+            "step": read_step,
+            **_switches(config),
+            "regression_error_px": held["keypoints"]["regression_error_px"],
+            "reconstruction": held["reconstruction"],
+            "absolute": transfer["absolute"],
+            "relative": transfer["relative"],
+        }
+    protocol = {
+        "num_videos": num_videos,
+        "num_frames": num_frames,
+        "num_pairs": num_pairs,
+    }
+    result = {"step": int(step), "protocol": protocol, "rows": rows}
+    out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR / "sprites-64"
+    (out_dir / _ABLATION).write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def shipped_ablation(name: str = "sprites-64") -> dict:
+    """The ablation table shipped with a model (``ablation.json``; see :func:`sprite_ablation`)."""
+    return json.loads((pretrained_dir(name) / _ABLATION).read_text())
+
+
+def ablation_table(ablation: dict) -> str:
+    """The ablation of :func:`sprite_ablation` as a markdown table (one row per variant)."""
+    lines = [
+        "| variant | scales | occlusion | Jacobians | eq. 12 | keypoints | "
+        "reconstruction | transfer, absolute | transfer, relative |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in ablation["rows"].items():
+        yes = {True: "yes", False: "no"}
+        lines.append(
+            f"| {name} | {len(r['scales'])} | {yes[r['occlusion']]} | "
+            f"{yes[r['jacobian']]} | {r['equivariance_jacobian']:g} | "
+            f"{r['regression_error_px']:.2f} px | "
+            f"{r['reconstruction']['ratio']:.2f} x | {r['absolute']['ratio']:.2f} x | "
+            f"{r['relative']['ratio']:.2f} x |"
+        )
+    return "\n".join(lines)
+
+
+def _ablation_section(ablation: dict) -> str:
+    """The card's ablation section (``ablation.json`` of :func:`sprite_ablation`)."""
+    return f"""## Ablation: what each part buys
+
+The paper's Table 1 on held-out sprites: every variant trained on the same data with the
+same seed (0) for {ablation["step"]} steps at batch 8, one switch changed per row
+(`fomm_tutorial.pretrained.ABLATION_ROWS` names each row's config); scored at that step by
+`fomm_tutorial.pretrained.sprite_ablation` with the protocols above (keypoints: one map for
+all videos; reconstruction, absolute and relative transfer: L1 as a multiple of copying the
+source, lower is better).
+
+{ablation_table(ablation)}
+
+"""
 
 
 def _clip_split(data_root: Path):
@@ -597,7 +731,16 @@ Held-out creature A (first column) animated by held-out creature B (`heldout_vid
 first=100)`): top row B's frames 0, 8, 16, 24, 31; middle row the result with relative motion
 (`make_animation(..., relative=True, adapt_scale=True)`); bottom row absolute motion.
 
-{info["notes"]}## Limits
+Scored against the renderer's ground truth (A moving with B's motion,
+`sprite_video(seed=<B's motion>, identity_seed=<A>)`; `fomm_tutorial.sprites.transfer_errors`:
+{len(m["transfer"]["pairs"])} held-out pairs of 32 frames, mean L1 in [0, 1]):
+
+| motion | source | this model | copy the source |
+|---|---|---|---|
+| absolute | A in its own first pose | **{m["transfer"]["absolute"]["l1"]:.4f}** ({m["transfer"]["absolute"]["ratio"]:.2f} x copying) | {m["transfer"]["absolute"]["l1_copy"]:.4f} |
+| relative | A in B's first pose | **{m["transfer"]["relative"]["l1"]:.4f}** ({m["transfer"]["relative"]["ratio"]:.2f} x copying) | {m["transfer"]["relative"]["l1_copy"]:.4f} |
+
+{info["ablation"]}{info["notes"]}## Limits
 
 Sprites only: the model knows nothing of faces or bodies. 64 x 64 pixels. Trained without
 the perceptual and adversarial losses, so predictions are slightly blurry at part edges.
@@ -787,6 +930,12 @@ def export_pretrained(
         _write_transfer(
             models, out_dir, int(config["dataset_params"]["frame_shape"][0])
         )
+        ablation = out_dir / _ABLATION
+        info["ablation"] = (
+            _ablation_section(json.loads(ablation.read_text()))
+            if ablation.is_file()
+            else ""
+        )
         info.update(
             commands=commands.strip() or _commands(name, data, step),
             data=data,
@@ -827,7 +976,19 @@ def _main(argv=None) -> int:
         prog="python -m fomm_tutorial.pretrained",
         description="Export a `fomm-tutorial train` run as a shipped model folder.",
     )
-    parser.add_argument("run_dir", help="the --out folder of fomm-tutorial train")
+    parser.add_argument(
+        "run_dir", nargs="?", help="the --out folder of fomm-tutorial train"
+    )
+    parser.add_argument(
+        "--ablation",
+        nargs="+",
+        metavar="ROW=RUN_DIR",
+        help="score the sprite ablation instead: one run folder per row "
+        f"({', '.join(ABLATION_ROWS)}), read at --step; writes ablation.json",
+    )
+    parser.add_argument(
+        "--step", type=int, default=None, help="the ablation's step (every row)"
+    )
     parser.add_argument("--name", default="sprites-64")
     parser.add_argument(
         "--out", default=None, help="default: the package's weights/NAME"
@@ -850,6 +1011,15 @@ def _main(argv=None) -> int:
         help="checkpoints .../ckpt-<step> to preview (a model trained on one clip)",
     )
     args = parser.parse_args(argv)
+    if args.ablation:
+        rows = dict(a.split("=", 1) for a in args.ablation if "=" in a)
+        if len(rows) != len(args.ablation) or args.step is None:
+            parser.error("--ablation takes ROW=RUN_DIR pairs and needs --step")
+        result = sprite_ablation(rows, args.step, args.out)
+        print(ablation_table(result))
+        return 0
+    if args.run_dir is None:
+        parser.error("give the run folder to export (or --ablation)")
     out = export_pretrained(
         args.run_dir,
         args.name,

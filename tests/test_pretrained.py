@@ -170,3 +170,49 @@ def test_heldout_clip_is_the_split_the_model_was_scored_on(data_dir):
     np.testing.assert_array_equal(split["source"], clip[0])
     with pytest.raises(ValueError, match="not trained on a clip"):
         pretrained.heldout_clip("sprites-64")
+
+
+def test_sprite_ablation_scores_each_row_at_one_step(tmp_path):
+    """Each row's run is read at the same step; the table names its switches."""
+    from fomm_tutorial import cli
+    from fomm_tutorial.sprites import write_sprite_dataset
+
+    data = write_sprite_dataset(tmp_path / "data", num_videos=5, num_frames=4, size=64)
+    runs = {}
+    for row in ("baseline", "jacobian-no-eq12"):
+        runs[row] = tmp_path / row
+        args = ["train", "--config", pretrained.ABLATION_ROWS[row], "--data", str(data)]
+        args += ["--out", str(runs[row]), "--simple-losses", "--steps", "2"]
+        args += ["--checkpoint-every", "1", "--batch-size", "2", "--seed", "0"]
+        assert cli.main(args) == 0
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    result = pretrained.sprite_ablation(
+        runs, 1, shipped, num_videos=2, num_frames=4, num_pairs=1
+    )
+    assert json.loads((shipped / "ablation.json").read_text()) == result
+    # the card of a model exported into that folder carries the table and the transfer
+    pretrained.export_pretrained(
+        runs["baseline"], "tiny", shipped, num_videos=2, num_frames=4
+    )
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "## Ablation" in card and "| jacobian-no-eq12 | 3 | yes | yes | 0 |" in card
+    assert "| relative | A in B's first pose |" in card
+    base, jac = result["rows"]["baseline"], result["rows"]["jacobian-no-eq12"]
+    assert base["step"] == jac["step"] == 1
+    assert base["scales"] == [1.0] and not base["occlusion"] and not base["jacobian"]
+    assert jac["jacobian"] and jac["occlusion"] and jac["equivariance_jacobian"] == 0
+    for r in (base, jac):
+        for key in ("reconstruction", "absolute", "relative"):
+            assert r[key]["ratio"] > 0, key
+    table = pretrained.ablation_table(result).splitlines()
+    assert len(table) == 4 and table[2].startswith("| baseline | 1 | no | no | 0 |")
+    with pytest.raises(ValueError, match="unknown ablation rows"):
+        pretrained.sprite_ablation({"pyr": runs["baseline"]}, 1, tmp_path)
+
+
+def test_ablation_cli_needs_pairs_and_a_step(capsys):
+    with pytest.raises(SystemExit) as exc:
+        pretrained._main(["--ablation", "baseline"])
+    assert exc.value.code == 2
+    assert "ROW=RUN_DIR" in capsys.readouterr().err

@@ -178,3 +178,28 @@ def test_one_body_plan():
     )
     offset = (hues - np.arange(4) / 4 + 0.5) % 1.0 - 0.5  # wrapped distance to k/4
     assert np.abs(offset).max() <= 0.05 + 1e-3
+
+
+def test_transfer_errors_against_the_renderers_truth():
+    """Transfer is scored against A drawn with B's motion; copying is the baseline."""
+    from fomm_tutorial.pretrained import load_pretrained
+    from fomm_tutorial.sprites import transfer_errors
+
+    models = load_pretrained("sprites-64")
+    r = transfer_errors(models["kp_detector"], models["generator"], 1, 8, first=0)
+    a, b = r["pairs"][0]["source"], r["pairs"][0]["driving"]
+    assert a == {
+        "seed": HELDOUT_SEEDS["motion"],
+        "identity_seed": HELDOUT_SEEDS["identity"],
+    }
+    assert b["seed"] == HELDOUT_SEEDS["motion"] + 1
+    assert b["identity_seed"] == HELDOUT_SEEDS["identity"] + 1
+    truth, _ = sprite_video(8, 64, seed=b["seed"], identity_seed=a["identity_seed"])
+    own, _ = sprite_video(8, 64, seed=a["seed"], identity_seed=a["identity_seed"])
+    # relative: the source is A in B's first pose, so copying it is exact at frame 0
+    assert r["relative"]["l1_copy"] == pytest.approx(np.abs(truth - truth[0]).mean())
+    assert r["absolute"]["l1_copy"] == pytest.approx(np.abs(truth - own[0]).mean())
+    for mode in ("absolute", "relative"):
+        m = r[mode]
+        assert m["ratio"] == pytest.approx(m["l1"] / m["l1_copy"])
+        assert np.isfinite(m["l1"]) and m["l1"] > 0, mode
