@@ -53,6 +53,7 @@ if "google.colab" in sys.modules:
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
+from matplotlib.colors import LogNorm
 import numpy as np
 import sympy as sp
 from ipywidgets import FloatLogSlider, IntSlider, interact
@@ -422,9 +423,9 @@ def show_keypoints(ax, image, kp_value, kp_jacobian=None, arrow=0.12):
     ax.set_xticks([]), ax.set_yticks([])
 
 
-def show_heatmap(ax, heat, kp_xy, title):
-    """One heatmap (h, w) on [-1, 1]^2 with its soft-argmax."""
-    ax.imshow(heat, cmap="magma", extent=HEAT_EXTENT)
+def show_heatmap(ax, heat, kp_xy, title, norm=None):
+    """One heatmap (h, w) on [-1, 1]^2 with its soft-argmax (norm: a colour scale)."""
+    ax.imshow(heat, cmap="magma", extent=HEAT_EXTENT, norm=norm)
     ax.plot(*kp_xy, "c+", ms=10, mew=2)
     ax.set_title(title)
     ax.set_xticks([]), ax.set_yticks([])
@@ -555,7 +556,8 @@ plt.show()
 #
 # The heatmaps of frame 0 explain the difference. Left, all ten heatmaps $H_k$ over
 # the image, each in its keypoint's colour and scaled to its own maximum; then four of
-# them with their soft-argmax (cyan cross), each in its own colour range:
+# them with their soft-argmax (cyan cross), on one logarithmic colour scale for both
+# rows (from $10^{-4}$, black, to the largest value shown, white):
 
 # %% tags=["hide-input"]
 SHOWN_KP = [0, 3, 6, 9]
@@ -567,6 +569,8 @@ def heatmap_composite(heat):
     return np.clip(scaled @ kp_colours(heat.shape[-1]), 0, 1)
 
 
+shown_max = max(face_kp[name]["heatmap"][0][..., SHOWN_KP].max() for name in face_kp)
+log_scale = LogNorm(vmin=1e-4, vmax=shown_max, clip=True)
 fig, axes = panels(2 * (len(SHOWN_KP) + 1), ncols=len(SHOWN_KP) + 1)
 for row, name in enumerate(face_kp):
     heat = face_kp[name]["heatmap"][0]
@@ -578,16 +582,18 @@ for row, name in enumerate(face_kp):
     ax.set_xticks([]), ax.set_yticks([])
     for j, k in enumerate(SHOWN_KP, start=1):
         title = f"$H_{k}$, max {heat[..., k].max():.3f}"
-        show_heatmap(axes[row * (len(SHOWN_KP) + 1) + j], heat[..., k], value[k], title)
+        ax = axes[row * (len(SHOWN_KP) + 1) + j]
+        show_heatmap(ax, heat[..., k], value[k], title, norm=log_scale)
 plt.show()
 
 # %% [markdown]
-# Each trained heatmap is a compact blob of a few cells on one part of the face, so its
-# expectation sits on that part; the untrained ones are faint copies of the image's
-# edges spread over the whole grid (their maximum is about $1/3364$, the value of a
-# uniform heatmap), and the expectation of an almost uniform distribution is the centre
-# of the grid (section 5.1). Training did not change the soft-argmax or the temperature, only the
-# logits the hourglass produces.
+# Most trained heatmaps are one compact blob of a few cells on one part of the face, so
+# the expectation sits on that part (a few have two or three blobs, and the soft-argmax
+# then lands between them: an expectation, not an argmax); the untrained ones are faint copies of the image's
+# edges spread over the whole grid (their maximum is a few times $1/3364$, the value
+# of a uniform heatmap), and the expectation of an almost uniform distribution is the
+# centre of the grid (section 5.1). Training did not change the soft-argmax or the
+# temperature, only the logits the hourglass produces.
 #
 # The check, in numbers, on the three frames: the **effective number of cells** of each
 # heatmap, $e^{\mathcal{H}(H_k)}$ with $\mathcal{H}$ its entropy (all
