@@ -335,6 +335,7 @@ ABLATION_ROWS = {
     "full": "sprites-64",
 }
 _ABLATION = "ablation.json"
+_ABLATION_VIDEOS = "ablation_transfer.npz"
 
 
 def _switches(config) -> dict:
@@ -368,8 +369,10 @@ def sprite_ablation(
     ``num_frames`` frames: keypoint regression error, reconstruction against copying the
     first frame) and :func:`fomm_tutorial.sprites.transfer_errors` on ``num_pairs`` pairs
     (absolute and relative motion against the renderer's truth). Writes
-    ``out_dir / "ablation.json"`` (default the ``sprites-64`` folder) and returns
-    ``{"step", "protocol", "rows": {name: ...}}``.
+    ``out_dir / "ablation.json"`` (default the ``sprites-64`` folder) and
+    ``ablation_transfer.npz`` (uint8 ``(T, H, W, 3)`` videos of the first transfer pair:
+    ``driving``, ``truth`` and each row's relative-motion result, keyed by row), and
+    returns ``{"step", "protocol", "rows": {name: ...}}``.
     """
     from fomm_tutorial.config import load_config
     from fomm_tutorial.sprites import evaluate_heldout, heldout_videos, transfer_errors
@@ -380,7 +383,7 @@ def sprite_ablation(
             f"unknown ablation rows {unknown}: use {', '.join(ABLATION_ROWS)}"
         )
     videos, positions, _ = heldout_videos(num_videos, num_frames)
-    rows = {}
+    rows, videos_out = {}, {}
     for name in [r for r in ABLATION_ROWS if r in run_dirs]:
         run_dir = Path(run_dirs[name])
         config = load_config(json.loads((run_dir / "config.json").read_text()))
@@ -390,8 +393,16 @@ def sprite_ablation(
             models["kp_detector"], models["generator"], videos, positions
         )
         transfer = transfer_errors(
-            models["kp_detector"], models["generator"], num_pairs=num_pairs
+            models["kp_detector"],
+            models["generator"],
+            num_pairs=num_pairs,
+            return_videos=True,
         )
+        # the first pair, relative motion: the book's side-by-side animation
+        first_pair = transfer["videos"][0]
+        videos_out.setdefault("driving", first_pair["driving"])
+        videos_out.setdefault("truth", first_pair["truth"])
+        videos_out[name] = first_pair["relative"]
         rows[name] = {
             "config": ABLATION_ROWS[name],
             "step": read_step,
@@ -409,12 +420,25 @@ def sprite_ablation(
     result = {"step": int(step), "protocol": protocol, "rows": rows}
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR / "sprites-64"
     (out_dir / _ABLATION).write_text(json.dumps(result, indent=1) + "\n")
+    np.savez_compressed(
+        out_dir / _ABLATION_VIDEOS,
+        **{
+            k: (np.clip(v, 0, 1) * 255 + 0.5).astype(np.uint8)
+            for k, v in videos_out.items()
+        },
+    )
     return result
 
 
 def shipped_ablation(name: str = "sprites-64") -> dict:
-    """The ablation table shipped with a model (``ablation.json``; see :func:`sprite_ablation`)."""
-    return json.loads((pretrained_dir(name) / _ABLATION).read_text())
+    """The ablation shipped with a model (see :func:`sprite_ablation`): ``ablation.json``
+    plus ``"videos"``, the transfer videos of ``ablation_transfer.npz`` as float32
+    ``(T, H, W, 3)`` arrays in [0, 1] (``driving``, ``truth``, one per row)."""
+    folder = pretrained_dir(name)
+    result = json.loads((folder / _ABLATION).read_text())
+    with np.load(folder / _ABLATION_VIDEOS) as z:
+        result["videos"] = {k: z[k].astype(np.float32) / 255.0 for k in z.files}
+    return result
 
 
 def ablation_table(ablation: dict) -> str:

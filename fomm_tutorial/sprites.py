@@ -639,6 +639,7 @@ def transfer_errors(
     first: int = 200,
     seeds: Optional[dict] = None,
     batch_size: int = 16,
+    return_videos: bool = False,
 ) -> dict:
     """Cross-identity motion transfer scored against the renderer's ground truth.
 
@@ -656,13 +657,14 @@ def transfer_errors(
     Each: ``{"l1", "l1_copy", "ratio"}``, mean L1 in [0, 1] over every frame of every
     pair, against copying the source to every frame (``l1_copy``); ``ratio = l1 /
     l1_copy``. Returns ``{"absolute", "relative", "pairs": [{"source", "driving"}]}``
-    with the seeds of each pair.
+    with the seeds of each pair; with ``return_videos`` also ``"videos"``: per pair
+    ``{"driving", "truth", "absolute", "relative"}`` ``(T, H, W, 3)`` float32 arrays.
     """
     from fomm_tutorial.animation import make_animation
 
     seeds = dict(HELDOUT_SEEDS if seeds is None else seeds)
     sums = {m: {"l1": [], "l1_copy": []} for m in ("absolute", "relative")}
-    pairs = []
+    pairs, pair_videos = [], []
     for j in range(int(num_pairs)):
         a, b = first + 2 * j, first + 2 * j + 1
         id_a = seeds["identity"] + a
@@ -687,6 +689,7 @@ def transfer_errors(
                 },
             }
         )
+        pair_videos.append({"driving": driving, "truth": truth})
         for mode, source in (("absolute", own[0]), ("relative", truth[0])):
             relative = mode == "relative"
             pred = make_animation(
@@ -699,12 +702,15 @@ def transfer_errors(
                 batch_size=batch_size,
                 progress=False,
             )
+            pair_videos[-1][mode] = pred
             truth64 = truth.astype(np.float64)
             sums[mode]["l1"].append(np.abs(pred - truth64).mean(axis=(1, 2, 3)))
             sums[mode]["l1_copy"].append(
                 np.abs(source[None] - truth64).mean(axis=(1, 2, 3))
             )
     result = {"pairs": pairs}
+    if return_videos:
+        result["videos"] = pair_videos
     for mode, v in sums.items():
         l1 = float(np.concatenate(v["l1"]).mean())
         copy = float(np.concatenate(v["l1_copy"]).mean())

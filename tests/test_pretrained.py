@@ -191,6 +191,9 @@ def test_sprite_ablation_scores_each_row_at_one_step(tmp_path):
         runs, 1, shipped, num_videos=2, num_frames=4, num_pairs=1
     )
     assert json.loads((shipped / "ablation.json").read_text()) == result
+    with np.load(shipped / "ablation_transfer.npz") as z:
+        assert sorted(z.files) == ["baseline", "driving", "jacobian-no-eq12", "truth"]
+        assert z["baseline"].shape == (32, 64, 64, 3) and z["truth"].dtype == np.uint8
     # the card of a model exported into that folder carries the table and the transfer
     pretrained.export_pretrained(
         runs["baseline"], "tiny", shipped, num_videos=2, num_frames=4
