@@ -870,8 +870,8 @@ plt.show()
 # %% [markdown]
 # The untrained twin's mask is one flat blend of all eleven colours and its occlusion
 # map a flat mid-grey: every candidate motion gets about $1/11$ at every pixel. Its
-# dense motion is then the average of the eleven candidates, and an average of affine
-# maps is one affine map: the whole image moves as one piece (shifted and turned, with
+# dense motion is then close to the average of the eleven candidates, and an average
+# of affine maps is one affine map: the whole image moves as one piece (shifted and turned, with
 # black strips where it reads outside the source), the head no differently from the
 # wall. The trained mask has shapes: the background motion $M_0$ (grey) holds the wall
 # around the head, and the head is split into a few regions (hair and forehead, eyes,
@@ -1179,7 +1179,7 @@ _ = interact(
 #   (eq. 8-9); a sigmoid head predicts the **occlusion map** that
 #   [chapter 7](07_generator.ipynb) multiplies the warped features by.
 # * Untrained, the mask gives every candidate about $1/(K+1)$ everywhere (the dense motion
-#   is their average, one affine map) and the occlusion map is flat. Trained on a real
+#   is close to their average, a single affine map) and the occlusion map is flat. Trained on a real
 #   face, the mask splits the frame into a background and a few head regions, each
 #   moving with one keypoint, and the occlusion map darkens along the outline, the eyes
 #   and the mouth (section 6.6).
