@@ -47,6 +47,7 @@ if "google.colab" in sys.modules:
     )
 
 # %% tags=["hide-input"]
+import re
 import shutil
 import time
 from pathlib import Path
@@ -74,10 +75,15 @@ with quiet_stderr():
     from fomm_tutorial import media
     from fomm_tutorial.animation import make_animation
     from fomm_tutorial.config import load_config
-    from fomm_tutorial.pretrained import load_pretrained
+    from fomm_tutorial.pretrained import (
+        load_pretrained,
+        pretrained_dir,
+        shipped_loss_curve,
+        shipped_metrics,
+    )
     from fomm_tutorial.runtime import configure
     from fomm_tutorial.sprites import sprite_config, write_sprite_dataset
-    from fomm_tutorial.training import Trainer
+    from fomm_tutorial.training import Trainer, make_full_models, multistep_lr
 
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
@@ -95,7 +101,9 @@ print(f"XLA: {rt.jit_compile}")
 # multiples of the `block_expansion` $e$ and whose maps are fixed fractions of the image
 # side $s$. Take the generator's image path (encoder, bottleneck, decoder;
 # [chapter 7](07_generator.ipynb)) with two down blocks and $n_b$ residual bottleneck
-# blocks, as in `vox-256.yaml`:
+# blocks, as in `vox-256.yaml`. A down block convolves at its input's resolution and then
+# halves it (2 x 2 average pooling); an up block doubles the resolution and then
+# convolves:
 
 # %%
 s, e, n_b = sp.symbols("s e n_b", positive=True)
@@ -107,10 +115,10 @@ def conv_flops(k, c_in, c_out, side):
 
 generator_flops = sp.expand(
     conv_flops(7, 3, e, s)  # first 7x7 conv
-    + conv_flops(3, e, 2 * e, s / 2)  # down block 1
-    + conv_flops(3, 2 * e, 4 * e, s / 4)  # down block 2
+    + conv_flops(3, e, 2 * e, s)  # down block 1: conv at s, then 2x2 pooling
+    + conv_flops(3, 2 * e, 4 * e, s / 2)  # down block 2: conv at s/2, then pooling
     + n_b * 2 * conv_flops(3, 4 * e, 4 * e, s / 4)  # residual bottleneck
-    + conv_flops(3, 4 * e, 2 * e, s / 2)  # up block 1
+    + conv_flops(3, 4 * e, 2 * e, s / 2)  # up block 1: x2 upsampling, then conv
     + conv_flops(3, 2 * e, e, s)  # up block 2
     + conv_flops(7, e, 3, s)  # final 7x7 conv
 )
@@ -507,6 +515,356 @@ assert anim_fps > 0 and train_fps > 0
 
 
 # %% [markdown]
+# ## 11.8 A real run: the talking-head model
+#
+# The CPU run above stops after a handful of steps. The package also ships a model that
+# was trained to the end on this book's CPU with the same `Trainer`: `talking-head-128`,
+# the full model of the paper (10 keypoints with Jacobians, occlusion map) at
+# $128 \times 128$, trained on the first frames of one real talking-head clip with
+# chapter 9's light losses (pixels instead of VGG19 features, no discriminator), and
+# animated in [chapter 10](10_animation.ipynb) (section 10.7). Its folder,
+# `pretrained_dir("talking-head-128")`, holds the record of that run: the model card
+# (`MODEL_CARD.md`, with the command that reproduces it), `metrics.json`, the loss curve
+# and the previews saved along the way. This section reads them, and then counts what
+# the same run costs, so that the CPU's hours can be turned into a GPU estimate.
+#
+# The learning rate follows the original's `MultiStepLR`: constant, then divided by 10
+# at each of the config's `epoch_milestones`. One epoch is `num_repeats` passes over the
+# training videos (here a single clip), cut into batches.
+
+# %%
+TALKING_HEAD = "talking-head-128"
+face_card = shipped_metrics(TALKING_HEAD)
+face_config = load_config(pretrained_dir(TALKING_HEAD) / "config.yaml")
+face_curve = shipped_loss_curve(TALKING_HEAD)
+face_train = face_config["train_params"]
+run_steps = int(face_card["training"]["step"])
+run_batch = int(face_card["training"]["batch_size"])
+run_seconds = face_card["training"]["wall_time_h"] * 3600
+face_size = int(face_card["image_size"])
+num_train_videos = 1  # the training frames of one clip
+steps_per_epoch = face_train["num_repeats"] * num_train_videos // run_batch
+milestone_steps = [m * steps_per_epoch for m in face_train["epoch_milestones"]]
+lr_phases = [
+    multistep_lr(face_train["lr_generator"], epoch, face_train["epoch_milestones"])
+    for epoch in [0, *face_train["epoch_milestones"]]
+]
+print(
+    f"{run_steps} steps at batch {run_batch} ({face_train['num_epochs']} epochs of "
+    f"{steps_per_epoch} steps), {face_size} x {face_size} pixels"
+)
+print(
+    "learning rate",
+    " -> ".join(f"{lr:.0e}" for lr in lr_phases),
+    "from steps",
+    ", ".join(str(m) for m in [0, *milestone_steps]),
+)
+print(f"training time on the 2-core CPU: {run_seconds / 3600:.2f} h", end=" ")
+print(f"({run_seconds / run_steps:.2f} s per step)")
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(7.0, 3.6))
+for name in sorted(k for k in face_curve if k not in ("step", "total")):
+    ax.plot(face_curve["step"], face_curve[name], lw=1.0, label=name.replace("_", " "))
+ax.plot(face_curve["step"], face_curve["total"], lw=1.8, color="k", label="total")
+for step, lr in zip(milestone_steps, lr_phases[1:]):
+    ax.axvline(step, color="0.4", ls="--", lw=0.9)
+    ax.annotate(
+        f"lr {lr:.0e}",
+        (step, 0.97),
+        xycoords=("data", "axes fraction"),
+        rotation=90,
+        ha="right",
+        va="top",
+        fontsize=9,
+    )
+ax.set_yscale("log")
+ax.set_xlabel("training step")
+window = int(face_curve["step"][1] - face_curve["step"][0])
+ax.set_ylabel(f"loss (mean over {window} steps)")
+ax.set_title(f"{TALKING_HEAD}: the shipped training run")
+ax.grid(alpha=0.3)
+ax.legend(loc="upper center", ncols=2)
+plt.show()
+
+# %% [markdown]
+# The reconstruction term (the L1 pyramid of [chapter 8](08_losses.ipynb)) carries most
+# of the total; the two equivariance terms fall by more than an order of magnitude from
+# the first window of steps to the last, as the keypoints become consistent under the
+# random warps. Most of the progress happens in the first thousand or so steps;
+# afterwards the losses creep down slowly and noisily at the constant learning rate,
+# and the first division by 10 (dashed lines) gives a visible step down and a quieter
+# curve: the original's schedule, for the same reason.
+#
+# ### The previews along the way
+#
+# While the model trained, the export reconstructed six held-out frames (frames the model
+# never saw) from frame 0 with the weights of a few checkpoints, as the preview callback
+# of section 11.6 does; the last row is the shipped, final model. The steps are read from
+# the model card.
+
+# %% tags=["hide-input"]
+face_dir = pretrained_dir(TALKING_HEAD)
+card_text = (face_dir / "MODEL_CARD.md").read_text()
+preview_steps = [
+    int(n) for n in re.search(r"after ([\d, ]+) steps", card_text).group(1).split(",")
+]
+
+
+def image_rows(path, size):
+    """The rows of ``size``-pixel frames in a shipped grid: ``(rows, cols, H, W, 3)``."""
+    grid = media.read_image(path)
+    rows, cols = grid.shape[0] // size, grid.shape[1] // size
+    return grid.reshape(rows, size, cols, size, 3).transpose(0, 2, 1, 3, 4)
+
+
+preview_grid = image_rows(face_dir / "previews.png", face_size)
+final_grid = image_rows(face_dir / "heldout.png", face_size)
+truth = preview_grid[0].copy()
+truth[0] = preview_grid[1, 0]  # the source frame in place of the blank corner
+preview_rows = [("source (frame 0) | six held-out frames", truth)]
+preview_rows += [
+    (f"reconstructed after {step} steps", row)
+    for step, row in zip(preview_steps, preview_grid[1:])
+]
+preview_rows.append((f"after {run_steps} steps: the shipped model", final_grid[1]))
+n_cols = preview_grid.shape[1]
+fig, axes = panels(len(preview_rows), ncols=1, height=7.0 / n_cols * 1.2)
+for ax, (title, row) in zip(axes, preview_rows):
+    ax.imshow(np.concatenate(list(row), axis=1))
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+plt.show()
+
+# %% [markdown]
+# After the first preview the model already puts a blurred face in roughly the right
+# pose; a little later the head turns and the mouth opens with the driving frames; the
+# later checkpoints sharpen eyes, mouth and the outline of the head, and the last two
+# rows differ only in small details, as the flat end of the curve suggests. The
+# reconstructions stay softer than the real frames (no perceptual or adversarial loss).
+# The card's held-out scores (section 10.7 of [chapter 10](10_animation.ipynb)
+# recomputes them live and animates the whole held-out clip):
+
+# %%
+print(
+    f"held-out L1 {face_card['reconstruction_l1']:.4f} = "
+    f"{face_card['reconstruction_ratio']:.2f} x copying the source "
+    f"({face_card['copy_first_frame_l1']:.4f}); untrained networks: "
+    f"{face_card['untrained_reconstruction_l1']:.4f}"
+)
+print(
+    f"sharpness of the reconstructions: {face_card['sharpness_ratio']:.2f} x that "
+    "of the real frames"
+)
+
+# %% [markdown]
+# ### What one training step costs
+#
+# A step runs the keypoint detector three times (source, driving frame, and the driving
+# frame under the random equivariance warp, [chapter 8](08_losses.ipynb)), the generator
+# once (dense motion network and image path), the image pyramids and the losses, on a
+# batch of 8 pairs; then the backward pass, and the optimizer. `profiled_flops` of
+# section 11.1 counts the forward pass of exactly this computation: chapter 9's
+# `GeneratorFullModel` built by `make_full_models(..., simple=True)` as the run used it,
+# on a batch of the run's size. (The profiler has FLOP rules for convolutions and bias
+# additions, not for element-wise work such as the warps and the softmax; convolutions
+# are nearly all the arithmetic.)
+#
+# The backward pass of a convolution is two convolutions of the same size: the gradient
+# with respect to its input (a transposed convolution of the output gradient) and with
+# respect to its kernel (a correlation of the input with the output gradient), each with
+# as many multiply-adds as the forward one. So a training step costs about **three**
+# forward passes. That is an assumption the profiler cannot check (it has no rule for
+# the gradient ops), so `conv_flops_in_graph` below counts the convolutions of a graph,
+# gradients included, from their shapes.
+
+
+# %%
+def conv_flops_in_graph(graph):
+    """FLOPs of the 2-D convolutions in ``graph`` and of their gradients, by op type.
+
+    Each op does one multiply-add per kernel weight and output position: ``2 * k_h *
+    k_w * C_in * C_out * B * H_out * W_out`` (the gradients have the forward's output
+    shape as their ``out_backprop``).
+    """
+    totals = {}
+    for op in graph.get_operations():
+        if op.type == "Conv2D":
+            kernel, out = op.inputs[1].shape, op.outputs[0].shape
+        elif op.type == "Conv2DBackpropInput":
+            kernel, out = op.inputs[1].shape, op.inputs[2].shape
+        elif op.type == "Conv2DBackpropFilter":
+            kernel, out = op.outputs[0].shape, op.inputs[2].shape
+        else:
+            continue
+        flops = 2 * kernel.num_elements() * out[:-1].num_elements()
+        totals[op.type] = totals.get(op.type, 0) + flops
+    return totals
+
+
+face = load_pretrained(TALKING_HEAD)  # (the FLOPs do not depend on the weights)
+face_full, _ = make_full_models(face, face_config, simple=True)
+face_variables = (
+    face["generator"].trainable_variables + face["kp_detector"].trainable_variables
+)
+
+
+def training_loss(pair):
+    """The run's summed loss on ``pair = stack([source, driving])``."""
+    losses, _ = face_full(
+        {"source": pair[0], "driving": pair[1]},
+        training=False,  # inference batch norm, so that the variables can be frozen
+        seed=tf.constant([0, 0], tf.int64),
+    )
+    return tf.add_n([tf.reduce_mean(v) for v in losses.values()])
+
+
+def training_gradients(pair):
+    with tf.GradientTape() as tape:
+        loss = training_loss(pair)
+    return tape.gradient(loss, face_variables)
+
+
+pair_spec = tf.TensorSpec((2, run_batch, face_size, face_size, 3), tf.float32)
+forward_flops = profiled_flops(training_loss, pair_spec)
+step_graph = tf.function(training_gradients).get_concrete_function(pair_spec).graph
+step_convs = conv_flops_in_graph(step_graph)
+backward_ratio = (
+    step_convs["Conv2DBackpropInput"] + step_convs["Conv2DBackpropFilter"]
+) / step_convs["Conv2D"]
+step_flops = 3 * forward_flops  # forward + backward = 3 forward passes
+run_flops = step_flops * run_steps
+cpu_rate = run_flops / run_seconds
+print(f"forward pass of one step (batch {run_batch}): {forward_flops / 1e9:.1f} GFLOP")
+print(f"backward / forward convolution FLOPs in the step's graph: {backward_ratio:.3f}")
+print(f"one training step: {step_flops / 1e9:.0f} GFLOP", end=" ")
+print(f"({step_flops / run_batch / 1e9:.1f} GFLOP per sample)")
+print(f"the whole run: {run_steps} steps = {run_flops / 1e15:.2f} PFLOP")
+print(f"the CPU's rate over the run: {cpu_rate / 1e9:.0f} GFLOP/s")
+
+# %% [markdown]
+# ### The same run on a GPU
+#
+# Divide the run's FLOPs by a GPU's sustained rate. The rates are **assumptions**: the
+# peaks are the datasheets' float16 tensor-core figures (NVIDIA T4: 65 TFLOP/s, the GPU
+# of a free Colab session; A100: 312 TFLOP/s), which mixed precision (section 11.2) can
+# use, and a training loop sustains only a fraction of the peak: with large
+# convolutions often 30-40 %; networks as narrow as these (32-256 channels) at batch 8
+# and $128 \times 128$ do worse, because many kernels are too small to fill the GPU and
+# the element-wise work is memory-bound, so the table gives a pessimistic and an
+# optimistic utilisation. Either way the estimate is a lower bound on the time: per-step overheads
+# (kernel launches, the input pipeline, TensorBoard, checkpoints) come on top.
+
+# %%
+GPU_PEAK_FLOPS = {"T4": 65e12, "A100": 312e12}  # float16 tensor cores (assumed)
+UTILISATION = (0.10, 0.35)  # sustained fraction of the peak (assumed)
+print(f"CPU (measured): {run_seconds / 3600:.2f} h at {cpu_rate / 1e9:.0f} GFLOP/s")
+print(f"{'':20s}" + "".join(f"{f'at {u:.0%} of peak':>22s}" for u in UTILISATION))
+for gpu, peak in GPU_PEAK_FLOPS.items():
+    cells = []
+    for u in UTILISATION:
+        seconds = run_flops / (u * peak)
+        cells.append(f"{seconds / 60:.1f} min, {run_seconds / seconds:.0f}x faster")
+    label = f"{gpu} ({peak / 1e12:.0f} TFLOP/s)"
+    print(f"{label:20s}" + "".join(f"{c:>22s}" for c in cells))
+
+# %% [markdown]
+# The CPU sustained its rate with float32 on two cores shared with other jobs; the same
+# arithmetic on a GPU is a matter of minutes, not hours. This is why the published
+# `vox-256` model is a GPU job (at $256 \times 256$ and widths 64/32 each sample costs
+# far more, see 11.1, and the dataset has thousands of videos instead of one clip), and
+# why this book's CPU runs use narrow networks and a single clip.
+#
+# A check of the numbers above: the curve and the card agree on the run, the curve
+# falls, each learning-rate drop lowers it, the convolution count of this config's
+# generator image path equals the closed form of 11.1 (with the package's cheaper up
+# blocks, below), and the backward pass costs two forward passes.
+#
+# The package's up blocks
+# ([`blocks.py`](https://github.com/fomm-tutorial/fomm-tutorial/blob/main/fomm_tutorial/blocks.py),
+# `UpBlock2d`) compute "nearest x2 upsampling, then a $3 \times 3$ convolution" without
+# making the upsampled image: each of the four output pixels of an input pixel sees only
+# a $2 \times 2$ neighbourhood of the input, so the $3 \times 3$ kernel collapses into
+# four $2 \times 2$ kernels, one $2 \times 2$ convolution with $4 C_{out}$ output
+# channels at the input's resolution (padded by one). Its cost in units of the original:
+
+# %%
+up_original = conv_flops(3, 4 * e, 2 * e, s / 2) + conv_flops(3, 2 * e, e, s)
+up_subpixel = conv_flops(2, 4 * e, 4 * 2 * e, s / 4 + 1) + conv_flops(
+    2, 2 * e, 4 * e, s / 2 + 1
+)
+subpixel_saving = sp.limit(up_subpixel / up_original, s, sp.oo)
+package_generator_flops = generator_flops - up_original + up_subpixel
+assert subpixel_saving == sp.Rational(4, 9)  # 16 multiply-adds instead of 36
+
+
+def image_path(image):
+    """The generator's image path (no motion): first, down, bottleneck, up, final."""
+    generator = face["generator"]
+    out = generator.first(image)
+    for block in [*generator.down_blocks, *generator.bottleneck, *generator.up_blocks]:
+        out = block(out)
+    return generator.final(out)
+
+
+gen_params = face_config["model_params"]["generator_params"]
+face_sizes = {
+    s: face_size,
+    e: gen_params["block_expansion"],
+    n_b: gen_params["num_bottleneck_blocks"],
+}
+frame_spec = tf.TensorSpec((1, face_size, face_size, 3), tf.float32)
+path_graph = tf.function(image_path).get_concrete_function(frame_spec).graph
+path_convs = conv_flops_in_graph(path_graph)["Conv2D"]
+path_closed_form = int(package_generator_flops.subs(face_sizes))
+path_profiled = profiled_flops(image_path, frame_spec)
+
+# the run: the curve, the card and the config agree
+assert face_curve["step"][-1] == run_steps == face_train["num_epochs"] * steps_per_epoch
+assert run_batch == face_train["batch_size"]
+assert np.all(np.diff(face_curve["step"]) == window)
+# the curve falls, and each learning-rate drop lowers it
+total, steps = face_curve["total"], face_curve["step"]
+tenth = len(total) // 10
+assert total[-tenth:].mean() < 0.5 * total[:tenth].mean()
+before = total[(steps > milestone_steps[0] - 1000) & (steps <= milestone_steps[0])]
+assert total[steps > milestone_steps[-1]].mean() < before.mean()
+for name in ("equivariance_value", "equivariance_jacobian"):  # first window / end
+    assert face_curve[name][-tenth:].mean() < 0.1 * face_curve[name][0]
+# the previews: one row per step named in the card, then the final model
+assert len(preview_steps) == len(preview_grid) - 1
+assert preview_steps == sorted(preview_steps) and preview_steps[-1] < run_steps
+# FLOPs: closed form = the graph's convolutions; the profiler adds the bias additions
+assert path_convs == path_closed_form, (path_convs, path_closed_form)
+assert path_convs <= path_profiled < 1.01 * path_convs
+assert abs(backward_ratio - 2) < 0.01
+assert step_convs["Conv2D"] <= forward_flops < 1.02 * step_convs["Conv2D"]
+# the held-out score
+ratio = face_card["reconstruction_l1"] / face_card["copy_first_frame_l1"]
+assert abs(ratio - face_card["reconstruction_ratio"]) < 1e-9 and ratio < 1
+print(
+    f"image path at {face_size} px: {path_convs / 1e9:.3f} GFLOP in convolutions "
+    f"= closed form {path_closed_form / 1e9:.3f}; profiler (with bias additions) "
+    f"{path_profiled / 1e9:.3f}"
+)
+
+# %% tags=["remove-input"]
+show_equations(
+    [
+        (
+            r"\lim_{s\to\infty} F_{\mathrm{up}}^{2\times 2} / F_{\mathrm{up}}",
+            subpixel_saving,
+        ),
+        (r"F_{\mathrm{package}}(s, e, n_b)", sp.factor(package_generator_flops)),
+        (
+            rf"F_{{\mathrm{{package}}}}({face_size}, {face_sizes[e]}, {face_sizes[n_b]})",
+            rf"{path_closed_form / 1e9:.3f}\ \text{{GFLOP per frame}}",
+        ),
+    ]
+)
+
+# %% [markdown]
 # ## Summary
 #
 # * The cost of FOMM grows with the square of the image side and of the network width:
@@ -518,6 +876,12 @@ assert anim_fps > 0 and train_fps > 0
 # * Any dataset in the original layout can be used; checkpoints go to a folder that
 #   survives a disconnect (Drive on Colab), and running the training again resumes from
 #   the latest one; previews show the model learning while it trains.
+# * A real run, `talking-head-128` (section 11.8): trained to the end on this book's
+#   2-core CPU in hours, its curve falls fastest in the first thousand steps and steps
+#   down at each learning-rate drop, and its previews go from a blurred face to the
+#   shipped model. Counted with the profiler (a training step = 3 forward passes, which
+#   the graph's convolutions confirm), the same run is a few petaflops: minutes on a T4
+#   or an A100 at an assumed 10-35 % of their float16 peaks, before per-step overheads.
 #
 # Measured figures (the book's CPU machine, 2 cores; no GPU was available when these
 # chapters were written, so GPU frames per second are left for you to measure with the cell
@@ -526,12 +890,16 @@ assert anim_fps > 0 and train_fps > 0
 #
 # ## Exercises
 #
-# 1. Extend `generator_flops` with the dense motion network's hourglass
-#    ([chapter 6](06_dense_motion.ipynb)) and compare the total with the profiler's count of
-#    the whole generator at 64 x 64 (use `profiled_flops` on a built generator).
+# 1. Extend `package_generator_flops` (section 11.8) with the dense motion network's
+#    hourglass ([chapter 6](06_dense_motion.ipynb)) and compare the total with
+#    `conv_flops_in_graph` of the whole generator at 64 x 64 (a built generator called on
+#    a source image and two keypoint dicts).
 # 2. Find the largest gradient that float16 loses without scaling and the largest loss
 #    scale $S$ for which a gradient of 1 still fits: how many powers of two lie between?
 # 3. Set `TOTAL_STEPS` on the CPU to 40 and `PREVIEW_EVERY` to 10: at which step does the
 #    reconstruction in the preview stop being flat grey?
 # 4. On Colab with a GPU, measure the training samples per second with and without
-#    `jit_compile` (pass `configure(jit_compile=False)`), and with batch 20 and 40.
+#    `jit_compile` (pass `configure(jit_compile=False)`), and with batch 20 and 40. Then
+#    train the `talking-head-128` config for a few hundred steps at batch 8 and divide
+#    `step_flops` of section 11.8 by your seconds per step: which fraction of the GPU's
+#    peak does it sustain, and how long would the whole run take?
