@@ -202,7 +202,8 @@ def show_animation(
     by whole pixels in the browser (``image-rendering: pixelated``: sharp, and the GIF
     keeps its own size and weight). ``titles`` labels panels of equal width laid side by
     side in the frames (as :func:`fomm_tutorial.visualization.side_by_side` makes them),
-    one title per panel, in a row of text above the animation.
+    one title per panel, in a row of text above the animation; each title stays inside
+    its panel's width (a margin on both sides, wrapped onto more lines if longer).
     """
     from IPython.display import Image, display
 
@@ -224,10 +225,14 @@ def show_animation(
         titles = [str(t) for t in titles]
         if not titles:
             raise ValueError("titles must name at least one panel")
-        cells = "".join(f"<div>{html.escape(t)}</div>" for t in titles)
+        # Each title keeps a margin inside its panel's column and wraps there, bottom
+        # aligned, so that neighbouring titles never run into each other.
+        cell = "padding: 0 0.4em; overflow-wrap: break-word; align-self: end;"
+        cells = "".join(f'<div style="{cell}">{html.escape(t)}</div>' for t in titles)
         header = (
             f'<div style="display: grid; grid-template-columns: repeat({len(titles)}, '
-            f'1fr); text-align: center; font-size: 0.9em;">{cells}</div>'
+            "minmax(0, 1fr)); text-align: center; font-size: 0.9em; line-height: 1.25; "
+            f'margin-bottom: 0.2em;">{cells}</div>'
         )
     alt = " | ".join(titles) if titles else "animation"
     image = (

@@ -69,12 +69,28 @@ def test_show_animation_enlarges_by_whole_pixels_and_labels_panels(shown):
     (out,) = shown
     markup = out["text/html"]
     assert 'width="60"' in markup and "image-rendering: pixelated" in markup
-    assert "repeat(2, 1fr)" in markup and "driving &lt;D&gt;" in markup
+    assert "repeat(2, minmax(0, 1fr))" in markup and "driving &lt;D&gt;" in markup
     data = markup.split("data:image/gif;base64,")[1].split('"')[0]
     gif = Image.open(io.BytesIO(base64.b64decode(data)))
     assert gif.size == (20, 8) and gif.n_frames == 4  # the GIF keeps the frames' size
     with pytest.raises(ValueError, match="whole number"):
         display.show_animation(frames, scale=1.5)
+
+
+def test_show_animation_titles_keep_a_margin_inside_their_panels(shown):
+    """Long titles over narrow panels wrap inside their own column, never touching."""
+    import re
+
+    frames = np.zeros((2, 8, 3 * 8, 3), np.float32)
+    titles = ["driving (held out)", "frame 0, absolute", "new person, relative"]
+    display.show_animation(frames, titles=titles)
+    markup = shown[0]["text/html"]
+    # equal columns that a long word cannot widen (1fr alone has a min-content floor)
+    assert "grid-template-columns: repeat(3, minmax(0, 1fr))" in markup
+    cells = re.findall(r'<div style="([^"]*)">([^<]*)</div>', markup)
+    assert [text for _, text in cells] == titles
+    for style, _ in cells:
+        assert "padding: 0 0.4em" in style and "overflow-wrap: break-word" in style
 
 
 def _figure(value):
