@@ -1010,19 +1010,31 @@ print(f"held-out video: seed {video_seeds[0]['seed']}, ", end="")
 print(f"identity_seed {video_seeds[0]['identity_seed']}, frames {video.shape}")
 
 DRIVING_FRAMES = [6, 14, 22, 30]
-num_driving = len(DRIVING_FRAMES)
 sprite_source = tf.constant(video[:1])
 sprite_driving = tf.constant(video[DRIVING_FRAMES])
 sprite_kp_source = sprite_detector(sprite_source, training=False)
 sprite_kp_driving = sprite_detector(sprite_driving, training=False)
-sprite_out = sprite_generator(
-    tf.repeat(sprite_source, num_driving, axis=0),
-    kp_source={
-        key: tf.repeat(value, num_driving, axis=0)
-        for key, value in sprite_kp_source.items()
-    },
-    kp_driving=sprite_kp_driving,
-    training=False,
+
+
+def generate_pairs(generator, source, kp_source, kp_driving):
+    """The generator on N pairs (S, D_n): one source and its keypoints, repeated N times.
+
+    source (1, H, W, 3) with kp_source values (1, K, ...); kp_driving values (N, K, ...).
+    Returns the generator's outputs for the N pairs (batch N).
+    """
+    num_pairs = kp_driving["value"].shape[0]
+    return generator(
+        tf.repeat(source, num_pairs, axis=0),
+        kp_source={
+            key: tf.repeat(value, num_pairs, axis=0) for key, value in kp_source.items()
+        },
+        kp_driving=kp_driving,
+        training=False,
+    )
+
+
+sprite_out = generate_pairs(
+    sprite_generator, sprite_source, sprite_kp_source, sprite_kp_driving
 )
 for key in ("deformation", "occlusion_map", "deformed", "prediction"):
     print(f"{key:>14}: {tuple(sprite_out[key].shape)}")
@@ -1157,17 +1169,9 @@ first_heldout = clip["first"]
 FACE_DRIVING = [24, 48]  # indices into the held-out frames
 face_source = tf.constant(clip["source"][None])
 face_driving = tf.constant(clip["heldout"][FACE_DRIVING])
-num_face = len(FACE_DRIVING)
 face_kp_source = face_detector(face_source, training=False)
 face_kp_driving = face_detector(face_driving, training=False)
-face_out = face_generator(
-    tf.repeat(face_source, num_face, axis=0),
-    kp_source={
-        key: tf.repeat(value, num_face, axis=0) for key, value in face_kp_source.items()
-    },
-    kp_driving=face_kp_driving,
-    training=False,
-)
+face_out = generate_pairs(face_generator, face_source, face_kp_source, face_kp_driving)
 face_frames = [first_heldout + i for i in FACE_DRIVING]
 print(f"source: clip frame 0 | driving: held-out clip frames {face_frames}")
 for key in ("deformation", "occlusion_map", "deformed", "prediction"):
