@@ -906,7 +906,7 @@ face_movie = np.concatenate(
 show_animation(
     face_movie,
     fps=media.video_fps(sample_media("driving.mp4")) / GIF_STEP,
-    titles=["driving (held out)", "frame 0, absolute", "new person, relative"],
+    titles=["held-out driving", "frame 0, absolute", "new person, relative"],
 )
 
 # %% [markdown]
