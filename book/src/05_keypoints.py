@@ -103,8 +103,8 @@ use_book_style()
 
 # %%
 # Parameters. The networks of this chapter are compared with a float32 reference, so
-# they
-# are built in float32 even on a GPU (where `configure` switched mixed precision on).
+# they are built in float32 even on a GPU (where `configure` switched mixed precision
+# on).
 keras.mixed_precision.set_global_policy("float32")
 SIZE = rt.choose(cpu=128, gpu=256)  # image side for the photographs
 # The tiny config of the original code's reference outputs (5 keypoints, 128 px).
@@ -581,7 +581,7 @@ for row, name in enumerate(face_kp):
     ax.set_title(f"{name}: all $H_k$")
     ax.set_xticks([]), ax.set_yticks([])
     for j, k in enumerate(SHOWN_KP, start=1):
-        title = f"$H_{k}$, max {heat[..., k].max():.3f}"
+        title = f"$H_{k}$, max {heat[..., k].max():.2g}"
         ax = axes[row * (len(SHOWN_KP) + 1) + j]
         show_heatmap(ax, heat[..., k], value[k], title, norm=log_scale)
 plt.show()
@@ -589,10 +589,11 @@ plt.show()
 # %% [markdown]
 # Most trained heatmaps are one compact blob of a few cells on one part of the face, so
 # the expectation sits on that part (a few have two or three blobs, and the soft-argmax
-# then lands between them: an expectation, not an argmax); the untrained ones are faint copies of the image's
-# edges spread over the whole grid (their maximum is a few times $1/3364$, the value
-# of a uniform heatmap), and the expectation of an almost uniform distribution is the
-# centre of the grid (section 5.1). Training did not change the soft-argmax or the
+# then lands between them: an expectation, not an argmax); the untrained ones are
+# faint copies of the image's edges spread over the whole grid (their maximum is a few
+# times $1/3364$, the value of a uniform heatmap, so each scaled to its own maximum is
+# close to 1 everywhere and their composite a pale wash), and the expectation of an
+# almost uniform distribution is the centre of the grid (section 5.1). Training did not change the soft-argmax or the
 # temperature, only the logits the hourglass produces.
 #
 # The check, in numbers, on the three frames: the **effective number of cells** of each
