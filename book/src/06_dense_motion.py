@@ -881,7 +881,7 @@ plt.show()
 # over most of the image and dark along the outline of the head, the eyes, the mouth
 # and the collar: where the driving frame shows something the warped source cannot
 # (what [chapter 7](07_generator.ipynb) leaves to the decoder to paint). Each trained
-# $M_k$ separately (from 0, dark blue, to 1, yellow), with $p_k^D$ ($\circ$):
+# $M_k$ separately (from 0, dark purple, to 1, yellow), with $p_k^D$ ($\circ$):
 
 # %% tags=["hide-input"]
 face_mask = face_dense["trained"]["mask"]
