@@ -30,6 +30,8 @@
 # On a CPU the very same notebook trains a few steps of a small configuration,
 # and shows what the previews of a trained model look like with the sprite model that
 # ships with the package (`load_pretrained("sprites-64")`, [chapter 10](10_animation.ipynb)).
+# Section 11.8 then reads the record of a run that did go to the end on this CPU, the
+# shipped `talking-head-128` model, and turns its hours into a GPU estimate.
 
 # %% tags=["hide-input"]
 # Set-up: on Colab, install the package from the book's repository; elsewhere it is
@@ -598,10 +600,11 @@ plt.show()
 #
 # ### The previews along the way
 #
-# While the model trained, the export reconstructed six held-out frames (frames the model
-# never saw) from frame 0 with the weights of a few checkpoints, as the preview callback
-# of section 11.6 does; the last row is the shipped, final model. The steps are read from
-# the model card.
+# When the run was exported (`python -m fomm_tutorial.pretrained`, the card's command),
+# six held-out frames (frames the model never saw) were reconstructed from frame 0 with
+# the weights of a few of the run's checkpoints, as the preview callback of section 11.6
+# does during training; the last row is the shipped, final model. The steps are read
+# from the model card.
 
 # %% tags=["hide-input"]
 face_dir = pretrained_dir(TALKING_HEAD)
