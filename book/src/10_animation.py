@@ -853,8 +853,8 @@ for label, here, card_value in face_rows:
     print(f"{label:30s} {here:14.4f} {card_value:11.4f}")
     assert abs(here - card_value) < 2e-3, (label, here, card_value)
 face_ratio = live_face["l1"] / live_face["l1_copy_first"]
-print(f"{'ratio to copying':30s} {face_ratio:14.2f} ", end="")
-print(f"{face_card['reconstruction_ratio']:11.2f}")
+print(f"{'ratio to copying':30s} {face_ratio:14.3f} ", end="")
+print(f"{face_card['reconstruction_ratio']:11.3f}")
 assert abs(face_ratio - face_card["reconstruction_ratio"]) < 0.01
 assert live_face["l1"] < live_face["l1_copy_first"]
 
