@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test unit nbval book serve live-assets bench clean notebooks sprites-model sprites-ablation talking-head-model
+.PHONY: install lint test unit nbval book serve live-assets bench clean notebooks sprites-model sprites-ablation talking-head-model talking-head-losses
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -131,6 +131,27 @@ talking-head-model: install
 	  --config fomm_tutorial/configs/talking-head-128.yaml --data $(TALKING_RUN)/data \
 	  --out $(TALKING_RUN)/run --simple-losses --steps $(TALKING_STEPS) \
 	  --checkpoint-every 250 --seed 0
+
+# The offline reconstruction losses compared on the real clip: talking-head-128 trained
+# with each `--simple-losses` kind for LOSS_STEPS steps (same data, seed and schedule) into
+# $(LOSSES_RUN)/<loss>, then scored on the held-out frames into
+# fomm_tutorial/weights/talking-head-128/losses.json (the card's table: re-export it).
+LOSSES_RUN  ?= runs/talking-head-losses
+LOSS_STEPS  ?= 2000
+LOSS_KINDS  := l1 ms-ssim hed-vgg16
+talking-head-losses: install
+	rm -rf $(LOSSES_RUN)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -c "from fomm_tutorial.reference import sample_media; \
+	  from fomm_tutorial.data import write_clip_dataset; \
+	  write_clip_dataset(sample_media('driving.mp4'), '$(LOSSES_RUN)/data', 199, size=128)"
+	for loss in $(LOSS_KINDS); do \
+	  TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/fomm-tutorial train \
+	    --config fomm_tutorial/configs/talking-head-128.yaml --data $(LOSSES_RUN)/data \
+	    --out $(LOSSES_RUN)/$$loss --simple-losses $$loss --steps $(LOSS_STEPS) \
+	    --checkpoint-every 250 --seed 0 || exit 1; \
+	done
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m fomm_tutorial.pretrained --step $(LOSS_STEPS) \
+	  --data $(LOSSES_RUN)/data --losses $(foreach l,$(LOSS_KINDS),$(l)=$(LOSSES_RUN)/$(l))
 
 clean:
 	rm -rf _build

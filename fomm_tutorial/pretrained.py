@@ -44,6 +44,9 @@ __all__ = [
     "sprite_ablation",
     "shipped_ablation",
     "ablation_table",
+    "loss_comparison",
+    "shipped_loss_comparison",
+    "loss_table",
 ]
 
 #: Where the shipped models live (package data, found from any working directory).
@@ -352,6 +355,22 @@ def _switches(config) -> dict:
     }
 
 
+def _runs_at_step(run_dirs: Dict[str, str], step: int, known):
+    """``(name, config, models, step)`` of each run folder, read at ``ckpt-<step>``, in
+    the order of ``known`` (the row names a comparison accepts)."""
+    from fomm_tutorial.config import load_config
+
+    unknown = sorted(set(run_dirs) - set(known))
+    if unknown:
+        raise ValueError(f"unknown rows {unknown}: use {', '.join(known)}")
+    for name in [r for r in known if r in run_dirs]:
+        run_dir = Path(run_dirs[name])
+        config = load_config(json.loads((run_dir / "config.json").read_text()))
+        prefix = run_dir / "checkpoints" / f"ckpt-{int(step)}"
+        models, _, read_step = _read_run_checkpoint(run_dir, config, str(prefix))
+        yield name, config, models, read_step
+
+
 def sprite_ablation(
     run_dirs: Dict[str, str],
     step: int,
@@ -374,21 +393,11 @@ def sprite_ablation(
     ``driving``, ``truth`` and each row's relative-motion result, keyed by row), and
     returns ``{"step", "protocol", "rows": {name: ...}}``.
     """
-    from fomm_tutorial.config import load_config
     from fomm_tutorial.sprites import evaluate_heldout, heldout_videos, transfer_errors
 
-    unknown = sorted(set(run_dirs) - set(ABLATION_ROWS))
-    if unknown:
-        raise ValueError(
-            f"unknown ablation rows {unknown}: use {', '.join(ABLATION_ROWS)}"
-        )
     videos, positions, _ = heldout_videos(num_videos, num_frames)
     rows, videos_out = {}, {}
-    for name in [r for r in ABLATION_ROWS if r in run_dirs]:
-        run_dir = Path(run_dirs[name])
-        config = load_config(json.loads((run_dir / "config.json").read_text()))
-        prefix = run_dir / "checkpoints" / f"ckpt-{int(step)}"
-        models, _, read_step = _read_run_checkpoint(run_dir, config, str(prefix))
+    for name, config, models, read_step in _runs_at_step(run_dirs, step, ABLATION_ROWS):
         held = evaluate_heldout(
             models["kp_detector"], models["generator"], videos, positions
         )
@@ -530,6 +539,108 @@ def _clip_metrics(models, config, data_root: Path) -> dict:
         "untrained_reconstruction_l1": untrained["l1"],
         "sharpness_ratio": sharpness(trained["predictions"][0]) / sharpness(held),
     }
+
+
+_LOSSES = "losses.json"
+_LOSS_FRAMES = "loss_comparison.npz"
+
+
+def loss_comparison(
+    run_dirs: Dict[str, str], step: int, data_root, out_dir=None, num_frames: int = 4
+) -> dict:
+    """Score runs on one clip that differ only in their reconstruction loss.
+
+    ``run_dirs``: ``--simple-losses`` kind (:data:`fomm_tutorial.config.SIMPLE_LOSSES`:
+    ``l1``, ``ms-ssim``, ``hed-vgg16``) -> the run folder, every row read at
+    ``checkpoints/ckpt-<step>``; ``data_root``: the clip dataset they were trained on
+    (:func:`fomm_tutorial.data.write_clip_dataset`). Each row: the held-out
+    reconstruction of the card (every held-out frame drives frame 0, absolute
+    keypoints; L1 against copying the source) and its sharpness
+    (:func:`fomm_tutorial.evaluation.sharpness`) as a multiple of the real frames'.
+    Writes ``losses.json`` and ``loss_comparison.npz`` (uint8 ``(num_frames, H, W, 3)``:
+    ``heldout`` frames evenly spread and each row's reconstruction of them) into
+    ``out_dir`` (default the ``talking-head-128`` folder); returns ``{"step", "rows"}``.
+    """
+    from fomm_tutorial.config import SIMPLE_LOSSES
+    from fomm_tutorial.evaluation import reconstruction, sharpness
+
+    source, held, clip, first = _clip_split(Path(data_root))
+    picks = np.linspace(0, len(held) - 1, num_frames).round().astype(int)
+    rows, frames = {}, {"heldout": held[picks]}
+    for name, _, models, read_step in _runs_at_step(run_dirs, step, SIMPLE_LOSSES):
+        rec = reconstruction(
+            [held],
+            models["kp_detector"],
+            models["generator"],
+            source=source,
+            return_predictions=True,
+        )
+        rows[name] = {
+            "step": read_step,
+            "reconstruction_l1": rec["l1"],
+            "copy_first_frame_l1": rec["l1_copy_first"],
+            "reconstruction_ratio": rec["l1"] / rec["l1_copy_first"],
+            "sharpness_ratio": sharpness(rec["predictions"][0]) / sharpness(held),
+        }
+        frames[name] = rec["predictions"][0][picks]
+    result = {
+        "step": int(step),
+        "heldout_frames": {"clip": clip, "first": first, "num_frames": len(held)},
+        "frames": [int(first + i) for i in picks],
+        "rows": rows,
+    }
+    out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR / "talking-head-128"
+    (out_dir / _LOSSES).write_text(json.dumps(result, indent=1) + "\n")
+    np.savez_compressed(
+        out_dir / _LOSS_FRAMES,
+        **{
+            k: (np.clip(v, 0, 1) * 255 + 0.5).astype(np.uint8)
+            for k, v in frames.items()
+        },
+    )
+    return result
+
+
+def _losses_section(comparison: dict) -> str:
+    """The card's section on the reconstruction losses (``losses.json``)."""
+    return f"""## Losses that work offline
+
+The original's perceptual loss needs ImageNet VGG19 weights, which cannot always be
+downloaded. The same configuration trained with each offline reconstruction loss of
+`fomm-tutorial train --simple-losses KIND` for {comparison["step"]} steps (seed 0; `l1`
+is this model's own loss; `make talking-head-losses` reproduces the table), scored on the
+held-out frames as
+above by `fomm_tutorial.pretrained.loss_comparison` (sharpness:
+`evaluation.sharpness`, the variance of the Laplacian, as a multiple of the real frames'):
+
+{loss_table(comparison)}
+
+"""
+
+
+def shipped_loss_comparison(name: str = "talking-head-128") -> dict:
+    """The loss comparison shipped with a model (see :func:`loss_comparison`):
+    ``losses.json`` plus ``"images"``, the frames of ``loss_comparison.npz`` as float32
+    ``(N, H, W, 3)`` arrays in [0, 1] (``heldout``, one per loss)."""
+    folder = pretrained_dir(name)
+    result = json.loads((folder / _LOSSES).read_text())
+    with np.load(folder / _LOSS_FRAMES) as z:
+        result["images"] = {k: z[k].astype(np.float32) / 255.0 for k in z.files}
+    return result
+
+
+def loss_table(comparison: dict) -> str:
+    """The comparison of :func:`loss_comparison` as a markdown table."""
+    lines = [
+        "| reconstruction loss | held-out L1 | x copying the source | sharpness x real |",
+        "|---|---|---|---|",
+    ]
+    for name, r in comparison["rows"].items():
+        lines.append(
+            f"| {name} | {r['reconstruction_l1']:.4f} | "
+            f"{r['reconstruction_ratio']:.3f} | {r['sharpness_ratio']:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def _write_clip_figures(models, config, out_dir: Path, data_root: Path, previews):
@@ -867,7 +978,7 @@ The sample photo (`sample_media("source.png")`, first column) driven by the held
 frames with relative motion. The model has seen one face only: it moves the photo's
 regions where that face moves, but it has not learned what other faces look like.
 
-{info["notes"]}## Limits
+{info["losses"]}{info["notes"]}## Limits
 
 One person, one clip, {m["image_size"]} x {m["image_size"]} pixels: not a general face
 model (the paper's vox model trained on thousands of identities). No perceptual or
@@ -978,6 +1089,10 @@ def export_pretrained(
             preview_steps=[s for s, _ in previews],
         )
         info["commands"] = commands.strip() or _clip_commands(name, info)
+        losses = out_dir / _LOSSES
+        info["losses"] = (
+            _losses_section(json.loads(losses.read_text())) if losses.is_file() else ""
+        )
         card = _clip_card(name, metrics, info)
     metrics["training"] = {
         k: info[k] for k in ("step", "batch_size", "wall_time_h", "checkpoint")
@@ -1011,7 +1126,16 @@ def _main(argv=None) -> int:
         f"({', '.join(ABLATION_ROWS)}), read at --step; writes ablation.json",
     )
     parser.add_argument(
-        "--step", type=int, default=None, help="the ablation's step (every row)"
+        "--losses",
+        nargs="+",
+        metavar="LOSS=RUN_DIR",
+        help="compare runs on one clip that differ in --simple-losses (l1, ms-ssim, "
+        "hed-vgg16), read at --step, on the held-out frames of --data; writes "
+        "losses.json",
+    )
+    parser.add_argument("--data", default=None, help="the clip dataset (--losses)")
+    parser.add_argument(
+        "--step", type=int, default=None, help="the comparison's step (every row)"
     )
     parser.add_argument("--name", default="sprites-64")
     parser.add_argument(
@@ -1035,15 +1159,21 @@ def _main(argv=None) -> int:
         help="checkpoints .../ckpt-<step> to preview (a model trained on one clip)",
     )
     args = parser.parse_args(argv)
-    if args.ablation:
-        rows = dict(a.split("=", 1) for a in args.ablation if "=" in a)
-        if len(rows) != len(args.ablation) or args.step is None:
-            parser.error("--ablation takes ROW=RUN_DIR pairs and needs --step")
-        result = sprite_ablation(rows, args.step, args.out)
-        print(ablation_table(result))
+    for flag, pairs in (("--ablation", args.ablation), ("--losses", args.losses)):
+        if not pairs:
+            continue
+        rows = dict(a.split("=", 1) for a in pairs if "=" in a)
+        if len(rows) != len(pairs) or args.step is None:
+            parser.error(f"{flag} takes ROW=RUN_DIR pairs and needs --step")
+        if flag == "--ablation":
+            print(ablation_table(sprite_ablation(rows, args.step, args.out)))
+        elif args.data is None:
+            parser.error("--losses needs --data (the clip dataset the runs trained on)")
+        else:
+            print(loss_table(loss_comparison(rows, args.step, args.data, args.out)))
         return 0
     if args.run_dir is None:
-        parser.error("give the run folder to export (or --ablation)")
+        parser.error("give the run folder to export (or --ablation, --losses)")
     out = export_pretrained(
         args.run_dir,
         args.name,

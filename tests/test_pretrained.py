@@ -112,6 +112,20 @@ def test_export_of_a_model_trained_on_one_clip(tmp_path, data_dir):
     out = pretrained.export_pretrained(
         run, "clip-64", tmp_path / "shipped", previews=[run / "checkpoints" / "ckpt-1"]
     )
+    # the loss comparison: runs read at one step, its section in the card
+    comparison = pretrained.loss_comparison({"l1": run}, 1, tmp_path / "data", out)
+    row = comparison["rows"]["l1"]
+    assert row["step"] == 1 and row["sharpness_ratio"] > 0
+    assert row["reconstruction_ratio"] == pytest.approx(
+        row["reconstruction_l1"] / row["copy_first_frame_l1"]
+    )
+    with np.load(out / "loss_comparison.npz") as z:
+        assert sorted(z.files) == ["heldout", "l1"] and z["l1"].shape == (4, 64, 64, 3)
+    assert pretrained.loss_table(comparison).splitlines()[2].startswith("| l1 | ")
+    out = pretrained.export_pretrained(
+        run, "clip-64", tmp_path / "shipped", previews=[run / "checkpoints" / "ckpt-1"]
+    )
+    assert "## Losses that work offline" in (out / "MODEL_CARD.md").read_text()
     m = json.loads((out / "metrics.json").read_text())
     assert m["heldout_frames"] == {
         "clip": "clip",
@@ -210,7 +224,7 @@ def test_sprite_ablation_scores_each_row_at_one_step(tmp_path):
             assert r[key]["ratio"] > 0, key
     table = pretrained.ablation_table(result).splitlines()
     assert len(table) == 4 and table[2].startswith("| baseline | 1 | no | no | 0 |")
-    with pytest.raises(ValueError, match="unknown ablation rows"):
+    with pytest.raises(ValueError, match="unknown rows"):
         pretrained.sprite_ablation({"pyr": runs["baseline"]}, 1, tmp_path)
 
 
