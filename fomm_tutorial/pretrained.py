@@ -355,6 +355,23 @@ def _switches(config) -> dict:
     }
 
 
+def _save_images(path: Path, arrays: Dict[str, np.ndarray]) -> None:
+    """Images or videos in [0, 1] as a compressed ``.npz`` of uint8 arrays (package data)."""
+    np.savez_compressed(
+        path,
+        **{
+            k: (np.clip(v, 0, 1) * 255 + 0.5).astype(np.uint8)
+            for k, v in arrays.items()
+        },
+    )
+
+
+def _load_images(path: Path) -> Dict[str, np.ndarray]:
+    """The arrays of :func:`_save_images` as float32 in [0, 1]."""
+    with np.load(path) as z:
+        return {k: z[k].astype(np.float32) / 255.0 for k in z.files}
+
+
 def _runs_at_step(run_dirs: Dict[str, str], step: int, known):
     """``(name, config, models, step)`` of each run folder, read at ``ckpt-<step>``, in
     the order of ``known`` (the row names a comparison accepts)."""
@@ -429,13 +446,7 @@ def sprite_ablation(
     result = {"step": int(step), "protocol": protocol, "rows": rows}
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR / "sprites-64"
     (out_dir / _ABLATION).write_text(json.dumps(result, indent=1) + "\n")
-    np.savez_compressed(
-        out_dir / _ABLATION_VIDEOS,
-        **{
-            k: (np.clip(v, 0, 1) * 255 + 0.5).astype(np.uint8)
-            for k, v in videos_out.items()
-        },
-    )
+    _save_images(out_dir / _ABLATION_VIDEOS, videos_out)
     return result
 
 
@@ -445,8 +456,7 @@ def shipped_ablation(name: str = "sprites-64") -> dict:
     ``(T, H, W, 3)`` arrays in [0, 1] (``driving``, ``truth``, one per row)."""
     folder = pretrained_dir(name)
     result = json.loads((folder / _ABLATION).read_text())
-    with np.load(folder / _ABLATION_VIDEOS) as z:
-        result["videos"] = {k: z[k].astype(np.float32) / 255.0 for k in z.files}
+    result["videos"] = _load_images(folder / _ABLATION_VIDEOS)
     return result
 
 
@@ -591,13 +601,7 @@ def loss_comparison(
     }
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR / "talking-head-128"
     (out_dir / _LOSSES).write_text(json.dumps(result, indent=1) + "\n")
-    np.savez_compressed(
-        out_dir / _LOSS_FRAMES,
-        **{
-            k: (np.clip(v, 0, 1) * 255 + 0.5).astype(np.uint8)
-            for k, v in frames.items()
-        },
-    )
+    _save_images(out_dir / _LOSS_FRAMES, frames)
     return result
 
 
@@ -624,8 +628,7 @@ def shipped_loss_comparison(name: str = "talking-head-128") -> dict:
     ``(N, H, W, 3)`` arrays in [0, 1] (``heldout``, one per loss)."""
     folder = pretrained_dir(name)
     result = json.loads((folder / _LOSSES).read_text())
-    with np.load(folder / _LOSS_FRAMES) as z:
-        result["images"] = {k: z[k].astype(np.float32) / 255.0 for k in z.files}
+    result["images"] = _load_images(folder / _LOSS_FRAMES)
     return result
 
 
