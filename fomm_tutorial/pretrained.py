@@ -366,10 +366,14 @@ def _save_images(path: Path, arrays: Dict[str, np.ndarray]) -> None:
     )
 
 
-def _load_images(path: Path) -> Dict[str, np.ndarray]:
-    """The arrays of :func:`_save_images` as float32 in [0, 1]."""
-    with np.load(path) as z:
-        return {k: z[k].astype(np.float32) / 255.0 for k in z.files}
+def _shipped_with_images(name: str, table: str, images: str, key: str) -> dict:
+    """A shipped ``.json`` of model ``name`` with the arrays of its :func:`_save_images`
+    file under ``key``, as float32 in [0, 1]."""
+    folder = pretrained_dir(name)
+    result = json.loads((folder / table).read_text())
+    with np.load(folder / images) as z:
+        result[key] = {k: z[k].astype(np.float32) / 255.0 for k in z.files}
+    return result
 
 
 def _runs_at_step(run_dirs: Dict[str, str], step: int, known):
@@ -454,10 +458,7 @@ def shipped_ablation(name: str = "sprites-64") -> dict:
     """The ablation shipped with a model (see :func:`sprite_ablation`): ``ablation.json``
     plus ``"videos"``, the transfer videos of ``ablation_transfer.npz`` as float32
     ``(T, H, W, 3)`` arrays in [0, 1] (``driving``, ``truth``, one per row)."""
-    folder = pretrained_dir(name)
-    result = json.loads((folder / _ABLATION).read_text())
-    result["videos"] = _load_images(folder / _ABLATION_VIDEOS)
-    return result
+    return _shipped_with_images(name, _ABLATION, _ABLATION_VIDEOS, "videos")
 
 
 def ablation_table(ablation: dict) -> str:
@@ -626,10 +627,7 @@ def shipped_loss_comparison(name: str = "talking-head-128") -> dict:
     """The loss comparison shipped with a model (see :func:`loss_comparison`):
     ``losses.json`` plus ``"images"``, the frames of ``loss_comparison.npz`` as float32
     ``(N, H, W, 3)`` arrays in [0, 1] (``heldout``, one per loss)."""
-    folder = pretrained_dir(name)
-    result = json.loads((folder / _LOSSES).read_text())
-    result["images"] = _load_images(folder / _LOSS_FRAMES)
-    return result
+    return _shipped_with_images(name, _LOSSES, _LOSS_FRAMES, "images")
 
 
 def loss_table(comparison: dict) -> str:
