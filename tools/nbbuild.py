@@ -17,7 +17,9 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 
@@ -97,6 +99,33 @@ def strip_widgets(nb) -> None:
             ]
 
 
+def _sliced_get_msg(get_msg, step: float = 1.0):
+    """Wrap an async channel's ``get_msg`` so that it waits in polls of ``step`` seconds.
+
+    Why: nbclient waits for a cell's ``execute_reply`` with one poll of the whole cell
+    timeout (900 s). During an ``interact`` cell, nbclient's Output-widget mimic sends
+    ``comm_msg`` updates on the same shell socket, and zmq.asyncio then sometimes misses
+    the wake-up for the reply that has already arrived: the poll returns it only when
+    its timeout expires, so the build stalled for exactly 900 s and then went on with a
+    correct notebook (nbval's blocking client is not affected). Each short poll ends
+    with a real check of the socket, so a missed wake-up costs at most ``step``.
+    """
+
+    async def get_msg_sliced(timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = step
+            if deadline is not None:
+                left = min(step, max(0.0, deadline - time.monotonic()))
+            try:
+                return await get_msg(timeout=left)
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    return get_msg_sliced
+
+
 def build(src: Path, execute: bool = True) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = parse(src)
@@ -110,10 +139,17 @@ def build(src: Path, execute: bool = True) -> Path:
     if execute:
         from nbclient import NotebookClient
 
+        # Short shell polls: see _sliced_get_msg (interact cells stalled the build).
+        class Client(NotebookClient):
+            async def async_start_new_kernel_client(self):
+                kc = await super().async_start_new_kernel_client()
+                kc.shell_channel.get_msg = _sliced_get_msg(kc.shell_channel.get_msg)
+                return kc
+
         env_bin = str(Path(sys.executable).parent)
         os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        client = NotebookClient(
+        client = Client(
             nb,
             timeout=900,
             kernel_name="python3",
