@@ -109,8 +109,7 @@ sprites-ablation: install
 	  write_sprite_dataset('$(ABLATION_RUN)/data', num_videos=2000, num_frames=32, size=64, \
 	  seed=0, num_identities=2000)"
 	for row in $(ABLATION_ROWS); do \
-	  config=sprites-64-$$row; [ $$row = full ] && config=sprites-64; \
-	  TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/fomm-tutorial train --config $$config \
+	  TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/fomm-tutorial train --config sprites-64-$$row \
 	    --data $(ABLATION_RUN)/data --out $(ABLATION_RUN)/$$row --simple-losses \
 	    --steps $(ABLATION_STEPS) --checkpoint-every 250 --seed 0 || exit 1; \
 	done

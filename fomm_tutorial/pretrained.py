@@ -335,7 +335,7 @@ ABLATION_ROWS = {
     "pyramid": "sprites-64-pyramid",
     "occlusion": "sprites-64-occlusion",
     "jacobian-no-eq12": "sprites-64-jacobian-no-eq12",
-    "full": "sprites-64",
+    "full": "sprites-64-full",
 }
 _ABLATION = "ablation.json"
 _ABLATION_VIDEOS = "ablation_transfer.npz"
