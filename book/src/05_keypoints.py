@@ -630,8 +630,9 @@ assert trained["spread"] > 3 * untrained["spread"]  # keypoints over the face
 assert trained["det"].min() > 0 and trained["from_identity"] > 0.5
 assert untrained["from_identity"] < 1e-5  # identity at initialisation
 print(
-    f"trained / untrained: effective cells x {trained['cells'] / untrained['cells']:.3f}"
-    f", spread x {trained['spread'] / untrained['spread']:.1f}"
+    "trained / untrained: effective cells x "
+    f"{trained['cells'] / untrained['cells']:.3f}, "
+    f"spread x {trained['spread'] / untrained['spread']:.1f}"
 )
 
 # %% [markdown]

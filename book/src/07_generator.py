@@ -1017,9 +1017,11 @@ sprite_kp_driving = sprite_detector(sprite_driving, training=False)
 
 
 def generate_pairs(generator, source, kp_source, kp_driving):
-    """The generator on N pairs (S, D_n): one source and its keypoints, repeated N times.
+    """The generator on N pairs (S, D_n): one source and its keypoints, repeated N
+    times.
 
-    source (1, H, W, 3) with kp_source values (1, K, ...); kp_driving values (N, K, ...).
+    source (1, H, W, 3) with kp_source values (1, K, ...); kp_driving values
+    (N, K, ...).
     Returns the generator's outputs for the N pairs (batch N).
     """
     num_pairs = kp_driving["value"].shape[0]
@@ -1056,7 +1058,8 @@ def keypoint_scatter(ax, kp_value, size):
 
 
 def show_generator_rows(source, kp_source, driving, kp_driving, out, frames):
-    """One row per driving frame: S with p^S, D with p^D, deformed, occlusion, prediction.
+    """One row per driving frame: S with p^S, D with p^D, deformed, occlusion,
+    prediction.
 
     source (H, W, 3); kp_source value (1, K, 2); driving (N, H, W, 3) with kp_driving
     value (N, K, 2); out: the generator's outputs for the N pairs; frames: N labels.

@@ -615,7 +615,8 @@ preview_steps = [
 
 
 def image_rows(path, size):
-    """The rows of ``size``-pixel frames in a shipped grid: ``(rows, cols, H, W, 3)``."""
+    """The rows of ``size``-pixel frames in a shipped grid:
+    ``(rows, cols, H, W, 3)``."""
     grid = media.read_image(path)
     rows, cols = grid.shape[0] // size, grid.shape[1] // size
     return grid.reshape(rows, size, cols, size, 3).transpose(0, 2, 1, 3, 4)
@@ -861,7 +862,8 @@ show_equations(
         ),
         (r"F_{\mathrm{package}}(s, e, n_b)", sp.factor(package_generator_flops)),
         (
-            rf"F_{{\mathrm{{package}}}}({face_size}, {face_sizes[e]}, {face_sizes[n_b]})",
+            rf"F_{{\mathrm{{package}}}}({face_size}, "
+            rf"{face_sizes[e]}, {face_sizes[n_b]})",
             rf"{path_closed_form / 1e9:.3f}\ \text{{GFLOP per frame}}",
         ),
     ]
