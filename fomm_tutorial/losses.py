@@ -560,9 +560,8 @@ def ms_ssim(x, y, max_val=1.0, filter_size=11, sigma=1.5, eps=1e-6):
     """
     x, y = _f32(x), _f32(y)
     side = min(int(x.shape[1]), int(x.shape[2]))
-    filter_size = min(
-        filter_size, side
-    )  # a small pyramid level: one scale, a small window
+    # a pyramid level smaller than the window: one scale, the window cut to the image
+    filter_size = min(filter_size, side)
     n = 1
     while n < len(MS_SSIM_POWER_FACTORS) and side // 2**n >= filter_size:
         n += 1
