@@ -247,6 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume from this checkpoint (prefix .../ckpt-<step>, or a run folder)",
     )
     p.add_argument(
+        "--init-from",
+        type=checkpoint_prefix,
+        default=None,
+        metavar="PATH",
+        help="start a new run from another run's network weights (prefix "
+        ".../ckpt-<step>, or a run folder): a warm start, e.g. a first-order run from "
+        "a zeroth-order one; fresh optimizers, step 0",
+    )
+    p.add_argument(
         "--allow-lr-change",
         action="store_true",
         help="on resume, accept learning rates (train_params.lr_*) and their schedule "

@@ -166,37 +166,6 @@ def heldout_clip(name: str = "talking-head-128") -> dict:
 # --------------------------------------------------------------------------------------
 # Export from a training run
 # --------------------------------------------------------------------------------------
-def _read_run_checkpoint(run_dir: Path, config, checkpoint: Optional[str]):
-    """``(models, prefix, step)``: the networks of ``config``, a checkpoint's weights.
-
-    Reads only the networks (the Trainer's checkpoint names ``kp_detector``,
-    ``generator`` and the ``*_weights`` lists that also hold the batch-norm statistics),
-    not the optimizers.
-    """
-    import tensorflow as tf
-
-    from fomm_tutorial.checkpoint import build_models
-    from fomm_tutorial.training import check_checkpoint, find_checkpoints
-
-    prefix = checkpoint or next(iter(find_checkpoints(run_dir)), None)
-    if prefix is None:
-        raise FileNotFoundError(
-            f"no checkpoint in {run_dir}: train first (fomm-tutorial train ... --out "
-            f"{run_dir})"
-        )
-    check_checkpoint(prefix)
-    models = build_models(config)
-    objects = {}
-    for net in _NETWORKS:
-        objects[net] = models[net]
-        objects[f"{net}_weights"] = list(models[net].weights)
-    tf.train.Checkpoint(**objects).read(prefix).expect_partial()
-    step = int(
-        tf.train.load_checkpoint(prefix).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")
-    )
-    return models, prefix, step
-
-
 def _scalar_events(run_dir: Path, max_step: int):
     """``{tag: {step: value}}``, ``{step: wall_time}``: a run's TensorBoard scalars."""
     import tensorflow as tf
@@ -380,6 +349,7 @@ def _runs_at_step(run_dirs: Dict[str, str], step: int, known):
     """``(name, config, models, step)`` of each run folder, read at ``ckpt-<step>``, in
     the order of ``known`` (the row names a comparison accepts)."""
     from fomm_tutorial.config import load_config
+    from fomm_tutorial.training import read_run_networks
 
     unknown = sorted(set(run_dirs) - set(known))
     if unknown:
@@ -388,7 +358,7 @@ def _runs_at_step(run_dirs: Dict[str, str], step: int, known):
         run_dir = Path(run_dirs[name])
         config = load_config(json.loads((run_dir / "config.json").read_text()))
         prefix = run_dir / "checkpoints" / f"ckpt-{int(step)}"
-        models, _, read_step = _read_run_checkpoint(run_dir, config, str(prefix))
+        models, _, read_step = read_run_networks(run_dir, config, str(prefix))
         yield name, config, models, read_step
 
 
@@ -654,6 +624,7 @@ def _write_clip_figures(models, config, out_dir: Path, data_root: Path, previews
     from fomm_tutorial import media
     from fomm_tutorial.animation import make_animation
     from fomm_tutorial.reference import sample_media
+    from fomm_tutorial.training import read_run_networks
 
     source, held, _, _ = _clip_split(data_root)
     picks = np.linspace(0, len(held) - 1, 6).round().astype(int)
@@ -682,7 +653,7 @@ def _write_clip_figures(models, config, out_dir: Path, data_root: Path, previews
     )
     rows = [[blank, *held[picks]]]
     for _, prefix in previews:
-        nets, _, _ = _read_run_checkpoint(Path(prefix).parent, config, prefix)
+        nets, _, _ = read_run_networks(Path(prefix).parent, config, prefix)
         rows.append([source, *animate(nets, source, False)])
     if previews:
         save(rows, "previews.png")
@@ -1021,6 +992,7 @@ def export_pretrained(
 
     from fomm_tutorial.checkpoint import WEIGHT_FILES
     from fomm_tutorial.config import load_config
+    from fomm_tutorial.training import read_run_networks
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
@@ -1032,7 +1004,7 @@ def export_pretrained(
     config = load_config(raw)
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    models, prefix, step = _read_run_checkpoint(run_dir, config, checkpoint)
+    models, prefix, step = read_run_networks(run_dir, config, checkpoint)
     for net in _NETWORKS:
         models[net].save_weights(str(out_dir / WEIGHT_FILES[net]))
     shipped = dict(raw)

@@ -308,6 +308,35 @@ def truncate_log(path, epoch: int) -> None:
     os.replace(tmp, path)
 
 
+def read_run_networks(run_dir, config, checkpoint: Optional[str] = None):
+    """``(models, prefix, step)``: the networks of ``config`` with a checkpoint's weights.
+
+    ``checkpoint``: a prefix (``.../ckpt-<step>``); default the newest in ``run_dir``.
+    Reads only the networks (the checkpoint's ``kp_detector``, ``generator``,
+    ``discriminator`` and the ``*_weights`` lists that also hold the batch-norm
+    statistics), not the optimizers.
+    """
+    prefix = checkpoint or next(iter(find_checkpoints(run_dir)), None)
+    if prefix is None:
+        raise FileNotFoundError(
+            f"no checkpoint in {run_dir}: train first (fomm-tutorial train ... --out "
+            f"{run_dir})"
+        )
+    check_checkpoint(prefix)
+    models = build_models(config)
+    objects = {}
+    for net in ("kp_detector", "generator", "discriminator"):
+        objects[net] = models[net]
+        objects[f"{net}_weights"] = list(models[net].weights)
+    tf.train.Checkpoint(**objects).read(str(prefix)).expect_partial()
+    step = int(
+        tf.train.load_checkpoint(str(prefix)).get_tensor(
+            "step/.ATTRIBUTES/VARIABLE_VALUE"
+        )
+    )
+    return models, str(prefix), step
+
+
 def check_checkpoint(prefix) -> None:
     """Raise ``ValueError`` naming ``prefix`` if its index or data cannot be read in full."""
     try:
@@ -634,6 +663,44 @@ class Trainer:
             self.epoch_loss_sums.assign(tf.zeros_like(self.epoch_loss_sums))
             self.epoch_loss_counts.assign(tf.zeros_like(self.epoch_loss_counts))
         self._saved = (int(self.step.numpy()), int(self.epoch.numpy()))
+
+    def init_from(self, path) -> Dict[str, List[str]]:
+        """Start this (new) run from another run's network weights: a warm start.
+
+        ``path``: a checkpoint prefix or a run folder (its newest checkpoint). The
+        networks are read with that run's ``config.json`` (this config where there is
+        none) and copied weight by weight, matched by name, into this run's networks;
+        the optimizers, step and epoch stay fresh. So a zeroth-order run can start a
+        first-order one: the Jacobian head it lacks keeps its initialisation (the
+        identity), as the original builds it. Returns ``{"kept": names initialised
+        here, "dropped": names of that run this one has not}``; a weight whose shape
+        differs -> ``ValueError`` naming it.
+        """
+        prefixes = _checkpoints_at(path, "--init-from")
+        file = _run_config_file(prefixes[0])
+        config = self.config
+        if file is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                config = load_config(json.loads(file.read_text()))
+        source, prefix, _ = read_run_networks(None, config, prefixes[0])
+        kept, dropped = [], []
+        for net in ("kp_detector", "generator", "discriminator"):
+            theirs = {w.path: w for w in source[net].weights}
+            for w in self.models[net].weights:
+                other = theirs.pop(w.path, None)
+                if other is None:
+                    kept.append(w.path)
+                elif tuple(other.shape) != tuple(w.shape):
+                    raise ValueError(
+                        f"--init-from {prefix}: weight {w.path} is {tuple(other.shape)} "
+                        f"there and {tuple(w.shape)} here: the networks differ "
+                        "(model_params); warm-start from a run of the same networks"
+                    )
+                else:
+                    w.assign(tf.cast(other, w.dtype))
+            dropped += list(theirs)
+        return {"kept": kept, "dropped": dropped}
 
     # ---------------------------------------------------------------- logging
     def _writer_(self):
@@ -1015,17 +1082,23 @@ def run_cli(args) -> int:
             out.rmdir()  # refused before anything was written: leave no empty folder
 
 
+def _checkpoints_at(path, flag: str) -> List[str]:
+    """The checkpoints a ``--resume-from`` / ``--init-from`` PATH names, newest first."""
+    found = (
+        [str(path)] if Path(str(path) + ".index").is_file() else find_checkpoints(path)
+    )
+    if not found:
+        raise FileNotFoundError(
+            f"{flag} {path}: no checkpoint there; give a checkpoint prefix "
+            "(.../checkpoints/ckpt-<step>) or a run folder"
+        )
+    return found
+
+
 def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
     existing = find_checkpoints(out / "checkpoints")
     if args.resume_from is not None:
-        resumed = find_checkpoints(args.resume_from)
-        if Path(str(args.resume_from) + ".index").is_file():
-            resumed = [str(args.resume_from)]
-        if not resumed:
-            raise FileNotFoundError(
-                f"--resume-from {args.resume_from}: no checkpoint there; give a "
-                "checkpoint prefix (.../checkpoints/ckpt-<step>) or a run folder"
-            )
+        resumed = _checkpoints_at(args.resume_from, "--resume-from")
     elif args.resume and not existing:
         raise FileNotFoundError(f"--resume: no checkpoint in {out / 'checkpoints'}")
     elif not args.resume and existing:
@@ -1035,6 +1108,11 @@ def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
         )
     else:
         resumed = existing
+    # a warm start only starts a run: a resumed one's checkpoints hold what it started from
+    init_from = None
+    if args.init_from is not None and not resumed:
+        init_from = _checkpoints_at(args.init_from, "--init-from")[0]
+        check_checkpoint(init_from)  # damaged: one line now, before the models
     gpu = bool(tf.config.list_physical_devices("GPU"))
     mp = gpu if args.mixed_precision is None else bool(args.mixed_precision)
     xla = gpu if args.xla is None else bool(args.xla)
@@ -1066,6 +1144,12 @@ def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
         simple_losses=args.simple_losses,
         vgg=vgg,
     )
+    if init_from is not None:
+        started = trainer.init_from(init_from)
+        print(
+            f"initialised from {init_from}: {len(started['kept'])} weights kept their "
+            f"initialisation, {len(started['dropped'])} of that run were not used"
+        )
     t0 = time.time()
     history = trainer.train(
         max_steps=args.steps, resume=args.resume, resume_from=args.resume_from

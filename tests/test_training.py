@@ -739,3 +739,52 @@ def test_resume_may_change_the_lr_schedule_only_when_allowed():
     assert list(config_changes(run, new, allow_lr_change=True)) == [
         "train_params.batch_size"
     ]
+
+
+def test_init_from_warm_starts_a_first_order_run(tmp_path, capsys):
+    """A zeroth-order run starts a first-order one: every shared weight copied, the
+    Jacobian head at its identity initialisation; other networks -> one line."""
+    import json
+
+    import yaml
+    from fomm_tutorial import cli
+
+    zeroth = tiny_config()
+    zeroth["model_params"]["common_params"]["estimate_jacobian"] = False
+    source = make_trainer(tmp_path, "zeroth", cfg=zeroth)
+    source.train(max_steps=1)
+    # as `fomm-tutorial train` writes it: the networks are read with the run's config
+    (tmp_path / "zeroth" / "config.json").write_text(json.dumps(zeroth))
+    fresh = make_trainer(tmp_path, "first")
+    before = {w.path: w.numpy() for w in fresh.models["kp_detector"].weights}
+    started = fresh.init_from(tmp_path / "zeroth")
+    assert sorted(started["kept"]) == ["jacobian/conv/bias", "jacobian/conv/kernel"]
+    assert started["dropped"] == []
+    for net in ("kp_detector", "generator", "discriminator"):
+        theirs = {w.path: w.numpy() for w in source.models[net].weights}
+        for w in fresh.models[net].weights:
+            want = theirs.get(w.path, before.get(w.path))
+            np.testing.assert_array_equal(w.numpy(), want, err_msg=w.path)
+    assert int(fresh.step.numpy()) == 0
+
+    other = tiny_config()
+    other["model_params"]["common_params"]["num_kp"] = 3
+    with pytest.raises(ValueError, match="the networks differ"):
+        make_trainer(tmp_path, "other", cfg=other).init_from(tmp_path / "zeroth")
+
+    root = video_folders(tmp_path / "videos")
+    cfg = tiny_config()
+    cfg["dataset_params"]["root_dir"] = str(root)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
+    args += ["--out", str(tmp_path / "log"), "--no-xla", "--simple-losses"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(args + ["--steps", "1", "--init-from", str(empty)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--init-from" in err and "no checkpoint there" in err and "\n" not in err
+    init = ["--init-from", str(tmp_path / "zeroth")]
+    assert cli.main(args + ["--steps", "1", *init]) == 0
+    assert "2 weights kept their initialisation" in capsys.readouterr().out
+    assert cli.main(args + ["--steps", "2", "--resume", *init]) == 0
+    assert "initialised from" not in capsys.readouterr().out  # a resume: not again
