@@ -590,7 +590,19 @@ above by `fomm_tutorial.pretrained.loss_comparison` (sharpness:
 
 {loss_table(comparison)}
 
+{_losses_reading(comparison)}
+
 """
+
+
+def _losses_reading(comparison: dict) -> str:
+    """One sentence: which loss reconstructs the held-out frames best, which sharpest."""
+    rows = comparison["rows"]
+    best = min(rows, key=lambda k: rows[k]["reconstruction_l1"])
+    sharpest = max(rows, key=lambda k: rows[k]["sharpness_ratio"])
+    if best == sharpest:
+        return f"`{best}` gives both the lowest held-out L1 and the sharpest frames."
+    return f"`{best}` gives the lowest held-out L1, `{sharpest}` the sharpest frames."
 
 
 def shipped_loss_comparison(name: str = "talking-head-128") -> dict:

@@ -125,7 +125,9 @@ def test_export_of_a_model_trained_on_one_clip(tmp_path, data_dir):
     out = pretrained.export_pretrained(
         run, "clip-64", tmp_path / "shipped", previews=[run / "checkpoints" / "ckpt-1"]
     )
-    assert "## Losses that work offline" in (out / "MODEL_CARD.md").read_text()
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "## Losses that work offline" in card
+    assert "`l1` gives both the lowest held-out L1 and the sharpest frames." in card
     m = json.loads((out / "metrics.json").read_text())
     assert m["heldout_frames"] == {
         "clip": "clip",
@@ -169,6 +171,14 @@ def test_shipped_talking_head_model_keeps_its_card(data_dir):
     np.testing.assert_allclose(
         scored["l1_copy_first"], m["copy_first_frame_l1"], atol=2e-3
     )
+    # the card's table of the offline losses is the shipped comparison's, every row at
+    # one step, scored against the same copy baseline as this model
+    comparison = pretrained.shipped_loss_comparison("talking-head-128")
+    assert pretrained.loss_table(comparison) in (folder / "MODEL_CARD.md").read_text()
+    assert sorted(comparison["rows"]) == ["hed-vgg16", "l1", "ms-ssim"]
+    for row in comparison["rows"].values():
+        assert row["step"] == comparison["step"]
+        assert row["copy_first_frame_l1"] == pytest.approx(m["copy_first_frame_l1"])
 
 
 def test_heldout_clip_is_the_split_the_model_was_scored_on(data_dir):
