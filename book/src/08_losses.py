@@ -831,9 +831,9 @@ plt.show()
 # Which loss trains the better model is an experiment, not a derivation. The book's
 # real-face model, `talking-head-128` (chapters 5-7, 10 and 11 trace it), learned one
 # person from frames 0-198 of a talking-head clip with section 8.7's multi-scale L1.
-# Its configuration was trained three times more, for the same 2000 steps, once per
-# offline loss, with everything else equal (frames, seed 0, schedule, both
-# equivariance terms). Each model is scored as the shipped one's card scores it: every
+# Its configuration was trained with each offline loss for the same 2000 steps, with
+# everything else equal (frames, seed 0, schedule, both equivariance terms); the L1 row
+# is the shipped model's own run at step 2000. Each model is scored as the shipped one's card scores it: every
 # held-out frame (199-264, never seen in training) drives frame 0 with absolute
 # keypoints; the table gives the mean L1 distance, as a multiple of
 # simply copying frame 0, and the sharpness (the variance of the Laplacian,
