@@ -1021,6 +1021,37 @@ def check_resume_config(config, sources, allow_lr_change: bool = False) -> None:
             )
 
 
+RUN_FILE = "run.json"  # beside config.json: what a run trains with beyond its config
+
+
+def check_resume_losses(losses: str, sources) -> None:
+    """Refuse (``ValueError``) to resume a run with other losses than it trained with.
+
+    ``losses``: the ``--simple-losses`` kind, or ``"original"`` (VGG19 perceptual + GAN);
+    ``sources``: run folders or checkpoint prefixes; a run without ``run.json`` (written
+    before it existed) is not checked.
+    """
+    for source in sources:
+        file = _run_config_file(source)
+        run_file = file.with_name(RUN_FILE) if file is not None else None
+        if run_file is None or not run_file.is_file():
+            continue
+        try:
+            theirs = json.loads(run_file.read_text())["losses"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"{run_file} is damaged ({exc}): fix or remove it"
+            ) from None
+        if theirs != losses:
+            flag = {"original": "no --simple-losses"}.get(
+                theirs, f"--simple-losses {theirs}"
+            )
+            raise ValueError(
+                f"the run trained with the {theirs} losses ({run_file}), this command "
+                f"asks for {losses}: resume with {flag}, or start a new --out"
+            )
+
+
 def _write_json_atomically(path: Path, data) -> None:
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text(json.dumps(data, indent=1, default=str))
@@ -1116,9 +1147,11 @@ def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
     gpu = bool(tf.config.list_physical_devices("GPU"))
     mp = gpu if args.mixed_precision is None else bool(args.mixed_precision)
     xla = gpu if args.xla is None else bool(args.xla)
+    losses = args.simple_losses or "original"
     if args.resume or args.resume_from is not None:
         sources = [out] + ([args.resume_from] if args.resume_from is not None else [])
         check_resume_config(cfg, sources, allow_lr_change=args.allow_lr_change)
+        check_resume_losses(losses, sources)
         try:
             scaled = _written_with_mixed_precision(resumed[0])
         except Exception:  # noqa: BLE001 -- damaged: restore() skips it with a warning
@@ -1130,6 +1163,7 @@ def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
             )
     keras.utils.set_random_seed(int(args.seed))
     _write_json_atomically(out / "config.json", cfg)
+    _write_json_atomically(out / RUN_FILE, {"losses": losses})
     gpus = tf.config.list_logical_devices("GPU")
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else None
     trainer = Trainer(

@@ -788,3 +788,26 @@ def test_init_from_warm_starts_a_first_order_run(tmp_path, capsys):
     assert "2 weights kept their initialisation" in capsys.readouterr().out
     assert cli.main(args + ["--steps", "2", "--resume", *init]) == 0
     assert "initialised from" not in capsys.readouterr().out  # a resume: not again
+
+
+def test_resume_with_other_losses_is_one_line(tmp_path, capsys):
+    """run.json records the losses: a resume with another --simple-losses is refused."""
+    import yaml
+    from fomm_tutorial import cli
+
+    root = video_folders(tmp_path / "videos")
+    cfg = tiny_config()
+    cfg["dataset_params"]["root_dir"] = str(root)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "log"
+    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
+    args += ["--out", str(out), "--no-xla"]
+    assert cli.main(args + ["--steps", "1", "--simple-losses"]) == 0
+    assert training.json.loads((out / "run.json").read_text()) == {"losses": "l1"}
+    again = args + ["--steps", "2", "--resume", "--simple-losses", "ms-ssim"]
+    assert cli.main(again) == 2
+    err = capsys.readouterr().err.strip()
+    assert "trained with the l1 losses" in err and "--simple-losses l1" in err
+    assert "\n" not in err
+    assert training.find_checkpoints(out)[0].endswith("ckpt-1")  # nothing touched
+    assert cli.main(args + ["--steps", "2", "--resume", "--simple-losses"]) == 0
