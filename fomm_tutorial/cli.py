@@ -248,12 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--init-from",
-        type=checkpoint_prefix,
         default=None,
-        metavar="PATH",
-        help="start a new run from another run's network weights (prefix "
-        ".../ckpt-<step>, or a run folder): a warm start, e.g. a first-order run from "
-        "a zeroth-order one; fresh optimizers, step 0",
+        metavar="PATH|NAME",
+        help="start a new run from other network weights: another run's (prefix "
+        ".../ckpt-<step>, or a run folder) or a shipped model's (sprites-64, ...); a "
+        "warm start or fine-tuning, e.g. a first-order run from a zeroth-order model; "
+        "fresh optimizers, step 0",
     )
     p.add_argument(
         "--allow-lr-change",

@@ -665,27 +665,36 @@ class Trainer:
         self._saved = (int(self.step.numpy()), int(self.epoch.numpy()))
 
     def init_from(self, path) -> Dict[str, List[str]]:
-        """Start this (new) run from another run's network weights: a warm start.
+        """Start this (new) run from other network weights: a warm start, fine-tuning.
 
-        ``path``: a checkpoint prefix or a run folder (its newest checkpoint). The
-        networks are read with that run's ``config.json`` (this config where there is
-        none) and copied weight by weight, matched by name, into this run's networks;
-        the optimizers, step and epoch stay fresh. So a zeroth-order run can start a
-        first-order one: the Jacobian head it lacks keeps its initialisation (the
-        identity), as the original builds it. Returns ``{"kept": names initialised
-        here, "dropped": names of that run this one has not}``; a weight whose shape
-        differs -> ``ValueError`` naming it.
+        ``path``: a checkpoint prefix, a run folder (its newest checkpoint), or the name
+        of a shipped model (:func:`fomm_tutorial.pretrained.load_pretrained`: its keypoint
+        detector and generator). A run's networks are read with its ``config.json``
+        (this config where there is none). Weights are copied one by one, matched by
+        name, into this run's networks; the optimizers, step and epoch stay fresh. So a
+        zeroth-order model can start a first-order run: the Jacobian head it lacks keeps
+        its initialisation (the identity), as the original builds it. Returns
+        ``{"kept": names initialised here, "dropped": names there this run has not}``;
+        a weight whose shape differs -> ``ValueError`` naming it.
         """
-        prefixes = _checkpoints_at(path, "--init-from")
-        file = _run_config_file(prefixes[0])
-        config = self.config
-        if file is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                config = load_config(json.loads(file.read_text()))
-        source, prefix, _ = read_run_networks(None, config, prefixes[0])
+        from fomm_tutorial.pretrained import load_pretrained
+
+        prefix = init_source(path)
+        if not Path(prefix + ".index").is_file():  # a shipped model's name
+            source = load_pretrained(prefix)
+        else:
+            file = _run_config_file(prefix)
+            config = self.config
+            if file is not None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    config = load_config(json.loads(file.read_text()))
+            source, prefix, _ = read_run_networks(None, config, prefix)
         kept, dropped = [], []
         for net in ("kp_detector", "generator", "discriminator"):
+            if net not in source:  # a shipped model has no discriminator
+                kept += [w.path for w in self.models[net].weights]
+                continue
             theirs = {w.path: w for w in source[net].weights}
             for w in self.models[net].weights:
                 other = theirs.pop(w.path, None)
@@ -1126,6 +1135,21 @@ def _checkpoints_at(path, flag: str) -> List[str]:
     return found
 
 
+def init_source(path) -> str:
+    """What ``--init-from PATH|NAME`` names: the newest checkpoint prefix of a run folder,
+    a checkpoint prefix, or a shipped model's name; else a one-line error."""
+    from fomm_tutorial.pretrained import list_pretrained
+
+    if Path(path).exists() or Path(str(path) + ".index").is_file():
+        return _checkpoints_at(path, "--init-from")[0]
+    if str(path) not in list_pretrained():
+        raise FileNotFoundError(
+            f"--init-from {path}: neither a checkpoint, a run folder nor a shipped "
+            f"model ({', '.join(list_pretrained())})"
+        )
+    return str(path)
+
+
 def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
     existing = find_checkpoints(out / "checkpoints")
     if args.resume_from is not None:
@@ -1142,8 +1166,9 @@ def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
     # a warm start only starts a run: a resumed one's checkpoints hold what it started from
     init_from = None
     if args.init_from is not None and not resumed:
-        init_from = _checkpoints_at(args.init_from, "--init-from")[0]
-        check_checkpoint(init_from)  # damaged: one line now, before the models
+        init_from = init_source(args.init_from)
+        if Path(init_from + ".index").is_file():
+            check_checkpoint(init_from)  # damaged: one line now, before the models
     gpu = bool(tf.config.list_physical_devices("GPU"))
     mp = gpu if args.mixed_precision is None else bool(args.mixed_precision)
     xla = gpu if args.xla is None else bool(args.xla)

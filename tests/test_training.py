@@ -783,6 +783,10 @@ def test_init_from_warm_starts_a_first_order_run(tmp_path, capsys):
     assert cli.main(args + ["--steps", "1", "--init-from", str(empty)]) == 2
     err = capsys.readouterr().err.strip()
     assert "--init-from" in err and "no checkpoint there" in err and "\n" not in err
+    assert cli.main(args + ["--steps", "1", "--init-from", "sprites-6"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "neither a checkpoint, a run folder nor a shipped model" in err
+    assert "sprites-64" in err and "\n" not in err
     init = ["--init-from", str(tmp_path / "zeroth")]
     assert cli.main(args + ["--steps", "1", *init]) == 0
     assert "2 weights kept their initialisation" in capsys.readouterr().out
@@ -811,3 +815,23 @@ def test_resume_with_other_losses_is_one_line(tmp_path, capsys):
     assert "\n" not in err
     assert training.find_checkpoints(out)[0].endswith("ckpt-1")  # nothing touched
     assert cli.main(args + ["--steps", "2", "--resume", "--simple-losses"]) == 0
+
+
+def test_init_from_a_shipped_model(tmp_path):
+    """Fine-tuning: a first-order sprites run from the shipped sprites-64 weights."""
+    from fomm_tutorial.pretrained import load_pretrained
+
+    trainer = make_trainer(tmp_path, "tuned", cfg=load_config("sprites-64-full"))
+    started = trainer.init_from("sprites-64")
+    shipped = load_pretrained("sprites-64")
+    jacobian = {"jacobian/conv/kernel", "jacobian/conv/bias"}
+    assert (
+        shipped["config"]["model_params"]["common_params"]["estimate_jacobian"] is False
+    )
+    discriminator = {w.path for w in trainer.models["discriminator"].weights}
+    assert set(started["kept"]) == jacobian | discriminator
+    for net in ("kp_detector", "generator"):
+        theirs = {w.path: w.numpy() for w in shipped[net].weights}
+        for w in trainer.models[net].weights:
+            if w.path not in jacobian:
+                np.testing.assert_array_equal(w.numpy(), theirs[w.path], err_msg=w.path)
