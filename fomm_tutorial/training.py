@@ -611,15 +611,7 @@ class Trainer:
         restored prefix, or ``None`` when the run has no checkpoint.
         """
         if path is not None:
-            p = Path(path)
-            candidates = (
-                [str(p)] if Path(str(p) + ".index").is_file() else find_checkpoints(p)
-            )
-            if not candidates:
-                raise FileNotFoundError(
-                    f"no checkpoint at {path}: give a checkpoint prefix "
-                    "(.../checkpoints/ckpt-<step>) or a folder holding checkpoints"
-                )
+            candidates = _checkpoints_at(path, "resume from")
             check_checkpoint(candidates[0])
             self._read(candidates[0])
             return candidates[0]
