@@ -12,6 +12,7 @@ a keypoint drawn here is exactly where the model samples.
   Visualizer), so keypoint k has the same colour in every figure.
 - :func:`kp_to_pixels` / :func:`draw_keypoints`: keypoints as pixel positions / as
   filled discs on one image ``(H, W, 3)`` or a batch ``(B, H, W, 3)``.
+- :func:`draw_jacobians`: each keypoint's Jacobian as two arrows on a matplotlib axes.
 - :func:`side_by_side`: ``source | driving | prediction`` frames with keypoints drawn.
 - :func:`hsv_to_rgb`: the HSV colour conversion used by the optical-flow colour code
   (:func:`fomm_tutorial.optical_flow.flow_to_color`) and the sprite identities.
@@ -108,6 +109,39 @@ def draw_keypoints(
             disc = (cols - col) ** 2 + (rows - row) ** 2 <= radius**2
             batch[i][disc] = colours[k]
     return batch[0] if single else batch
+
+
+def draw_jacobians(
+    ax,
+    kp_value,
+    kp_jacobian,
+    height: int,
+    width: int,
+    arrow: float = 0.12,
+    colormap: str = "gist_rainbow",
+) -> None:
+    """Draw each keypoint's Jacobian on ``ax`` (an ``imshow`` of an ``(H, W)`` image).
+
+    ``kp_value`` ``(K, 2)`` in [-1, 1], ``kp_jacobian`` ``(K, 2, 2)``: column ``j`` of
+    ``J_k`` (where the local affine map sends the unit step along x, then y) becomes an
+    arrow from the keypoint of length ``arrow * |J_k[:, j]|`` in normalised units, in
+    keypoint ``k``'s colour of :func:`kp_colours`. The identity draws two equal,
+    perpendicular arrows; a flip or a collapse shows at a glance.
+    """
+    kp = np.asarray(kp_value, dtype=np.float64)
+    jac = np.asarray(kp_jacobian, dtype=np.float64)
+    if kp.ndim != 2 or kp.shape[-1] != 2 or jac.shape != kp.shape[:1] + (2, 2):
+        raise ValueError(
+            f"kp_value must be (K, 2) and kp_jacobian (K, 2, 2), got {kp.shape} and "
+            f"{jac.shape}."
+        )
+    colours = kp_colours(len(kp), colormap)
+    # normalised units -> pixels, per axis (the grid spans W - 1 columns, H - 1 rows)
+    scale = arrow * np.array([width - 1, height - 1]) / 2
+    for k, ((col, row), j) in enumerate(zip(kp_to_pixels(kp, height, width), jac)):
+        for axis in range(2):
+            dx, dy = j[:, axis] * scale
+            ax.arrow(col, row, dx, dy, color=colours[k], width=0.4, head_width=2.5)
 
 
 def side_by_side(

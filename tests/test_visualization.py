@@ -7,6 +7,7 @@ import pytest
 
 from fomm_tutorial.grids import make_coordinate_grid
 from fomm_tutorial.visualization import (
+    draw_jacobians,
     draw_keypoints,
     hsv_to_rgb,
     kp_colours,
@@ -95,3 +96,30 @@ def test_hsv_to_rgb_matches_colorsys():
         hsv_to_rgb(0.3, 0.5, 0.8), colorsys.hsv_to_rgb(0.3, 0.5, 0.8)
     )
     assert hsv_to_rgb(np.zeros((4, 5)), 1.0, 1.0).shape == (4, 5, 3)
+
+
+def test_draw_jacobians_two_arrows_per_keypoint():
+    """Column j of J_k from the keypoint, scaled per axis to pixels, in k's colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    kp = np.array([[0.0, 0.0], [-1.0, 1.0]])
+    jac = np.stack([np.eye(2), [[0.0, -2.0], [1.0, 0.0]]])
+    draw_jacobians(ax, kp, jac, 9, 17, arrow=0.5)
+    arrows = ax.patches
+    assert len(arrows) == 4
+    colours = kp_colours(2)
+    np.testing.assert_allclose(arrows[0].get_facecolor()[:3], colours[0])
+    np.testing.assert_allclose(arrows[3].get_facecolor()[:3], colours[1])
+    # keypoint 0 sits at pixel (8, 4): J_0's first column (1, 0) ends at 8 + 0.5 * 16 / 2
+    # = 12 columns; J_1's second column (-2, 0) from (0, 8) at 0 - 0.5 * 2 * 16 / 2 = -8;
+    # matplotlib's head (1.5 x head_width = 3.75 px) is drawn beyond the end
+    np.testing.assert_allclose(arrows[0].get_path().vertices[:, 0].max(), 12 + 3.75)
+    np.testing.assert_allclose(arrows[3].get_path().vertices[:, 0].min(), -8 - 3.75)
+    np.testing.assert_allclose(arrows[3].get_path().vertices[:, 1].mean(), 8.0)
+    with pytest.raises(ValueError, match=r"kp_jacobian \(K, 2, 2\)"):
+        draw_jacobians(ax, kp, jac[:1], 9, 17)
+    plt.close(fig)

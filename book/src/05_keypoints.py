@@ -95,7 +95,12 @@ with quiet_stderr():
     from fomm_tutorial.pretrained import heldout_clip, load_pretrained
     from fomm_tutorial.reference import find_reference_dir
     from fomm_tutorial.runtime import configure
-    from fomm_tutorial.visualization import draw_keypoints, kp_colours, kp_to_pixels
+    from fomm_tutorial.visualization import (
+        draw_jacobians,
+        draw_keypoints,
+        kp_colours,
+        kp_to_pixels,
+    )
 
     rt = configure(seed=0)
     tf.zeros(1) + 1  # the first op loads the remaining kernels
@@ -409,17 +414,12 @@ def show_keypoints(ax, image, kp_value, kp_jacobian=None, arrow=0.12):
     """Image (H, W, 3) with keypoint discs and the two columns of each Jacobian.
 
     kp_value (K, 2), kp_jacobian (K, 2, 2); column j of J_k is drawn as an arrow of
-    length arrow * |J_k[:, j]| (in normalised units) from the keypoint.
+    length arrow * |J_k[:, j]| (in normalised units) from the keypoint
+    (fomm_tutorial.visualization.draw_jacobians).
     """
-    size = image.shape[0]
-    colours = kp_colours(len(kp_value))
     ax.imshow(draw_keypoints(image, kp_value, kp_size=3))
     if kp_jacobian is not None:
-        pixels = kp_to_pixels(kp_value, size, size)
-        for k, ((px, py), jac) in enumerate(zip(pixels, kp_jacobian)):
-            for col in range(2):
-                dx, dy = jac[:, col] * arrow * (size - 1) / 2
-                ax.arrow(px, py, dx, dy, color=colours[k], width=0.4, head_width=2.5)
+        draw_jacobians(ax, kp_value, kp_jacobian, *image.shape[:2], arrow=arrow)
     ax.set_xticks([]), ax.set_yticks([])
 
 
