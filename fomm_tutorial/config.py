@@ -624,6 +624,28 @@ def shipped_configs() -> list[str]:
     return sorted(p.stem for p in _configs_dir().glob("*.yaml"))
 
 
+def shipped_config_name(config: dict) -> str | None:
+    """The shipped config that ``config`` is (:func:`shipped_configs`), or ``None``.
+
+    Compared after validation, ignoring ``dataset_params.root_dir`` (where the data lies
+    is no part of what a model is): a run's ``config.json`` or a shipped model's
+    ``config.yaml`` finds the name it was trained from.
+    """
+
+    def what(cfg):
+        cfg = validate_config(copy.deepcopy(cfg))
+        cfg["dataset_params"].pop("root_dir", None)
+        return cfg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mine = what(config)
+        for name in shipped_configs():
+            if what(load_config(name)) == mine:
+                return name
+    return None
+
+
 def config_path(name_or_path) -> Path:
     """The YAML file of a path, or of a shipped config's name (``"vox-256"``, ``"vox-256.yaml"``)."""
     p = Path(name_or_path)

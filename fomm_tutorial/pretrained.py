@@ -677,20 +677,55 @@ def _write_clip_figures(models, config, out_dir: Path, data_root: Path, previews
     )
 
 
-def _commands(name: str, data: dict, step: int) -> str:
-    """The three commands of ``make sprites-model`` for ``step`` steps (runs/NAME)."""
+def _commands(name: str, data: dict, step: int, init: Optional[dict] = None) -> str:
+    """The commands of ``make sprites-model`` for ``step`` steps (runs/NAME); with
+    ``init`` (``run.json``'s ``init_from``, a warm start from a shipped config's run)
+    the first stage trains that config for ``init["step"]`` steps into runs/NAME/init."""
     args = ", ".join(
         f"{k}={data[k]}"
         for k in ("num_videos", "num_frames", "size", "seed", "num_identities")
         if k in data
     ).replace("size=[64, 64]", "size=64")
-    return (
+    common = f"--data runs/{name}/data --simple-losses --checkpoint-every 250 --seed 0"
+    lines = [
         f'python -c "from fomm_tutorial.sprites import write_sprite_dataset; '
-        f"write_sprite_dataset('runs/{name}/data', {args})\"\n"
+        f"write_sprite_dataset('runs/{name}/data', {args})\""
+    ]
+    start = ""
+    if init is not None:
+        source = init["source"]
+        if init.get("config"):
+            lines.append(
+                f"fomm-tutorial train --config {init['config']} --out runs/{name}/init "
+                f"--steps {init['step']} {common}"
+            )
+            source = f"runs/{name}/init"
+        start = f"--init-from {source} "
+    lines += [
         f"fomm-tutorial train --config fomm_tutorial/configs/{name}.yaml "
-        f"--data runs/{name}/data --out runs/{name}/run --simple-losses "
-        f"--steps {step} --checkpoint-every 250 --seed 0\n"
-        f"python -m fomm_tutorial.pretrained runs/{name}/run --name {name}"
+        f"--out runs/{name}/run {start}--steps {step} {common}",
+        f"python -m fomm_tutorial.pretrained runs/{name}/run --name {name}",
+    ]
+    return "\n".join(lines)
+
+
+def _run_info(run_dir: Path) -> dict:
+    """A run's ``run.json`` (:data:`fomm_tutorial.training.RUN_FILE`); ``{}`` if none."""
+    from fomm_tutorial.training import RUN_FILE
+
+    file = run_dir / RUN_FILE
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
+def _start(init: Optional[dict]) -> str:
+    """How a run started, for the cards: from scratch or warm from another run."""
+    if init is None:
+        return "from scratch"
+    what = f"config `{init['config']}`" if init.get("config") else f"`{init['source']}`"
+    return (
+        f"warm-started (`--init-from`) from {init['step']} steps of {what}: every "
+        "weight the two runs' networks share copied, the others (a Jacobian head "
+        "that run lacked) at their initialisation"
     )
 
 
@@ -774,10 +809,11 @@ The discriminator was not trained and is not shipped.
 ## How to reproduce it
 
 ```
-make sprites-model SPRITES_STEPS={info["step"]}
+make sprites-model {info["make_args"]}
 ```
 
-runs, from scratch, into `runs/{name}/` (data, run, then the export into this folder):
+runs, from scratch, into `runs/{name}/` (data, training, then the export into this
+folder):
 
 ```
 {info["commands"]}
@@ -788,7 +824,8 @@ runs, from scratch, into `runs/{name}/` (data, run, then the export into this fo
   {info["num_train_videos"]} training identities), the other {info["num_test_videos"]} in
   `test/`. Training seed 0 (`--seed 0`: data order, weights, random transforms).
 * steps: **{info["step"]}** at batch {info["batch_size"]}
-  ({info["step"] * info["batch_size"]} source/driving pairs), {info["lr_schedule"]}.
+  ({info["step"] * info["batch_size"]} source/driving pairs), {info["lr_schedule"]};
+  {info["start"]}.
 * wall time: **{info["wall_time_h"]:.2f} h** of training on this machine's 2-core CPU
   ({info["cpu"]}), shared with other jobs; TensorFlow {info["tf_version"]}.
   Exported from `{info["checkpoint"]}` on {info["date"]}.
@@ -1056,8 +1093,12 @@ def export_pretrained(
             if ablation.is_file()
             else ""
         )
+        init = _run_info(run_dir).get("init_from")
         info.update(
-            commands=commands.strip() or _commands(name, data, step),
+            commands=commands.strip() or _commands(name, data, step, init),
+            start=_start(init),
+            make_args=(f"SPRITES_INIT_STEPS={init['step']} " if init else "")
+            + f"SPRITES_STEPS={step}",
             data=data,
             num_train_videos=_count(data_root / "train"),
             num_test_videos=_count(data_root / "test"),

@@ -1142,6 +1142,28 @@ def init_source(path) -> str:
     return str(path)
 
 
+def init_record(init_from: str) -> dict:
+    """What a warm start started from, for ``run.json`` (and the model cards):
+    ``{"source": prefix or shipped name, "step": its training steps, "config": the
+    shipped config it was trained with, or None}``."""
+    from fomm_tutorial.config import shipped_config_name
+    from fomm_tutorial.pretrained import pretrained_dir, shipped_metrics
+
+    if Path(init_from + ".index").is_file():
+        file = _run_config_file(init_from)
+        config = json.loads(file.read_text()) if file is not None else None
+        step = int(
+            tf.train.load_checkpoint(init_from).get_tensor(
+                "step/.ATTRIBUTES/VARIABLE_VALUE"
+            )
+        )
+    else:  # a shipped model's name
+        config = load_config(pretrained_dir(init_from) / "config.yaml")
+        step = int(shipped_metrics(init_from)["training"]["step"])
+    name = shipped_config_name(config) if config is not None else None
+    return {"source": str(init_from), "step": step, "config": name}
+
+
 def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
     existing = find_checkpoints(out / "checkpoints")
     if args.resume_from is not None:
@@ -1179,8 +1201,14 @@ def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
                 f"mixed precision: resume with --{'' if scaled else 'no-'}mixed-precision"
             )
     keras.utils.set_random_seed(int(args.seed))
+    run = {"losses": losses}
+    if init_from is not None:
+        run["init_from"] = init_record(init_from)
+    elif resumed and (out / RUN_FILE).is_file():  # a resumed warm start stays one
+        previous = json.loads((out / RUN_FILE).read_text())
+        run.update({k: v for k, v in previous.items() if k == "init_from"})
     _write_json_atomically(out / "config.json", cfg)
-    _write_json_atomically(out / RUN_FILE, {"losses": losses})
+    _write_json_atomically(out / RUN_FILE, run)
     gpus = tf.config.list_logical_devices("GPU")
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else None
     trainer = Trainer(

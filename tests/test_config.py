@@ -274,3 +274,15 @@ def test_smallest_frame_size_builds():
     kp = models["kp_detector"](x)
     out = models["generator"](x, kp_source=kp, kp_driving=kp)
     assert out["prediction"].shape == (1, 160, 160, 3)
+
+
+def test_shipped_config_name_finds_the_config_a_model_was_trained_from():
+    """A run's config.json (its data elsewhere) names the shipped config it is."""
+    from fomm_tutorial.config import shipped_config_name
+
+    cfg = load_config("sprites-64-pyramid")
+    cfg["dataset_params"]["root_dir"] = "/somewhere/else"
+    assert shipped_config_name(cfg) == "sprites-64-pyramid"
+    assert shipped_config_name(load_config("vox-256")) == "vox-256"
+    cfg["train_params"]["lr_generator"] = 1e-3
+    assert shipped_config_name(cfg) is None

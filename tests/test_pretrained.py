@@ -236,6 +236,30 @@ def test_sprite_ablation_scores_each_row_at_one_step(tmp_path):
     assert len(table) == 4 and table[2].startswith("| baseline | 1 | no | no | 0 |")
     with pytest.raises(ValueError, match="unknown rows"):
         pretrained.sprite_ablation({"pyr": runs["baseline"]}, 1, tmp_path)
+    # a warm start (--init-from, recorded in run.json): the card's commands train the
+    # run it started from first, with that run's shipped config and steps
+    eight = write_sprite_dataset(tmp_path / "d8", num_videos=10, num_frames=2, size=64)
+    first, warm = tmp_path / "first", tmp_path / "warm"
+    args = ["--data", str(eight), "--simple-losses", "--steps", "2", "--seed", "0"]
+    # the shipped config as it is (batch 8): run.json can name it
+    assert (
+        cli.main(
+            ["train", "--config", "sprites-64-baseline", "--out", str(first)] + args
+        )
+        == 0
+    )
+    args[-3] = "1"
+    args += ["--init-from", str(first), "--config", "sprites-64-pyramid"]
+    assert cli.main(["train", "--out", str(warm)] + args) == 0
+    pretrained.export_pretrained(warm, "tiny", shipped, num_videos=2, num_frames=4)
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "make sprites-model SPRITES_INIT_STEPS=2 SPRITES_STEPS=1" in card
+    assert "--config sprites-64-baseline --out runs/tiny/init --steps 2" in card
+    assert "--out runs/tiny/run --init-from runs/tiny/init --steps 1" in card
+    assert (
+        "warm-started (`--init-from`) from 2 steps of config `sprites-64-baseline`"
+        in card
+    )
 
 
 def test_ablation_cli_needs_pairs_and_a_step(capsys):

@@ -790,8 +790,14 @@ def test_init_from_warm_starts_a_first_order_run(tmp_path, capsys):
     init = ["--init-from", str(tmp_path / "zeroth")]
     assert cli.main(args + ["--steps", "1", *init]) == 0
     assert "2 weights kept their initialisation" in capsys.readouterr().out
+    # run.json records the start (what the model card's commands repeat) ...
+    started = {"source": source.latest_checkpoint(), "step": 1, "config": None}
+    run_file = tmp_path / "log" / "run.json"
+    assert json.loads(run_file.read_text())["init_from"] == started
     assert cli.main(args + ["--steps", "2", "--resume", *init]) == 0
     assert "initialised from" not in capsys.readouterr().out  # a resume: not again
+    # ... and a resume keeps it: the run is still a warm start
+    assert json.loads(run_file.read_text())["init_from"] == started
 
 
 def test_resume_with_other_losses_is_one_line(tmp_path, capsys):
