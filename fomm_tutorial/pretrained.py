@@ -200,9 +200,9 @@ def _training_seconds(wall: Dict[int, float], gap: float = 300.0) -> float:
     return float(deltas[(deltas >= 0) & (deltas < gap)].sum())
 
 
-def _write_curve(
-    values, out_dir: Path, window: int, name: str
-) -> Dict[str, np.ndarray]:
+def _curve(values, window: int) -> Dict[str, np.ndarray]:
+    """``{"step", <loss>..., "total"}``: a run's losses averaged over windows of
+    ``window`` steps (``step``: each window's last), ``total`` their sum."""
     names = sorted(values)
     steps = sorted(set.intersection(*(set(values[n]) for n in names)))
     table = np.array([[values[n][s] for n in names] for s in steps])
@@ -214,12 +214,60 @@ def _write_curve(
             [steps[chunk][-1]] + list(table[chunk].mean(0)) + [total[chunk].mean()]
         )
     header = ["step"] + names + ["total"]
+    return {h: np.array([r[i] for r in rows]) for i, h in enumerate(header)}
+
+
+def _earlier_stage(init: dict, window: int) -> dict:
+    """The stage a warm-started run started from (``run.json``'s ``init_from``): its loss
+    curve (:func:`_curve`) and wall time in hours. A shipped model's are its
+    ``loss_curve.csv`` and card (read before an export may replace that folder); a
+    run's, its TensorBoard scalars up to the step it was read at."""
+    from fomm_tutorial.training import _run_config_file
+
+    source = init["source"]
+    if source in list_pretrained():
+        training = shipped_metrics(source)["training"]
+        hours = training.get("total_wall_time_h", training["wall_time_h"])
+        return {"curve": shipped_loss_curve(source), "wall_time_h": hours}
+    file = _run_config_file(source)
+    values, wall = _scalar_events(file.parent, int(init["step"])) if file else ({}, {})
+    return {
+        "curve": _curve(values, window) if values else None,
+        "wall_time_h": _training_seconds(wall) / 3600.0,
+    }
+
+
+def _write_curve(
+    curve: Dict[str, np.ndarray], out_dir: Path, window: int, name: str, earlier=None
+) -> Dict[str, np.ndarray]:
+    """``loss_curve.csv`` and ``loss_curve.png`` of a :func:`_curve`; with ``earlier``
+    (a warm start's first stage, a :func:`_curve`) that stage first and this run's
+    steps counted on from its last step (a loss one stage lacks: NaN there)."""
+    start = None
+    if earlier is not None:
+        start = int(earlier["step"][-1])
+        names = [k for k in earlier if k != "total"]
+        names += [k for k in curve if k not in names]
+        stage = {"step": curve["step"] + start}
+        curve = {
+            k: np.concatenate(
+                [
+                    np.asarray(part.get(k, np.full(len(part["step"]), np.nan)), float)
+                    for part in (earlier, {**curve, **stage})
+                ]
+            )
+            for k in names + ["total"]
+        }
+    header = ["step"] + sorted(k for k in curve if k not in ("step", "total"))
+    header.append("total")
     with open(out_dir / "loss_curve.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        for r in rows:
-            writer.writerow([int(r[0])] + [f"{x:.6g}" for x in r[1:]])
-    curve = {h: np.array([r[i] for r in rows]) for i, h in enumerate(header)}
+        for i in range(len(curve["step"])):
+            writer.writerow(
+                [int(curve["step"][i])] + [f"{curve[h][i]:.6g}" for h in header[1:]]
+            )
+    names = header[1:-1]
 
     import matplotlib
 
@@ -229,6 +277,8 @@ def _write_curve(
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
     for n in names + ["total"]:
         ax.plot(curve["step"], curve[n], label=n, lw=1.6 if n == "total" else 1.0)
+    if start is not None:
+        ax.axvline(start, color="k", ls=":", lw=1, label="warm start")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel(f"loss (mean over {window} steps)")
@@ -826,7 +876,7 @@ folder):
 * steps: **{info["step"]}** at batch {info["batch_size"]}
   ({info["step"] * info["batch_size"]} source/driving pairs), {info["lr_schedule"]};
   {info["start"]}.
-* wall time: **{info["wall_time_h"]:.2f} h** of training on this machine's 2-core CPU
+* wall time: {info["wall"]} of training on this machine's 2-core CPU
   ({info["cpu"]}), shared with other jobs; TensorFlow {info["tf_version"]}.
   Exported from `{info["checkpoint"]}` on {info["date"]}.
 
@@ -961,7 +1011,7 @@ runs, from scratch, into `runs/{name}/`:
 
 * steps: **{info["step"]}** at batch {info["batch_size"]}, {info["lr_schedule"]},
   seed 0.
-* wall time: **{info["wall_time_h"]:.2f} h** of training on this machine's 2-core CPU
+* wall time: {info["wall"]} of training on this machine's 2-core CPU
   ({info["cpu"]}), shared with other jobs; TensorFlow {info["tf_version"]}.
   Exported from `{info["checkpoint"]}` on {info["date"]}.
 
@@ -1053,6 +1103,9 @@ def export_pretrained(
     config = load_config(raw)
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR / name
     out_dir.mkdir(parents=True, exist_ok=True)
+    init = _run_info(run_dir).get("init_from")
+    # before anything is written: a shipped model it started from may be this folder
+    earlier = _earlier_stage(init, window) if init else None
     models, prefix, step = read_run_networks(run_dir, config, checkpoint)
     for net in _NETWORKS:
         models[net].save_weights(str(out_dir / WEIGHT_FILES[net]))
@@ -1065,7 +1118,9 @@ def export_pretrained(
     )
     values, wall = _scalar_events(run_dir, step)
     if values:
-        _write_curve(values, out_dir, window, name)
+        before = earlier["curve"] if earlier else None
+        _write_curve(_curve(values, window), out_dir, window, name, before)
+    hours = _training_seconds(wall) / 3600.0
     data_root = Path(raw["dataset_params"]["root_dir"])
     info = {
         "step": step,
@@ -1074,7 +1129,13 @@ def export_pretrained(
         "num_kp": int(config["model_params"]["common_params"]["num_kp"]),
         "motion": _motion(config),
         "lr_schedule": _lr_schedule(config),
-        "wall_time_h": _training_seconds(wall) / 3600.0,
+        "wall_time_h": hours,
+        "total_step": step + (int(init["step"]) if init else 0),
+        "total_wall_time_h": hours + (earlier["wall_time_h"] if earlier else 0.0),
+        "wall": f"**{hours:.2f} h**"
+        if not earlier
+        else f"**{hours + earlier['wall_time_h']:.2f} h** ({earlier['wall_time_h']:.2f} h "
+        f"before the warm start, {hours:.2f} h after it)",
         "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "tf_version": tf.__version__,
         "date": time.strftime("%Y-%m-%d"),
@@ -1093,7 +1154,6 @@ def export_pretrained(
             if ablation.is_file()
             else ""
         )
-        init = _run_info(run_dir).get("init_from")
         info.update(
             commands=commands.strip() or _commands(name, data, step, init),
             start=_start(init),
@@ -1120,9 +1180,16 @@ def export_pretrained(
             _losses_section(json.loads(losses.read_text())) if losses.is_file() else ""
         )
         card = _clip_card(name, metrics, info)
-    metrics["training"] = {
-        k: info[k] for k in ("step", "batch_size", "wall_time_h", "checkpoint")
-    }
+    keys = ("step", "batch_size", "wall_time_h", "checkpoint")
+    metrics["training"] = {k: info[k] for k in keys}
+    if init:  # a warm start: the stage it started from, and both stages together
+        metrics["training"]["init_from"] = {
+            **init,
+            "wall_time_h": earlier["wall_time_h"],
+        }
+    metrics["training"].update(
+        total_step=info["total_step"], total_wall_time_h=info["total_wall_time_h"]
+    )
     if "data" in info:
         metrics["training"]["data"] = info["data"]
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")

@@ -256,6 +256,11 @@ def test_sprite_ablation_scores_each_row_at_one_step(tmp_path):
     assert "make sprites-model SPRITES_INIT_STEPS=2 SPRITES_STEPS=1" in card
     assert "--config sprites-64-baseline --out runs/tiny/init --steps 2" in card
     assert "--out runs/tiny/run --init-from runs/tiny/init --steps 1" in card
+    # its history is both stages: the first run's curve, then this one's steps after it
+    curve = (shipped / "loss_curve.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in curve[1:]] == ["2", "3"]
+    training = json.loads((shipped / "metrics.json").read_text())["training"]
+    assert training["init_from"]["step"] == 2 and training["total_step"] == 3
     assert (
         "warm-started (`--init-from`) from 2 steps of config `sprites-64-baseline`"
         in card
