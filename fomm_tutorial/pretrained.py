@@ -228,13 +228,51 @@ def _earlier_stage(init: dict, window: int) -> dict:
     if source in list_pretrained():
         training = shipped_metrics(source)["training"]
         hours = training.get("total_wall_time_h", training["wall_time_h"])
-        return {"curve": shipped_loss_curve(source), "wall_time_h": hours}
+        return {
+            "curve": shipped_loss_curve(source),
+            "wall_time_h": hours,
+            "metrics": shipped_metrics(source),
+        }
     file = _run_config_file(source)
     values, wall = _scalar_events(file.parent, int(init["step"])) if file else ({}, {})
     return {
         "curve": _curve(values, window) if values else None,
         "wall_time_h": _training_seconds(wall) / 3600.0,
+        "metrics": None,  # measured by the export, on its protocol
     }
+
+
+def _headline(metrics: dict) -> Dict[str, float]:
+    """The four held-out measures of a sprite model's ``metrics.json``."""
+    t = metrics["transfer"]
+    return {
+        "keypoints": metrics["regression_error_px"],
+        "reconstruction": metrics["reconstruction_ratio"],
+        "absolute": t["absolute"]["ratio"],
+        "relative": t["relative"]["ratio"],
+    }
+
+
+def _stages_section(init: dict, before: dict, after: dict, step: int) -> str:
+    """The card's table of a warm-started sprite model against its first stage."""
+    first, this = _headline(before), _headline(after)
+    what = f"`{init['config']}`" if init.get("config") else f"`{init['source']}`"
+    rows = [
+        f"| {label} | {a['keypoints']:.2f} px | {a['reconstruction']:.2f} x | "
+        f"{a['absolute']:.2f} x | {a['relative']:.2f} x |"
+        for label, a in (
+            (f"first stage: {what}, {init['step']} steps", first),
+            (f"**this model**: + {step} steps", this),
+        )
+    ]
+    return (
+        "## Before and after the warm start\n\n"
+        "The held-out measures above (keypoints: one map for all videos; the others as "
+        "a multiple of copying the source, lower is better) of the model this one "
+        "started from, and of this model:\n\n"
+        "| model | keypoints | reconstruction | transfer, absolute | transfer, "
+        "relative |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+    )
 
 
 def _write_curve(
@@ -946,7 +984,7 @@ Scored against the renderer's ground truth (A moving with B's motion,
 | absolute | A in its own first pose | **{m["transfer"]["absolute"]["l1"]:.4f}** ({m["transfer"]["absolute"]["ratio"]:.2f} x copying) | {m["transfer"]["absolute"]["l1_copy"]:.4f} |
 | relative | A in B's first pose | **{m["transfer"]["relative"]["l1"]:.4f}** ({m["transfer"]["relative"]["ratio"]:.2f} x copying) | {m["transfer"]["relative"]["l1_copy"]:.4f} |
 
-{info["ablation"]}{info["notes"]}## Limits
+{info["stages"]}{info["ablation"]}{info["notes"]}## Limits
 
 Sprites only: the model knows nothing of faces or bodies. 64 x 64 pixels. Trained without
 the perceptual and adversarial losses, so predictions are slightly blurry at part edges.
@@ -1145,6 +1183,19 @@ def export_pretrained(
     if (data_root / "sprites.json").is_file() or data_params:
         data = data_params or json.loads((data_root / "sprites.json").read_text())
         metrics = _sprite_metrics(models, config, num_videos, num_frames)
+        info["stages"] = ""
+        if init:
+            before = earlier["metrics"]
+            if before is None:  # a run's checkpoint: measured here, as this model
+                from fomm_tutorial.training import _run_config_file
+
+                first = load_config(
+                    json.loads(_run_config_file(init["source"]).read_text())
+                )
+                nets, _, _ = read_run_networks(None, first, init["source"])
+                before = _sprite_metrics(nets, first, num_videos, num_frames)
+            info["stages"] = _stages_section(init, before, metrics, step)
+            metrics["init_metrics"] = _headline(before)
         _write_transfer(
             models, out_dir, int(config["dataset_params"]["frame_shape"][0])
         )

@@ -261,6 +261,11 @@ def test_sprite_ablation_scores_each_row_at_one_step(tmp_path):
     assert [line.split(",")[0] for line in curve[1:]] == ["2", "3"]
     training = json.loads((shipped / "metrics.json").read_text())["training"]
     assert training["init_from"]["step"] == 2 and training["total_step"] == 3
+    # and the card compares it with the model it started from, on the same protocol
+    assert "## Before and after the warm start" in card
+    assert "| first stage: `sprites-64-baseline`, 2 steps |" in card
+    init = json.loads((shipped / "metrics.json").read_text())["init_metrics"]
+    assert sorted(init) == ["absolute", "keypoints", "reconstruction", "relative"]
     assert (
         "warm-started (`--init-from`) from 2 steps of config `sprites-64-baseline`"
         in card
