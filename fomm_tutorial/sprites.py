@@ -45,6 +45,7 @@ __all__ = [
     "sprite_motion",
     "render_sprites",
     "sprite_video",
+    "sprite_angles",
     "write_sprite_dataset",
     "load_sprite_positions",
     "sprite_config",
@@ -278,6 +279,23 @@ def sprite_video(
     if return_masks:
         return frames, centres, np.stack(masks)
     return frames, centres
+
+
+def sprite_angles(
+    num_frames: int = 32,
+    num_parts: int = 4,
+    seed: int = 0,
+    identity_seed: Optional[int] = None,
+) -> np.ndarray:
+    """The true angle of every part ``(T, K)`` in radians, of the video
+    :func:`sprite_video` draws with the same arguments: part 0 the body's turn, part
+    ``k`` its limb's direction. Measured in the image's (x, y) axes (y down), as the
+    rotation ``[[cos, -sin], [sin, cos]]`` of a part turns its local frame: the truth
+    for the rotation in a learned Jacobian (chapter 10)."""
+    identity = sprite_identity(
+        seed if identity_seed is None else identity_seed, num_parts
+    )
+    return _part_poses(identity, sprite_motion(seed, num_frames, identity))[1]
 
 
 def write_sprite_dataset(

@@ -203,3 +203,30 @@ def test_transfer_errors_against_the_renderers_truth():
         m = r[mode]
         assert m["ratio"] == pytest.approx(m["l1"] / m["l1_copy"])
         assert np.isfinite(m["l1"]) and m["l1"] > 0, mode
+
+
+def test_sprite_angles_are_the_drawn_orientations():
+    """The body's drawn major axis (second moments of its mask, image axes with y down)
+    points along sprite_angles' part-0 angle; a limb along its own."""
+    from fomm_tutorial.sprites import sprite_angles, sprite_identity
+
+    frames, _, masks = sprite_video(8, 128, seed=3, identity_seed=5, return_masks=True)
+    angles = sprite_angles(8, seed=3, identity_seed=5)
+    assert angles.shape == (8, 4)
+    y, x = np.mgrid[0:128, 0:128].astype(np.float64)
+    axes = sprite_identity(5)["axes"]
+    checked = 0
+    for part in range(4):
+        if axes[part, 0] <= 1.3 * axes[part, 1]:
+            continue  # too round for its orientation to be measured
+        for t in range(8):
+            m = masks[t, part].astype(np.float64)
+            cx, cy = (m * x).sum() / m.sum(), (m * y).sum() / m.sum()
+            mxx = (m * (x - cx) ** 2).sum()
+            myy = (m * (y - cy) ** 2).sum()
+            mxy = (m * (x - cx) * (y - cy)).sum()
+            drawn = 0.5 * np.arctan2(2 * mxy, mxx - myy)  # major axis, mod pi
+            error = np.angle(np.exp(2j * (drawn - angles[t, part]))) / 2
+            assert abs(error) < 0.05, (part, t, error)
+            checked += 1
+    assert checked >= 24  # the three limbs at least
