@@ -1,7 +1,8 @@
 """Export (``fomm_tutorial.export``, ``fomm-tutorial export``): every format equals Keras.
 
-Two models: the shipped sprites-64 (no Jacobians, an occlusion map) at its 64 x 64, and
-the tiny reference checkpoint (Jacobians) at a non-square 64 x 96 (``--size``). Each
+Two models: the shipped sprites-64 (an occlusion map) at its 64 x 64, and the tiny
+reference checkpoint (Jacobians) at a non-square 64 x 96 (``--size``); a model without
+Jacobians once more, untrained, in ONNX. Each
 format is exported once per model (module-scoped fixtures) and run by its own runtime
 (TensorFlow, onnxruntime, LiteRT); the outputs must equal the Keras networks' to 1e-5,
 under the documented names. Bad input fails in one line with exit code 2 before any
@@ -100,7 +101,7 @@ def test_exported_graphs_equal_keras(model, format, exported, sprites, tiny):
     out = exported(model, format)
     feeds, expected = _inputs(models, size)
     names = export.graph_names(models["config"])
-    jac = model == "tiny"  # the tiny model has Jacobians, sprites-64 has none
+    jac = bool(models["config"]["model_params"]["common_params"]["estimate_jacobian"])
     assert names["kp_detector"]["outputs"] == ["value"] + ["jacobian"] * jac
     assert ("kp_source_jacobian" in names["generator"]["inputs"]) == jac
     assert names["generator"]["outputs"] == ["prediction", "occlusion_map"]
@@ -123,6 +124,29 @@ def test_exported_graphs_equal_keras(model, format, exported, sprites, tiny):
             assert got[name].shape == want[name].shape, (network, name)
             error = float(np.abs(got[name] - want[name]).max())
             assert error <= TOLERANCE, (network, name, error)
+
+
+def test_zeroth_order_model_exports_without_jacobians(tmp_path):
+    """A model without Jacobians (the ablation's occlusion row, random weights) has no
+    Jacobian inputs or outputs, and its ONNX graphs equal Keras."""
+    import keras
+
+    from fomm_tutorial.checkpoint import build_models
+    from fomm_tutorial.config import load_config
+
+    config = load_config("sprites-64-occlusion")
+    keras.utils.set_random_seed(0)
+    models = {**build_models(config), "config": config}
+    names = export.graph_names(config)
+    assert names["kp_detector"]["outputs"] == ["value"]
+    assert not any("jacobian" in n for n in names["generator"]["inputs"])
+    export.export_models(models, config, tmp_path, "onnx")
+    feeds, expected = _inputs(models, (64, 64))
+    run = export.load_exported(tmp_path / "generator.onnx")
+    got = run(**{n: feeds[n] for n in run.inputs})
+    for name in run.outputs:
+        error = float(np.abs(got[name] - expected["generator"][name]).max())
+        assert error <= TOLERANCE, (name, error)
 
 
 def test_tflite_graphs_use_builtin_ops_only(exported):

@@ -180,7 +180,7 @@ def test_zeroth_order_detector_skips_the_jacobian_term():
     from fomm_tutorial.checkpoint import build_models
     from fomm_tutorial.config import load_config
 
-    config = load_config("sprites-64")
+    config = load_config("sprites-64-occlusion")
     # load_config sets this weight to 0 without Jacobians: the loss must skip it anyway
     config["train_params"]["loss_weights"]["equivariance_jacobian"] = 10
     models = build_models(config)
