@@ -226,12 +226,13 @@ def _earlier_stage(init: dict, window: int) -> dict:
 
     source = init["source"]
     if source in list_pretrained():
-        training = shipped_metrics(source)["training"]
+        metrics = shipped_metrics(source)
+        training = metrics["training"]
         hours = training.get("total_wall_time_h", training["wall_time_h"])
         return {
             "curve": shipped_loss_curve(source),
             "wall_time_h": hours,
-            "metrics": shipped_metrics(source),
+            "metrics": metrics,
         }
     file = _run_config_file(source)
     values, wall = _scalar_events(file.parent, int(init["step"])) if file else ({}, {})
@@ -797,14 +798,6 @@ def _commands(name: str, data: dict, step: int, init: Optional[dict] = None) -> 
     return "\n".join(lines)
 
 
-def _run_info(run_dir: Path) -> dict:
-    """A run's ``run.json`` (:data:`fomm_tutorial.training.RUN_FILE`); ``{}`` if none."""
-    from fomm_tutorial.training import RUN_FILE
-
-    file = run_dir / RUN_FILE
-    return json.loads(file.read_text()) if file.is_file() else {}
-
-
 def _start(init: Optional[dict]) -> str:
     """How a run started, for the cards: from scratch or warm from another run."""
     if init is None:
@@ -1129,7 +1122,7 @@ def export_pretrained(
 
     from fomm_tutorial.checkpoint import WEIGHT_FILES
     from fomm_tutorial.config import load_config
-    from fomm_tutorial.training import read_run_networks
+    from fomm_tutorial.training import read_run_info, read_run_networks
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
@@ -1141,7 +1134,7 @@ def export_pretrained(
     config = load_config(raw)
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    init = _run_info(run_dir).get("init_from")
+    init = read_run_info(run_dir).get("init_from")
     # before anything is written: a shipped model it started from may be this folder
     earlier = _earlier_stage(init, window) if init else None
     models, prefix, step = read_run_networks(run_dir, config, checkpoint)

@@ -1025,6 +1025,12 @@ def check_resume_config(config, sources, allow_lr_change: bool = False) -> None:
 RUN_FILE = "run.json"  # beside config.json: what a run trains with beyond its config
 
 
+def read_run_info(run_dir) -> dict:
+    """A run's ``run.json`` (:data:`RUN_FILE`); ``{}`` for a run written before it."""
+    file = Path(run_dir) / RUN_FILE
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
 def check_resume_losses(losses: str, sources) -> None:
     """Refuse (``ValueError``) to resume a run with other losses than it trained with.
 
@@ -1204,9 +1210,10 @@ def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
     run = {"losses": losses}
     if init_from is not None:
         run["init_from"] = init_record(init_from)
-    elif resumed and (out / RUN_FILE).is_file():  # a resumed warm start stays one
-        previous = json.loads((out / RUN_FILE).read_text())
-        run.update({k: v for k, v in previous.items() if k == "init_from"})
+    elif resumed:  # a resumed warm start stays one
+        previous = read_run_info(out).get("init_from")
+        if previous is not None:
+            run["init_from"] = previous
     _write_json_atomically(out / "config.json", cfg)
     _write_json_atomically(out / RUN_FILE, run)
     gpus = tf.config.list_logical_devices("GPU")
