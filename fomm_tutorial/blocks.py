@@ -122,7 +122,10 @@ class BatchNorm2d(keras.layers.Layer, TorchNamed):
     def call(self, x, training=False):
         dtype = x.dtype
         x32 = tf.cast(x, tf.float32)
-        if training:
+        # A frozen layer (trainable False) normalises with its running statistics and
+        # leaves them alone, as Keras' BatchNormalization does: what it computes stays
+        # what it was (Trainer(freeze_keypoints=True)).
+        if training and self.trainable:
             # One fused kernel (forward and gradient): normalises with the biased batch
             # variance and returns the unbiased one (Bessel's correction), what
             # PyTorch's running average uses. 5x cheaper than moments + scale/shift and

@@ -256,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         "fresh optimizers, step 0",
     )
     p.add_argument(
+        "--freeze-keypoints",
+        action="store_true",
+        help="keep the keypoint detector's hourglass and heatmap head as they are and "
+        "train only its Jacobian head (with the generator): the second stage after "
+        "--init-from a zeroth-order run",
+    )
+    p.add_argument(
         "--allow-lr-change",
         action="store_true",
         help="on resume, accept learning rates (train_params.lr_*) and their schedule "

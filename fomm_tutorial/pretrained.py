@@ -766,10 +766,13 @@ def _write_clip_figures(models, config, out_dir: Path, data_root: Path, previews
     )
 
 
-def _commands(name: str, data: dict, step: int, init: Optional[dict] = None) -> str:
+def _commands(
+    name: str, data: dict, step: int, init: Optional[dict] = None, freeze: bool = False
+) -> str:
     """The commands of ``make sprites-model`` for ``step`` steps (runs/NAME); with
     ``init`` (``run.json``'s ``init_from``, a warm start from a shipped config's run)
-    the first stage trains that config for ``init["step"]`` steps into runs/NAME/init."""
+    the first stage trains that config for ``init["step"]`` steps into runs/NAME/init;
+    ``freeze``: the run trained with ``--freeze-keypoints``."""
     args = ", ".join(
         f"{k}={data[k]}"
         for k in ("num_videos", "num_frames", "size", "seed", "num_identities")
@@ -790,6 +793,8 @@ def _commands(name: str, data: dict, step: int, init: Optional[dict] = None) -> 
             )
             source = f"runs/{name}/init"
         start = f"--init-from {source} "
+    if freeze:
+        start += "--freeze-keypoints "
     lines += [
         f"fomm-tutorial train --config fomm_tutorial/configs/{name}.yaml "
         f"--out runs/{name}/run {start}--steps {step} {common}",
@@ -798,15 +803,23 @@ def _commands(name: str, data: dict, step: int, init: Optional[dict] = None) -> 
     return "\n".join(lines)
 
 
-def _start(init: Optional[dict]) -> str:
-    """How a run started, for the cards: from scratch or warm from another run."""
+def _start(init: Optional[dict], freeze: bool = False) -> str:
+    """How a run started, for the cards: from scratch or warm from another run;
+    ``freeze``: with its keypoints frozen (``--freeze-keypoints``)."""
     if init is None:
         return "from scratch"
     what = f"config `{init['config']}`" if init.get("config") else f"`{init['source']}`"
+    frozen = (
+        "; then the keypoints stayed frozen (`--freeze-keypoints`: the detector's "
+        "hourglass and heatmap head as that run left them) while the Jacobian head and "
+        "the generator learned"
+        if freeze
+        else ""
+    )
     return (
         f"warm-started (`--init-from`) from {init['step']} steps of {what}: every "
         "weight the two runs' networks share copied, the others (a Jacobian head "
-        "that run lacked) at their initialisation"
+        f"that run lacked) at their initialisation{frozen}"
     )
 
 
@@ -1134,7 +1147,8 @@ def export_pretrained(
     config = load_config(raw)
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    init = read_run_info(run_dir).get("init_from")
+    run_info = read_run_info(run_dir)
+    init, freeze = run_info.get("init_from"), run_info.get("freeze_keypoints", False)
     # before anything is written: a shipped model it started from may be this folder
     earlier = _earlier_stage(init, window) if init else None
     models, prefix, step = read_run_networks(run_dir, config, checkpoint)
@@ -1199,8 +1213,8 @@ def export_pretrained(
             else ""
         )
         info.update(
-            commands=commands.strip() or _commands(name, data, step, init),
-            start=_start(init),
+            commands=commands.strip() or _commands(name, data, step, init, freeze),
+            start=_start(init, freeze),
             make_args=(f"SPRITES_INIT_STEPS={init['step']} " if init else "")
             + f"SPRITES_STEPS={step}",
             data=data,

@@ -373,6 +373,12 @@ class Trainer:
       checkpoint_every: save every N steps (default: none; always at the end and after every
         ``checkpoint_freq`` epochs).
       max_to_keep: checkpoints kept by the checkpoint manager (the newest saves).
+      freeze_keypoints: the keypoint detector's hourglass and heatmap head stop learning
+        (batch norm included: it normalises with its running statistics, as a frozen
+        Keras layer does), so the keypoints stay exactly what they were; only its
+        Jacobian head learns, with the generator.
+        The second stage of a curriculum: keypoints first, without Jacobians; then the
+        Jacobians of those keypoints (``--init-from`` a zeroth-order run).
     """
 
     def __init__(
@@ -392,7 +398,10 @@ class Trainer:
         image_every: int = 100,
         progress: bool = True,
         callbacks: Iterable[Callable] = (),
+        freeze_keypoints: bool = False,
     ):
+        if freeze_keypoints:
+            check_freeze_keypoints(config)
         self.config = config
         self.tp = config["train_params"]
         self.out_dir = Path(out_dir)
@@ -424,6 +433,10 @@ class Trainer:
                 finally:  # layers keep the policy they were built with
                     keras.mixed_precision.set_global_policy(previous)
             self.models = models
+            if freeze_keypoints:  # before the optimizers: they hold only what learns
+                kp_detector = models["kp_detector"]
+                kp_detector.predictor.trainable = False
+                kp_detector.kp.trainable = False
             self.optimizers = {
                 n: make_optimizer(self.base_lr[n], self.mixed_precision)
                 for n in ("generator", "kp_detector", "discriminator")
@@ -1031,6 +1044,28 @@ def read_run_info(run_dir) -> dict:
     return json.loads(file.read_text()) if file.is_file() else {}
 
 
+def check_freeze_keypoints(config) -> None:
+    """Refuse (``ValueError``) to freeze the keypoints of a detector without Jacobians."""
+    if not config["model_params"]["common_params"].get("estimate_jacobian"):
+        raise ValueError(
+            "--freeze-keypoints leaves a detector without Jacobians nothing to learn: "
+            "set model_params.common_params.estimate_jacobian: true, or train the "
+            "keypoints"
+        )
+
+
+def check_resume_freeze(freeze: bool, run_dir) -> None:
+    """Refuse (``ValueError``) to resume a run with or without ``--freeze-keypoints``
+    unlike it started: its optimizer holds the weights that learned then."""
+    theirs = bool(read_run_info(run_dir).get("freeze_keypoints", False))
+    if theirs != freeze:
+        flag = "with" if theirs else "without"
+        raise ValueError(
+            f"the run at {run_dir} trained {flag} frozen keypoints: resume {flag} "
+            "--freeze-keypoints, or start a new --out"
+        )
+
+
 def check_resume_losses(losses: str, sources) -> None:
     """Refuse (``ValueError``) to resume a run with other losses than it trained with.
 
@@ -1206,8 +1241,15 @@ def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
                 f"checkpoint {resumed[0]} was written {'with' if scaled else 'without'} "
                 f"mixed precision: resume with --{'' if scaled else 'no-'}mixed-precision"
             )
+    freeze = bool(args.freeze_keypoints)
+    if freeze:
+        check_freeze_keypoints(cfg)
+    if resumed:
+        check_resume_freeze(freeze, out)
     keras.utils.set_random_seed(int(args.seed))
     run = {"losses": losses}
+    if freeze:
+        run["freeze_keypoints"] = True
     if init_from is not None:
         run["init_from"] = init_record(init_from)
     elif resumed:  # a resumed warm start stays one
@@ -1229,6 +1271,7 @@ def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
         checkpoint_every=args.checkpoint_every,
         simple_losses=args.simple_losses,
         vgg=vgg,
+        freeze_keypoints=freeze,
     )
     if init_from is not None:
         started = trainer.init_from(init_from)

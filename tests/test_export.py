@@ -216,8 +216,9 @@ def test_cli_replaces_graphs_with_overwrite_and_keeps_other_files(
     rc = cli.main(_args(out, "--overwrite", format="saved_model"))
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "inputs image -> outputs value" in printed
-    assert "source, kp_source_value, kp_driving_value" in printed
+    assert "inputs image -> outputs value, jacobian" in printed  # first order
+    inputs = "source, kp_source_value, kp_source_jacobian, kp_driving_value, "
+    assert inputs + "kp_driving_jacobian -> outputs prediction" in printed
     assert (out / "notes.txt").read_text() == "mine"
     assert not (out / "generator" / "stale.pb").exists()
     assert sorted(p.name for p in out.iterdir()) == [

@@ -59,8 +59,24 @@ def test_shipped_metrics_and_curve():
     assert m["heldout_videos"]["num_videos"] == len(m["heldout_videos"]["seeds"])
     curve = shipped_loss_curve("sprites-64")
     assert {"step", "reconstruction", "total"} <= set(curve)
-    assert curve["step"][-1] == m["training"]["step"]
+    # both stages: the first stage's curve, then the warm-started run's
+    assert curve["step"][-1] == m["training"]["total_step"]
     assert curve["total"][-1] < curve["total"][0]
+    # issue 20: first order, and at least as good as the zeroth-order model it started
+    # from on every held-out measure (its keypoints are that model's: frozen)
+    config = load_pretrained("sprites-64")["config"]
+    assert config["model_params"]["common_params"]["estimate_jacobian"]
+    before = m["init_metrics"]
+    after = {
+        "keypoints": m["regression_error_px"],
+        "reconstruction": m["reconstruction_ratio"],
+        "absolute": m["transfer"]["absolute"]["ratio"],
+        "relative": m["transfer"]["relative"]["ratio"],
+    }
+    assert after["keypoints"] <= before["keypoints"] + 1e-6
+    for key in ("reconstruction", "absolute", "relative"):
+        assert after[key] < before[key], key
+    assert after["keypoints"] <= 0.3 and after["reconstruction"] <= 0.45
 
 
 def test_animation_runs_with_the_shipped_model(sprites64):
@@ -249,13 +265,19 @@ def test_sprite_ablation_scores_each_row_at_one_step(tmp_path):
         == 0
     )
     args[-3] = "1"
-    args += ["--init-from", str(first), "--config", "sprites-64-pyramid"]
+    # the shipped recipe's second stage: Jacobians learn, the keypoints stay
+    args += ["--init-from", str(first), "--config", "sprites-64-full"]
+    args += ["--freeze-keypoints"]
     assert cli.main(["train", "--out", str(warm)] + args) == 0
     pretrained.export_pretrained(warm, "tiny", shipped, num_videos=2, num_frames=4)
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "make sprites-model SPRITES_INIT_STEPS=2 SPRITES_STEPS=1" in card
     assert "--config sprites-64-baseline --out runs/tiny/init --steps 2" in card
-    assert "--out runs/tiny/run --init-from runs/tiny/init --steps 1" in card
+    assert (
+        "--out runs/tiny/run --init-from runs/tiny/init --freeze-keypoints --steps 1"
+        in card
+    )
+    assert "then the keypoints stayed frozen (`--freeze-keypoints`" in card
     # its history is both stages: the first run's curve, then this one's steps after it
     curve = (shipped / "loss_curve.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in curve[1:]] == ["2", "3"]

@@ -800,6 +800,72 @@ def test_init_from_warm_starts_a_first_order_run(tmp_path, capsys):
     assert json.loads(run_file.read_text())["init_from"] == started
 
 
+def test_freeze_keypoints_trains_only_the_jacobian_head(tmp_path, capsys):
+    """--freeze-keypoints: the hourglass and heatmap weights stay, the Jacobian head and
+    the generator learn; run.json records it, a resume must repeat it; a detector
+    without Jacobians -> one line, before anything is written."""
+    import json
+
+    import yaml
+    from fomm_tutorial import cli
+
+    trainer = make_trainer(tmp_path, "frozen", freeze_keypoints=True)
+    kp_detector = trainer.models["kp_detector"]
+    learns = {w.path for w in kp_detector.trainable_variables}
+    assert learns == {"jacobian/conv/bias", "jacobian/conv/kernel"}
+    before = {
+        n: {w.path: w.numpy() for w in trainer.models[n].trainable_weights}
+        for n in ("kp_detector", "generator")
+    }
+    frozen = {w.path: w.numpy() for w in kp_detector.weights if w.path not in learns}
+    images = tf.constant(frames(2))
+    keypoints = kp_detector(images, training=True)["value"].numpy()
+    trainer.train(max_steps=1)
+    for w in kp_detector.weights:  # batch-norm running statistics too
+        if w.path in frozen:
+            np.testing.assert_array_equal(w.numpy(), frozen[w.path], err_msg=w.path)
+    # the keypoints are what they were, in training as in inference
+    np.testing.assert_array_equal(
+        kp_detector(images, training=True)["value"].numpy(), keypoints
+    )
+    np.testing.assert_allclose(  # the same arithmetic, up to its rounding
+        kp_detector(images, training=False)["value"].numpy(), keypoints, atol=1e-6
+    )
+    for n, old in before.items():
+        changed = [
+            w.path
+            for w in trainer.models[n].trainable_weights
+            if not np.array_equal(w.numpy(), old[w.path])
+        ]
+        assert changed, n
+
+    root = video_folders(tmp_path / "videos")
+    cfg = tiny_config()
+    cfg["dataset_params"]["root_dir"] = str(root)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "log"
+    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
+    args += ["--out", str(out), "--no-xla", "--simple-losses"]
+    assert cli.main(args + ["--steps", "1", "--freeze-keypoints"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run == {"losses": "l1", "freeze_keypoints": True}
+    assert cli.main(args + ["--steps", "2", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "trained with frozen keypoints" in err and "--freeze-keypoints" in err
+    assert "\n" not in err
+    assert cli.main(args + ["--steps", "2", "--resume", "--freeze-keypoints"]) == 0
+
+    cfg["model_params"]["common_params"]["estimate_jacobian"] = False
+    cfg["train_params"]["loss_weights"]["equivariance_jacobian"] = 0
+    (tmp_path / "z.yaml").write_text(yaml.safe_dump(cfg))
+    zeroth = ["train", "--config", str(tmp_path / "z.yaml"), "--data", str(root)]
+    zeroth += ["--out", str(tmp_path / "z"), "--no-xla", "--simple-losses"]
+    assert cli.main(zeroth + ["--steps", "1", "--freeze-keypoints"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "estimate_jacobian: true" in err and "\n" not in err
+    assert not (tmp_path / "z" / "run.json").exists()
+
+
 def test_resume_with_other_losses_is_one_line(tmp_path, capsys):
     """run.json records the losses: a resume with another --simple-losses is refused."""
     import yaml
@@ -824,20 +890,20 @@ def test_resume_with_other_losses_is_one_line(tmp_path, capsys):
 
 
 def test_init_from_a_shipped_model(tmp_path):
-    """Fine-tuning: a first-order sprites run from the shipped sprites-64 weights."""
+    """Fine-tuning from the shipped (first-order) sprites-64 weights: a run of its
+    config copies every network weight; a zeroth-order run leaves the Jacobian head."""
     from fomm_tutorial.pretrained import load_pretrained
 
-    trainer = make_trainer(tmp_path, "tuned", cfg=load_config("sprites-64-full"))
-    started = trainer.init_from("sprites-64")
     shipped = load_pretrained("sprites-64")
     jacobian = {"jacobian/conv/kernel", "jacobian/conv/bias"}
-    assert (
-        shipped["config"]["model_params"]["common_params"]["estimate_jacobian"] is False
-    )
+    assert shipped["config"]["model_params"]["common_params"]["estimate_jacobian"]
+    trainer = make_trainer(tmp_path, "tuned", cfg=load_config("sprites-64"))
+    started = trainer.init_from("sprites-64")
     discriminator = {w.path for w in trainer.models["discriminator"].weights}
-    assert set(started["kept"]) == jacobian | discriminator
+    assert set(started["kept"]) == discriminator and started["dropped"] == []
     for net in ("kp_detector", "generator"):
         theirs = {w.path: w.numpy() for w in shipped[net].weights}
         for w in trainer.models[net].weights:
-            if w.path not in jacobian:
-                np.testing.assert_array_equal(w.numpy(), theirs[w.path], err_msg=w.path)
+            np.testing.assert_array_equal(w.numpy(), theirs[w.path], err_msg=w.path)
+    zeroth = make_trainer(tmp_path, "zeroth", cfg=load_config("sprites-64-occlusion"))
+    assert set(zeroth.init_from("sprites-64")["dropped"]) == jacobian

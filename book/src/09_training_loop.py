@@ -236,21 +236,27 @@ print("all losses fell by more than 20%:", ", ".join(sorted(history)))
 # The same code run for longer is the model that ships with the package,
 # `load_pretrained("sprites-64")` (used in [chapter 10](10_animation.ipynb)): the same
 # `Trainer` and batch size, run from the command line (section 9.5) for thousands of
-# steps on thousands of sprite identities, with more keypoints than 4 and without
-# Jacobians (so without the Jacobian term of the equivariance loss; its warps were
-# affine only, its model card says). Its loss curve is stored beside its weights
-# (`shipped_loss_curve`), its training facts in its model card (`shipped_metrics`):
+# steps on thousands of sprite identities, with more keypoints than 4. It was trained
+# in two stages: first without Jacobians (so without the Jacobian term of the
+# equivariance loss; its warps were affine only, its model card says), then with them,
+# started from the first stage's weights (`fomm-tutorial train --init-from`, section
+# 9.5) with the full equivariance losses and the keypoints frozen: only their Jacobians
+# and the generator learned ([chapter 10](10_animation.ipynb), section 10.8, says why).
+# Its loss curve, both stages, is stored beside
+# its weights (`shipped_loss_curve`), its training facts in its model card
+# (`shipped_metrics`):
 
 # %% tags=["nbval-ignore-output"]
 shipped = load_pretrained("sprites-64")
 shipped_curve = shipped_loss_curve("sprites-64")
 shipped_training = shipped_metrics("sprites-64")["training"]
-steps, batch = shipped_training["step"], shipped_training["batch_size"]
-hours = shipped_training["wall_time_h"]
+steps, batch = shipped_training["total_step"], shipped_training["batch_size"]
+hours = shipped_training["total_wall_time_h"]
+first_stage = shipped_training["init_from"]["step"]
 shipped_kp = shipped["config"]["model_params"]["common_params"]["num_kp"]
-print(f"shipped model: {shipped_kp} keypoints, {steps} steps at batch {batch},")
-print(f"{hours:.1f} h of training on a 2-core CPU")
-assert shipped_training["step"] > 10 * STEPS
+print(f"shipped model: {shipped_kp} keypoints, {steps} steps at batch {batch}")
+print(f"({first_stage} without Jacobians), {hours:.1f} h of training on a 2-core CPU")
+assert steps > 10 * STEPS
 compared = [name for name in history if name in shipped_curve]
 assert {"reconstruction", "equivariance_value"} <= set(compared), compared
 
@@ -261,7 +267,10 @@ assert {"reconstruction", "equivariance_value"} <= set(compared), compared
 # same step the shipped run's reconstruction loss is higher: it sees thousands of different creatures instead of
 # six, so it cannot memorise them, and that is what lets it animate creatures it never
 # saw. Its keypoints settle early (the equivariance loss flattens after a few hundred
-# steps); the reconstruction keeps improving to the last step.
+# steps); the reconstruction keeps improving. At the second stage (dotted line) the
+# Jacobian term starts, and the equivariance loss of the values steps up: from then on
+# its random warps include the thin-plate splines, which are harder to follow than the
+# first stage's affine warps.
 
 
 # %% tags=["hide-input"]
@@ -285,6 +294,7 @@ for ax, name in zip(axes, compared):
     ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
     ax.yaxis.set_major_formatter("{x:g}")
     ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.axvline(first_stage, color="k", ls=":", lw=1)
     ax.set_title(name.replace("_", " "))
     ax.set_xlabel("step")
 axes[0].set_ylabel("loss")
@@ -438,8 +448,13 @@ _ = interact(
 # `--xla/--no-xla`, `--mixed-precision` and, with several GPUs, `MirroredStrategy`.
 # `LOGDIR` gets `log.txt` (`00000000) perceptual - 144.00000; ...` as the original),
 # `checkpoints/` and `tensorboard/` (losses, learning rates and image grids: source and
-# driving with keypoints, prediction). The shipped sprite model was trained that way; its
-# model card gives the exact command, the data seeds and the wall time. This run's folder:
+# driving with keypoints, prediction). `--init-from RUN|MODEL` starts a new run from the
+# network weights of another run or of a shipped model (matched by name, fresh optimizers,
+# step 0; a Jacobian head the other model lacks keeps its identity initialisation), the
+# run's `run.json` records it; with `--freeze-keypoints` the keypoint detector's hourglass
+# and heatmap head stop learning (batch norm included), so only its Jacobian head learns.
+# The shipped sprite model was trained that way, in two commands; its model card gives
+# them, the data seeds and the wall time. This run's folder:
 
 # %%
 print("latest checkpoint:", Path(trainer.latest_checkpoint()).relative_to(RUN))
