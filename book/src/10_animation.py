@@ -626,7 +626,7 @@ show_equations(
 )
 
 # %% [markdown]
-# For each part of each held-out video of section 10.4, take the keypoint that stays
+# For each part of each held-out video of this section, take the keypoint that stays
 # nearest to it and compare the rotation in its $M_k(t)$ with the part's true turn since
 # frame 0. The yardstick is a Jacobian that never turns (the identity, or a zeroth-order
 # model), whose error is the turn itself:
