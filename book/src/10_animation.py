@@ -437,30 +437,38 @@ print(f"relative mode, L1(output frame 0, source) = {first_frame_l1:.2f}")
 # Source A, driving video B and the two results at a few times, each with the keypoints that
 # produced it (colours identify keypoints across panels, `gist_rainbow` as the original
 # `Visualizer`): on the source its detected keypoints, on the driving frame the detected
-# ones, on a result the normalised keypoints that drove the generator. **Relative** motion
-# starts from A as it is and moves it as B moves; **absolute** motion puts A's keypoints
-# where B's are, so A jumps to B's position at once (and, where keypoints sit on the limbs,
-# takes on B's limb layout).
+# ones, on a result the normalised keypoints that drove the generator. Each keypoint also
+# carries its Jacobian, drawn as two arrows (what they show: below, "What the Jacobians
+# learned"). **Relative** motion starts from A as it is and moves it as B moves;
+# **absolute** motion puts A's keypoints where B's are, so A jumps to B's position at once
+# (and, where keypoints sit on the limbs, takes on B's limb layout).
 
 # %% tags=["hide-input"]
-kp_source_px = kp_to_pixels(kps["kp_source"]["value"][0], SPRITE_SIZE, SPRITE_SIZE)
+JACOBIAN_ARROW = 0.3  # arrow length per unit column, in normalised units
 colours = kp_colours(num_kp)
 times = np.linspace(0, NUM_FRAMES - 1, 3).astype(int)
 fig, axes = panels(4 * len(times), ncols=4)
 for row, t in enumerate(times):
-    cells = [
-        ("source A", source_image, kps["kp_source"]["value"][0]),
-        (f"driving B, $t={t}$", driving_frames[t], kps["kp_driving"]["value"][t]),
-        ("relative", results["relative"][0][t], kps["kp_norm"]["value"][t]),
-        (
-            "absolute",
-            results["absolute"][0][t],
-            results["absolute"][1]["kp_norm"]["value"][t],
-        ),
+    cells = [  # (title, image, keypoints, their frame)
+        ("source A", source_image, kps["kp_source"], 0),
+        (f"driving B, $t={t}$", driving_frames[t], kps["kp_driving"], t),
+        ("relative", results["relative"][0][t], kps["kp_norm"], t),
+        ("absolute", results["absolute"][0][t], results["absolute"][1]["kp_norm"], t),
     ]
-    for ax, (title, image, kp_value) in zip(axes[4 * row : 4 * row + 4], cells):
+    for ax, (title, image, kp, i) in zip(axes[4 * row : 4 * row + 4], cells):
+        if row and title == "source A":  # the same image in every row: shown once
+            ax.set_visible(False)
+            continue
         ax.imshow(np.clip(image, 0, 1))
-        px = kp_to_pixels(kp_value, SPRITE_SIZE, SPRITE_SIZE)
+        draw_jacobians(
+            ax,
+            kp["value"][i],
+            kp["jacobian"][i],
+            SPRITE_SIZE,
+            SPRITE_SIZE,
+            arrow=JACOBIAN_ARROW,
+        )
+        px = kp_to_pixels(kp["value"][i], SPRITE_SIZE, SPRITE_SIZE)
         ax.scatter(px[:, 0], px[:, 1], c=colours, s=25, edgecolors="white", lw=0.8)
         # a keypoint may leave the frame: keep every panel the frame's size
         ax.set_xlim(-0.5, SPRITE_SIZE - 0.5)
@@ -566,34 +574,11 @@ _ = interact(
 # The shipped model is **first order**: every keypoint carries a Jacobian $J_k$, the
 # linear part of the motion from the abstract reference frame $R$ to the frame near
 # keypoint $k$ ([chapter 2](02_taylor_series.ipynb), [chapter 5](05_keypoints.ipynb)).
-# Below, source A and three frames of B with each keypoint's two arrows: the columns of
-# $J_k$, where the local linear map sends a unit step along $x$ and along $y$
+# The arrows of the first figure of this section are the columns of $J_k$: where the
+# local linear map sends a unit step along $x$ and along $y$
 # (`visualization.draw_jacobians`; the identity would draw two equal, perpendicular
 # arrows). No label ever said what a Jacobian is; only the equivariance losses (eqs. 11
 # and 12, [chapter 8](08_losses.ipynb)) shaped them.
-
-# %% tags=["hide-input"]
-JACOBIAN_ARROW = 0.3  # arrow length per unit column, in normalised units
-cells = [("source A", source_image, kps["kp_source"], 0)] + [
-    (f"driving B, $t={t}$", driving_frames[t], kps["kp_driving"], t) for t in times
-]
-fig, axes = panels(len(cells), ncols=len(cells))
-for ax, (title, image, kp, t) in zip(axes, cells):
-    ax.imshow(np.clip(image, 0, 1))
-    draw_jacobians(
-        ax,
-        kp["value"][t],
-        kp["jacobian"][t],
-        SPRITE_SIZE,
-        SPRITE_SIZE,
-        arrow=JACOBIAN_ARROW,
-    )
-    ax.set_xlim(-0.5, SPRITE_SIZE - 0.5)
-    ax.set_ylim(SPRITE_SIZE - 0.5, -0.5)
-    ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
-plt.show()
 
 # %% [markdown]
 # Do they turn with the parts? The renderer knows every part's angle in every frame
