@@ -985,10 +985,10 @@ plt.show()
 # Everything above ran networks with random weights: the geometry was right, the
 # prediction grey. The package ships a small model trained on the articulated sprites of
 # [chapter 9](09_training_loop.ipynb) at $64 \times 64$: `load_pretrained("sprites-64")`
-# returns its config, keypoint detector and generator (10 keypoints, the generator of
-# this chapter with `block_expansion` 16, trained on the CPU with the stand-in losses of
-# [chapter 8](08_losses.ipynb), section 8.7). Its model card,
-# `fomm_tutorial/weights/sprites-64/MODEL_CARD.md`, gives the command that reproduces
+# returns its config, keypoint detector and generator (10 keypoints with Jacobians, the
+# generator of this chapter with `block_expansion` 16, trained on the CPU with the
+# stand-in losses of [chapter 8](08_losses.ipynb), section 8.7). Its model card,
+# `fomm_tutorial/weights/sprites-64/MODEL_CARD.md`, gives the commands that reproduce
 # it, the steps and the held-out metrics; [chapter 10](10_animation.ipynb) animates with
 # it.
 #
