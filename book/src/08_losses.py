@@ -629,7 +629,8 @@ assert sp.simplify(ssim_window.subs(same)) == 1
 # Symmetric in x and y.
 swap = {mu_x: mu_y, mu_y: mu_x, sig_x: sig_y, sig_y: sig_x}
 assert sp.simplify(ssim_window.subs(swap, simultaneous=True) - ssim_window) == 0
-# A zero-mean window scaled by a: y = a x, sigma_y = |a| sigma_x, sigma_xy = a sigma_x^2.
+# A zero-mean window scaled by a: y = a x, sigma_y = |a| sigma_x,
+# sigma_xy = a sigma_x^2.
 a = sp.symbols("a", real=True)
 cs_scaled = sp.limit(
     contrast_structure.subs({sig_y: sp.Abs(a) * sig_x, sig_xy: a * sig_x**2}), C2, 0
