@@ -1054,10 +1054,11 @@ def check_freeze_keypoints(config) -> None:
         )
 
 
-def check_resume_freeze(freeze: bool, run_dir) -> None:
+def check_resume_freeze(freeze: bool, run_info: dict, run_dir) -> None:
     """Refuse (``ValueError``) to resume a run with or without ``--freeze-keypoints``
-    unlike it started: its optimizer holds the weights that learned then."""
-    theirs = bool(read_run_info(run_dir).get("freeze_keypoints", False))
+    unlike it started (``run_info``: its ``run.json``, :func:`read_run_info`): its
+    optimizer holds the weights that learned then."""
+    theirs = bool(run_info.get("freeze_keypoints", False))
     if theirs != freeze:
         flag = "with" if theirs else "without"
         raise ValueError(
@@ -1244,18 +1245,17 @@ def _train_locked(args, cfg, out, dataset_fn, vgg) -> int:
     freeze = bool(args.freeze_keypoints)
     if freeze:
         check_freeze_keypoints(cfg)
+    previous = read_run_info(out) if resumed else {}  # what the run started with
     if resumed:
-        check_resume_freeze(freeze, out)
+        check_resume_freeze(freeze, previous, out)
     keras.utils.set_random_seed(int(args.seed))
     run = {"losses": losses}
     if freeze:
         run["freeze_keypoints"] = True
     if init_from is not None:
         run["init_from"] = init_record(init_from)
-    elif resumed:  # a resumed warm start stays one
-        previous = read_run_info(out).get("init_from")
-        if previous is not None:
-            run["init_from"] = previous
+    elif "init_from" in previous:  # a resumed warm start stays one
+        run["init_from"] = previous["init_from"]
     _write_json_atomically(out / "config.json", cfg)
     _write_json_atomically(out / RUN_FILE, run)
     gpus = tf.config.list_logical_devices("GPU")
