@@ -243,8 +243,10 @@ def _earlier_stage(init: dict, window: int) -> dict:
     }
 
 
-def _headline(metrics: dict) -> Dict[str, float]:
-    """The four held-out measures of a sprite model's ``metrics.json``."""
+def headline_metrics(metrics: dict) -> Dict[str, float]:
+    """The four held-out measures of a sprite model's ``metrics.json``
+    (:func:`shipped_metrics`): ``keypoints`` (px) and ``reconstruction``, ``absolute``,
+    ``relative`` (multiples of copying the source)."""
     t = metrics["transfer"]
     return {
         "keypoints": metrics["regression_error_px"],
@@ -256,7 +258,7 @@ def _headline(metrics: dict) -> Dict[str, float]:
 
 def _stages_section(init: dict, before: dict, after: dict, step: int) -> str:
     """The card's table of a warm-started sprite model against its first stage."""
-    first, this = _headline(before), _headline(after)
+    first, this = headline_metrics(before), headline_metrics(after)
     what = f"`{init['config']}`" if init.get("config") else f"`{init['source']}`"
     rows = [
         f"| {label} | {a['keypoints']:.2f} px | {a['reconstruction']:.2f} x | "
@@ -1202,7 +1204,7 @@ def export_pretrained(
                 nets, _, _ = read_run_networks(None, first, init["source"])
                 before = _sprite_metrics(nets, first, num_videos, num_frames)
             info["stages"] = _stages_section(init, before, metrics, step)
-            metrics["init_metrics"] = _headline(before)
+            metrics["init_metrics"] = headline_metrics(before)
         _write_transfer(
             models, out_dir, int(config["dataset_params"]["frame_shape"][0])
         )

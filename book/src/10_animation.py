@@ -82,6 +82,7 @@ with quiet_stderr():
     from fomm_tutorial.checkpoint import build_models
     from fomm_tutorial.pretrained import (
         ablation_table,
+        headline_metrics,
         heldout_clip,
         load_pretrained,
         shipped_ablation,
@@ -1175,12 +1176,9 @@ stages = {
     f"first stage ({card['training']['init_from']['step']} steps, no Jacobians)": card[
         "init_metrics"
     ],
-    f"shipped (+ {card['training']['step']} steps with Jacobians)": {
-        "keypoints": card["regression_error_px"],
-        "reconstruction": card["reconstruction_ratio"],
-        "absolute": card["transfer"]["absolute"]["ratio"],
-        "relative": card["transfer"]["relative"]["ratio"],
-    },
+    f"shipped (+ {card['training']['step']} steps with Jacobians)": headline_metrics(
+        card
+    ),
 }
 print(f"{'':44s} keypoints  reconstr.  absolute  relative")
 for name, m in stages.items():
