@@ -80,6 +80,11 @@ bench: install
 	$(PY) benchmarks/bench_models.py
 	$(PY) benchmarks/bench_train.py
 
+# A training target starts from an empty run folder and never deletes one: an earlier run
+# there is the user's. $(call fresh_run,FOLDER,VARIABLE) stops with one line instead.
+fresh_run = test ! -e $(1) || { echo "make: $(1) exists (an earlier run): move it away, \
+  or set $(2)=<a new folder>" >&2; exit 2; }
+
 # Retrain the shipped sprites-64 model from scratch into $(SPRITES_RUN) (data/, init/, run/),
 # then export it into fomm_tutorial/weights/sprites-64/ (weights, config, loss curve,
 # metrics, MODEL_CARD.md). Two stages (see its card): the zeroth-order model (the ablation's
@@ -88,11 +93,11 @@ bench: install
 # (--freeze-keypoints: the Jacobians and the generator learn) for SPRITES_STEPS steps.
 SPRITES_RUN        ?= runs/sprites-64
 SPRITES_INIT_STEPS ?= 15750
-SPRITES_STEPS      ?= 3000
+SPRITES_STEPS      ?= 7000
 SPRITES_TRAIN       = TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/fomm-tutorial train \
   --data $(SPRITES_RUN)/data --simple-losses --checkpoint-every 250 --seed 0
 sprites-model: install
-	rm -rf $(SPRITES_RUN)
+	@$(call fresh_run,$(SPRITES_RUN),SPRITES_RUN)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -c "from fomm_tutorial.sprites import write_sprite_dataset; \
 	  write_sprite_dataset('$(SPRITES_RUN)/data', num_videos=2000, num_frames=32, size=64, \
 	  seed=0, num_identities=2000)"
@@ -110,7 +115,7 @@ ABLATION_RUN   ?= runs/sprites-ablation
 ABLATION_STEPS ?= 4000
 ABLATION_ROWS  := baseline pyramid occlusion jacobian-no-eq12 full
 sprites-ablation: install
-	rm -rf $(ABLATION_RUN)
+	@$(call fresh_run,$(ABLATION_RUN),ABLATION_RUN)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -c "from fomm_tutorial.sprites import write_sprite_dataset; \
 	  write_sprite_dataset('$(ABLATION_RUN)/data', num_videos=2000, num_frames=32, size=64, \
 	  seed=0, num_identities=2000)"
@@ -128,7 +133,7 @@ sprites-ablation: install
 TALKING_RUN   ?= runs/talking-head-128
 TALKING_STEPS ?= 12000
 talking-head-model: install
-	rm -rf $(TALKING_RUN)
+	@$(call fresh_run,$(TALKING_RUN),TALKING_RUN)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -c "from fomm_tutorial.reference import sample_media; \
 	  from fomm_tutorial.data import write_clip_dataset; \
 	  write_clip_dataset(sample_media('driving.mp4'), '$(TALKING_RUN)/data', 199, size=128)"
@@ -145,7 +150,7 @@ LOSSES_RUN  ?= runs/talking-head-losses
 LOSS_STEPS  ?= 2000
 LOSS_KINDS  := l1 ms-ssim hed-vgg16
 talking-head-losses: install
-	rm -rf $(LOSSES_RUN)
+	@$(call fresh_run,$(LOSSES_RUN),LOSSES_RUN)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -c "from fomm_tutorial.reference import sample_media; \
 	  from fomm_tutorial.data import write_clip_dataset; \
 	  write_clip_dataset(sample_media('driving.mp4'), '$(LOSSES_RUN)/data', 199, size=128)"
