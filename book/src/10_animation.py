@@ -653,11 +653,12 @@ assert np.mean([summary[f"limb {part}"] for part in range(1, len(summary))]) < 0
 assert summary["body"] > 0.8
 
 # %% [markdown]
-# On the limbs the Jacobians follow the turn part of the way. The body's hardly turns:
-# its keypoint sits inside a body of one colour, where the features of the first stage,
-# which only had to find keypoints, see no orientation, and the second stage froze them
-# (section 10.8 says why). When the whole detector learns, the body's Jacobian turns with
-# the body too, but the keypoints slide along the parts (the model card's notes).
+# On the limbs the Jacobians follow the turn part of the way. The body's hardly turns in
+# these clips: its keypoint sits inside a body of one colour, where the features of the
+# first stage, which only had to find keypoints, see little orientation, and the second
+# stage froze them (section 10.8 says why). It is the last Jacobian to learn (the model
+# card's notes follow it through the second stage). When the whole detector learns, the
+# body's Jacobian turns with the body too, but the keypoints slide along the parts.
 
 # %% [markdown]
 # ## 10.5 Evaluation
@@ -1194,10 +1195,11 @@ assert abs(after["keypoints"] - before["keypoints"]) < 0.01  # the same keypoint
 # %% [markdown]
 # The keypoints are the first stage's, and so is their error; reconstruction and both
 # transfers improve. Not all of that is the Jacobians': the first stage kept its
-# learning rate constant, and the second one divides it by ten twice. The model card's
-# notes give the same second stage without Jacobians, which improves as much (more on
-# absolute transfer): on these sprites, ten keypoints for four parts already describe
-# most of the motion without Jacobians (exercise 6 takes keypoints away).
+# learning rate constant, and the second one divides it by ten twice. In the model
+# card's notes a shorter second stage without Jacobians improves about as much as the
+# same one with them (more on absolute transfer): on these sprites, ten keypoints for
+# four parts already describe most of the motion without Jacobians (exercise 6 takes
+# keypoints away).
 
 # %% [markdown]
 # ## Summary
