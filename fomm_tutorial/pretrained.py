@@ -167,10 +167,13 @@ def heldout_clip(name: str = "talking-head-128") -> dict:
 # Export from a training run
 # --------------------------------------------------------------------------------------
 def _scalar_events(run_dir: Path, max_step: int):
-    """``{tag: {step: value}}``, ``{step: wall_time}``: a run's TensorBoard scalars."""
+    """A run's TensorBoard scalars up to ``max_step``: the losses ``{name: {step:
+    value}}`` (tags ``loss/<name>``), the learning rates the same way (``lr/<network>``)
+    and ``{step: wall_time}``."""
     import tensorflow as tf
 
     values: Dict[str, Dict[int, float]] = {}
+    rates: Dict[str, Dict[int, float]] = {}
     wall: Dict[int, float] = {}
     files = sorted((run_dir / "tensorboard").glob("**/events.out.tfevents.*"))
     for path in files:
@@ -181,16 +184,26 @@ def _scalar_events(run_dir: Path, max_step: int):
             if event.step > max_step:
                 continue
             for v in event.summary.value:
-                if not v.tag.startswith("loss/"):
+                kind, _, name = v.tag.partition("/")
+                if kind not in ("loss", "lr"):
                     continue
                 x = (
                     float(tf.make_ndarray(v.tensor))
                     if v.HasField("tensor")
                     else float(v.simple_value)
                 )
-                values.setdefault(v.tag[len("loss/") :], {})[int(event.step)] = x
+                into = values if kind == "loss" else rates
+                into.setdefault(name, {})[int(event.step)] = x
                 wall[int(event.step)] = float(event.wall_time)
-    return values, wall
+    return values, rates, wall
+
+
+def _lr_decay_steps(rates: Dict[str, Dict[int, float]]) -> list:
+    """The steps from which the generator's learning rate is lower than the step before
+    (``rates``: :func:`_scalar_events`' learning rates)."""
+    lr = rates.get("generator", {})
+    steps = sorted(lr)
+    return [b for a, b in zip(steps, steps[1:]) if lr[b] < lr[a]]
 
 
 def _training_seconds(wall: Dict[int, float], gap: float = 300.0) -> float:
@@ -235,7 +248,9 @@ def _earlier_stage(init: dict, window: int) -> dict:
             "metrics": metrics,
         }
     file = _run_config_file(source)
-    values, wall = _scalar_events(file.parent, int(init["step"])) if file else ({}, {})
+    values, _, wall = (
+        _scalar_events(file.parent, int(init["step"])) if file else ({}, {}, {})
+    )
     return {
         "curve": _curve(values, window) if values else None,
         "wall_time_h": _training_seconds(wall) / 3600.0,
@@ -1163,7 +1178,7 @@ def export_pretrained(
         f"# The config `{name}` was trained with (run {run_dir.name}); see MODEL_CARD.md.\n"
         + config_text
     )
-    values, wall = _scalar_events(run_dir, step)
+    values, rates, wall = _scalar_events(run_dir, step)
     if values:
         before = earlier["curve"] if earlier else None
         _write_curve(_curve(values, window), out_dir, window, name, before)
@@ -1242,6 +1257,7 @@ def export_pretrained(
         card = _clip_card(name, metrics, info)
     keys = ("step", "batch_size", "wall_time_h", "checkpoint")
     metrics["training"] = {k: info[k] for k in keys}
+    metrics["training"]["lr_decay_steps"] = _lr_decay_steps(rates)
     if init:  # a warm start: the stage it started from, and both stages together
         metrics["training"]["init_from"] = {
             **init,

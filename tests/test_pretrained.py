@@ -67,6 +67,9 @@ def test_shipped_metrics_and_curve():
     config = load_pretrained("sprites-64")["config"]
     assert config["model_params"]["common_params"]["estimate_jacobian"]
     before, after = m["init_metrics"], pretrained.headline_metrics(m)
+    # the export reads the learning-rate drops off the run's log: one per milestone
+    milestones = config["train_params"]["epoch_milestones"]
+    assert len(m["training"]["lr_decay_steps"]) == len(milestones)
     assert after["keypoints"] <= before["keypoints"] + 1e-6
     for key in ("reconstruction", "absolute", "relative"):
         assert after[key] < before[key], key
