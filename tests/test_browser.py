@@ -112,6 +112,7 @@ def test_live_page_equals_make_animation(
     page = browser("live", f"{server}/live/?{query}", out)
     assert page["status"] == "done", page
     assert page["fps"] > 0, page
+    assert not page["consoleErrors"], page["consoleErrors"]
 
     live = html / "live"
     source = media.read_image(live / SOURCE)
