@@ -447,6 +447,24 @@ print(f"relative mode, L1(output frame 0, source) = {first_frame_l1:.2f}")
 # %% tags=["hide-input"]
 JACOBIAN_ARROW = 0.3  # arrow length per unit column, in normalised units
 colours = kp_colours(num_kp)
+
+
+def draw_cell(ax, title, image, kp_value, kp_jacobian):
+    """One panel: ``image`` with keypoints ``(K, 2)`` and their Jacobians ``(K, 2, 2)``."""
+    ax.imshow(np.clip(image, 0, 1))
+    draw_jacobians(
+        ax, kp_value, kp_jacobian, SPRITE_SIZE, SPRITE_SIZE, arrow=JACOBIAN_ARROW
+    )
+    px = kp_to_pixels(kp_value, SPRITE_SIZE, SPRITE_SIZE)
+    ax.scatter(px[:, 0], px[:, 1], c=colours, s=25, edgecolors="white", lw=0.8)
+    # a keypoint may leave the frame: keep every panel the frame's size
+    ax.set_xlim(-0.5, SPRITE_SIZE - 0.5)
+    ax.set_ylim(SPRITE_SIZE - 0.5, -0.5)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 times = np.linspace(0, NUM_FRAMES - 1, 3).astype(int)
 fig, axes = panels(4 * len(times), ncols=4)
 for row, t in enumerate(times):
@@ -460,23 +478,7 @@ for row, t in enumerate(times):
         if row and title == "source A":  # the same image in every row: shown once
             ax.set_visible(False)
             continue
-        ax.imshow(np.clip(image, 0, 1))
-        draw_jacobians(
-            ax,
-            kp["value"][i],
-            kp["jacobian"][i],
-            SPRITE_SIZE,
-            SPRITE_SIZE,
-            arrow=JACOBIAN_ARROW,
-        )
-        px = kp_to_pixels(kp["value"][i], SPRITE_SIZE, SPRITE_SIZE)
-        ax.scatter(px[:, 0], px[:, 1], c=colours, s=25, edgecolors="white", lw=0.8)
-        # a keypoint may leave the frame: keep every panel the frame's size
-        ax.set_xlim(-0.5, SPRITE_SIZE - 0.5)
-        ax.set_ylim(SPRITE_SIZE - 0.5, -0.5)
-        ax.set_title(title)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        draw_cell(ax, title, image, kp["value"][i], kp["jacobian"][i])
 plt.show()
 
 # %% [markdown]
@@ -485,18 +487,12 @@ plt.show()
 
 # %% tags=["hide-input", "nbval-ignore-output"]
 UPSCALE = 2  # nearest-neighbour, so that the 64-pixel sprites are visible
-kp_radius = 3
-
-
-def big(frames):
-    """Frames ``(..., H, W, 3)`` with every pixel repeated ``UPSCALE`` times."""
-    return np.repeat(np.repeat(frames, UPSCALE, axis=-3), UPSCALE, axis=-2)
 
 
 def with_keypoints(frames, kp_value):
     """Every second frame with the keypoints drawn (the browser enlarges the GIF)."""
     frames = np.broadcast_to(frames, (NUM_FRAMES, *source_image.shape))[::2]
-    return draw_keypoints(frames, kp_value[::2], kp_size=kp_radius // UPSCALE + 1)
+    return draw_keypoints(frames, kp_value[::2], kp_size=2)
 
 
 kp_absolute = results["absolute"][1]["kp_norm"]["value"]
@@ -520,28 +516,25 @@ show_animation(
 # %% [markdown]
 # To animate other sprites (or your own image and video) with this model without a
 # kernel, open the <a href="../live/index.html">live demo page</a>. Here, browse the
-# frames and compare the modes frame by frame:
+# frames, keypoints and Jacobians, and compare the modes frame by frame:
 
 
 # %% tags=["hide-input"]
 def frame_figure(t=0, modes=("relative", "absolute")):
-    """Source A, driving frame ``t`` of B, the result of each mode, with keypoints."""
+    """Source A, driving frame ``t`` of B, the result of each mode, with keypoints and
+    their Jacobians (as in the figure above)."""
     kps_any = results[modes[0]][1]
-    images = [source_image, driving_frames[t]]
-    kp_values = [kps_any["kp_source"]["value"][0], kps_any["kp_driving"]["value"][t]]
-    titles = ["source A", f"driving B, $t={t}$"]
+    cells = [
+        ("source A", source_image, kps_any["kp_source"], 0),
+        (f"driving B, $t={t}$", driving_frames[t], kps_any["kp_driving"], t),
+    ]
     for mode in modes:
         result, kps_mode = results[mode]
-        images.append(result[t])
-        kp_values.append(kps_mode["kp_norm"]["value"][t])
-        titles.append(f"{mode} result")
-    return image_grid(
-        [
-            draw_keypoints(big(im), kp, kp_size=kp_radius)
-            for im, kp in zip(images, kp_values)
-        ],
-        titles,
-    )
+        cells.append((f"{mode} result", result[t], kps_mode["kp_norm"], t))
+    fig, axes = panels(len(cells))
+    for ax, (title, image, kp, i) in zip(axes, cells):
+        draw_cell(ax, title, image, kp["value"][i], kp["jacobian"][i])
+    return fig
 
 
 static_slider(
@@ -550,6 +543,7 @@ static_slider(
         for t in np.linspace(0, NUM_FRAMES - 1, 8).astype(int)
     },
     label="driving frame",
+    colors=64,  # flat sprite colours and thin arrows: a small palette keeps them
 )
 
 # %% [markdown]
