@@ -450,7 +450,8 @@ colours = kp_colours(num_kp)
 
 
 def draw_cell(ax, title, image, kp_value, kp_jacobian):
-    """One panel: ``image`` with keypoints ``(K, 2)`` and their Jacobians ``(K, 2, 2)``."""
+    """One panel: ``image`` with keypoints ``(K, 2)`` and their Jacobians
+    ``(K, 2, 2)``."""
     ax.imshow(np.clip(image, 0, 1))
     draw_jacobians(
         ax, kp_value, kp_jacobian, SPRITE_SIZE, SPRITE_SIZE, arrow=JACOBIAN_ARROW
