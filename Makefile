@@ -93,7 +93,7 @@ fresh_run = test ! -e $(1) || { echo "make: $(1) exists (an earlier run): move i
 # (--freeze-keypoints: the Jacobians and the generator learn) for SPRITES_STEPS steps.
 SPRITES_RUN        ?= runs/sprites-64
 SPRITES_INIT_STEPS ?= 15750
-SPRITES_STEPS      ?= 12000
+SPRITES_STEPS      ?= 20000
 SPRITES_TRAIN       = TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/fomm-tutorial train \
   --data $(SPRITES_RUN)/data --simple-losses --checkpoint-every 250 --seed 0
 sprites-model: install
